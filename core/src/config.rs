@@ -1,0 +1,360 @@
+//! Layered settings: `config/default.toml` → `config/<MARQUEE_ENV>.toml` →
+//! `MARQUEE__SECTION__KEY` environment variables.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The JWT secret shipped in `config/default.toml`; production refuses it.
+pub const DEV_JWT_SECRET: &str = "dev-secret-do-not-use-in-production";
+
+/// Which `config/<env>.toml` is layered over the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// A laptop: readable logs, file mail transport.
+    Development,
+    /// `just test`.
+    Test,
+    /// A real deployment: JSON logs, secrets required.
+    Production,
+}
+
+impl Environment {
+    /// Reads `MARQUEE_ENV` (default `development`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var("MARQUEE_ENV").as_deref() {
+            Err(_) | Ok("development") | Ok("dev") => Ok(Self::Development),
+            Ok("test") => Ok(Self::Test),
+            Ok("production") | Ok("prod") => Ok(Self::Production),
+            Ok(other) => Err(ConfigError::invalid(
+                "MARQUEE_ENV",
+                format!("unknown environment `{other}` (development, test or production)"),
+            )),
+        }
+    }
+
+    /// The file name stem under `config/`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// A configuration problem, always naming the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// Dotted key, e.g. `http.port`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+/// All settings of every binary.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP listener.
+    pub http: HttpSettings,
+    /// PostgreSQL.
+    pub database: DatabaseSettings,
+    /// Redis.
+    pub redis: RedisSettings,
+    /// Session tokens.
+    pub jwt: JwtSettings,
+    /// Outgoing mail.
+    pub email: EmailSettings,
+    /// `marquee-worker`.
+    pub worker: WorkerSettings,
+    /// Retry policy and the outbox relay.
+    pub jobs: JobSettings,
+    /// `marquee-scheduler`.
+    pub scheduler: SchedulerSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// Which environment file was loaded.
+    #[serde(skip, default = "default_env")]
+    pub environment: Option<Environment>,
+}
+
+fn default_env() -> Option<Environment> {
+    None
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Bind address.
+    pub host: String,
+    /// Bind port; 0 picks a free one.
+    pub port: u16,
+    /// Base URL printed and used in links.
+    pub public_url: String,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Connection URL; may hold a password, so it is secret.
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Apply migrations when the API starts.
+    pub migrate_on_start: bool,
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// Connection URL; may hold a password.
+    pub url: SecretString,
+    /// Prefix of every key Marquee writes.
+    pub key_prefix: String,
+}
+
+/// `[jwt]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    /// HS256 signing secret.
+    pub secret: SecretString,
+    /// Access token lifetime.
+    pub access_ttl_seconds: u64,
+    /// Refresh token lifetime.
+    pub refresh_ttl_seconds: u64,
+}
+
+/// `[email]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    /// Where mail goes.
+    pub transport: EmailTransport,
+    /// The From header.
+    pub from: String,
+    /// Folder for the `file` transport.
+    pub file_dir: PathBuf,
+    /// The `smtp` transport.
+    pub smtp: SmtpSettings,
+}
+
+/// `email.transport`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    /// Send over SMTP.
+    Smtp,
+    /// Write `.eml` files (development default).
+    File,
+}
+
+/// `[email.smtp]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: SmtpTls,
+    /// Empty means no authentication.
+    pub username: String,
+    /// SMTP password.
+    pub password: SecretString,
+}
+
+/// `email.smtp.tls`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (local sinks only).
+    None,
+    /// Upgrade with STARTTLS.
+    Starttls,
+    /// Implicit TLS.
+    Tls,
+}
+
+/// `[worker]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// Queues this worker consumes.
+    pub queues: Vec<String>,
+    /// Jobs in flight per queue.
+    pub concurrency: usize,
+    /// Idle poll interval.
+    pub poll_interval_ms: u64,
+    /// Jobs taken per fetch.
+    pub fetch_batch: usize,
+    /// Heartbeat interval.
+    pub heartbeat_seconds: u64,
+    /// Missed heartbeats before a worker's jobs are re-run elsewhere.
+    pub missed_heartbeats: usize,
+    /// Grace period for in-flight jobs on shutdown.
+    pub shutdown_timeout_seconds: u64,
+    /// Upper bound of one attempt.
+    pub job_timeout_seconds: u64,
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSettings {
+    /// First retry delay.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// How often the relay scans the outbox.
+    pub relay_interval_ms: u64,
+    /// Age of an undispatched row before the relay pushes it.
+    pub relay_grace_ms: u64,
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerSettings {
+    /// Cron expression (six fields) of the heartbeat noop job.
+    pub heartbeat_cron: String,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// tracing EnvFilter directives.
+    pub filter: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// `log.format`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for development.
+    Pretty,
+    /// One JSON object per line, for production.
+    Json,
+}
+
+impl WorkerSettings {
+    /// `heartbeat_seconds` as a Duration.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_seconds)
+    }
+}
+
+impl Settings {
+    /// Loads settings for the environment named by `MARQUEE_ENV`.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env = Environment::from_env()?;
+        let dir = config_dir()?;
+        Self::load_from(&dir, env)
+    }
+
+    /// Loads `dir/default.toml`, `dir/<env>.toml` and `MARQUEE__*` variables.
+    pub fn load_from(dir: &Path, env: Environment) -> Result<Self, ConfigError> {
+        let built = config::Config::builder()
+            .add_source(config::File::from(dir.join("default.toml")).required(true))
+            .add_source(config::File::from(dir.join(format!("{}.toml", env.as_str()))).required(false))
+            .add_source(
+                config::Environment::with_prefix("MARQUEE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("worker.queues"),
+            )
+            .build()
+            .map_err(from_config_error)?;
+        let mut unknown = Vec::new();
+        let mut settings: Settings =
+            serde_ignored::deserialize(built, |path| unknown.push(path.to_string()))
+                .map_err(from_config_error)?;
+        for key in unknown {
+            tracing::warn!(config.key = %key, "unknown configuration key ignored");
+            eprintln!("warning: unknown configuration key ignored: {key}");
+        }
+        settings.environment = Some(env);
+        settings.validate(env)?;
+        Ok(settings)
+    }
+
+    /// Checks values that parse but make no sense.
+    fn validate(&self, env: Environment) -> Result<(), ConfigError> {
+        let secret = self.jwt.secret.expose_secret();
+        if env == Environment::Production && (secret.is_empty() || secret == DEV_JWT_SECRET) {
+            return Err(ConfigError::invalid(
+                "jwt.secret",
+                "production needs a secret of its own: set MARQUEE__JWT__SECRET",
+            ));
+        }
+        if secret.len() < 32 {
+            return Err(ConfigError::invalid("jwt.secret", "must be at least 32 characters"));
+        }
+        let checks: [(&str, bool, &str); 8] = [
+            ("http.public_url", self.http.public_url.starts_with("http"), "must be an http(s) URL"),
+            ("database.max_connections", self.database.max_connections > 0, "must be at least 1"),
+            ("redis.key_prefix", !self.redis.key_prefix.is_empty(), "must not be empty"),
+            ("worker.queues", !self.worker.queues.is_empty(), "must name at least one queue"),
+            ("worker.concurrency", (1..=10_000).contains(&self.worker.concurrency), "must be 1-10000"),
+            ("worker.fetch_batch", (1..=1_000).contains(&self.worker.fetch_batch), "must be 1-1000"),
+            ("worker.heartbeat_seconds", self.worker.heartbeat_seconds > 0, "must be at least 1"),
+            ("jobs.backoff_max_ms", self.jobs.backoff_max_ms >= self.jobs.backoff_base_ms, "must be >= jobs.backoff_base_ms"),
+        ];
+        for (key, ok, message) in checks {
+            if !ok {
+                return Err(ConfigError::invalid(key, message));
+            }
+        }
+        if self.worker.missed_heartbeats == 0 {
+            return Err(ConfigError::invalid("worker.missed_heartbeats", "must be at least 1"));
+        }
+        if cron::Schedule::try_from(self.scheduler.heartbeat_cron.as_str()).is_err() {
+            return Err(ConfigError::invalid(
+                "scheduler.heartbeat_cron",
+                "not a six-field cron expression (seconds first)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `MARQUEE_CONFIG_DIR`, else the nearest `config/` with a `default.toml`
+/// walking up from the working directory (so tests run from a crate dir work).
+pub fn config_dir() -> Result<PathBuf, ConfigError> {
+    if let Ok(dir) = std::env::var("MARQUEE_CONFIG_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let start = std::env::current_dir().map_err(|e| ConfigError::invalid("config", e.to_string()))?;
+    start
+        .ancestors()
+        .map(|dir| dir.join("config"))
+        .find(|dir| dir.join("default.toml").is_file())
+        .ok_or_else(|| {
+            ConfigError::invalid("MARQUEE_CONFIG_DIR", "no config/default.toml found; set MARQUEE_CONFIG_DIR")
+        })
+}
+
+/// The config crate says "… for key `http.port`"; pull the key out so the
+/// one-line error starts with it.
+fn from_config_error(err: config::ConfigError) -> ConfigError {
+    let text = err.to_string();
+    let key = text
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_owned)
+        .or_else(|| text.strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_owned))
+        .unwrap_or_else(|| "config".to_owned());
+    ConfigError { key, message: text }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,71 @@
+use super::*;
+
+fn repo_config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+fn dir_with(default_overrides: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(repo_config_dir().join("default.toml")).unwrap();
+    std::fs::write(dir.path().join("default.toml"), base).unwrap();
+    std::fs::write(dir.path().join("production.toml"), default_overrides).unwrap();
+    std::fs::write(dir.path().join("development.toml"), default_overrides).unwrap();
+    dir
+}
+
+#[test]
+fn every_shipped_environment_loads() {
+    for env in [Environment::Development, Environment::Test] {
+        let settings = Settings::load_from(&repo_config_dir(), env).unwrap();
+        assert_eq!(settings.environment, Some(env));
+    }
+}
+
+#[test]
+fn production_refuses_the_default_jwt_secret() {
+    let err = Settings::load_from(&repo_config_dir(), Environment::Production).unwrap_err();
+    assert_eq!(err.key, "jwt.secret");
+}
+
+#[test]
+fn production_accepts_a_real_secret() {
+    let dir = dir_with("[jwt]\nsecret = \"0123456789abcdef0123456789abcdef-prod\"\n");
+    let settings = Settings::load_from(dir.path(), Environment::Production).unwrap();
+    assert_eq!(settings.http.port, 8080);
+}
+
+#[test]
+fn a_wrongly_typed_value_names_its_key() {
+    let dir = dir_with("[http]\nport = \"eighty\"\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "http.port", "{err}");
+}
+
+#[test]
+fn an_unknown_enum_value_names_its_key() {
+    let dir = dir_with("[email]\ntransport = \"pigeon\"\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "email.transport", "{err}");
+}
+
+#[test]
+fn a_value_out_of_range_names_its_key() {
+    let dir = dir_with("[worker]\nconcurrency = 0\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "worker.concurrency");
+}
+
+#[test]
+fn a_bad_cron_expression_names_its_key() {
+    let dir = dir_with("[scheduler]\nheartbeat_cron = \"every day\"\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "scheduler.heartbeat_cron");
+}
+
+#[test]
+fn secrets_never_print() {
+    let settings = Settings::load_from(&repo_config_dir(), Environment::Development).unwrap();
+    let printed = format!("{settings:?}");
+    assert!(!printed.contains(DEV_JWT_SECRET), "{printed}");
+    assert!(!printed.contains("postgres://"), "{printed}");
+}

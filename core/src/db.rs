@@ -1,0 +1,41 @@
+//! PostgreSQL pool and migrations.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::config::DatabaseSettings;
+
+/// The migrations in `migrations/`, embedded in every binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Opens the pool; fails fast (5 s) when PostgreSQL does not answer.
+pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    connect_url(settings.url.expose_secret(), settings.max_connections).await
+}
+
+/// Opens a pool on an explicit URL.
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+}
+
+/// Creates the database named in the URL when it does not exist yet.
+pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Error> {
+    let url = settings.url.expose_secret();
+    if !sqlx::Postgres::database_exists(url).await? {
+        sqlx::Postgres::create_database(url).await?;
+        tracing::info!("created database");
+    }
+    Ok(())
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}

@@ -1,0 +1,67 @@
+//! Writing jobs into the outbox, inside the caller's transaction.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Job, current_request_id};
+
+/// A job row written by [`enqueue`]; hand it to [`super::Producer::dispatch`]
+/// after the transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    /// `jobs.id`, also the Redis task id of the first attempt.
+    pub id: Uuid,
+    /// The queue it goes to.
+    pub queue: &'static str,
+    /// Not before this time.
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+/// Per-job choices beyond the payload.
+#[derive(Debug, Clone, Default)]
+pub struct JobOptions {
+    /// Attempts before the job is dead; `None` takes `jobs.default_max_attempts`
+    /// (5).
+    pub max_attempts: Option<i32>,
+    /// At most one job ever exists per key (e.g. one per cron tick).
+    pub dedupe_key: Option<String>,
+    /// Delay the first attempt.
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+/// Attempts of a job that names none.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 5;
+
+/// Writes `job` into the outbox within the caller's transaction.
+pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J) -> Result<Enqueued, sqlx::Error> {
+    let written = enqueue_with(conn, job, JobOptions::default()).await?;
+    Ok(written.expect("no dedupe key, so the row is always written"))
+}
+
+/// Like [`enqueue`]; returns `None` when a job with the same dedupe key exists.
+pub async fn enqueue_with<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+    options: JobOptions,
+) -> Result<Option<Enqueued>, sqlx::Error> {
+    let id = Uuid::now_v7();
+    let payload = serde_json::to_value(job).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let inserted = sqlx::query_scalar::<_, Uuid>(
+        "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id, dedupe_key, run_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(J::QUEUE)
+    .bind(J::KIND)
+    .bind(payload)
+    .bind(options.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))
+    .bind(current_request_id())
+    .bind(options.dedupe_key)
+    .bind(options.run_at)
+    .fetch_optional(conn)
+    .await?;
+    Ok(inserted.map(|id| Enqueued { id, queue: J::QUEUE, run_at: options.run_at }))
+}

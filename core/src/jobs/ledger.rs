@@ -1,0 +1,167 @@
+//! The job ledger: what operators read, and the guard that keeps a finished
+//! job from running again. Writes come in batches because a busy worker
+//! claims and finishes thousands of jobs a second.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Written to the outbox, not yet in Redis.
+    Queued,
+    /// Pushed to Redis.
+    Dispatched,
+    /// A worker is on it.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Failed; the next attempt is scheduled.
+    Retrying,
+    /// Failed for good; kept with its last error.
+    Dead,
+}
+
+impl JobStatus {
+    /// The lowercase name stored in `jobs.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Dispatched => "dispatched",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Retrying => "retrying",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// One row of the ledger.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRecord {
+    /// Row id and first Redis task id.
+    pub id: Uuid,
+    /// Queue name.
+    pub queue: String,
+    /// Job kind.
+    pub kind: String,
+    /// Payload (ids).
+    pub payload: serde_json::Value,
+    /// Current status.
+    pub status: JobStatus,
+    /// Attempts started so far.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Error of the latest failed attempt.
+    pub last_error: Option<String>,
+    /// Request that caused the job.
+    pub request_id: Option<String>,
+    /// Pushes to Redis so far.
+    pub dispatches: i32,
+    /// Worker of the latest attempt.
+    pub worker: Option<String>,
+    /// Earliest time of the next attempt.
+    pub run_at: Option<DateTime<Utc>>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Latest push to Redis.
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// Start of the latest attempt.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it succeeded or died.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Reads one job.
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRecord>, sqlx::Error> {
+    sqlx::query_as::<_, JobRecord>("SELECT * FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A job a worker may run now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    /// `jobs.id`
+    pub id: Uuid,
+    /// Job kind.
+    pub kind: String,
+    /// Payload.
+    pub payload: serde_json::Value,
+    /// This attempt's number (1-based).
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Request that caused the job.
+    pub request_id: Option<String>,
+}
+
+/// Marks the jobs running and counts the attempt. Jobs already succeeded or
+/// dead are left alone and missing from the result: a duplicate delivery
+/// must not run them again.
+pub async fn claim_batch(pool: &PgPool, ids: &[Uuid], worker: &str) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query_as::<_, Claimed>(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
+                started_at = now(), updated_at = now()
+         WHERE id = ANY($1) AND status NOT IN ('succeeded', 'dead')
+         RETURNING id, kind, payload, attempts, max_attempts, request_id",
+    )
+    .bind(ids)
+    .bind(worker)
+    .fetch_all(pool)
+    .await
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// `jobs.id`
+    pub id: Uuid,
+    /// Succeeded, Retrying or Dead.
+    pub status: JobStatus,
+    /// The failure, if any.
+    pub error: Option<String>,
+    /// For Retrying: when the next attempt may start.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// For Retrying: whether the next attempt is already in Redis.
+    pub retry_dispatched: bool,
+}
+
+/// Records outcomes. A job already succeeded or dead keeps that status.
+pub async fn finish_batch(pool: &PgPool, outcomes: &[Finish]) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = outcomes.iter().map(|f| f.id).collect();
+    let statuses: Vec<&str> = outcomes.iter().map(|f| f.status.as_str()).collect();
+    let errors: Vec<Option<&str>> = outcomes.iter().map(|f| f.error.as_deref()).collect();
+    let retry_at: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|f| f.retry_at).collect();
+    let dispatched: Vec<bool> = outcomes.iter().map(|f| f.retry_dispatched).collect();
+    sqlx::query(
+        "UPDATE jobs AS j SET
+            status = v.status,
+            last_error = COALESCE(v.error, j.last_error),
+            run_at = v.retry_at,
+            dispatched_at = CASE WHEN v.status <> 'retrying' THEN j.dispatched_at
+                                 WHEN v.dispatched THEN now() END,
+            dispatches = j.dispatches + CASE WHEN v.status = 'retrying' AND v.dispatched THEN 1 ELSE 0 END,
+            finished_at = CASE WHEN v.status IN ('succeeded', 'dead') THEN now() END,
+            updated_at = now()
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[])
+              AS v(id, status, error, retry_at, dispatched)
+         WHERE j.id = v.id AND j.status NOT IN ('succeeded', 'dead')",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .bind(errors)
+    .bind(retry_at)
+    .bind(dispatched)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Durable jobs: typed payloads written to the `jobs` table (the outbox and
+//! ledger) inside the caller's transaction, then pushed to Redis.
+//!
+//! Convention: a job's payload holds ids only; the rows it names hold the
+//! state. Handlers are idempotent, because delivery is at least once.
+
+mod enqueue;
+mod ledger;
+mod noop;
+mod producer;
+mod relay;
+mod retry;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+pub use enqueue::{Enqueued, JobOptions, enqueue, enqueue_with};
+pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, finish_batch, find};
+pub use noop::Noop;
+pub use producer::Producer;
+pub use relay::relay_once;
+pub use retry::{JobError, RetryPolicy};
+
+/// Queue names, one Redis list each; workers choose theirs with `--queues`.
+pub mod queues {
+    /// Housekeeping and the noop job.
+    pub const SYSTEM: &str = "system";
+    /// Outgoing email.
+    pub const EMAIL: &str = "email";
+}
+
+/// A kind of job: where it goes and how its payload looks.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Unique name, stored in `jobs.kind`; the worker routes on it.
+    const KIND: &'static str;
+    /// The queue it is pushed to.
+    const QUEUE: &'static str;
+}
+
+/// What travels through Redis: only the ledger row id. The payload is read
+/// from PostgreSQL when the job is claimed, so Redis never holds the truth.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobRef {
+    /// `jobs.id`
+    pub id: Uuid,
+}
+
+/// The Redis task id of a job's n-th attempt. Attempt 1 uses the row id
+/// itself; later attempts get ids derived from it, so a retry pushed twice
+/// (by the worker and by the relay) is stored once.
+pub fn task_id_for_attempt(job_id: Uuid, attempt: i32) -> Uuid {
+    if attempt <= 1 {
+        job_id
+    } else {
+        Uuid::new_v5(&job_id, format!("attempt-{attempt}").as_bytes())
+    }
+}
+
+tokio::task_local! {
+    /// The request id of the HTTP request (or job) that is running now;
+    /// jobs enqueued meanwhile inherit it.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}

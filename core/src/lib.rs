@@ -1,0 +1,13 @@
+//! Marquee's shared core: configuration, database, Redis, jobs and
+//! telemetry. No HTTP and no worker loop live here, so every binary can
+//! depend on it.
+
+pub mod config;
+pub mod db;
+pub mod jobs;
+pub mod redis;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::Settings;

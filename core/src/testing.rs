@@ -1,0 +1,138 @@
+//! Test harness: every test gets its own database, cloned from a migrated
+//! template, and its own Redis key prefix, so tests run in parallel against
+//! the real services and clean up after themselves.
+
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use crate::config::{Environment, Settings, config_dir};
+use crate::db::MIGRATOR;
+
+/// Any PostgreSQL advisory lock id only the harness uses.
+const TEMPLATE_LOCK: i64 = 0x6d61_7271_7565;
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// A database and Redis namespace of one's own; both vanish on drop.
+pub struct TestContext {
+    /// Test settings pointing at this test's database and key prefix.
+    pub settings: Settings,
+    /// A pool on this test's database.
+    pub pool: PgPool,
+    db_name: String,
+    admin: PgConnectOptions,
+}
+
+impl TestContext {
+    /// Creates the database (from the template) and the settings.
+    pub async fn new() -> Self {
+        crate::telemetry::init_test_tracing();
+        let mut settings = Settings::load_from(&config_dir().expect("config dir"), Environment::Test)
+            .expect("test settings");
+        let base = PgConnectOptions::from_str(settings.database.url.expose_secret())
+            .expect("database.url")
+            .disable_statement_logging();
+        let admin = base.clone().database("postgres");
+        let template = TEMPLATE
+            .get_or_try_init(|| ensure_template(&admin))
+            .await
+            .expect("could not build the template database; is PostgreSQL running? (just services)")
+            .clone();
+        let db_name = format!("marquee_t_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect_with(&admin).await.expect("connect as admin");
+        sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{db_name}" TEMPLATE "{template}""#)))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+
+        let db_options = base.clone().database(&db_name);
+        settings.database.url = SecretString::from(db_options.to_url_lossy().to_string());
+        settings.redis.key_prefix = format!("test:{}", &db_name["marquee_t_".len()..][..12]);
+        settings.http.port = 0;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(settings.database.max_connections)
+            .connect_with(db_options)
+            .await
+            .expect("connect to test database");
+        Self { settings, pool, db_name, admin }
+    }
+
+    /// A Redis connection for this test.
+    pub fn redis(&self) -> redis::aio::ConnectionManager {
+        crate::redis::connect(&self.settings.redis).expect("redis url")
+    }
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        let db_name = self.db_name.clone();
+        let admin = self.admin.clone();
+        let redis_url = self.settings.redis.url.expose_secret().to_owned();
+        let prefix = self.settings.redis.key_prefix.clone();
+        // Drop runs inside the test's runtime; clean up on a thread of our own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect_with(&admin).await {
+                    let drop = format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#);
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
+                }
+                let _ = delete_prefix(&redis_url, &prefix).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(keys).query_async::<()>(&mut conn).await?;
+    }
+    Ok(())
+}
+
+/// Builds (once per set of migrations) the template every test database is
+/// cloned from. An advisory lock keeps concurrent test processes from
+/// building it twice; building under a temporary name and renaming keeps a
+/// crashed build from leaving a half-migrated template behind.
+async fn ensure_template(admin: &PgConnectOptions) -> Result<String, sqlx::Error> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for migration in MIGRATOR.iter() {
+        migration.version.hash(&mut hasher);
+        migration.checksum.hash(&mut hasher);
+    }
+    let name = format!("marquee_tmpl_{:016x}", hasher.finish());
+    let mut conn = PgConnection::connect_with(admin).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(TEMPLATE_LOCK).execute(&mut conn).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let building = format!("{name}_build");
+        for statement in [
+            format!(r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE)"#),
+            format!(r#"CREATE DATABASE "{building}""#),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await?;
+        }
+        let pool = PgPool::connect_with(admin.clone().database(&building)).await?;
+        MIGRATOR.run(&pool).await?;
+        pool.close().await;
+        let rename = format!(r#"ALTER DATABASE "{building}" RENAME TO "{name}""#);
+        sqlx::query(sqlx::AssertSqlSafe(rename)).execute(&mut conn).await?;
+    }
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(TEMPLATE_LOCK).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(name)
+}

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod jobs;
 pub mod redis;
+pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,1 +1,84 @@
+//! `marquee-worker`: consumes job queues from Redis and runs their handlers.
+//! Scale by running more processes; each registers under a unique name.
 
+mod batch;
+pub mod handlers;
+mod registry;
+mod runner;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_redis::RedisStorage;
+use marquee_core::jobs::{JobRef, Producer};
+use marquee_core::{Settings, db, redis::queue_namespace};
+
+pub use registry::{JobContext, Registry};
+pub use runner::Runner;
+
+/// A worker process's identity: host, pid and a random suffix, because
+/// apalis-redis refuses a name that heartbeated recently (a restarted
+/// process must not collide with its former self).
+pub fn unique_worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".to_owned());
+    let suffix: u16 = rand::random();
+    format!("{host}-{}-{suffix:04x}", std::process::id())
+}
+
+/// Consumes `settings.worker.queues` until `shutdown` resolves, then lets
+/// in-flight jobs finish (up to `worker.shutdown_timeout_seconds`).
+pub async fn run(
+    settings: Settings,
+    registry: Registry,
+    name: String,
+    shutdown: impl Future<Output = std::io::Result<()>> + Send,
+) -> anyhow::Result<()> {
+    let pool = db::connect(&settings.database).await?;
+    let redis = marquee_core::redis::connect(&settings.redis)?;
+    let producer = Producer::new(pool.clone(), redis.clone(), settings.redis.key_prefix.clone());
+    let runner = Runner::new(pool, producer, registry, &settings, &name);
+    let worker = settings.worker.clone();
+    tracing::info!(worker.name = %name, queues = ?worker.queues, concurrency = worker.concurrency, "worker starting");
+
+    let mut monitor = Monitor::new()
+        .shutdown_timeout(Duration::from_secs(worker.shutdown_timeout_seconds))
+        // A worker whose backend failed (Redis gone) is rebuilt, under a new
+        // name, and picks up where it left off once Redis answers again.
+        .should_restart(|ctx, error| {
+            tracing::warn!(worker.name = %ctx.name(), %error, "worker stopped; restarting");
+            true
+        });
+    for queue in worker.queues.clone() {
+        let config = apalis_redis::Config::default()
+            .queue(queue_namespace(&settings.redis.key_prefix, &queue))
+            .heartbeat_interval(worker.heartbeat())
+            .missed_heartbeats(worker.missed_heartbeats)
+            .batch_size(worker.fetch_batch);
+        let (redis, runner, name, worker) = (redis.clone(), runner.clone(), name.clone(), worker.clone());
+        monitor = monitor.register(move |restarts| {
+            let backend = RedisStorage::<JobRef>::new(redis.clone())
+                .with_config(config.clone())
+                .poll_with_interval(Duration::from_millis(worker.poll_interval_ms));
+            WorkerBuilder::new(format!("{name}:{queue}:{restarts}"))
+                .backend(backend)
+                .concurrency(worker.concurrency)
+                .parallelize(tokio::spawn)
+                .data(runner.clone())
+                .build(deliver)
+        });
+    }
+    monitor.run_with_signal(shutdown).await?;
+    tracing::info!(worker.name = %name, "worker stopped");
+    Ok(())
+}
+
+/// The apalis task function: every queue's jobs go through the runner.
+async fn deliver(job: JobRef, runner: Data<Arc<Runner>>) -> Result<(), BoxDynError> {
+    runner.run(job).await.map_err(Into::into)
+}

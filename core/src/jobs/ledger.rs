@@ -92,6 +92,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRecord>
 pub struct Claimed {
     /// `jobs.id`
     pub id: Uuid,
+    /// Queue name.
+    pub queue: String,
     /// Job kind.
     pub kind: String,
     /// Payload.
@@ -112,7 +114,7 @@ pub async fn claim_batch(pool: &PgPool, ids: &[Uuid], worker: &str) -> Result<Ve
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
                 started_at = now(), updated_at = now()
          WHERE id = ANY($1) AND status NOT IN ('succeeded', 'dead')
-         RETURNING id, kind, payload, attempts, max_attempts, request_id",
+         RETURNING id, queue, kind, payload, attempts, max_attempts, request_id",
     )
     .bind(ids)
     .bind(worker)
@@ -129,10 +131,9 @@ pub struct Finish {
     pub status: JobStatus,
     /// The failure, if any.
     pub error: Option<String>,
-    /// For Retrying: when the next attempt may start.
+    /// For Retrying: when the next attempt may start. The row stays
+    /// undispatched until that attempt is pushed.
     pub retry_at: Option<DateTime<Utc>>,
-    /// For Retrying: whether the next attempt is already in Redis.
-    pub retry_dispatched: bool,
 }
 
 /// Records outcomes. A job already succeeded or dead keeps that status.
@@ -141,26 +142,22 @@ pub async fn finish_batch(pool: &PgPool, outcomes: &[Finish]) -> Result<(), sqlx
     let statuses: Vec<&str> = outcomes.iter().map(|f| f.status.as_str()).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|f| f.error.as_deref()).collect();
     let retry_at: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|f| f.retry_at).collect();
-    let dispatched: Vec<bool> = outcomes.iter().map(|f| f.retry_dispatched).collect();
     sqlx::query(
         "UPDATE jobs AS j SET
             status = v.status,
             last_error = COALESCE(v.error, j.last_error),
             run_at = v.retry_at,
-            dispatched_at = CASE WHEN v.status <> 'retrying' THEN j.dispatched_at
-                                 WHEN v.dispatched THEN now() END,
-            dispatches = j.dispatches + CASE WHEN v.status = 'retrying' AND v.dispatched THEN 1 ELSE 0 END,
+            dispatched_at = CASE WHEN v.status = 'retrying' THEN NULL ELSE j.dispatched_at END,
             finished_at = CASE WHEN v.status IN ('succeeded', 'dead') THEN now() END,
             updated_at = now()
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[])
-              AS v(id, status, error, retry_at, dispatched)
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+              AS v(id, status, error, retry_at)
          WHERE j.id = v.id AND j.status NOT IN ('succeeded', 'dead')",
     )
     .bind(ids)
     .bind(statuses)
     .bind(errors)
     .bind(retry_at)
-    .bind(dispatched)
     .execute(pool)
     .await?;
     Ok(())

@@ -17,7 +17,7 @@ use uuid::Uuid;
 pub use enqueue::{Enqueued, JobOptions, enqueue, enqueue_with};
 pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, finish_batch, find};
 pub use noop::Noop;
-pub use producer::Producer;
+pub use producer::{Producer, Push};
 pub use relay::relay_once;
 pub use retry::{JobError, RetryPolicy};
 

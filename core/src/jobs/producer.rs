@@ -73,7 +73,10 @@ impl Producer {
             let args = serde_json::to_vec(&JobRef { id: push.job_id })?;
             let mut task = TaskBuilder::new(args).task_id(TaskId::from_uuid(push.task_id));
             if let Some(run_at) = push.run_at {
-                task = task.run_at_timestamp(run_at.timestamp().max(0) as u64);
+                // Redis schedules in whole seconds: round up, so a backoff
+                // is never cut short.
+                let secs = run_at.timestamp() + i64::from(run_at.timestamp_subsec_nanos() > 0);
+                task = task.run_at_timestamp(secs.max(0) as u64);
             }
             by_queue.entry(push.queue.as_str()).or_default().push(task.build());
         }

@@ -1,0 +1,3 @@
+//! One file per job handler.
+
+pub mod noop;

@@ -1,0 +1,71 @@
+//! Which code runs for which job kind: the one place handlers are registered.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use marquee_core::jobs::{Job, JobError, Noop, Producer};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::handlers;
+
+/// What a handler gets besides its payload.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// `jobs.id`
+    pub job_id: Uuid,
+    /// This attempt (1-based).
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// The database.
+    pub pool: PgPool,
+    /// For jobs that enqueue jobs.
+    pub producer: Producer,
+}
+
+type BoxedHandler =
+    Arc<dyn Fn(serde_json::Value, JobContext) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync>;
+
+/// Handlers by job kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<&'static str, BoxedHandler>,
+}
+
+impl Registry {
+    /// Every handler Marquee ships.
+    pub fn standard() -> Self {
+        Self::default().on::<Noop, _, _>(handlers::noop::run)
+    }
+
+    /// Registers `handler` for jobs of kind `J`. A payload that does not
+    /// decode is a permanent failure: retrying cannot fix it.
+    pub fn on<J, F, Fut>(mut self, handler: F) -> Self
+    where
+        J: Job,
+        F: Fn(J, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let boxed: BoxedHandler = Arc::new(move |payload, ctx| {
+            let handler = handler.clone();
+            async move {
+                let job: J = serde_json::from_value(payload)
+                    .map_err(|e| JobError::permanent(format!("payload of `{}` does not decode: {e}", J::KIND)))?;
+                handler(job, ctx).await
+            }
+            .boxed()
+        });
+        self.handlers.insert(J::KIND, boxed);
+        self
+    }
+
+    /// The handler of `kind`.
+    pub(crate) fn get(&self, kind: &str) -> Option<&BoxedHandler> {
+        self.handlers.get(kind)
+    }
+}

@@ -1,0 +1,174 @@
+//! Runs one delivered job: claim it in the ledger, run its handler, record
+//! the outcome and, on a retryable failure, schedule the next attempt with
+//! our own backoff.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::FutureExt;
+use marquee_core::Settings;
+use marquee_core::jobs::{
+    self, Claimed, Finish, JobError, JobRef, JobStatus, Producer, Push, REQUEST_ID, RetryPolicy,
+};
+use sqlx::PgPool;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::batch::Batcher;
+use crate::registry::{JobContext, Registry};
+
+/// Most ledger rows written by one statement.
+const LEDGER_BATCH: usize = 512;
+
+/// Shared by every job of a worker process.
+pub struct Runner {
+    registry: Registry,
+    claims: Batcher<Uuid, Option<Claimed>>,
+    finishes: Batcher<Finish, ()>,
+    pool: PgPool,
+    producer: Producer,
+    policy: RetryPolicy,
+    job_timeout: Duration,
+}
+
+impl Runner {
+    /// Starts the ledger writers; call inside a tokio runtime.
+    pub fn new(
+        pool: PgPool,
+        producer: Producer,
+        registry: Registry,
+        settings: &Settings,
+        worker_name: &str,
+    ) -> Arc<Self> {
+        let claim_pool = pool.clone();
+        let worker_name = worker_name.to_owned();
+        let claims = Batcher::spawn(LEDGER_BATCH, move |ids: Vec<Uuid>| {
+            let pool = claim_pool.clone();
+            let worker_name = worker_name.clone();
+            async move {
+                let mut claimed = jobs::claim_batch(&pool, &ids, &worker_name).await?;
+                // One reply per request; a duplicate delivery in the same
+                // batch gets None and is skipped.
+                Ok(ids
+                    .iter()
+                    .map(|id| {
+                        let at = claimed.iter().position(|c| c.id == *id)?;
+                        Some(claimed.swap_remove(at))
+                    })
+                    .collect())
+            }
+            .boxed()
+        });
+        let finish_pool = pool.clone();
+        let finishes = Batcher::spawn(LEDGER_BATCH, move |outcomes: Vec<Finish>| {
+            let pool = finish_pool.clone();
+            async move {
+                jobs::finish_batch(&pool, &outcomes).await?;
+                Ok(vec![(); outcomes.len()])
+            }
+            .boxed()
+        });
+        Arc::new(Self {
+            registry,
+            claims,
+            finishes,
+            pool,
+            producer,
+            policy: RetryPolicy::from_settings(&settings.jobs),
+            job_timeout: Duration::from_secs(settings.worker.job_timeout_seconds),
+        })
+    }
+
+    /// Runs one delivery of a job. An `Err` means the ledger could not be
+    /// written; apalis then redelivers the task, which is safe because the
+    /// claim skips finished jobs.
+    pub async fn run(&self, job: JobRef) -> anyhow::Result<()> {
+        let Some(claimed) = self.claims.call(job.id).await? else {
+            tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
+            return Ok(());
+        };
+        let span = tracing::info_span!(
+            "job",
+            job.id = %claimed.id,
+            job.kind = %claimed.kind,
+            job.attempt = claimed.attempts,
+            request_id = claimed.request_id.as_deref().unwrap_or(""),
+        );
+        let request_id = claimed.request_id.clone().unwrap_or_default();
+        REQUEST_ID.scope(request_id, self.attempt(claimed).instrument(span)).await
+    }
+
+    async fn attempt(&self, claimed: Claimed) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let result = if claimed.attempts > claimed.max_attempts {
+            Err(JobError::Permanent(format!(
+                "attempt {} exceeds max_attempts {}: earlier attempts were lost with their worker",
+                claimed.attempts, claimed.max_attempts
+            )))
+        } else {
+            self.execute(&claimed).await
+        };
+        let elapsed = started.elapsed();
+        let finish = self.outcome(&claimed, result);
+        let outcome = finish.status.as_str();
+        metrics::counter!("marquee_jobs_total", "queue" => claimed.queue.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("marquee_job_duration_seconds", "queue" => claimed.queue.clone())
+            .record(elapsed.as_secs_f64());
+        match &finish.status {
+            JobStatus::Succeeded => tracing::debug!(elapsed_ms = elapsed.as_millis() as u64, "job succeeded"),
+            JobStatus::Retrying => tracing::warn!(error = finish.error.as_deref(), retry_at = ?finish.retry_at, "job failed; will retry"),
+            _ => tracing::error!(error = finish.error.as_deref(), "job is dead"),
+        }
+        let retry = finish.retry_at.map(|run_at| Push {
+            job_id: claimed.id,
+            task_id: jobs::task_id_for_attempt(claimed.id, claimed.attempts + 1),
+            queue: claimed.queue.clone(),
+            run_at: Some(run_at),
+        });
+        self.finishes.call(finish).await?;
+        // Pushed only after the ledger says "retrying", so the next attempt
+        // can never be claimed before this one is recorded. If Redis is
+        // down, the relay pushes it later.
+        if let Some(push) = retry {
+            if let Err(error) = self.producer.push_and_mark(&[push]).await {
+                tracing::warn!(%error, "could not push the retry; the relay will");
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, claimed: &Claimed) -> Result<(), JobError> {
+        let Some(handler) = self.registry.get(&claimed.kind) else {
+            return Err(JobError::Permanent(format!("no handler for job kind `{}`", claimed.kind)));
+        };
+        let ctx = JobContext {
+            job_id: claimed.id,
+            attempt: claimed.attempts,
+            max_attempts: claimed.max_attempts,
+            pool: self.pool.clone(),
+            producer: self.producer.clone(),
+        };
+        let run = AssertUnwindSafe(handler(claimed.payload.clone(), ctx)).catch_unwind();
+        match tokio::time::timeout(self.job_timeout, run).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_panic)) => Err(JobError::Retryable("handler panicked".to_owned())),
+            Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", self.job_timeout))),
+        }
+    }
+
+    fn outcome(&self, claimed: &Claimed, result: Result<(), JobError>) -> Finish {
+        let (status, error, retry_at) = match result {
+            Ok(()) => (JobStatus::Succeeded, None, None),
+            Err(error) if error.is_retryable() && claimed.attempts < claimed.max_attempts => {
+                let delay = self.policy.backoff(claimed.attempts);
+                let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                (JobStatus::Retrying, Some(error.to_string()), Some(retry_at))
+            }
+            Err(error) => (JobStatus::Dead, Some(error.to_string()), None),
+        };
+        Finish { id: claimed.id, status, error, retry_at }
+    }
+}

@@ -1,0 +1,95 @@
+//! Shared by the worker tests.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use marquee_core::jobs::{self, Enqueued, Job, JobOptions, JobRecord, JobStatus, Producer};
+use marquee_core::testing::TestContext;
+use marquee_worker::{JobContext, Registry, handlers};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+pub fn producer(ctx: &TestContext) -> Producer {
+    Producer::new(ctx.pool.clone(), ctx.redis(), ctx.settings.redis.key_prefix.clone())
+}
+
+/// Enqueues in a committed transaction and dispatches, as an API handler does.
+pub async fn enqueue_committed<J: Job>(ctx: &TestContext, job: &J, options: JobOptions) -> Enqueued {
+    let mut tx = ctx.pool.begin().await.unwrap();
+    let written = jobs::enqueue_with(&mut tx, job, options).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    producer(ctx).dispatch(std::slice::from_ref(&written)).await;
+    written
+}
+
+pub async fn record(ctx: &TestContext, id: Uuid) -> JobRecord {
+    jobs::find(&ctx.pool, id).await.unwrap().expect("job row exists")
+}
+
+/// The standard noop handler, counting how often it really ran.
+pub fn counting_registry() -> (Registry, Arc<AtomicUsize>) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let registry = Registry::default().on(move |job: jobs::Noop, ctx: JobContext| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        handlers::noop::run(job, ctx)
+    });
+    (registry, runs)
+}
+
+/// Polls the ledger until `predicate` holds for the job.
+pub async fn wait_for(ctx: &TestContext, id: Uuid, timeout: Duration, predicate: impl Fn(&JobRecord) -> bool) -> JobRecord {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let job = record(ctx, id).await;
+        if predicate(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?}; job is {job:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn is_status(status: JobStatus) -> impl Fn(&JobRecord) -> bool {
+    move |job| job.status == status
+}
+
+/// A real `marquee-worker` process on this test's database and namespace.
+pub fn spawn_worker(ctx: &TestContext, name: &str) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_marquee-worker"));
+    command
+        .args(["--queues", "system", "--name", name])
+        .env("MARQUEE_ENV", "test")
+        .env("MARQUEE__DATABASE__URL", ctx.settings.database.url.expose_secret())
+        .env("MARQUEE__REDIS__URL", ctx.settings.redis.url.expose_secret())
+        .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
+        .env("MARQUEE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
+    if std::env::var_os("TEST_LOG").is_none() {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    command.spawn().expect("spawn marquee-worker")
+}
+
+/// Sends SIGTERM, as an orchestrator does on scale-down.
+pub fn terminate(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a child to exit, killing it after `timeout`.
+pub async fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("process did not exit within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

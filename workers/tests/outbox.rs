@@ -1,0 +1,73 @@
+//! The outbox: a job exists only if its transaction committed, runs once,
+//! and survives a Redis outage at commit time.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use marquee_core::jobs::{self, JobOptions, JobStatus, Noop, Producer};
+use marquee_core::testing::TestContext;
+use marquee_worker::testing::drain;
+
+#[tokio::test]
+async fn rolled_back_job_never_runs_and_committed_job_runs_exactly_once() {
+    let ctx = TestContext::new().await;
+
+    let mut tx = ctx.pool.begin().await.unwrap();
+    let rolled_back = jobs::enqueue(&mut tx, &Noop::default()).await.unwrap();
+    tx.rollback().await.unwrap();
+
+    let committed = enqueue_committed(&ctx, &Noop::default(), JobOptions::default()).await;
+    assert_eq!(record(&ctx, committed.id).await.status, JobStatus::Dispatched);
+
+    let (registry, runs) = counting_registry();
+    drain(&ctx, registry, Duration::from_secs(20)).await;
+
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the committed job runs once, the other never");
+    assert!(jobs::find(&ctx.pool, rolled_back.id).await.unwrap().is_none());
+    let job = record(&ctx, committed.id).await;
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.dispatches, 1);
+    assert!(job.finished_at.is_some());
+}
+
+#[tokio::test]
+async fn job_committed_while_redis_is_unreachable_is_relayed_and_runs_once() {
+    let ctx = TestContext::new().await;
+    // Nothing listens on port 1: every push fails.
+    let unreachable = marquee_core::redis::connect_url("redis://127.0.0.1:1").unwrap();
+    let broken = Producer::new(ctx.pool.clone(), unreachable, ctx.settings.redis.key_prefix.clone());
+
+    let mut tx = ctx.pool.begin().await.unwrap();
+    let job = jobs::enqueue(&mut tx, &Noop::default()).await.unwrap();
+    tx.commit().await.unwrap();
+    broken.dispatch(std::slice::from_ref(&job)).await;
+
+    let stuck = record(&ctx, job.id).await;
+    assert_eq!(stuck.status, JobStatus::Queued);
+    assert!(stuck.dispatched_at.is_none());
+
+    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 100).await.unwrap();
+    assert_eq!(relayed, 1);
+    let again = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 100).await.unwrap();
+    assert_eq!(again, 0, "a dispatched row is not pushed again");
+
+    let (registry, runs) = counting_registry();
+    drain(&ctx, registry, Duration::from_secs(20)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let done = record(&ctx, job.id).await;
+    assert_eq!((done.status, done.attempts, done.dispatches), (JobStatus::Succeeded, 1, 1));
+}
+
+#[tokio::test]
+async fn relay_leaves_fresh_rows_to_the_producer() {
+    let ctx = TestContext::new().await;
+    let mut tx = ctx.pool.begin().await.unwrap();
+    jobs::enqueue(&mut tx, &Noop::default()).await.unwrap();
+    tx.commit().await.unwrap();
+    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::from_secs(60), 100).await.unwrap();
+    assert_eq!(relayed, 0, "rows younger than the grace period belong to their producer");
+}

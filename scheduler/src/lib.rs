@@ -1,1 +1,52 @@
+//! `marquee-scheduler`: recurring work. Schedules only *produce* jobs into
+//! the outbox; workers do the work. Every replica runs every schedule, and
+//! a per-tick dedupe key in PostgreSQL makes each tick enqueue exactly once.
+//! It also hosts the outbox relay.
 
+mod relay;
+mod ticks;
+
+use std::future::Future;
+use std::str::FromStr;
+
+use apalis::prelude::*;
+use apalis_cron::CronScheduler;
+use marquee_core::jobs::Producer;
+use marquee_core::{Settings, db};
+use tokio::sync::watch;
+
+pub use ticks::enqueue_for_tick;
+
+/// Runs the schedules and the relay until `shutdown` resolves.
+pub async fn run(
+    settings: Settings,
+    name: String,
+    shutdown: impl Future<Output = std::io::Result<()>> + Send,
+) -> anyhow::Result<()> {
+    let pool = db::connect(&settings.database).await?;
+    let redis = marquee_core::redis::connect(&settings.redis)?;
+    let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
+    let (stop, stopped) = watch::channel(false);
+    let relay = tokio::spawn(relay::run(pool.clone(), producer.clone(), settings.jobs.clone(), stopped));
+
+    let heartbeat = cron::Schedule::from_str(&settings.scheduler.heartbeat_cron)?;
+    let deps = ticks::TickDeps { pool, producer };
+    tracing::info!(scheduler.name = %name, "scheduler starting");
+    let monitor = Monitor::new().register(move |restarts| {
+        WorkerBuilder::new(format!("{name}:heartbeat:{restarts}"))
+            .backend(CronScheduler::new(heartbeat.clone()))
+            .data(deps.clone())
+            .build(ticks::heartbeat)
+    });
+    let result = monitor
+        .run_with_signal(async move {
+            let result = shutdown.await;
+            let _ = stop.send(true);
+            result
+        })
+        .await;
+    relay.await?;
+    result?;
+    tracing::info!("scheduler stopped");
+    Ok(())
+}

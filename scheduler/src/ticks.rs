@@ -1,0 +1,49 @@
+//! Cron tick handlers: each turns a tick into one job.
+
+use apalis::prelude::{BoxDynError, Data};
+use apalis_cron::Tick;
+use marquee_core::jobs::{self, Job, JobOptions, Noop, Producer};
+use sqlx::PgPool;
+
+/// What tick handlers need.
+#[derive(Clone)]
+pub struct TickDeps {
+    /// The outbox lives here.
+    pub pool: PgPool,
+    /// Pushes after commit.
+    pub producer: Producer,
+}
+
+/// Enqueues `job` for the tick at `tick_timestamp` unless some replica
+/// already did: the dedupe key `cron:<schedule>:<timestamp>` is unique in
+/// the ledger. Returns whether this call enqueued it.
+pub async fn enqueue_for_tick<J: Job>(
+    pool: &PgPool,
+    producer: &Producer,
+    schedule: &str,
+    tick_timestamp: u64,
+    job: &J,
+) -> anyhow::Result<bool> {
+    let options = JobOptions { dedupe_key: Some(format!("cron:{schedule}:{tick_timestamp}")), ..JobOptions::default() };
+    let mut tx = pool.begin().await?;
+    let written = jobs::enqueue_with(&mut tx, job, options).await?;
+    tx.commit().await?;
+    match written {
+        Some(job) => {
+            producer.dispatch(std::slice::from_ref(&job)).await;
+            tracing::debug!(schedule, tick = tick_timestamp, job.id = %job.id, "tick enqueued");
+            Ok(true)
+        }
+        None => {
+            tracing::debug!(schedule, tick = tick_timestamp, "tick already enqueued by another replica");
+            Ok(false)
+        }
+    }
+}
+
+/// `scheduler.heartbeat_cron`: a noop job through the whole pipeline, so
+/// a stalled worker or relay shows up as heartbeat jobs not succeeding.
+pub async fn heartbeat(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
+    enqueue_for_tick(&deps.pool, &deps.producer, "heartbeat", tick.get_timestamp(), &Noop::default()).await?;
+    Ok(())
+}

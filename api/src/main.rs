@@ -1,1 +1,52 @@
-fn main() {}
+//! `marquee-api [serve]` | `marquee-api migrate`
+
+use clap::{Parser, Subcommand};
+use marquee_core::{Settings, db, telemetry};
+
+/// The Marquee HTTP API.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("marquee-api: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing("marquee-api", &settings.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => marquee_api::serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("marquee-api: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    db::ensure_database(&settings.database).await?;
+    let pool = db::connect(&settings.database).await?;
+    db::migrate(&pool).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}

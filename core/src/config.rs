@@ -100,6 +100,10 @@ pub struct HttpSettings {
     pub port: u16,
     /// Base URL printed and used in links.
     pub public_url: String,
+    /// Serve `/api/v1/system/*` diagnostics (never in production).
+    pub diagnostics: bool,
+    /// Seconds in-flight requests get on shutdown.
+    pub shutdown_timeout_seconds: u64,
 }
 
 /// `[database]`

@@ -1,0 +1,155 @@
+//! Errors as `application/problem+json` (RFC 9457), for our own errors and
+//! for poem's (404, 405, unparsable bodies) alike. Internals never leak:
+//! a 500 says only that something failed and which request it was.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Response, error::ResponseError};
+use poem_openapi::Object;
+use serde::Serialize;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a 422.
+#[derive(Debug, Clone, Serialize, Object, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `payload.to`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct Problem {
+    /// A URI naming the problem type; `about:blank` means "see status".
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// This occurrence, in words.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For 422: one entry per invalid field.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    /// A problem for `status` with a detail line.
+    pub fn new(status: StatusCode, detail: impl Into<Option<String>>) -> Self {
+        Self {
+            kind: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: None,
+        }
+    }
+
+    /// Renders the response with the problem media type.
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        Response::builder().status(status).content_type(PROBLEM_JSON).body(body)
+    }
+}
+
+/// Every error a handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: missing, or not the caller's to see.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409
+    #[error("{0}")]
+    Conflict(String),
+    /// 422 with one entry per field.
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    /// 503 with Retry-After.
+    #[error("{detail}")]
+    Unavailable {
+        /// What is down.
+        detail: String,
+        /// Seconds.
+        retry_after: u32,
+    },
+    /// 500; logged in full, shown as a generic line.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn as_response(&self) -> Response {
+        let status = self.status();
+        let mut problem = Problem::new(status, Some(self.to_string()));
+        match self {
+            Self::Validation(errors) => {
+                problem.kind = "/problems/validation".to_owned();
+                problem.detail = Some("the request has invalid fields".to_owned());
+                problem.errors = Some(errors.clone());
+            }
+            Self::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                problem.detail = Some("an internal error occurred; quote the X-Request-Id".to_owned());
+            }
+            _ => {}
+        }
+        let mut response = problem.into_response();
+        if let Self::Unavailable { retry_after, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        response
+    }
+}
+
+/// The last word on every error poem or a handler produced: our own errors
+/// keep their body; anything else becomes a problem with poem's status and
+/// message (never plain text).
+pub async fn render(error: poem::Error) -> Response {
+    let status = error.status();
+    if error.is::<ApiError>() {
+        return error.into_response();
+    }
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %error, "unhandled error");
+        "an internal error occurred; quote the X-Request-Id".to_owned()
+    } else {
+        error.to_string()
+    };
+    let mut response = Problem::new(status, Some(detail)).into_response();
+    // Keep headers such as Allow (405) or Retry-After from the original.
+    let original = error.into_response();
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    response
+}

@@ -1,0 +1,39 @@
+//! The OpenAPI service: every route, `/openapi.json` and `/docs`.
+
+mod health;
+mod system;
+
+use poem::{EndpointExt, IntoEndpoint, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::state::AppState;
+
+/// Groups in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Liveness and readiness.
+    Health,
+    /// Operator diagnostics.
+    System,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> impl poem::Endpoint {
+    let api = OpenApiService::new(
+        (health::HealthApi, system::SystemApi),
+        "Marquee",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Event tickets and transactional email, driven by durable jobs.")
+    .server(state.settings.http.public_url.clone());
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .data(state)
+        .into_endpoint()
+        .catch_all_error(crate::problem::render)
+        .around(crate::request_id::middleware)
+}

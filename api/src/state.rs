@@ -1,0 +1,37 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use marquee_core::Settings;
+use marquee_core::jobs::Producer;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// PostgreSQL, the source of truth.
+    pub pool: PgPool,
+    /// Redis, for queues and caches.
+    pub redis: ConnectionManager,
+    /// Pushes committed jobs.
+    pub producer: Producer,
+    /// Loaded settings.
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Connects to PostgreSQL (fails fast) and Redis (lazily, so the API
+    /// starts and reports "not ready" while Redis is down).
+    pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let pool = marquee_core::db::connect(&settings.database).await?;
+        Self::with_pool(settings, pool)
+    }
+
+    /// Like [`AppState::connect`] with an existing pool.
+    pub fn with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let redis = marquee_core::redis::connect(&settings.redis)?;
+        let producer = Producer::new(pool.clone(), redis.clone(), settings.redis.key_prefix.clone());
+        Ok(Self { pool, redis, producer, settings: Arc::new(settings) })
+    }
+}

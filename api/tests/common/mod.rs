@@ -1,0 +1,59 @@
+//! TestApp: the real API on a free port, over this test's database and
+//! Redis namespace.
+#![allow(dead_code)]
+
+use marquee_api::{AppState, Server};
+use marquee_core::testing::TestContext;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub ctx: TestContext,
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestContext::new().await).await
+    }
+
+    /// Starts the API on `ctx`, whose settings the test may have changed.
+    pub async fn spawn_with(ctx: TestContext) -> Self {
+        let state = AppState::with_pool(ctx.settings.clone(), ctx.pool.clone()).unwrap();
+        let server = Server::bind(state).await.unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        Self { ctx, base, client: reqwest::Client::new(), stop: Some(stop) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts an RFC 9457 body and returns it.
+pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["type"].is_string(), "{body}");
+    body
+}

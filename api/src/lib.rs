@@ -43,7 +43,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let timeout = Duration::from_secs(self.state.settings.http.shutdown_timeout_seconds);
         poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app(self.state), shutdown, Some(timeout))

@@ -56,7 +56,10 @@ impl Problem {
     pub fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        Response::builder().status(status).content_type(PROBLEM_JSON).body(body)
+        Response::builder()
+            .status(status)
+            .content_type(PROBLEM_JSON)
+            .body(body)
     }
 }
 
@@ -117,13 +120,16 @@ impl ResponseError for ApiError {
             }
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
-                problem.detail = Some("an internal error occurred; quote the X-Request-Id".to_owned());
+                problem.detail =
+                    Some("an internal error occurred; quote the X-Request-Id".to_owned());
             }
             _ => {}
         }
         let mut response = problem.into_response();
         if let Self::Unavailable { retry_after, .. } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         response
     }

@@ -28,7 +28,9 @@ pub async fn middleware<E: Endpoint>(next: E, request: Request) -> poem::Result<
         http.path = %request.uri().path(),
     );
     let started = Instant::now();
-    let handled = REQUEST_ID.scope(id.clone(), next.call(request).instrument(span.clone())).await;
+    let handled = REQUEST_ID
+        .scope(id.clone(), next.call(request).instrument(span.clone()))
+        .await;
     let mut response = match handled {
         Ok(response) => response.into_response(),
         Err(error) => crate::problem::render(error).await,
@@ -50,7 +52,9 @@ pub async fn middleware<E: Endpoint>(next: E, request: Request) -> poem::Result<
 /// anything into logs or headers.
 fn is_acceptable(value: &str) -> bool {
     (1..=128).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 #[cfg(test)]

@@ -31,7 +31,16 @@ impl AppState {
     /// Like [`AppState::connect`] with an existing pool.
     pub fn with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let redis = marquee_core::redis::connect(&settings.redis)?;
-        let producer = Producer::new(pool.clone(), redis.clone(), settings.redis.key_prefix.clone());
-        Ok(Self { pool, redis, producer, settings: Arc::new(settings) })
+        let producer = Producer::new(
+            pool.clone(),
+            redis.clone(),
+            settings.redis.key_prefix.clone(),
+        );
+        Ok(Self {
+            pool,
+            redis,
+            producer,
+            settings: Arc::new(settings),
+        })
     }
 }

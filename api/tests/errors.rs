@@ -13,7 +13,12 @@ async fn unknown_route_is_a_problem_404() {
 #[tokio::test]
 async fn wrong_method_is_a_problem_405() {
     let app = TestApp::spawn().await;
-    let response = app.client.delete(app.url("/health/ping")).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url("/health/ping"))
+        .send()
+        .await
+        .unwrap();
     problem(response, 405).await;
 }
 
@@ -35,7 +40,11 @@ async fn malformed_json_is_a_problem_400_and_enqueues_nothing() {
 #[tokio::test]
 async fn wrongly_typed_or_out_of_range_fields_are_4xx_problems() {
     let app = TestApp::spawn().await;
-    for body in [r#"{"sleep_ms": "soon"}"#, r#"{"max_attempts": 0}"#, r#"[1, 2]"#] {
+    for body in [
+        r#"{"sleep_ms": "soon"}"#,
+        r#"{"max_attempts": 0}"#,
+        r#"[1, 2]"#,
+    ] {
         let response = app
             .client
             .post(app.url("/api/v1/system/noop"))
@@ -54,12 +63,21 @@ async fn wrongly_typed_or_out_of_range_fields_are_4xx_problems() {
 #[tokio::test]
 async fn missing_content_type_is_a_problem_not_plain_text() {
     let app = TestApp::spawn().await;
-    let response = app.client.post(app.url("/api/v1/system/noop")).body("{}").send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/v1/system/noop"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     assert!((400..500).contains(&status), "got {status}");
     problem(response, status).await;
 }
 
 async fn job_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&app.ctx.pool).await.unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap()
 }

@@ -9,7 +9,10 @@ async fn ping_answers_pong_and_live_answers() {
     let app = TestApp::spawn().await;
     let response = app.get("/health/ping").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"message": "pong"}));
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"message": "pong"})
+    );
     assert_eq!(app.get("/health/live").await.status(), 200);
 }
 
@@ -19,7 +22,10 @@ async fn ready_when_postgres_and_redis_answer() {
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["checks"], serde_json::json!({"postgres": "ok", "redis": "ok"}));
+    assert_eq!(
+        body["checks"],
+        serde_json::json!({"postgres": "ok", "redis": "ok"})
+    );
 }
 
 #[tokio::test]
@@ -32,18 +38,39 @@ async fn not_ready_names_redis_when_it_is_unreachable() {
     let body = problem(response, 503).await;
     assert_eq!(body["detail"], "redis down");
     assert_eq!(body["checks"]["postgres"], "ok");
-    assert!(body["checks"]["redis"].as_str().unwrap().starts_with("down"), "{body}");
+    assert!(
+        body["checks"]["redis"]
+            .as_str()
+            .unwrap()
+            .starts_with("down"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn openapi_document_is_openapi_3_and_docs_render() {
     let app = TestApp::spawn().await;
     let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
-    assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{}", spec["openapi"]);
-    for path in ["/health/live", "/health/ready", "/health/ping", "/api/v1/system/noop"] {
-        assert!(spec["paths"][path].is_object(), "{path} missing from the spec");
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        spec["openapi"]
+    );
+    for path in [
+        "/health/live",
+        "/health/ready",
+        "/health/ping",
+        "/api/v1/system/noop",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from the spec"
+        );
     }
     let docs = app.get("/docs").await;
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"), "Swagger UI page");
+    assert!(
+        docs.text().await.unwrap().contains("swagger"),
+        "Swagger UI page"
+    );
 }

@@ -33,16 +33,31 @@ async fn request_id_is_echoed_and_carried_into_the_job() {
 #[tokio::test]
 async fn a_missing_or_unsafe_request_id_is_replaced_by_a_generated_one() {
     let app = TestApp::spawn().await;
-    let generated = app.get("/health/ping").await.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let generated = app.get("/health/ping").await.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
-    let response = app.client.get(app.url("/health/ping")).header("x-request-id", "a b c").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/health/ping"))
+        .header("x-request-id", "a b c")
+        .send()
+        .await
+        .unwrap();
     assert_ne!(response.headers()["x-request-id"], "a b c");
 }
 
 #[tokio::test]
 async fn errors_carry_the_request_id_too() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.url("/nope")).header("x-request-id", "r-404").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "r-404")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["x-request-id"], "r-404");
     problem(response, 404).await;
 }

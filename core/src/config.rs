@@ -57,7 +57,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -266,7 +269,9 @@ impl Settings {
     pub fn load_from(dir: &Path, env: Environment) -> Result<Self, ConfigError> {
         let built = config::Config::builder()
             .add_source(config::File::from(dir.join("default.toml")).required(true))
-            .add_source(config::File::from(dir.join(format!("{}.toml", env.as_str()))).required(false))
+            .add_source(
+                config::File::from(dir.join(format!("{}.toml", env.as_str()))).required(false),
+            )
             .add_source(
                 config::Environment::with_prefix("MARQUEE")
                     .prefix_separator("__")
@@ -300,17 +305,52 @@ impl Settings {
             ));
         }
         if secret.len() < 32 {
-            return Err(ConfigError::invalid("jwt.secret", "must be at least 32 characters"));
+            return Err(ConfigError::invalid(
+                "jwt.secret",
+                "must be at least 32 characters",
+            ));
         }
         let checks: [(&str, bool, &str); 8] = [
-            ("http.public_url", self.http.public_url.starts_with("http"), "must be an http(s) URL"),
-            ("database.max_connections", self.database.max_connections > 0, "must be at least 1"),
-            ("redis.key_prefix", !self.redis.key_prefix.is_empty(), "must not be empty"),
-            ("worker.queues", !self.worker.queues.is_empty(), "must name at least one queue"),
-            ("worker.concurrency", (1..=10_000).contains(&self.worker.concurrency), "must be 1-10000"),
-            ("worker.fetch_batch", (1..=1_000).contains(&self.worker.fetch_batch), "must be 1-1000"),
-            ("worker.heartbeat_seconds", self.worker.heartbeat_seconds > 0, "must be at least 1"),
-            ("jobs.backoff_max_ms", self.jobs.backoff_max_ms >= self.jobs.backoff_base_ms, "must be >= jobs.backoff_base_ms"),
+            (
+                "http.public_url",
+                self.http.public_url.starts_with("http"),
+                "must be an http(s) URL",
+            ),
+            (
+                "database.max_connections",
+                self.database.max_connections > 0,
+                "must be at least 1",
+            ),
+            (
+                "redis.key_prefix",
+                !self.redis.key_prefix.is_empty(),
+                "must not be empty",
+            ),
+            (
+                "worker.queues",
+                !self.worker.queues.is_empty(),
+                "must name at least one queue",
+            ),
+            (
+                "worker.concurrency",
+                (1..=10_000).contains(&self.worker.concurrency),
+                "must be 1-10000",
+            ),
+            (
+                "worker.fetch_batch",
+                (1..=1_000).contains(&self.worker.fetch_batch),
+                "must be 1-1000",
+            ),
+            (
+                "worker.heartbeat_seconds",
+                self.worker.heartbeat_seconds > 0,
+                "must be at least 1",
+            ),
+            (
+                "jobs.backoff_max_ms",
+                self.jobs.backoff_max_ms >= self.jobs.backoff_base_ms,
+                "must be >= jobs.backoff_base_ms",
+            ),
         ];
         for (key, ok, message) in checks {
             if !ok {
@@ -318,7 +358,10 @@ impl Settings {
             }
         }
         if self.worker.missed_heartbeats == 0 {
-            return Err(ConfigError::invalid("worker.missed_heartbeats", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "worker.missed_heartbeats",
+                "must be at least 1",
+            ));
         }
         if cron::Schedule::try_from(self.scheduler.heartbeat_cron.as_str()).is_err() {
             return Err(ConfigError::invalid(
@@ -336,13 +379,17 @@ pub fn config_dir() -> Result<PathBuf, ConfigError> {
     if let Ok(dir) = std::env::var("MARQUEE_CONFIG_DIR") {
         return Ok(PathBuf::from(dir));
     }
-    let start = std::env::current_dir().map_err(|e| ConfigError::invalid("config", e.to_string()))?;
+    let start =
+        std::env::current_dir().map_err(|e| ConfigError::invalid("config", e.to_string()))?;
     start
         .ancestors()
         .map(|dir| dir.join("config"))
         .find(|dir| dir.join("default.toml").is_file())
         .ok_or_else(|| {
-            ConfigError::invalid("MARQUEE_CONFIG_DIR", "no config/default.toml found; set MARQUEE_CONFIG_DIR")
+            ConfigError::invalid(
+                "MARQUEE_CONFIG_DIR",
+                "no config/default.toml found; set MARQUEE_CONFIG_DIR",
+            )
         })
 }
 
@@ -355,7 +402,11 @@ fn from_config_error(err: config::ConfigError) -> ConfigError {
         .nth(1)
         .and_then(|rest| rest.split('`').next())
         .map(str::to_owned)
-        .or_else(|| text.strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_owned))
+        .or_else(|| {
+            text.strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| "config".to_owned());
     ConfigError { key, message: text }
 }

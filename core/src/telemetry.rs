@@ -14,7 +14,12 @@ pub fn init_tracing(service: &'static str, log: &LogSettings) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match log.format {
         LogFormat::Json => registry
-            .with(fmt::layer().json().with_current_span(true).with_span_list(false))
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
             .try_init(),
         LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
     };

@@ -33,8 +33,9 @@ impl TestContext {
     /// Creates the database (from the template) and the settings.
     pub async fn new() -> Self {
         crate::telemetry::init_test_tracing();
-        let mut settings = Settings::load_from(&config_dir().expect("config dir"), Environment::Test)
-            .expect("test settings");
+        let mut settings =
+            Settings::load_from(&config_dir().expect("config dir"), Environment::Test)
+                .expect("test settings");
         let base = PgConnectOptions::from_str(settings.database.url.expose_secret())
             .expect("database.url")
             .disable_statement_logging();
@@ -45,11 +46,15 @@ impl TestContext {
             .expect("could not build the template database; is PostgreSQL running? (just services)")
             .clone();
         let db_name = format!("marquee_t_{}", Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect_with(&admin).await.expect("connect as admin");
-        sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{db_name}" TEMPLATE "{template}""#)))
-            .execute(&mut conn)
+        let mut conn = PgConnection::connect_with(&admin)
             .await
-            .expect("create test database");
+            .expect("connect as admin");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            r#"CREATE DATABASE "{db_name}" TEMPLATE "{template}""#
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
         conn.close().await.ok();
 
         let db_options = base.clone().database(&db_name);
@@ -61,7 +66,12 @@ impl TestContext {
             .connect_with(db_options)
             .await
             .expect("connect to test database");
-        Self { settings, pool, db_name, admin }
+        Self {
+            settings,
+            pool,
+            db_name,
+            admin,
+        }
     }
 
     /// A Redis connection for this test.
@@ -78,11 +88,16 @@ impl Drop for TestContext {
         let prefix = self.settings.redis.key_prefix.clone();
         // Drop runs inside the test's runtime; clean up on a thread of our own.
         let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect_with(&admin).await {
                     let drop = format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#);
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut conn)
+                        .await;
                 }
                 let _ = delete_prefix(&redis_url, &prefix).await;
             });
@@ -94,9 +109,15 @@ impl Drop for TestContext {
 async fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await?;
     if !keys.is_empty() {
-        redis::cmd("DEL").arg(keys).query_async::<()>(&mut conn).await?;
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut conn)
+            .await?;
     }
     Ok(())
 }
@@ -113,26 +134,37 @@ async fn ensure_template(admin: &PgConnectOptions) -> Result<String, sqlx::Error
     }
     let name = format!("marquee_tmpl_{:016x}", hasher.finish());
     let mut conn = PgConnection::connect_with(admin).await?;
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(TEMPLATE_LOCK).execute(&mut conn).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut conn)
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut conn)
         .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let building = format!("{name}_build");
         for statement in [
             format!(r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE)"#),
             format!(r#"CREATE DATABASE "{building}""#),
         ] {
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await?;
         }
         let pool = PgPool::connect_with(admin.clone().database(&building)).await?;
         MIGRATOR.run(&pool).await?;
         pool.close().await;
         let rename = format!(r#"ALTER DATABASE "{building}" RENAME TO "{name}""#);
-        sqlx::query(sqlx::AssertSqlSafe(rename)).execute(&mut conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(rename))
+            .execute(&mut conn)
+            .await?;
     }
-    sqlx::query("SELECT pg_advisory_unlock($1)").bind(TEMPLATE_LOCK).execute(&mut conn).await?;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     Ok(name)
 }

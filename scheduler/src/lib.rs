@@ -27,7 +27,12 @@ pub async fn run(
     let redis = marquee_core::redis::connect(&settings.redis)?;
     let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
     let (stop, stopped) = watch::channel(false);
-    let relay = tokio::spawn(relay::run(pool.clone(), producer.clone(), settings.jobs.clone(), stopped));
+    let relay = tokio::spawn(relay::run(
+        pool.clone(),
+        producer.clone(),
+        settings.jobs.clone(),
+        stopped,
+    ));
 
     let heartbeat = cron::Schedule::from_str(&settings.scheduler.heartbeat_cron)?;
     let deps = ticks::TickDeps { pool, producer };

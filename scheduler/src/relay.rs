@@ -12,7 +12,12 @@ const RELAY_BATCH: i64 = 1_000;
 
 /// Relays undispatched outbox rows every `relay_interval_ms` until stopped.
 /// Errors (PostgreSQL or Redis down) are logged and retried next pass.
-pub async fn run(pool: PgPool, producer: Producer, jobs: JobSettings, mut stopped: watch::Receiver<bool>) {
+pub async fn run(
+    pool: PgPool,
+    producer: Producer,
+    jobs: JobSettings,
+    mut stopped: watch::Receiver<bool>,
+) {
     let grace = Duration::from_millis(jobs.relay_grace_ms);
     let mut every = tokio::time::interval(Duration::from_millis(jobs.relay_interval_ms));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -24,7 +24,10 @@ pub async fn enqueue_for_tick<J: Job>(
     tick_timestamp: u64,
     job: &J,
 ) -> anyhow::Result<bool> {
-    let options = JobOptions { dedupe_key: Some(format!("cron:{schedule}:{tick_timestamp}")), ..JobOptions::default() };
+    let options = JobOptions {
+        dedupe_key: Some(format!("cron:{schedule}:{tick_timestamp}")),
+        ..JobOptions::default()
+    };
     let mut tx = pool.begin().await?;
     let written = jobs::enqueue_with(&mut tx, job, options).await?;
     tx.commit().await?;
@@ -35,7 +38,11 @@ pub async fn enqueue_for_tick<J: Job>(
             Ok(true)
         }
         None => {
-            tracing::debug!(schedule, tick = tick_timestamp, "tick already enqueued by another replica");
+            tracing::debug!(
+                schedule,
+                tick = tick_timestamp,
+                "tick already enqueued by another replica"
+            );
             Ok(false)
         }
     }
@@ -44,6 +51,13 @@ pub async fn enqueue_for_tick<J: Job>(
 /// `scheduler.heartbeat_cron`: a noop job through the whole pipeline, so
 /// a stalled worker or relay shows up as heartbeat jobs not succeeding.
 pub async fn heartbeat(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
-    enqueue_for_tick(&deps.pool, &deps.producer, "heartbeat", tick.get_timestamp(), &Noop::default()).await?;
+    enqueue_for_tick(
+        &deps.pool,
+        &deps.producer,
+        "heartbeat",
+        tick.get_timestamp(),
+        &Noop::default(),
+    )
+    .await?;
     Ok(())
 }

@@ -12,10 +12,16 @@ fn spawn_scheduler(ctx: &TestContext) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_marquee-scheduler"));
     command
         .env("MARQUEE_ENV", "test")
-        .env("MARQUEE__DATABASE__URL", ctx.settings.database.url.expose_secret())
+        .env(
+            "MARQUEE__DATABASE__URL",
+            ctx.settings.database.url.expose_secret(),
+        )
         .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
         .env("MARQUEE__SCHEDULER__HEARTBEAT_CRON", "* * * * * *")
-        .env("MARQUEE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
+        .env(
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        );
     if std::env::var_os("TEST_LOG").is_none() {
         command.stdout(Stdio::null()).stderr(Stdio::null());
     }
@@ -30,7 +36,10 @@ async fn two_schedulers_enqueue_each_tick_once_and_relay_each_row_once() {
     for _ in 0..300 {
         jobs::enqueue(&mut tx, &Noop::default()).await.unwrap();
     }
-    sqlx::query("UPDATE jobs SET updated_at = now() - interval '1 minute'").execute(&mut *tx).await.unwrap();
+    sqlx::query("UPDATE jobs SET updated_at = now() - interval '1 minute'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut replicas = [spawn_scheduler(&ctx), spawn_scheduler(&ctx)];
@@ -46,28 +55,59 @@ async fn two_schedulers_enqueue_each_tick_once_and_relay_each_row_once() {
     .fetch_all(&ctx.pool)
     .await
     .unwrap();
-    assert_eq!(relayed, vec![(1, 300)], "every stuck row pushed exactly once");
+    assert_eq!(
+        relayed,
+        vec![(1, 300)],
+        "every stuck row pushed exactly once"
+    );
 
-    let ticks: Vec<(String, i32)> =
-        sqlx::query_as("SELECT dedupe_key, dispatches FROM jobs WHERE dedupe_key IS NOT NULL ORDER BY dedupe_key")
-            .fetch_all(&ctx.pool)
-            .await
-            .unwrap();
-    assert!(ticks.len() >= 3, "a tick per second for 4.5 s, got {ticks:?}");
+    let ticks: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT dedupe_key, dispatches FROM jobs WHERE dedupe_key IS NOT NULL ORDER BY dedupe_key",
+    )
+    .fetch_all(&ctx.pool)
+    .await
+    .unwrap();
+    assert!(
+        ticks.len() >= 3,
+        "a tick per second for 4.5 s, got {ticks:?}"
+    );
     let seconds: Vec<u64> = ticks
         .iter()
-        .map(|(key, _)| key.strip_prefix("cron:heartbeat:").unwrap().parse().unwrap())
+        .map(|(key, _)| {
+            key.strip_prefix("cron:heartbeat:")
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
-    assert!(seconds.windows(2).all(|w| w[1] == w[0] + 1), "one job per tick, no gaps: {seconds:?}");
-    assert!(ticks.iter().all(|(_, dispatches)| *dispatches == 1), "each tick pushed once: {ticks:?}");
+    assert!(
+        seconds.windows(2).all(|w| w[1] == w[0] + 1),
+        "one job per tick, no gaps: {seconds:?}"
+    );
+    assert!(
+        ticks.iter().all(|(_, dispatches)| *dispatches == 1),
+        "each tick pushed once: {ticks:?}"
+    );
 }
 
 #[tokio::test]
 async fn enqueue_for_tick_refuses_a_second_job_for_the_same_tick() {
     let ctx = TestContext::new().await;
-    let producer = jobs::Producer::new(ctx.pool.clone(), ctx.redis(), ctx.settings.redis.key_prefix.clone());
-    let first = marquee_scheduler::enqueue_for_tick(&ctx.pool, &producer, "t", 42, &Noop::default()).await.unwrap();
-    let second = marquee_scheduler::enqueue_for_tick(&ctx.pool, &producer, "t", 42, &Noop::default()).await.unwrap();
-    let next = marquee_scheduler::enqueue_for_tick(&ctx.pool, &producer, "t", 43, &Noop::default()).await.unwrap();
+    let producer = jobs::Producer::new(
+        ctx.pool.clone(),
+        ctx.redis(),
+        ctx.settings.redis.key_prefix.clone(),
+    );
+    let first =
+        marquee_scheduler::enqueue_for_tick(&ctx.pool, &producer, "t", 42, &Noop::default())
+            .await
+            .unwrap();
+    let second =
+        marquee_scheduler::enqueue_for_tick(&ctx.pool, &producer, "t", 42, &Noop::default())
+            .await
+            .unwrap();
+    let next = marquee_scheduler::enqueue_for_tick(&ctx.pool, &producer, "t", 43, &Noop::default())
+        .await
+        .unwrap();
     assert_eq!((first, second, next), (true, false, true));
 }

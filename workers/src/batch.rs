@@ -17,7 +17,9 @@ pub struct Batcher<Req, Resp> {
 
 impl<Req, Resp> Clone for Batcher<Req, Resp> {
     fn clone(&self) -> Self {
-        Self { tx: self.tx.clone() }
+        Self {
+            tx: self.tx.clone(),
+        }
     }
 }
 
@@ -52,12 +54,19 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 
     /// Submits one request and waits for its batch to be written.
-    pub fn call(&self, request: Req) -> impl Future<Output = anyhow::Result<Resp>> + Send + 'static {
+    pub fn call(
+        &self,
+        request: Req,
+    ) -> impl Future<Output = anyhow::Result<Resp>> + Send + 'static {
         let tx = self.tx.clone();
         async move {
             let (reply, response) = oneshot::channel();
-            tx.send((request, reply)).await.map_err(|_| anyhow::anyhow!("ledger writer stopped"))?;
-            let result = response.await.map_err(|_| anyhow::anyhow!("ledger writer stopped"))?;
+            tx.send((request, reply))
+                .await
+                .map_err(|_| anyhow::anyhow!("ledger writer stopped"))?;
+            let result = response
+                .await
+                .map_err(|_| anyhow::anyhow!("ledger writer stopped"))?;
             result.map_err(|e| anyhow::anyhow!("ledger write failed: {e:#}"))
         }
     }

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::*;
+use apalis_redis::ConnectionManager;
 use apalis_redis::RedisStorage;
-use marquee_core::jobs::{JobRef, Producer};
+use marquee_core::jobs::{JobRef, Producer, redis_queue};
 use marquee_core::{Settings, db, redis::queue_namespace};
 
 pub use registry::{JobContext, Registry};
@@ -41,7 +42,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect(&settings.database).await?;
     let redis = marquee_core::redis::connect(&settings.redis)?;
-    let producer = Producer::new(pool.clone(), redis.clone(), settings.redis.key_prefix.clone());
+    let producer = Producer::new(
+        pool.clone(),
+        redis.clone(),
+        settings.redis.key_prefix.clone(),
+    );
     let runner = Runner::new(pool, producer, registry, &settings, &name);
     let worker = settings.worker.clone();
     tracing::info!(worker.name = %name, queues = ?worker.queues, concurrency = worker.concurrency, "worker starting");
@@ -60,11 +65,18 @@ pub async fn run(
             .heartbeat_interval(worker.heartbeat())
             .missed_heartbeats(worker.missed_heartbeats)
             .batch_size(worker.fetch_batch);
-        let (redis, runner, name, worker) = (redis.clone(), runner.clone(), name.clone(), worker.clone());
+        let (redis, runner, name, worker) =
+            (redis.clone(), runner.clone(), name.clone(), worker.clone());
+        tokio::spawn(promote_due_forever(
+            redis.clone(),
+            config.clone(),
+            worker.poll_interval_ms,
+        ));
         monitor = monitor.register(move |restarts| {
             let backend = RedisStorage::<JobRef>::new(redis.clone())
                 .with_config(config.clone())
-                .poll_with_interval(Duration::from_millis(worker.poll_interval_ms));
+                .poll_with_interval(Duration::from_millis(worker.poll_interval_ms))
+                .before_start(move |_| restart_backoff(restarts));
             WorkerBuilder::new(format!("{name}:{queue}:{restarts}"))
                 .backend(backend)
                 .concurrency(worker.concurrency)
@@ -76,6 +88,36 @@ pub async fn run(
     monitor.run_with_signal(shutdown).await?;
     tracing::info!(worker.name = %name, "worker stopped");
     Ok(())
+}
+
+/// Waits before a restarted worker starts again (0.1 s, doubling, at most
+/// 5 s), so a Redis outage does not turn into a hot restart loop.
+fn restart_backoff<E>(restarts: usize) -> impl Future<Output = Result<(), E>> + Send + 'static {
+    let delay = Duration::from_millis(100u64.saturating_mul(1 << restarts.min(6)))
+        .min(Duration::from_secs(5));
+    async move {
+        if restarts > 0 {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps due retries flowing from the scheduled set to the active list in
+/// safe chunks (see `redis_queue`); runs for the life of the process.
+async fn promote_due_forever(
+    mut redis: ConnectionManager,
+    config: apalis_redis::Config,
+    every_ms: u64,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(every_ms.max(10)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(error) = redis_queue::promote_due(&mut redis, &config).await {
+            tracing::debug!(%error, "promoting due tasks failed; retrying");
+        }
+    }
 }
 
 /// The apalis task function: every queue's jobs go through the runner.

@@ -27,8 +27,9 @@ pub struct JobContext {
     pub producer: Producer,
 }
 
-type BoxedHandler =
-    Arc<dyn Fn(serde_json::Value, JobContext) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync>;
+type BoxedHandler = Arc<
+    dyn Fn(serde_json::Value, JobContext) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync,
+>;
 
 /// Handlers by job kind.
 #[derive(Clone, Default)]
@@ -54,8 +55,9 @@ impl Registry {
         let boxed: BoxedHandler = Arc::new(move |payload, ctx| {
             let handler = handler.clone();
             async move {
-                let job: J = serde_json::from_value(payload)
-                    .map_err(|e| JobError::permanent(format!("payload of `{}` does not decode: {e}", J::KIND)))?;
+                let job: J = serde_json::from_value(payload).map_err(|e| {
+                    JobError::permanent(format!("payload of `{}` does not decode: {e}", J::KIND))
+                })?;
                 handler(job, ctx).await
             }
             .boxed()

@@ -97,7 +97,9 @@ impl Runner {
             request_id = claimed.request_id.as_deref().unwrap_or(""),
         );
         let request_id = claimed.request_id.clone().unwrap_or_default();
-        REQUEST_ID.scope(request_id, self.attempt(claimed).instrument(span)).await
+        REQUEST_ID
+            .scope(request_id, self.attempt(claimed).instrument(span))
+            .await
     }
 
     async fn attempt(&self, claimed: Claimed) -> anyhow::Result<()> {
@@ -118,8 +120,12 @@ impl Runner {
         metrics::histogram!("marquee_job_duration_seconds", "queue" => claimed.queue.clone())
             .record(elapsed.as_secs_f64());
         match &finish.status {
-            JobStatus::Succeeded => tracing::debug!(elapsed_ms = elapsed.as_millis() as u64, "job succeeded"),
-            JobStatus::Retrying => tracing::warn!(error = finish.error.as_deref(), retry_at = ?finish.retry_at, "job failed; will retry"),
+            JobStatus::Succeeded => {
+                tracing::debug!(elapsed_ms = elapsed.as_millis() as u64, "job succeeded")
+            }
+            JobStatus::Retrying => {
+                tracing::warn!(error = finish.error.as_deref(), retry_at = ?finish.retry_at, "job failed; will retry")
+            }
             _ => tracing::error!(error = finish.error.as_deref(), "job is dead"),
         }
         let retry = finish.retry_at.map(|run_at| Push {
@@ -142,7 +148,10 @@ impl Runner {
 
     async fn execute(&self, claimed: &Claimed) -> Result<(), JobError> {
         let Some(handler) = self.registry.get(&claimed.kind) else {
-            return Err(JobError::Permanent(format!("no handler for job kind `{}`", claimed.kind)));
+            return Err(JobError::Permanent(format!(
+                "no handler for job kind `{}`",
+                claimed.kind
+            )));
         };
         let ctx = JobContext {
             job_id: claimed.id,
@@ -155,7 +164,10 @@ impl Runner {
         match tokio::time::timeout(self.job_timeout, run).await {
             Ok(Ok(result)) => result,
             Ok(Err(_panic)) => Err(JobError::Retryable("handler panicked".to_owned())),
-            Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", self.job_timeout))),
+            Err(_) => Err(JobError::Retryable(format!(
+                "timed out after {:?}",
+                self.job_timeout
+            ))),
         }
     }
 
@@ -169,6 +181,11 @@ impl Runner {
             }
             Err(error) => (JobStatus::Dead, Some(error.to_string()), None),
         };
-        Finish { id: claimed.id, status, error, retry_at }
+        Finish {
+            id: claimed.id,
+            status,
+            error,
+            retry_at,
+        }
     }
 }

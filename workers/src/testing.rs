@@ -18,11 +18,19 @@ impl InProcessWorker {
     pub fn start(ctx: &TestContext, registry: Registry) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let settings = ctx.settings.clone();
-        let handle = tokio::spawn(crate::run(settings, registry, unique_worker_name(), async move {
-            let _ = stopped.await;
-            Ok(())
-        }));
-        Self { stop: Some(stop), handle }
+        let handle = tokio::spawn(crate::run(
+            settings,
+            registry,
+            unique_worker_name(),
+            async move {
+                let _ = stopped.await;
+                Ok(())
+            },
+        ));
+        Self {
+            stop: Some(stop),
+            handle,
+        }
     }
 
     /// Graceful stop: waits for in-flight jobs.
@@ -56,7 +64,10 @@ pub async fn wait_until_drained(ctx: &TestContext, timeout: Duration) {
         if pending.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "jobs still pending after {timeout:?}: {pending:?}");
+        assert!(
+            Instant::now() < deadline,
+            "jobs still pending after {timeout:?}: {pending:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -11,21 +11,44 @@ use marquee_core::testing::TestContext;
 #[tokio::test]
 async fn job_of_a_killed_worker_is_rerun_by_another_process_within_60s() {
     let ctx = TestContext::new().await;
-    let job = enqueue_committed(&ctx, &Noop { sleep_ms: 3_000, ..Noop::default() }, JobOptions::default()).await;
+    let job = enqueue_committed(
+        &ctx,
+        &Noop {
+            sleep_ms: 3_000,
+            ..Noop::default()
+        },
+        JobOptions::default(),
+    )
+    .await;
 
     let mut first = spawn_worker(&ctx, "doomed");
-    wait_for(&ctx, job.id, Duration::from_secs(20), is_status(JobStatus::Running)).await;
+    wait_for(
+        &ctx,
+        job.id,
+        Duration::from_secs(20),
+        is_status(JobStatus::Running),
+    )
+    .await;
     first.kill().unwrap(); // SIGKILL: no chance to clean up
     first.wait().unwrap();
     let killed_at = Instant::now();
 
     let mut second = spawn_worker(&ctx, "survivor");
-    let done = wait_for(&ctx, job.id, Duration::from_secs(60), is_status(JobStatus::Succeeded)).await;
+    let done = wait_for(
+        &ctx,
+        job.id,
+        Duration::from_secs(60),
+        is_status(JobStatus::Succeeded),
+    )
+    .await;
     let recovered_in = killed_at.elapsed();
     second.kill().ok();
     second.wait().ok();
 
-    assert!(recovered_in < Duration::from_secs(60), "recovered in {recovered_in:?}");
+    assert!(
+        recovered_in < Duration::from_secs(60),
+        "recovered in {recovered_in:?}"
+    );
     assert_eq!(done.attempts, 2, "the lost attempt counts");
     assert!(done.worker.unwrap().starts_with("survivor"));
 }
@@ -33,10 +56,24 @@ async fn job_of_a_killed_worker_is_rerun_by_another_process_within_60s() {
 #[tokio::test]
 async fn sigterm_lets_the_in_flight_job_finish_and_exits_zero() {
     let ctx = TestContext::new().await;
-    let job = enqueue_committed(&ctx, &Noop { sleep_ms: 2_000, ..Noop::default() }, JobOptions::default()).await;
+    let job = enqueue_committed(
+        &ctx,
+        &Noop {
+            sleep_ms: 2_000,
+            ..Noop::default()
+        },
+        JobOptions::default(),
+    )
+    .await;
 
     let mut worker = spawn_worker(&ctx, "graceful");
-    wait_for(&ctx, job.id, Duration::from_secs(20), is_status(JobStatus::Running)).await;
+    wait_for(
+        &ctx,
+        job.id,
+        Duration::from_secs(20),
+        is_status(JobStatus::Running),
+    )
+    .await;
     terminate(&worker);
     let status = wait_exit(&mut worker, Duration::from_secs(30)).await;
 

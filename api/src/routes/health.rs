@@ -62,13 +62,14 @@ enum ReadyResponse {
     NotReady(Json<NotReady>, #[oai(header = "Retry-After")] u32),
 }
 
-
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// The process is up.
     #[oai(path = "/health/live", method = "get")]
     async fn live(&self) -> Json<Pong> {
-        Json(Pong { message: "alive".to_owned() })
+        Json(Pong {
+            message: "alive".to_owned(),
+        })
     }
 
     /// PostgreSQL and Redis both answer; 503 naming what is down otherwise.
@@ -80,9 +81,15 @@ impl HealthApi {
             .filter(|(_, r)| r.is_err())
             .map(|(name, _)| name)
             .collect();
-        let checks = Checks { postgres: describe(postgres), redis: describe(redis) };
+        let checks = Checks {
+            postgres: describe(postgres),
+            redis: describe(redis),
+        };
         if down.is_empty() {
-            return ReadyResponse::Ready(Json(Ready { status: "ok".to_owned(), checks }));
+            return ReadyResponse::Ready(Json(Ready {
+                status: "ok".to_owned(),
+                checks,
+            }));
         }
         tracing::warn!(down = ?down, "not ready");
         ReadyResponse::NotReady(
@@ -100,7 +107,9 @@ impl HealthApi {
     /// Answers `pong`.
     #[oai(path = "/health/ping", method = "get")]
     async fn ping(&self) -> Json<Pong> {
-        Json(Pong { message: "pong".to_owned() })
+        Json(Pong {
+            message: "pong".to_owned(),
+        })
     }
 }
 

@@ -51,19 +51,39 @@ enum EnqueueResponse {
 impl SystemApi {
     /// Enqueue a noop job (diagnostics).
     #[oai(path = "/system/noop", method = "post")]
-    async fn noop(&self, state: Data<&AppState>, body: Json<NoopRequest>) -> poem::Result<EnqueueResponse> {
+    async fn noop(
+        &self,
+        state: Data<&AppState>,
+        body: Json<NoopRequest>,
+    ) -> poem::Result<EnqueueResponse> {
         if !state.settings.http.diagnostics {
-            return Err(ApiError::NotFound("diagnostics are disabled (http.diagnostics)".to_owned()).into());
+            return Err(ApiError::NotFound(
+                "diagnostics are disabled (http.diagnostics)".to_owned(),
+            )
+            .into());
         }
-        let job = Noop { sleep_ms: body.sleep_ms, fail_attempts: body.fail_attempts, permanent: body.permanent };
-        let options = jobs::JobOptions { max_attempts: body.max_attempts, ..Default::default() };
+        let job = Noop {
+            sleep_ms: body.sleep_ms,
+            fail_attempts: body.fail_attempts,
+            permanent: body.permanent,
+        };
+        let options = jobs::JobOptions {
+            max_attempts: body.max_attempts,
+            ..Default::default()
+        };
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
         let written = jobs::enqueue_with(&mut tx, &job, options)
             .await
             .map_err(ApiError::from)?
             .expect("no dedupe key");
         tx.commit().await.map_err(ApiError::from)?;
-        state.producer.dispatch(std::slice::from_ref(&written)).await;
-        Ok(EnqueueResponse::Accepted(Json(EnqueuedJob { id: written.id, queue: written.queue.to_owned() })))
+        state
+            .producer
+            .dispatch(std::slice::from_ref(&written))
+            .await;
+        Ok(EnqueueResponse::Accepted(Json(EnqueuedJob {
+            id: written.id,
+            queue: written.queue.to_owned(),
+        })))
     }
 }

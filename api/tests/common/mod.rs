@@ -27,7 +27,12 @@ impl TestApp {
         tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        Self { ctx, base, client: reqwest::Client::new(), stop: Some(stop) }
+        Self {
+            ctx,
+            base,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -50,10 +55,16 @@ impl Drop for TestApp {
 /// Asserts an RFC 9457 body and returns it.
 pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/problem+json");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["title"].is_string() && body["type"].is_string(), "{body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
     body
 }

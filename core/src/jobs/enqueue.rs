@@ -63,5 +63,42 @@ pub async fn enqueue_with<J: Job>(
     .bind(options.run_at)
     .fetch_optional(conn)
     .await?;
-    Ok(inserted.map(|id| Enqueued { id, queue: J::QUEUE, run_at: options.run_at }))
+    Ok(inserted.map(|id| Enqueued {
+        id,
+        queue: J::QUEUE,
+        run_at: options.run_at,
+    }))
+}
+
+/// Writes many jobs of one kind in one statement (fan-out, benchmarks).
+pub async fn enqueue_many<J: Job>(
+    conn: &mut PgConnection,
+    jobs: &[J],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
+    let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    let payloads = jobs
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id)
+         SELECT id, $3, $4, payload, $5, $6 FROM UNNEST($1::uuid[], $2::jsonb[]) AS t(id, payload)",
+    )
+    .bind(&ids)
+    .bind(payloads)
+    .bind(J::QUEUE)
+    .bind(J::KIND)
+    .bind(DEFAULT_MAX_ATTEMPTS)
+    .bind(current_request_id())
+    .execute(conn)
+    .await?;
+    Ok(ids
+        .into_iter()
+        .map(|id| Enqueued {
+            id,
+            queue: J::QUEUE,
+            run_at: None,
+        })
+        .collect())
 }

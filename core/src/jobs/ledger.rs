@@ -109,7 +109,11 @@ pub struct Claimed {
 /// Marks the jobs running and counts the attempt. Jobs already succeeded or
 /// dead are left alone and missing from the result: a duplicate delivery
 /// must not run them again.
-pub async fn claim_batch(pool: &PgPool, ids: &[Uuid], worker: &str) -> Result<Vec<Claimed>, sqlx::Error> {
+pub async fn claim_batch(
+    pool: &PgPool,
+    ids: &[Uuid],
+    worker: &str,
+) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as::<_, Claimed>(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
                 started_at = now(), updated_at = now()

@@ -8,14 +8,17 @@ mod enqueue;
 mod ledger;
 mod noop;
 mod producer;
+pub mod redis_queue;
 mod relay;
 mod retry;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-pub use enqueue::{Enqueued, JobOptions, enqueue, enqueue_with};
-pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, finish_batch, find};
+pub use enqueue::{
+    DEFAULT_MAX_ATTEMPTS, Enqueued, JobOptions, enqueue, enqueue_many, enqueue_with,
+};
+pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, find, finish_batch};
 pub use noop::Noop;
 pub use producer::{Producer, Push};
 pub use relay::relay_once;

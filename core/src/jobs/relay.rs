@@ -40,8 +40,17 @@ pub async fn relay_once(
         .into_iter()
         .map(|(id, queue, status, attempts, run_at)| {
             // A retrying row has finished `attempts` attempts; push the next.
-            let next_attempt = if status == "retrying" { attempts + 1 } else { 1 };
-            Push { job_id: id, task_id: task_id_for_attempt(id, next_attempt), queue, run_at }
+            let next_attempt = if status == "retrying" {
+                attempts + 1
+            } else {
+                1
+            };
+            Push {
+                job_id: id,
+                task_id: task_id_for_attempt(id, next_attempt),
+                queue,
+                run_at,
+            }
         })
         .collect();
     producer.push(&pushes).await?;

@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_exponentially_within_jitter_and_is_capped() {
-        let policy = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+        let policy = RetryPolicy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
         for _ in 0..200 {
             let first = policy.backoff(1);
             assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
@@ -90,7 +93,10 @@ mod tests {
 
     #[test]
     fn jitter_spreads_delays() {
-        let policy = RetryPolicy { base: Duration::from_secs(10), max: Duration::from_secs(60) };
+        let policy = RetryPolicy {
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(60),
+        };
         let delays: std::collections::HashSet<_> = (0..50).map(|_| policy.backoff(2)).collect();
         assert!(delays.len() > 10, "jitter should vary the delay");
     }

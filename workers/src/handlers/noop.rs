@@ -15,7 +15,10 @@ pub async fn run(job: Noop, ctx: JobContext) -> Result<(), JobError> {
         return Err(JobError::permanent("noop asked to fail permanently"));
     }
     if ctx.attempt <= job.fail_attempts as i32 {
-        return Err(JobError::retryable(format!("noop asked to fail attempt {}", ctx.attempt)));
+        return Err(JobError::retryable(format!(
+            "noop asked to fail attempt {}",
+            ctx.attempt
+        )));
     }
     Ok(())
 }

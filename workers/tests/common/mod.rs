@@ -13,20 +13,34 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 pub fn producer(ctx: &TestContext) -> Producer {
-    Producer::new(ctx.pool.clone(), ctx.redis(), ctx.settings.redis.key_prefix.clone())
+    Producer::new(
+        ctx.pool.clone(),
+        ctx.redis(),
+        ctx.settings.redis.key_prefix.clone(),
+    )
 }
 
 /// Enqueues in a committed transaction and dispatches, as an API handler does.
-pub async fn enqueue_committed<J: Job>(ctx: &TestContext, job: &J, options: JobOptions) -> Enqueued {
+pub async fn enqueue_committed<J: Job>(
+    ctx: &TestContext,
+    job: &J,
+    options: JobOptions,
+) -> Enqueued {
     let mut tx = ctx.pool.begin().await.unwrap();
-    let written = jobs::enqueue_with(&mut tx, job, options).await.unwrap().unwrap();
+    let written = jobs::enqueue_with(&mut tx, job, options)
+        .await
+        .unwrap()
+        .unwrap();
     tx.commit().await.unwrap();
     producer(ctx).dispatch(std::slice::from_ref(&written)).await;
     written
 }
 
 pub async fn record(ctx: &TestContext, id: Uuid) -> JobRecord {
-    jobs::find(&ctx.pool, id).await.unwrap().expect("job row exists")
+    jobs::find(&ctx.pool, id)
+        .await
+        .unwrap()
+        .expect("job row exists")
 }
 
 /// The standard noop handler, counting how often it really ran.
@@ -41,14 +55,22 @@ pub fn counting_registry() -> (Registry, Arc<AtomicUsize>) {
 }
 
 /// Polls the ledger until `predicate` holds for the job.
-pub async fn wait_for(ctx: &TestContext, id: Uuid, timeout: Duration, predicate: impl Fn(&JobRecord) -> bool) -> JobRecord {
+pub async fn wait_for(
+    ctx: &TestContext,
+    id: Uuid,
+    timeout: Duration,
+    predicate: impl Fn(&JobRecord) -> bool,
+) -> JobRecord {
     let deadline = Instant::now() + timeout;
     loop {
         let job = record(ctx, id).await;
         if predicate(&job) {
             return job;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?}; job is {job:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}; job is {job:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -63,10 +85,19 @@ pub fn spawn_worker(ctx: &TestContext, name: &str) -> Child {
     command
         .args(["--queues", "system", "--name", name])
         .env("MARQUEE_ENV", "test")
-        .env("MARQUEE__DATABASE__URL", ctx.settings.database.url.expose_secret())
-        .env("MARQUEE__REDIS__URL", ctx.settings.redis.url.expose_secret())
+        .env(
+            "MARQUEE__DATABASE__URL",
+            ctx.settings.database.url.expose_secret(),
+        )
+        .env(
+            "MARQUEE__REDIS__URL",
+            ctx.settings.redis.url.expose_secret(),
+        )
         .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
-        .env("MARQUEE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../config"));
+        .env(
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        );
     if std::env::var_os("TEST_LOG").is_none() {
         command.stdout(Stdio::null()).stderr(Stdio::null());
     }
@@ -75,7 +106,10 @@ pub fn spawn_worker(ctx: &TestContext, name: &str) -> Child {
 
 /// Sends SIGTERM, as an orchestrator does on scale-down.
 pub fn terminate(child: &Child) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 

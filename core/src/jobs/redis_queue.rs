@@ -1,0 +1,124 @@
+//! Our two scripts on apalis-redis's key layout (pinned at 1.0.0, key names
+//! from its public `Config`). apalis's own push puts every task, due or not,
+//! into the `scheduled` sorted set, and its fetch script moves *all* due
+//! entries with one `unpack`, which Lua caps near 8,000: a backlog past that
+//! fails every fetch and restarts workers forever. So we push due tasks
+//! straight to the active list, and promote due retries in chunks.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+use redis::aio::ConnectionLike;
+
+/// Entries promoted per script call; well under Lua's unpack limit.
+pub const PROMOTE_CHUNK: usize = 1_000;
+
+static PUSH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: data hash, active list, signal list, meta prefix, scheduled zset
+-- ARGV: now, then (task_id, data, run_at) triples
+local now = tonumber(ARGV[1])
+local ready = 0
+for i = 2, #ARGV, 3 do
+    local id, data, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+    -- HSETNX: a task id already stored (pushed by the producer and again by
+    -- the relay) is not queued twice.
+    if redis.call("hsetnx", KEYS[1], id, data) == 1 then
+        redis.call("hset", KEYS[4] .. ":" .. id, "attempts", 0, "max_attempts", 25,
+            "status", "Pending", "idempotency_key", "")
+        if run_at > now then
+            redis.call("zadd", KEYS[5], run_at, id)
+        else
+            redis.call("rpush", KEYS[2], id)
+            ready = ready + 1
+        end
+    end
+end
+if ready > 0 then
+    redis.call("del", KEYS[3])
+    redis.call("lpush", KEYS[3], 1)
+end
+return ready
+"#,
+    )
+});
+
+static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: scheduled zset, active list, signal list; ARGV: now, chunk
+local due = redis.call("zrangebyscore", KEYS[1], 0, ARGV[1], "LIMIT", 0, tonumber(ARGV[2]))
+if #due > 0 then
+    redis.call("rpush", KEYS[2], unpack(due))
+    redis.call("zrem", KEYS[1], unpack(due))
+    redis.call("del", KEYS[3])
+    redis.call("lpush", KEYS[3], 1)
+end
+return #due
+"#,
+    )
+});
+
+/// One task to push.
+pub struct QueuedTask {
+    /// apalis task id.
+    pub task_id: String,
+    /// Encoded `JobRef`.
+    pub data: Vec<u8>,
+    /// Unix seconds; 0 or past means now.
+    pub run_at: u64,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Pushes tasks into the queue whose apalis config is `config`.
+pub async fn push<C: ConnectionLike>(
+    conn: &mut C,
+    config: &apalis_redis::Config,
+    tasks: &[QueuedTask],
+) -> redis::RedisResult<u64> {
+    let mut invocation = PUSH.prepare_invoke();
+    invocation
+        .key(config.job_data_hash())
+        .key(config.active_jobs_list())
+        .key(config.signal_list())
+        .key(config.job_meta_hash())
+        .key(config.scheduled_jobs_set())
+        .arg(now_secs());
+    for task in tasks {
+        invocation
+            .arg(&task.task_id)
+            .arg(&task.data)
+            .arg(task.run_at);
+    }
+    invocation.invoke_async(conn).await
+}
+
+/// Moves due scheduled tasks to the active list, [`PROMOTE_CHUNK`] at a
+/// time, until none is due. Returns how many it moved.
+pub async fn promote_due<C: ConnectionLike>(
+    conn: &mut C,
+    config: &apalis_redis::Config,
+) -> redis::RedisResult<u64> {
+    let mut moved = 0;
+    loop {
+        let n: u64 = PROMOTE
+            .key(config.scheduled_jobs_set())
+            .key(config.active_jobs_list())
+            .key(config.signal_list())
+            .arg(now_secs())
+            .arg(PROMOTE_CHUNK)
+            .invoke_async(conn)
+            .await?;
+        moved += n;
+        if n < PROMOTE_CHUNK as u64 {
+            return Ok(moved);
+        }
+    }
+}

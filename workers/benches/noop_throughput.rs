@@ -1,0 +1,173 @@
+//! `just bench`: no-op job throughput, enqueue -> succeeded, through the
+//! real path (PostgreSQL outbox -> Redis -> one `marquee-worker` process ->
+//! ledger). Prints a table and the figures for docs/BENCHMARKS.md.
+//!
+//! BENCH_JOBS (default 20000) and BENCH_CONCURRENCY (default 50) tune it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use marquee_core::config::{Environment, Settings, config_dir};
+use marquee_core::jobs::{self, Noop, Producer};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+
+const CHUNK: usize = 1_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let jobs_total: usize = env_or("BENCH_JOBS", 20_000);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 50);
+    let mut settings = Settings::load_from(&config_dir()?, Environment::Test)?;
+    settings.database.url =
+        SecretString::from("postgres://postgres@127.0.0.1:5432/marquee_bench".to_owned());
+    settings.redis.key_prefix = format!("bench:{}", std::process::id());
+    let pool = fresh_database(&settings).await?;
+    let producer = Producer::new(
+        pool.clone(),
+        marquee_core::redis::connect(&settings.redis)?,
+        settings.redis.key_prefix.clone(),
+    );
+
+    println!("no-op jobs: {jobs_total}, one worker process, concurrency {concurrency}");
+
+    // 1. Enqueue everything (outbox insert + commit + push), worker stopped.
+    let started = Instant::now();
+    enqueue_all(&pool, &producer, jobs_total).await?;
+    let enqueue = started.elapsed();
+
+    // 2. Start one worker on the backlog; time until the ledger says done.
+    let drain_started = Instant::now();
+    let mut worker = spawn_worker(&settings, concurrency);
+    wait_succeeded(&pool, jobs_total, Duration::from_secs(300)).await?;
+    let drain = drain_started.elapsed();
+
+    // 3. Steady state: worker already running, enqueue and process together.
+    let started = Instant::now();
+    enqueue_all(&pool, &producer, jobs_total).await?;
+    wait_succeeded(&pool, jobs_total * 2, Duration::from_secs(300)).await?;
+    let end_to_end = started.elapsed();
+    stop(&mut worker);
+
+    let rate = |d: Duration| jobs_total as f64 / d.as_secs_f64();
+    println!("| phase | time | jobs/s |");
+    println!("|---|---|---|");
+    println!(
+        "| enqueue (outbox + commit + Redis push, {CHUNK}/tx) | {:.2} s | {:.0} |",
+        enqueue.as_secs_f64(),
+        rate(enqueue)
+    );
+    println!(
+        "| drain a backlog (push -> succeeded in ledger) | {:.2} s | {:.0} |",
+        drain.as_secs_f64(),
+        rate(drain)
+    );
+    println!(
+        "| end to end, worker running (enqueue -> succeeded) | {:.2} s | {:.0} |",
+        end_to_end.as_secs_f64(),
+        rate(end_to_end)
+    );
+    cleanup_redis(&settings).await?;
+    Ok(())
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn fresh_database(settings: &Settings) -> anyhow::Result<PgPool> {
+    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+    sqlx::query("DROP DATABASE IF EXISTS marquee_bench WITH (FORCE)")
+        .execute(&admin)
+        .await?;
+    sqlx::query("CREATE DATABASE marquee_bench")
+        .execute(&admin)
+        .await?;
+    let pool = marquee_core::db::connect_url(settings.database.url.expose_secret(), 8).await?;
+    marquee_core::db::migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn enqueue_all(pool: &PgPool, producer: &Producer, total: usize) -> anyhow::Result<()> {
+    let batch = vec![Noop::default(); CHUNK];
+    for start in (0..total).step_by(CHUNK) {
+        let n = CHUNK.min(total - start);
+        let mut tx = pool.begin().await?;
+        let written = jobs::enqueue_many(&mut tx, &batch[..n]).await?;
+        tx.commit().await?;
+        producer.dispatch(&written).await;
+    }
+    Ok(())
+}
+
+async fn wait_succeeded(pool: &PgPool, expected: usize, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'succeeded'")
+            .fetch_one(pool)
+            .await?;
+        if done as usize >= expected {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {done}/{expected} succeeded after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
+    let bin = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/release/marquee-worker"
+    );
+    Command::new(bin)
+        .args([
+            "--queues",
+            "system",
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
+        .env("MARQUEE_ENV", "test")
+        .env(
+            "MARQUEE__DATABASE__URL",
+            settings.database.url.expose_secret(),
+        )
+        .env("MARQUEE__DATABASE__MAX_CONNECTIONS", "8")
+        .env("MARQUEE__REDIS__KEY_PREFIX", &settings.redis.key_prefix)
+        .env("MARQUEE__LOG__FILTER", "warn")
+        .env(
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("target/release/marquee-worker: run `just bench`, which builds it")
+}
+
+fn stop(worker: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let _ = worker.wait();
+}
+
+async fn cleanup_redis(settings: &Settings) -> anyhow::Result<()> {
+    let client = redis::Client::open(settings.redis.url.expose_secret())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", settings.redis.key_prefix))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! real path (PostgreSQL outbox -> Redis -> one `marquee-worker` process ->
 //! ledger). Prints a table and the figures for docs/BENCHMARKS.md.
 //!
-//! BENCH_JOBS (default 20000) and BENCH_CONCURRENCY (default 50) tune it.
+//! BENCH_JOBS (default 20000) and BENCH_CONCURRENCY (default "50,500") tune it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,66 +16,66 @@ const CHUNK: usize = 1_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let jobs_total: usize = env_or("BENCH_JOBS", 20_000);
-    let concurrency: usize = env_or("BENCH_CONCURRENCY", 50);
+    let jobs_total: usize = std::env::var("BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let concurrencies: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "50,500".to_owned())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    println!("no-op jobs: {jobs_total} per phase, one worker process (release build)");
+    println!("| concurrency | enqueue jobs/s | drain backlog jobs/s | end to end jobs/s |");
+    println!("|---|---|---|---|");
+    for concurrency in concurrencies {
+        let (enqueue, drain, end_to_end) = run(jobs_total, concurrency).await?;
+        let rate = |d: Duration| jobs_total as f64 / d.as_secs_f64();
+        println!(
+            "| {concurrency} | {:.0} | {:.0} | {:.0} |",
+            rate(enqueue),
+            rate(drain),
+            rate(end_to_end)
+        );
+    }
+    println!(
+        "enqueue: outbox insert ({CHUNK} rows/tx) + commit + Redis push + mark dispatched, worker stopped"
+    );
+    println!("drain: worker started on that backlog, until every row is succeeded in the ledger");
+    println!("end to end: worker running while the same number is enqueued, until all succeeded");
+    Ok(())
+}
+
+/// One configuration: returns (enqueue, drain, end-to-end) durations.
+async fn run(
+    jobs_total: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Duration, Duration, Duration)> {
     let mut settings = Settings::load_from(&config_dir()?, Environment::Test)?;
     settings.database.url =
         SecretString::from("postgres://postgres@127.0.0.1:5432/marquee_bench".to_owned());
-    settings.redis.key_prefix = format!("bench:{}", std::process::id());
+    settings.redis.key_prefix = format!("bench:{}:{concurrency}", std::process::id());
     let pool = fresh_database(&settings).await?;
-    let producer = Producer::new(
-        pool.clone(),
-        marquee_core::redis::connect(&settings.redis)?,
-        settings.redis.key_prefix.clone(),
-    );
+    let redis = marquee_core::redis::connect(&settings.redis)?;
+    let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
 
-    println!("no-op jobs: {jobs_total}, one worker process, concurrency {concurrency}");
-
-    // 1. Enqueue everything (outbox insert + commit + push), worker stopped.
     let started = Instant::now();
     enqueue_all(&pool, &producer, jobs_total).await?;
     let enqueue = started.elapsed();
 
-    // 2. Start one worker on the backlog; time until the ledger says done.
-    let drain_started = Instant::now();
+    let started = Instant::now();
     let mut worker = spawn_worker(&settings, concurrency);
     wait_succeeded(&pool, jobs_total, Duration::from_secs(300)).await?;
-    let drain = drain_started.elapsed();
+    let drain = started.elapsed();
 
-    // 3. Steady state: worker already running, enqueue and process together.
     let started = Instant::now();
     enqueue_all(&pool, &producer, jobs_total).await?;
     wait_succeeded(&pool, jobs_total * 2, Duration::from_secs(300)).await?;
     let end_to_end = started.elapsed();
     stop(&mut worker);
-
-    let rate = |d: Duration| jobs_total as f64 / d.as_secs_f64();
-    println!("| phase | time | jobs/s |");
-    println!("|---|---|---|");
-    println!(
-        "| enqueue (outbox + commit + Redis push, {CHUNK}/tx) | {:.2} s | {:.0} |",
-        enqueue.as_secs_f64(),
-        rate(enqueue)
-    );
-    println!(
-        "| drain a backlog (push -> succeeded in ledger) | {:.2} s | {:.0} |",
-        drain.as_secs_f64(),
-        rate(drain)
-    );
-    println!(
-        "| end to end, worker running (enqueue -> succeeded) | {:.2} s | {:.0} |",
-        end_to_end.as_secs_f64(),
-        rate(end_to_end)
-    );
+    pool.close().await;
     cleanup_redis(&settings).await?;
-    Ok(())
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    Ok((enqueue, drain, end_to_end))
 }
 
 async fn fresh_database(settings: &Settings) -> anyhow::Result<PgPool> {
@@ -138,6 +138,10 @@ fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
             settings.database.url.expose_secret(),
         )
         .env("MARQUEE__DATABASE__MAX_CONNECTIONS", "8")
+        .env(
+            "MARQUEE__WORKER__FETCH_BATCH",
+            (concurrency / 2).clamp(50, 500).to_string(),
+        )
         .env("MARQUEE__REDIS__KEY_PREFIX", &settings.redis.key_prefix)
         .env("MARQUEE__LOG__FILTER", "warn")
         .env(

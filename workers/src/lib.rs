@@ -64,7 +64,13 @@ pub async fn run(
             .queue(queue_namespace(&settings.redis.key_prefix, &queue))
             .heartbeat_interval(worker.heartbeat())
             .missed_heartbeats(worker.missed_heartbeats)
-            .batch_size(worker.fetch_batch);
+            .batch_size(worker.fetch_batch)
+            // Leases cost an LREM over the whole active list per task
+            // (quadratic in the backlog) and buy nothing here: orphans are
+            // found through inflight sets and heartbeats, and the ledger
+            // refuses to rerun finished jobs.
+            .lock_tasks(false)
+            .emit_events(false);
         let (redis, runner, name, worker) =
             (redis.clone(), runner.clone(), name.clone(), worker.clone());
         tokio::spawn(promote_due_forever(

@@ -106,6 +106,9 @@ pub struct Claimed {
     pub request_id: Option<String>,
 }
 
+/// Batched writes lock their rows in id order, so two batches touching the
+/// same rows wait for each other instead of deadlocking.
+///
 /// Marks the jobs running and counts the attempt. Jobs already succeeded or
 /// dead are left alone and missing from the result: a duplicate delivery
 /// must not run them again.
@@ -117,8 +120,9 @@ pub async fn claim_batch(
     sqlx::query_as::<_, Claimed>(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
                 started_at = now(), updated_at = now()
-         WHERE id = ANY($1) AND status NOT IN ('succeeded', 'dead')
-         RETURNING id, queue, kind, payload, attempts, max_attempts, request_id",
+         FROM (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+         WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead')
+         RETURNING jobs.id, queue, kind, payload, attempts, max_attempts, request_id",
     )
     .bind(ids)
     .bind(worker)
@@ -155,8 +159,9 @@ pub async fn finish_batch(pool: &PgPool, outcomes: &[Finish]) -> Result<(), sqlx
             finished_at = CASE WHEN v.status IN ('succeeded', 'dead') THEN now() END,
             updated_at = now()
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
-              AS v(id, status, error, retry_at)
-         WHERE j.id = v.id AND j.status NOT IN ('succeeded', 'dead')",
+              AS v(id, status, error, retry_at),
+              (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+         WHERE j.id = v.id AND j.id = locked.id AND j.status NOT IN ('succeeded', 'dead')",
     )
     .bind(ids)
     .bind(statuses)

@@ -108,8 +108,10 @@ impl Producer {
     }
 }
 
-/// Records a successful push. A row a worker already picked up keeps its
-/// status; only `queued` moves to `dispatched`.
+/// Records a successful push on rows still waiting for one. Rows a worker
+/// holds right now are skipped rather than waited for (SKIP LOCKED): they
+/// are past dispatch already, and waiting would let this multi-row update
+/// deadlock with the workers' batched ledger writes.
 pub(crate) async fn mark_dispatched(
     db: impl sqlx::PgExecutor<'_>,
     ids: &[Uuid],
@@ -117,7 +119,10 @@ pub(crate) async fn mark_dispatched(
     sqlx::query(
         "UPDATE jobs SET dispatched_at = now(), dispatches = dispatches + 1, updated_at = now(),
                 status = CASE WHEN status = 'queued' THEN 'dispatched' ELSE status END
-         WHERE id = ANY($1)",
+         FROM (SELECT id FROM jobs
+               WHERE id = ANY($1) AND dispatched_at IS NULL AND status IN ('queued', 'retrying')
+               FOR UPDATE SKIP LOCKED) AS waiting
+         WHERE jobs.id = waiting.id",
     )
     .bind(ids)
     .execute(db)

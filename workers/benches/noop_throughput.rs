@@ -64,7 +64,7 @@ async fn run(
     let enqueue = started.elapsed();
 
     let started = Instant::now();
-    let mut worker = spawn_worker(&settings, concurrency);
+    let worker = WorkerProcess(spawn_worker(&settings, concurrency));
     wait_succeeded(&pool, jobs_total, Duration::from_secs(300)).await?;
     let drain = started.elapsed();
 
@@ -72,7 +72,7 @@ async fn run(
     enqueue_all(&pool, &producer, jobs_total).await?;
     wait_succeeded(&pool, jobs_total * 2, Duration::from_secs(300)).await?;
     let end_to_end = started.elapsed();
-    stop(&mut worker);
+    drop(worker);
     pool.close().await;
     cleanup_redis(&settings).await?;
     Ok((enqueue, drain, end_to_end))
@@ -153,11 +153,17 @@ fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
         .expect("target/release/marquee-worker: run `just bench`, which builds it")
 }
 
-fn stop(worker: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status();
-    let _ = worker.wait();
+/// Stops the worker (SIGTERM, then wait) however the bench ends, so a
+/// failed run never leaves a worker behind.
+struct WorkerProcess(Child);
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
 async fn cleanup_redis(settings: &Settings) -> anyhow::Result<()> {

@@ -138,10 +138,10 @@ impl Runner {
         // Pushed only after the ledger says "retrying", so the next attempt
         // can never be claimed before this one is recorded. If Redis is
         // down, the relay pushes it later.
-        if let Some(push) = retry {
-            if let Err(error) = self.producer.push_and_mark(&[push]).await {
-                tracing::warn!(%error, "could not push the retry; the relay will");
-            }
+        if let Some(push) = retry
+            && let Err(error) = self.producer.push_and_mark(&[push]).await
+        {
+            tracing::warn!(%error, "could not push the retry; the relay will");
         }
         Ok(())
     }

@@ -10,6 +10,16 @@ use uuid::Uuid;
 use super::producer::{Push, mark_dispatched};
 use super::{Producer, task_id_for_attempt};
 
+/// A row waiting for a push.
+#[derive(sqlx::FromRow)]
+struct Waiting {
+    id: Uuid,
+    queue: String,
+    status: String,
+    attempts: i32,
+    run_at: Option<DateTime<Utc>>,
+}
+
 /// One pass: takes up to `limit` rows left undispatched for longer than
 /// `grace`, pushes them and marks them, all under row locks taken with SKIP
 /// LOCKED, so several relays (scheduler replicas) never push the same row in
@@ -21,7 +31,7 @@ pub async fn relay_once(
     limit: i64,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<(Uuid, String, String, i32, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<Waiting> = sqlx::query_as(
         "SELECT id, queue, status, attempts, run_at FROM jobs
          WHERE dispatched_at IS NULL AND status IN ('queued', 'retrying')
            AND updated_at < now() - make_interval(secs => $1)
@@ -38,20 +48,28 @@ pub async fn relay_once(
     }
     let pushes: Vec<Push> = rows
         .into_iter()
-        .map(|(id, queue, status, attempts, run_at)| {
-            // A retrying row has finished `attempts` attempts; push the next.
-            let next_attempt = if status == "retrying" {
-                attempts + 1
-            } else {
-                1
-            };
-            Push {
-                job_id: id,
-                task_id: task_id_for_attempt(id, next_attempt),
-                queue,
-                run_at,
-            }
-        })
+        .map(
+            |Waiting {
+                 id,
+                 queue,
+                 status,
+                 attempts,
+                 run_at,
+             }| {
+                // A retrying row has finished `attempts` attempts; push the next.
+                let next_attempt = if status == "retrying" {
+                    attempts + 1
+                } else {
+                    1
+                };
+                Push {
+                    job_id: id,
+                    task_id: task_id_for_attempt(id, next_attempt),
+                    queue,
+                    run_at,
+                }
+            },
+        )
         .collect();
     producer.push(&pushes).await?;
     let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();

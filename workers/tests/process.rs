@@ -81,3 +81,15 @@ async fn sigterm_lets_the_in_flight_job_finish_and_exits_zero() {
     let done = record(&ctx, job.id).await;
     assert_eq!((done.status, done.attempts), (JobStatus::Succeeded, 1));
 }
+
+#[test]
+fn worker_with_zero_concurrency_exits_naming_the_key() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_marquee-worker"))
+        .env("MARQUEE__WORKER__CONCURRENCY", "0")
+        .env("MARQUEE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("worker.concurrency"), "{stderr}");
+}

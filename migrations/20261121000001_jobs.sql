@@ -22,7 +22,9 @@ CREATE TABLE jobs (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     dispatched_at   timestamptz,
     started_at      timestamptz,
-    finished_at     timestamptz
+    finished_at     timestamptz,
+    -- When the finished job's task data was deleted from Redis.
+    pruned_at       timestamptz
 );
 
 -- The relay's scan: rows still waiting for a push to Redis.
@@ -30,3 +32,9 @@ CREATE INDEX jobs_undispatched_idx ON jobs (updated_at)
     WHERE dispatched_at IS NULL AND status IN ('queued', 'retrying');
 -- Operators list jobs by queue and status (dead jobs first of all).
 CREATE INDEX jobs_queue_status_idx ON jobs (queue, status, created_at DESC);
+-- Jobs in flight, which the relay re-pushes if Redis lost them.
+CREATE INDEX jobs_in_flight_idx ON jobs (dispatched_at)
+    WHERE status IN ('dispatched', 'running', 'retrying');
+-- Finished jobs whose Redis data is still to be deleted.
+CREATE INDEX jobs_unpruned_idx ON jobs (finished_at)
+    WHERE pruned_at IS NULL AND status IN ('succeeded', 'dead');

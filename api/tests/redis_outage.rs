@@ -22,7 +22,16 @@ struct PrivateRedis {
 impl PrivateRedis {
     fn start_on(port: u16) -> Self {
         let process = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server on PATH (just services installs it)");
@@ -48,7 +57,11 @@ impl Drop for PrivateRedis {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_ready_status(app: &TestApp, status: u16, timeout: Duration) -> reqwest::Response {
@@ -58,22 +71,38 @@ async fn wait_ready_status(app: &TestApp, status: u16, timeout: Duration) -> req
         if response.status().as_u16() == status {
             return response;
         }
-        assert!(Instant::now() < deadline, "/health/ready never became {status}");
+        assert!(
+            Instant::now() < deadline,
+            "/health/ready never became {status}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 async fn run_a_job(app: &TestApp, timeout: Duration) {
-    let response = app.client.post(app.url("/api/v1/system/noop")).json(&serde_json::json!({})).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/v1/system/noop"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 202);
-    let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let deadline = Instant::now() + timeout;
     loop {
         let job = jobs::find(&app.ctx.pool, id).await.unwrap().unwrap();
         if job.status == JobStatus::Succeeded {
             return;
         }
-        assert!(Instant::now() < deadline, "job not run within {timeout:?}: {job:?}");
+        assert!(
+            Instant::now() < deadline,
+            "job not run within {timeout:?}: {job:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -222,6 +222,11 @@ pub struct JobSettings {
     pub relay_interval_ms: u64,
     /// Age of an undispatched row before the relay pushes it.
     pub relay_grace_ms: u64,
+    /// A job in Redis this long without starting is pushed again, in case
+    /// Redis lost it (restart without persistence).
+    pub redispatch_after_seconds: u64,
+    /// Finished jobs' task data stays in Redis this long.
+    pub prune_after_seconds: u64,
 }
 
 /// `[scheduler]`
@@ -229,6 +234,8 @@ pub struct JobSettings {
 pub struct SchedulerSettings {
     /// Cron expression (six fields) of the heartbeat noop job.
     pub heartbeat_cron: String,
+    /// Cron expression of the job that prunes finished jobs from Redis.
+    pub prune_cron: String,
 }
 
 /// `[log]`
@@ -363,11 +370,16 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if cron::Schedule::try_from(self.scheduler.heartbeat_cron.as_str()).is_err() {
-            return Err(ConfigError::invalid(
-                "scheduler.heartbeat_cron",
-                "not a six-field cron expression (seconds first)",
-            ));
+        for (key, expression) in [
+            ("scheduler.heartbeat_cron", &self.scheduler.heartbeat_cron),
+            ("scheduler.prune_cron", &self.scheduler.prune_cron),
+        ] {
+            if cron::Schedule::try_from(expression.as_str()).is_err() {
+                return Err(ConfigError::invalid(
+                    key,
+                    "not a six-field cron expression (seconds first)",
+                ));
+            }
         }
         Ok(())
     }

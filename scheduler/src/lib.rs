@@ -30,19 +30,28 @@ pub async fn run(
     let relay = tokio::spawn(relay::run(
         pool.clone(),
         producer.clone(),
-        settings.jobs.clone(),
+        settings.clone(),
         stopped,
     ));
 
     let heartbeat = cron::Schedule::from_str(&settings.scheduler.heartbeat_cron)?;
+    let prune = cron::Schedule::from_str(&settings.scheduler.prune_cron)?;
     let deps = ticks::TickDeps { pool, producer };
     tracing::info!(scheduler.name = %name, "scheduler starting");
-    let monitor = Monitor::new().register(move |restarts| {
-        WorkerBuilder::new(format!("{name}:heartbeat:{restarts}"))
-            .backend(CronScheduler::new(heartbeat.clone()))
-            .data(deps.clone())
-            .build(ticks::heartbeat)
-    });
+    let (heartbeat_deps, heartbeat_name) = (deps.clone(), name.clone());
+    let monitor = Monitor::new()
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{heartbeat_name}:heartbeat:{restarts}"))
+                .backend(CronScheduler::new(heartbeat.clone()))
+                .data(heartbeat_deps.clone())
+                .build(ticks::heartbeat)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{name}:prune:{restarts}"))
+                .backend(CronScheduler::new(prune.clone()))
+                .data(deps.clone())
+                .build(ticks::prune_queues)
+        });
     let result = monitor
         .run_with_signal(async move {
             let result = shutdown.await;

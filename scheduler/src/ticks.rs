@@ -2,7 +2,7 @@
 
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
-use marquee_core::jobs::{self, Job, JobOptions, Noop, Producer};
+use marquee_core::jobs::{self, Job, JobOptions, Noop, Producer, PruneQueues};
 use sqlx::PgPool;
 
 /// What tick handlers need.
@@ -57,6 +57,19 @@ pub async fn heartbeat(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynErr
         "heartbeat",
         tick.get_timestamp(),
         &Noop::default(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `scheduler.prune_cron`: deletes finished jobs' data from Redis.
+pub async fn prune_queues(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
+    enqueue_for_tick(
+        &deps.pool,
+        &deps.producer,
+        "prune",
+        tick.get_timestamp(),
+        &PruneQueues {},
     )
     .await?;
     Ok(())

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use marquee_core::jobs::{Job, JobError, Noop, Producer};
+use marquee_core::Settings;
+use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -25,6 +26,8 @@ pub struct JobContext {
     pub pool: PgPool,
     /// For jobs that enqueue jobs.
     pub producer: Producer,
+    /// Loaded settings.
+    pub settings: Arc<Settings>,
 }
 
 type BoxedHandler = Arc<
@@ -40,7 +43,9 @@ pub struct Registry {
 impl Registry {
     /// Every handler Marquee ships.
     pub fn standard() -> Self {
-        Self::default().on::<Noop, _, _>(handlers::noop::run)
+        Self::default()
+            .on::<Noop, _, _>(handlers::noop::run)
+            .on::<PruneQueues, _, _>(handlers::prune_queues::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

@@ -31,6 +31,7 @@ pub struct Runner {
     producer: Producer,
     policy: RetryPolicy,
     job_timeout: Duration,
+    settings: Arc<Settings>,
 }
 
 impl Runner {
@@ -78,6 +79,7 @@ impl Runner {
             producer,
             policy: RetryPolicy::from_settings(&settings.jobs),
             job_timeout: Duration::from_secs(settings.worker.job_timeout_seconds),
+            settings: Arc::new(settings.clone()),
         })
     }
 
@@ -159,6 +161,7 @@ impl Runner {
             max_attempts: claimed.max_attempts,
             pool: self.pool.clone(),
             producer: self.producer.clone(),
+            settings: self.settings.clone(),
         };
         let run = AssertUnwindSafe(handler(claimed.payload.clone(), ctx)).catch_unwind();
         match tokio::time::timeout(self.job_timeout, run).await {

@@ -86,7 +86,10 @@ async fn sigterm_lets_the_in_flight_job_finish_and_exits_zero() {
 fn worker_with_zero_concurrency_exits_naming_the_key() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_marquee-worker"))
         .env("MARQUEE__WORKER__CONCURRENCY", "0")
-        .env("MARQUEE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
+        .env(
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

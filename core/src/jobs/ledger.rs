@@ -77,6 +77,8 @@ pub struct JobRecord {
     pub started_at: Option<DateTime<Utc>>,
     /// When it succeeded or died.
     pub finished_at: Option<DateTime<Utc>>,
+    /// When its task data was deleted from Redis.
+    pub pruned_at: Option<DateTime<Utc>>,
 }
 
 /// Reads one job.

@@ -8,6 +8,7 @@ mod enqueue;
 mod ledger;
 mod noop;
 mod producer;
+mod prune;
 pub mod redis_queue;
 mod relay;
 mod retry;
@@ -21,7 +22,8 @@ pub use enqueue::{
 pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, find, finish_batch};
 pub use noop::Noop;
 pub use producer::{Producer, Push};
-pub use relay::relay_once;
+pub use prune::{PruneQueues, prune_finished};
+pub use relay::{relay_once, repush_stale};
 pub use retry::{JobError, RetryPolicy};
 
 /// Queue names, one Redis list each; workers choose theirs with `--queues`.

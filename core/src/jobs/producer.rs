@@ -102,6 +102,11 @@ impl Producer {
         Ok(())
     }
 
+    /// The Redis connection.
+    pub fn redis(&self) -> ConnectionManager {
+        self.redis.clone()
+    }
+
     /// The apalis-redis config (key names) of a queue.
     pub fn queue_config(&self, queue: &str) -> apalis_redis::Config {
         apalis_redis::Config::default().queue(queue_namespace(&self.key_prefix, queue))

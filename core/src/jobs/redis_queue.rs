@@ -122,3 +122,29 @@ pub async fn promote_due<C: ConnectionLike>(
         }
     }
 }
+
+/// Deletes tasks' data, metadata and done/dead entries.
+pub async fn forget<C: ConnectionLike>(
+    conn: &mut C,
+    config: &apalis_redis::Config,
+    task_ids: &[String],
+) -> redis::RedisResult<()> {
+    if task_ids.is_empty() {
+        return Ok(());
+    }
+    let meta_keys: Vec<String> = task_ids
+        .iter()
+        .map(|id| format!("{}:{id}", config.job_meta_hash()))
+        .collect();
+    redis::pipe()
+        .hdel(config.job_data_hash(), task_ids)
+        .ignore()
+        .srem(config.done_jobs_set(), task_ids)
+        .ignore()
+        .srem(config.dead_jobs_set(), task_ids)
+        .ignore()
+        .del(meta_keys)
+        .ignore()
+        .query_async(conn)
+        .await
+}

@@ -78,3 +78,71 @@ pub async fn relay_once(
     tracing::info!(jobs = ids.len(), "relay pushed undispatched jobs");
     Ok(ids.len())
 }
+
+/// Re-pushes jobs Redis may have lost (a restart without persistence, an
+/// eviction): `dispatched` or `retrying` rows pushed and due more than
+/// `stale_after` ago, and `running` rows started more than `running_after`
+/// ago (past any job timeout, so their worker is gone). Pushing again is
+/// harmless when Redis still has the task: its HSETNX ignores a known id.
+/// Each row is re-pushed at most once per `stale_after`.
+pub async fn repush_stale(
+    pool: &PgPool,
+    producer: &Producer,
+    stale_after: Duration,
+    running_after: Duration,
+    limit: i64,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<Waiting> = sqlx::query_as(
+        "SELECT id, queue, status, attempts, run_at FROM jobs
+         WHERE status IN ('dispatched', 'running', 'retrying')
+           AND CASE WHEN status = 'running'
+                    THEN GREATEST(started_at, dispatched_at) < now() - make_interval(secs => $2)
+                    ELSE GREATEST(run_at, dispatched_at) < now() - make_interval(secs => $1) END
+         ORDER BY dispatched_at NULLS FIRST
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(stale_after.as_secs_f64())
+    .bind(running_after.as_secs_f64())
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let pushes: Vec<Push> = rows
+        .into_iter()
+        .map(
+            |Waiting {
+                 id,
+                 queue,
+                 status,
+                 attempts,
+                 ..
+             }| {
+                // The attempt the task in Redis was (or is) for.
+                let attempt = if status == "retrying" {
+                    attempts + 1
+                } else {
+                    attempts.max(1)
+                };
+                Push {
+                    job_id: id,
+                    task_id: task_id_for_attempt(id, attempt),
+                    queue,
+                    run_at: None,
+                }
+            },
+        )
+        .collect();
+    producer.push(&pushes).await?;
+    let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
+    sqlx::query("UPDATE jobs SET dispatched_at = now() WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(jobs = ids.len(), "relay re-pushed jobs Redis may have lost");
+    Ok(ids.len())
+}

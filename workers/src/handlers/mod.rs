@@ -1,3 +1,4 @@
 //! One file per job handler.
 
 pub mod noop;
+pub mod prune_queues;

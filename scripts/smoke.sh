@@ -20,6 +20,11 @@ for bin in marquee-api marquee-worker marquee-scheduler; do
 done
 curl -fsS "$url/docs" | grep -qi swagger || fail "/docs does not render Swagger UI"
 curl -fsS "$url/openapi.json" -o /tmp/marquee-openapi.json || fail "/openapi.json"
+if ! command -v python3 >/dev/null; then
+  grep -q '"openapi":"3\.' /tmp/marquee-openapi.json || fail "/openapi.json is not OpenAPI 3"
+  echo "smoke: just run is up; /health/ready 200; /docs renders; openapi 3 (no python3 for a deeper check)"
+  exit 0
+fi
 python3 - <<'PY' || fail "/openapi.json is not valid OpenAPI 3"
 import json, sys
 spec = json.load(open("/tmp/marquee-openapi.json"))

@@ -5,20 +5,29 @@
 set -euo pipefail
 url=http://127.0.0.1:${MARQUEE__HTTP__PORT:-8080}
 log=$(mktemp)
-just run >"$log" 2>&1 &
-runner=$!
-cleanup() { kill -INT "$runner" 2>/dev/null || true; wait "$runner" 2>/dev/null || true; }
+# Its own process group, so cleanup reaches just, run.sh and all three binaries.
+setsid just run >"$log" 2>&1 &
+group=$!
+cleanup() {
+  kill -INT -- "-$group" 2>/dev/null || true
+  for _ in $(seq 1 40); do kill -0 -- "-$group" 2>/dev/null || return 0; sleep 0.5; done
+  kill -KILL -- "-$group" 2>/dev/null || true
+}
 trap cleanup EXIT
-for _ in $(seq 1 120); do
+fail() { echo "smoke: $*"; tail -n 40 "$log"; exit 1; }
+
+for _ in $(seq 1 180); do
   curl -fsS "$url/health/ready" >/dev/null 2>&1 && break
+  kill -0 "$group" 2>/dev/null || fail "just run exited early"
   sleep 1
 done
-fail() { echo "smoke: $*"; cat "$log"; exit 1; }
-curl -fsS "$url/health/ready" | grep -q '"status":"ok"' || fail "/health/ready is not 200"
+ready=$(curl -fsS "$url/health/ready") || fail "/health/ready is not 200"
+grep -q '"status":"ok"' <<<"$ready" || fail "/health/ready says $ready"
 for bin in marquee-api marquee-worker marquee-scheduler; do
   pgrep -f "target/debug/$bin" >/dev/null || fail "$bin is not running"
 done
-curl -fsS "$url/docs" | grep -qi swagger || fail "/docs does not render Swagger UI"
+docs=$(curl -fsS "$url/docs") || fail "/docs"
+grep -qi swagger <<<"$docs" || fail "/docs does not render Swagger UI"
 curl -fsS "$url/openapi.json" -o /tmp/marquee-openapi.json || fail "/openapi.json"
 if ! command -v python3 >/dev/null; then
   grep -q '"openapi":"3\.' /tmp/marquee-openapi.json || fail "/openapi.json is not OpenAPI 3"
@@ -26,7 +35,7 @@ if ! command -v python3 >/dev/null; then
   exit 0
 fi
 python3 - <<'PY' || fail "/openapi.json is not valid OpenAPI 3"
-import json, sys
+import json
 spec = json.load(open("/tmp/marquee-openapi.json"))
 try:
     from openapi_spec_validator import validate
@@ -38,4 +47,4 @@ except ImportError:
     how = "structural check (pip install openapi-spec-validator for the full one)"
 print(f"smoke: openapi.json is OpenAPI {spec['openapi']} ({how})")
 PY
-echo "smoke: just run is up; /health/ready 200; /docs renders"
+echo "smoke: just run is up (api, worker, scheduler); /health/ready 200; /docs renders"

@@ -106,7 +106,8 @@ impl Drop for TestContext {
     }
 }
 
-async fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<()> {
+/// Deletes every Redis key under `prefix`.
+pub async fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let keys: Vec<String> = redis::cmd("KEYS")

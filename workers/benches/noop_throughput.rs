@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use marquee_core::config::{Environment, Settings, config_dir};
 use marquee_core::jobs::{self, Noop, Producer};
+use marquee_core::testing::delete_prefix;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
@@ -74,7 +75,11 @@ async fn run(
     let end_to_end = started.elapsed();
     drop(worker);
     pool.close().await;
-    cleanup_redis(&settings).await?;
+    delete_prefix(
+        settings.redis.url.expose_secret(),
+        &settings.redis.key_prefix,
+    )
+    .await?;
     Ok((enqueue, drain, end_to_end))
 }
 
@@ -164,20 +169,4 @@ impl Drop for WorkerProcess {
             .status();
         let _ = self.0.wait();
     }
-}
-
-async fn cleanup_redis(settings: &Settings) -> anyhow::Result<()> {
-    let client = redis::Client::open(settings.redis.url.expose_secret())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", settings.redis.key_prefix))
-        .query_async(&mut conn)
-        .await?;
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(keys)
-            .query_async::<()>(&mut conn)
-            .await?;
-    }
-    Ok(())
 }

@@ -20,6 +20,24 @@ struct Waiting {
     run_at: Option<DateTime<Utc>>,
 }
 
+impl From<Waiting> for Push {
+    /// The task of the attempt the row waits for: the next one after a
+    /// failure, else the current one (1 for a row never started).
+    fn from(row: Waiting) -> Self {
+        let attempt = if row.status == "retrying" {
+            row.attempts + 1
+        } else {
+            row.attempts.max(1)
+        };
+        Push {
+            job_id: row.id,
+            task_id: task_id_for_attempt(row.id, attempt),
+            queue: row.queue,
+            run_at: row.run_at,
+        }
+    }
+}
+
 /// One pass: takes up to `limit` rows left undispatched for longer than
 /// `grace`, pushes them and marks them, all under row locks taken with SKIP
 /// LOCKED, so several relays (scheduler replicas) never push the same row in
@@ -46,31 +64,7 @@ pub async fn relay_once(
     if rows.is_empty() {
         return Ok(0);
     }
-    let pushes: Vec<Push> = rows
-        .into_iter()
-        .map(
-            |Waiting {
-                 id,
-                 queue,
-                 status,
-                 attempts,
-                 run_at,
-             }| {
-                // A retrying row has finished `attempts` attempts; push the next.
-                let next_attempt = if status == "retrying" {
-                    attempts + 1
-                } else {
-                    1
-                };
-                Push {
-                    job_id: id,
-                    task_id: task_id_for_attempt(id, next_attempt),
-                    queue,
-                    run_at,
-                }
-            },
-        )
-        .collect();
+    let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
     producer.push(&pushes).await?;
     let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
     mark_dispatched(&mut *tx, &ids).await?;
@@ -111,31 +105,7 @@ pub async fn repush_stale(
     if rows.is_empty() {
         return Ok(0);
     }
-    let pushes: Vec<Push> = rows
-        .into_iter()
-        .map(
-            |Waiting {
-                 id,
-                 queue,
-                 status,
-                 attempts,
-                 ..
-             }| {
-                // The attempt the task in Redis was (or is) for.
-                let attempt = if status == "retrying" {
-                    attempts + 1
-                } else {
-                    attempts.max(1)
-                };
-                Push {
-                    job_id: id,
-                    task_id: task_id_for_attempt(id, attempt),
-                    queue,
-                    run_at: None,
-                }
-            },
-        )
-        .collect();
+    let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
     producer.push(&pushes).await?;
     let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
     sqlx::query("UPDATE jobs SET dispatched_at = now() WHERE id = ANY($1)")

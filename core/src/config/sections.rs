@@ -1,0 +1,177 @@
+//! The sections of the settings, one struct each.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Bind address.
+    pub host: String,
+    /// Bind port; 0 picks a free one.
+    pub port: u16,
+    /// Base URL printed and used in links.
+    pub public_url: String,
+    /// Serve `/api/v1/system/*` diagnostics (never in production).
+    pub diagnostics: bool,
+    /// Seconds in-flight requests get on shutdown.
+    pub shutdown_timeout_seconds: u64,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Connection URL; may hold a password, so it is secret.
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Apply migrations when the API starts.
+    pub migrate_on_start: bool,
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// Connection URL; may hold a password.
+    pub url: SecretString,
+    /// Prefix of every key Marquee writes.
+    pub key_prefix: String,
+}
+
+/// `[jwt]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    /// HS256 signing secret.
+    pub secret: SecretString,
+    /// Access token lifetime.
+    pub access_ttl_seconds: u64,
+    /// Refresh token lifetime.
+    pub refresh_ttl_seconds: u64,
+}
+
+/// `[email]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    /// Where mail goes.
+    pub transport: EmailTransport,
+    /// The From header.
+    pub from: String,
+    /// Folder for the `file` transport.
+    pub file_dir: PathBuf,
+    /// The `smtp` transport.
+    pub smtp: SmtpSettings,
+}
+
+/// `email.transport`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    /// Send over SMTP.
+    Smtp,
+    /// Write `.eml` files (development default).
+    File,
+}
+
+/// `[email.smtp]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: SmtpTls,
+    /// Empty means no authentication.
+    pub username: String,
+    /// SMTP password.
+    pub password: SecretString,
+}
+
+/// `email.smtp.tls`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (local sinks only).
+    None,
+    /// Upgrade with STARTTLS.
+    Starttls,
+    /// Implicit TLS.
+    Tls,
+}
+
+/// `[worker]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// Queues this worker consumes.
+    pub queues: Vec<String>,
+    /// Jobs in flight per queue.
+    pub concurrency: usize,
+    /// Idle poll interval.
+    pub poll_interval_ms: u64,
+    /// Jobs taken per fetch.
+    pub fetch_batch: usize,
+    /// Heartbeat interval.
+    pub heartbeat_seconds: u64,
+    /// Missed heartbeats before a worker's jobs are re-run elsewhere.
+    pub missed_heartbeats: usize,
+    /// Grace period for in-flight jobs on shutdown.
+    pub shutdown_timeout_seconds: u64,
+    /// Upper bound of one attempt.
+    pub job_timeout_seconds: u64,
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSettings {
+    /// First retry delay.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// How often the relay scans the outbox.
+    pub relay_interval_ms: u64,
+    /// Age of an undispatched row before the relay pushes it.
+    pub relay_grace_ms: u64,
+    /// A job in Redis this long without starting is pushed again, in case
+    /// Redis lost it (restart without persistence).
+    pub redispatch_after_seconds: u64,
+    /// Finished jobs' task data stays in Redis this long.
+    pub prune_after_seconds: u64,
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerSettings {
+    /// Cron expression (six fields) of the heartbeat noop job.
+    pub heartbeat_cron: String,
+    /// Cron expression of the job that prunes finished jobs from Redis.
+    pub prune_cron: String,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// tracing EnvFilter directives.
+    pub filter: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// `log.format`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for development.
+    Pretty,
+    /// One JSON object per line, for production.
+    Json,
+}
+
+impl WorkerSettings {
+    /// `heartbeat_seconds` as a Duration.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_seconds)
+    }
+}

@@ -1,6 +1,7 @@
 //! `marquee-api`: the HTTP server. Handlers answer synchronously and hand
 //! slow work to jobs through the outbox.
 
+mod auth;
 pub mod problem;
 pub mod request_id;
 mod routes;

@@ -69,6 +69,9 @@ pub enum ApiError {
     /// 400
     #[error("{0}")]
     BadRequest(String),
+    /// 401
+    #[error("{0}")]
+    Unauthorized(String),
     /// 404: missing, or not the caller's to see.
     #[error("{0}")]
     NotFound(String),
@@ -91,6 +94,20 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<Vec<marquee_core::auth::Invalid>> for ApiError {
+    fn from(problems: Vec<marquee_core::auth::Invalid>) -> Self {
+        Self::Validation(
+            problems
+                .into_iter()
+                .map(|p| FieldError {
+                    field: p.field.to_owned(),
+                    message: p.message,
+                })
+                .collect(),
+        )
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::Internal(error.into())
@@ -101,6 +118,7 @@ impl ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

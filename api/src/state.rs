@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use marquee_core::Settings;
+use marquee_core::auth::{AccessTokens, Passwords};
 use marquee_core::jobs::Producer;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
@@ -16,6 +17,10 @@ pub struct AppState {
     pub redis: ConnectionManager,
     /// Pushes committed jobs.
     pub producer: Producer,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// Access-token signing.
+    pub tokens: AccessTokens,
     /// Loaded settings.
     pub settings: Arc<Settings>,
 }
@@ -36,10 +41,15 @@ impl AppState {
             redis.clone(),
             settings.redis.key_prefix.clone(),
         );
+        let passwords =
+            Passwords::new(&settings.auth).map_err(|e| anyhow::anyhow!("auth.argon2_*: {e}"))?;
+        let tokens = AccessTokens::new(&settings.jwt);
         Ok(Self {
             pool,
             redis,
             producer,
+            passwords,
+            tokens,
             settings: Arc::new(settings),
         })
     }

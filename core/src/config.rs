@@ -77,6 +77,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// Session tokens.
     pub jwt: JwtSettings,
+    /// Password hashing.
+    pub auth: AuthSettings,
     /// Outgoing mail.
     pub email: EmailSettings,
     /// `marquee-worker`.

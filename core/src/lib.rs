@@ -2,6 +2,7 @@
 //! telemetry. No HTTP and no worker loop live here, so every binary can
 //! depend on it.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod jobs;

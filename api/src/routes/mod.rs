@@ -1,5 +1,6 @@
 //! The OpenAPI service: every route, `/openapi.json` and `/docs`.
 
+mod auth;
 mod health;
 mod system;
 
@@ -13,6 +14,8 @@ use crate::state::AppState;
 pub enum ApiTags {
     /// Liveness and readiness.
     Health,
+    /// Accounts and sessions.
+    Auth,
     /// Operator diagnostics.
     System,
 }
@@ -20,7 +23,7 @@ pub enum ApiTags {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> impl poem::Endpoint {
     let api = OpenApiService::new(
-        (health::HealthApi, system::SystemApi),
+        (health::HealthApi, auth::AuthApi, system::SystemApi),
         "Marquee",
         env!("CARGO_PKG_VERSION"),
     )

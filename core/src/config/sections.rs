@@ -175,3 +175,12 @@ impl WorkerSettings {
         Duration::from_secs(self.heartbeat_seconds)
     }
 }
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// argon2id memory cost in KiB (19456 = OWASP's minimum).
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    pub argon2_iterations: u32,
+}

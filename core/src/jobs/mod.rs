@@ -34,6 +34,19 @@ pub mod queues {
     pub const EMAIL: &str = "email";
 }
 
+/// The welcome email of a new account. Delivered by the email worker (its
+/// own issue); until then it waits in the ledger.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WelcomeEmail {
+    /// `users.id`
+    pub user_id: Uuid,
+}
+
+impl Job for WelcomeEmail {
+    const KIND: &'static str = "welcome_email";
+    const QUEUE: &'static str = queues::EMAIL;
+}
+
 /// A kind of job: where it goes and how its payload looks.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Unique name, stored in `jobs.kind`; the worker routes on it.

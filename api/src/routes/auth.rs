@@ -1,0 +1,275 @@
+//! Sign-up, sign-in, token rotation, sign-out and "who am I".
+
+use chrono::{DateTime, Duration, Utc};
+use marquee_core::auth::{self, IssuedRefresh, NewUser, RefreshError, Role, User};
+use marquee_core::jobs::{self, WelcomeEmail};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use crate::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+/// `/api/v1/auth/*`
+pub struct AuthApi;
+
+/// One body for both failures, so a caller cannot tell which it was.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+/// A role, as shown to clients.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum RoleView {
+    /// Browses and books.
+    User,
+    /// Builds venues and events.
+    Organizer,
+    /// Everything.
+    Admin,
+}
+
+impl From<Role> for RoleView {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::User => Self::User,
+            Role::Organizer => Self::Organizer,
+            Role::Admin => Self::Admin,
+        }
+    }
+}
+
+/// A person's account.
+#[derive(Debug, Object)]
+pub struct UserView {
+    /// Id.
+    pub id: Uuid,
+    /// Email, lower-cased.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: RoleView,
+    /// Whether the email address was confirmed.
+    pub email_verified: bool,
+    /// Sign-up time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role: user.role.into(),
+            email_verified: user.email_verified_at.is_some(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// Sign-up. Any other field (such as `role`) is ignored.
+#[derive(Debug, Object)]
+pub struct RegisterRequest {
+    /// Email address; trimmed and lower-cased.
+    pub email: String,
+    /// 8-128 characters.
+    pub password: String,
+    /// Display name, 1-100 characters.
+    pub name: String,
+}
+
+/// Sign-in.
+#[derive(Debug, Object)]
+pub struct LoginRequest {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A refresh token, for rotation or sign-out.
+#[derive(Debug, Object)]
+pub struct RefreshRequest {
+    /// The opaque refresh token.
+    pub refresh_token: String,
+}
+
+/// A signed-in session.
+#[derive(Debug, Object)]
+pub struct Session {
+    /// The account.
+    pub user: UserView,
+    /// HS256 JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque; single use; rotate with `POST /auth/refresh`.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Access-token lifetime in seconds.
+    pub expires_in: i64,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// Account created and signed in.
+    #[oai(status = 201)]
+    Created(Json<Session>),
+}
+
+#[derive(ApiResponse)]
+enum SessionResponse {
+    /// Signed in.
+    #[oai(status = 200)]
+    Ok(Json<Session>),
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// The session (refresh-token family) is revoked.
+    #[oai(status = 204)]
+    Revoked,
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account (role `user`) and sign in. 409 if the email is taken.
+    #[oai(path = "/register", method = "post")]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RegisterRequest>,
+    ) -> poem::Result<RegisterResponse> {
+        let new =
+            NewUser::parse(&body.email, &body.name, &body.password).map_err(ApiError::from)?;
+        let hash = hash_blocking(state.0, new.password.clone()).await?;
+        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        let Some(user) = auth::create_user(&mut *tx, &new, &hash)
+            .await
+            .map_err(ApiError::from)?
+        else {
+            return Err(
+                ApiError::Conflict("an account with this email already exists".to_owned()).into(),
+            );
+        };
+        let welcome = jobs::enqueue(&mut tx, &WelcomeEmail { user_id: user.id })
+            .await
+            .map_err(ApiError::from)?;
+        let refresh = auth::start_family(&mut tx, user.id, refresh_ttl(state.0))
+            .await
+            .map_err(ApiError::from)?;
+        tx.commit().await.map_err(ApiError::from)?;
+        state.producer.dispatch(&[welcome]).await;
+        tracing::info!(user.id = %user.id, "account created");
+        Ok(RegisterResponse::Created(Json(session(
+            state.0, user, refresh,
+        ))))
+    }
+
+    /// Sign in. Unknown email and wrong password get the same 401.
+    #[oai(path = "/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        body: Json<LoginRequest>,
+    ) -> poem::Result<SessionResponse> {
+        let user = auth::find_by_email(&state.pool, &body.email)
+            .await
+            .map_err(ApiError::from)?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        // Verifying against a decoy hash for unknown emails keeps both
+        // failures equally slow.
+        if !verify_blocking(state.0, body.password.clone(), hash).await? {
+            return Err(ApiError::Unauthorized(BAD_CREDENTIALS.to_owned()).into());
+        }
+        let user = user.expect("verified, so the user exists");
+        let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
+        let refresh = auth::start_family(&mut conn, user.id, refresh_ttl(state.0))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(SessionResponse::Ok(Json(session(state.0, user, refresh))))
+    }
+
+    /// Rotate: spend the refresh token, get a new pair. Reusing a spent
+    /// token revokes the whole session family.
+    #[oai(path = "/refresh", method = "post")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> poem::Result<SessionResponse> {
+        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        let rotated = auth::rotate(&mut tx, &body.refresh_token, refresh_ttl(state.0))
+            .await
+            .map_err(ApiError::from)?;
+        // Commit either way: a detected reuse must leave the family revoked.
+        tx.commit().await.map_err(ApiError::from)?;
+        let refresh = rotated.map_err(|e| match e {
+            RefreshError::Invalid | RefreshError::Reused => ApiError::Unauthorized(e.to_string()),
+        })?;
+        let user = auth::find_by_id(&state.pool, refresh.user_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::Unauthorized(RefreshError::Invalid.to_string()))?;
+        Ok(SessionResponse::Ok(Json(session(state.0, user, refresh))))
+    }
+
+    /// Sign out: revokes the refresh token's whole family.
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> poem::Result<LogoutResponse> {
+        let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
+        auth::revoke_family_of(&mut conn, &body.refresh_token)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(LogoutResponse::Revoked)
+    }
+
+    /// The caller's account.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, state: Data<&AppState>, caller: BearerAuth) -> poem::Result<Json<UserView>> {
+        let user = auth::find_by_id(&state.pool, caller.0.sub)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".to_owned()))?;
+        Ok(Json(user.into()))
+    }
+}
+
+fn refresh_ttl(state: &AppState) -> Duration {
+    Duration::seconds(state.settings.jwt.refresh_ttl_seconds as i64)
+}
+
+fn session(state: &AppState, user: User, refresh: IssuedRefresh) -> Session {
+    Session {
+        access_token: state.tokens.issue(user.id, user.role),
+        refresh_token: refresh.token,
+        token_type: "Bearer".to_owned(),
+        expires_in: state.tokens.ttl_seconds(),
+        user: user.into(),
+    }
+}
+
+/// argon2 is deliberately slow: keep it off the async workers.
+async fn hash_blocking(state: &AppState, password: String) -> Result<String, ApiError> {
+    let passwords = state.passwords.clone();
+    tokio::task::spawn_blocking(move || passwords.hash(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+async fn verify_blocking(
+    state: &AppState,
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, ApiError> {
+    let passwords = state.passwords.clone();
+    tokio::task::spawn_blocking(move || passwords.verify(&password, hash.as_deref()))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}

@@ -1,0 +1,45 @@
+//! Identity: accounts, passwords, access and refresh tokens.
+
+mod password;
+mod sessions;
+mod tokens;
+mod users;
+
+use serde::{Deserialize, Serialize};
+
+pub use password::Passwords;
+pub use sessions::{IssuedRefresh, RefreshError, revoke_family_of, rotate, start_family};
+pub use tokens::{AccessTokens, Claims, hash_secret, new_refresh_token};
+pub use users::{NewUser, User, create_user, find_by_email, find_by_id};
+
+/// What a person may do. Nobody picks their own role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Browses, books, sends email with API keys.
+    User,
+    /// Also builds venues and events.
+    Organizer,
+    /// Everything.
+    Admin,
+}
+
+/// One invalid input field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The field's name in the request.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Invalid {
+    /// Shorthand.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

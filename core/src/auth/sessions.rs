@@ -1,0 +1,138 @@
+//! Refresh-token families: rotation on use, and revocation of the whole
+//! family when a spent token comes back (it was copied).
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::tokens::{hash_secret, new_refresh_token};
+
+/// A refresh token to hand out (shown once; only its hash is stored).
+#[derive(Debug, Clone)]
+pub struct IssuedRefresh {
+    /// The opaque token.
+    pub token: String,
+    /// Its family.
+    pub family_id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+}
+
+/// Why a refresh token was refused. All map to the same 401.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RefreshError {
+    /// Unknown, expired or revoked.
+    #[error("invalid refresh token")]
+    Invalid,
+    /// Already spent: the family is now revoked.
+    #[error("refresh token reused; the session was revoked")]
+    Reused,
+}
+
+async fn insert(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    family_id: Uuid,
+    ttl: Duration,
+) -> Result<IssuedRefresh, sqlx::Error> {
+    let token = new_refresh_token();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(family_id)
+    .bind(user_id)
+    .bind(hash_secret(&token))
+    .bind(Utc::now() + ttl)
+    .execute(conn)
+    .await?;
+    Ok(IssuedRefresh {
+        token,
+        family_id,
+        user_id,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredToken {
+    id: Uuid,
+    family_id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Starts a new family (a sign-in).
+pub async fn start_family(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    ttl: Duration,
+) -> Result<IssuedRefresh, sqlx::Error> {
+    insert(conn, user_id, Uuid::now_v7(), ttl).await
+}
+
+/// Spends `token` and issues its successor in the same family. Run inside a
+/// transaction: the row lock makes two concurrent uses of one token count as
+/// a reuse, never as two rotations. On reuse the family is revoked and the
+/// caller must commit to make that stick.
+pub async fn rotate(
+    conn: &mut PgConnection,
+    token: &str,
+    ttl: Duration,
+) -> Result<Result<IssuedRefresh, RefreshError>, sqlx::Error> {
+    let row: Option<StoredToken> = sqlx::query_as(
+        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens
+         WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(hash_secret(token))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(StoredToken {
+        id,
+        family_id,
+        user_id,
+        expires_at,
+        used_at,
+        revoked_at,
+    }) = row
+    else {
+        return Ok(Err(RefreshError::Invalid));
+    };
+    if revoked_at.is_some() || expires_at <= Utc::now() {
+        return Ok(Err(RefreshError::Invalid));
+    }
+    if used_at.is_some() {
+        revoke_family(conn, family_id).await?;
+        tracing::warn!(user.id = %user_id, family.id = %family_id, "refresh token reused; family revoked");
+        return Ok(Err(RefreshError::Reused));
+    }
+    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Ok(insert(conn, user_id, family_id, ttl).await?))
+}
+
+async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the family `token` belongs to (logout). Unknown tokens are ignored.
+pub async fn revoke_family_of(conn: &mut PgConnection, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now()
+         WHERE revoked_at IS NULL
+           AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+    )
+    .bind(hash_secret(token))
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! User accounts.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{Invalid, Role};
+
+/// A stored account.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct User {
+    /// Id.
+    pub id: Uuid,
+    /// Trimmed, lower-cased.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// argon2id PHC string; never serialised.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// When the address was confirmed.
+    pub email_verified_at: Option<DateTime<Utc>>,
+    /// Sign-up time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A sign-up, parsed: every field checked, all problems reported at once.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Trimmed, lower-cased, syntactically valid.
+    pub email: String,
+    /// Trimmed, 1-100 characters.
+    pub name: String,
+    /// 8-128 characters.
+    pub password: String,
+}
+
+/// Password length in characters.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+
+impl NewUser {
+    /// Parses raw input.
+    pub fn parse(email: &str, name: &str, password: &str) -> Result<Self, Vec<Invalid>> {
+        let mut problems = Vec::new();
+        let email = normalise_email(email);
+        if email.len() > 254 || email.parse::<email_address::EmailAddress>().is_err() {
+            problems.push(Invalid::new("email", "must be a valid email address"));
+        }
+        let name = name.trim().to_owned();
+        if !(1..=100).contains(&name.chars().count()) {
+            problems.push(Invalid::new("name", "must be 1-100 characters"));
+        }
+        if let Err(problem) = check_password("password", password) {
+            problems.push(problem);
+        }
+        if problems.is_empty() {
+            Ok(Self {
+                email,
+                name,
+                password: password.to_owned(),
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Trimmed and lower-cased, the form emails are stored and looked up in.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// 8-128 characters.
+pub fn check_password(field: &'static str, password: &str) -> Result<(), Invalid> {
+    if PASSWORD_CHARS.contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(Invalid::new(field, "must be 8-128 characters"))
+    }
+}
+
+/// Inserts a user with role `user`; `None` when the email is taken.
+pub async fn create_user(
+    db: impl PgExecutor<'_>,
+    new: &NewUser,
+    password_hash: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(
+        "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (email) DO NOTHING
+         RETURNING id, email, name, password_hash, role, email_verified_at, created_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&new.email)
+    .bind(&new.name)
+    .bind(password_hash)
+    .fetch_optional(db)
+    .await
+}
+
+/// Looks a user up by (normalised) email.
+pub async fn find_by_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(
+        "SELECT id, email, name, password_hash, role, email_verified_at, created_at FROM users WHERE email = $1",
+    )
+    .bind(normalise_email(email))
+    .fetch_optional(db)
+    .await
+}
+
+/// Looks a user up by id.
+pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(
+        "SELECT id, email, name, password_hash, role, email_verified_at, created_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_normalises_and_reports_every_problem() {
+        let user = NewUser::parse("  Ada@Example.COM ", " Ada ", "long enough").unwrap();
+        assert_eq!(
+            (user.email.as_str(), user.name.as_str()),
+            ("ada@example.com", "Ada")
+        );
+        let problems = NewUser::parse("not-an-email", "", "short").unwrap_err();
+        let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["email", "name", "password"]);
+        assert!(NewUser::parse("a@b.co", "A", &"x".repeat(129)).is_err());
+        assert!(
+            NewUser::parse("a@b.co", "A", &"é".repeat(8)).is_ok(),
+            "characters, not bytes"
+        );
+    }
+}

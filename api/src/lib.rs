@@ -1,7 +1,9 @@
 //! `marquee-api`: the HTTP server. Handlers answer synchronously and hand
 //! slow work to jobs through the outbox.
 
+pub mod admin_cli;
 mod auth;
+mod pagination;
 pub mod problem;
 pub mod request_id;
 mod routes;

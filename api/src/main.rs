@@ -1,6 +1,7 @@
 //! `marquee-api [serve]` | `marquee-api migrate`
 
 use clap::{Parser, Subcommand};
+use marquee_core::auth::Role;
 use marquee_core::{Settings, db, telemetry};
 
 /// The Marquee HTTP API.
@@ -17,6 +18,35 @@ enum Command {
     Serve,
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Administration from the shell.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an account with any role (the password comes from
+    /// MARQUEE_ADMIN_PASSWORD or a prompt).
+    CreateUser {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// user, organizer or admin.
+        #[arg(long, default_value = "admin", value_parser = parse_role)]
+        role: Role,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    match value {
+        "user" => Ok(Role::User),
+        "organizer" => Ok(Role::Organizer),
+        "admin" => Ok(Role::Admin),
+        other => Err(format!("unknown role `{other}` (user, organizer, admin)")),
+    }
 }
 
 #[tokio::main]
@@ -33,6 +63,9 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => marquee_api::serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Admin(AdminCommand::CreateUser { email, role, name }) => {
+            marquee_api::admin_cli::create_user(&settings, &email, &name, role).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -72,6 +72,9 @@ pub enum ApiError {
     /// 401
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: missing, or not the caller's to see.
     #[error("{0}")]
     NotFound(String),
@@ -119,6 +122,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -30,6 +30,16 @@ pub enum RoleView {
     Admin,
 }
 
+impl From<RoleView> for Role {
+    fn from(role: RoleView) -> Self {
+        match role {
+            RoleView::User => Self::User,
+            RoleView::Organizer => Self::Organizer,
+            RoleView::Admin => Self::Admin,
+        }
+    }
+}
+
 impl From<Role> for RoleView {
     fn from(role: Role) -> Self {
         match role {
@@ -90,6 +100,15 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// A password change.
+#[derive(Debug, Object)]
+pub struct ChangePasswordRequest {
+    /// The password in use now.
+    pub current_password: String,
+    /// 8-128 characters.
+    pub new_password: String,
+}
+
 /// A refresh token, for rotation or sign-out.
 #[derive(Debug, Object)]
 pub struct RefreshRequest {
@@ -128,7 +147,7 @@ enum SessionResponse {
 
 #[derive(ApiResponse)]
 enum LogoutResponse {
-    /// The session (refresh-token family) is revoked.
+    /// Done; the affected sessions are revoked.
     #[oai(status = 204)]
     Revoked,
 }
@@ -230,10 +249,46 @@ impl AuthApi {
         Ok(LogoutResponse::Revoked)
     }
 
+    /// Change the password; every other session is signed out.
+    #[oai(path = "/change-password", method = "post")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+        body: Json<ChangePasswordRequest>,
+    ) -> poem::Result<LogoutResponse> {
+        auth::check_password("new_password", &body.new_password)
+            .map_err(|p| ApiError::from(vec![p]))?;
+        let user = auth::find_by_id(&state.pool, caller.0.user_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".to_owned()))?;
+        if !verify_blocking(
+            state.0,
+            body.current_password.clone(),
+            Some(user.password_hash),
+        )
+        .await?
+        {
+            return Err(ApiError::Forbidden("the current password is incorrect".to_owned()).into());
+        }
+        let hash = hash_blocking(state.0, body.new_password.clone()).await?;
+        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        auth::set_password(&mut *tx, user.id, &hash)
+            .await
+            .map_err(ApiError::from)?;
+        auth::revoke_other_families(&mut tx, user.id, caller.0.session_id)
+            .await
+            .map_err(ApiError::from)?;
+        tx.commit().await.map_err(ApiError::from)?;
+        tracing::info!(user.id = %user.id, "password changed; other sessions revoked");
+        Ok(LogoutResponse::Revoked)
+    }
+
     /// The caller's account.
     #[oai(path = "/me", method = "get")]
     async fn me(&self, state: Data<&AppState>, caller: BearerAuth) -> poem::Result<Json<UserView>> {
-        let user = auth::find_by_id(&state.pool, caller.0.sub)
+        let user = auth::find_by_id(&state.pool, caller.0.user_id)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".to_owned()))?;
@@ -247,7 +302,7 @@ fn refresh_ttl(state: &AppState) -> Duration {
 
 fn session(state: &AppState, user: User, refresh: IssuedRefresh) -> Session {
     Session {
-        access_token: state.tokens.issue(user.id, user.role),
+        access_token: state.tokens.issue(user.id, user.role, refresh.family_id),
         refresh_token: refresh.token,
         token_type: "Bearer".to_owned(),
         expires_in: state.tokens.ttl_seconds(),

@@ -1,5 +1,6 @@
 //! The OpenAPI service: every route, `/openapi.json` and `/docs`.
 
+mod admin;
 mod auth;
 mod health;
 mod system;
@@ -16,6 +17,8 @@ pub enum ApiTags {
     Health,
     /// Accounts and sessions.
     Auth,
+    /// Administration (admins only).
+    Admin,
     /// Operator diagnostics.
     System,
 }
@@ -23,7 +26,12 @@ pub enum ApiTags {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> impl poem::Endpoint {
     let api = OpenApiService::new(
-        (health::HealthApi, auth::AuthApi, system::SystemApi),
+        (
+            health::HealthApi,
+            auth::AuthApi,
+            admin::AdminApi,
+            system::SystemApi,
+        ),
         "Marquee",
         env!("CARGO_PKG_VERSION"),
     )

@@ -1,5 +1,6 @@
 //! Identity: accounts, passwords, access and refresh tokens.
 
+pub mod cache;
 mod password;
 mod sessions;
 mod tokens;
@@ -8,9 +9,14 @@ mod users;
 use serde::{Deserialize, Serialize};
 
 pub use password::Passwords;
-pub use sessions::{IssuedRefresh, RefreshError, revoke_family_of, rotate, start_family};
+pub use sessions::{
+    IssuedRefresh, RefreshError, revoke_family_of, revoke_other_families, rotate, start_family,
+};
 pub use tokens::{AccessTokens, Claims, hash_secret, new_refresh_token};
-pub use users::{NewUser, User, create_user, find_by_email, find_by_id};
+pub use users::{
+    NewUser, User, check_password, create_user, find_by_email, find_by_id, normalise_email,
+    set_password,
+};
 
 /// What a person may do. Nobody picks their own role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
@@ -23,6 +29,17 @@ pub enum Role {
     Organizer,
     /// Everything.
     Admin,
+}
+
+impl Role {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Organizer => "organizer",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// One invalid input field.

@@ -136,3 +136,20 @@ pub async fn revoke_family_of(conn: &mut PgConnection, token: &str) -> Result<()
     .await?;
     Ok(())
 }
+
+/// Revokes every family of the user except `keep` (the caller's session).
+pub async fn revoke_other_families(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now()
+         WHERE user_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $2",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -26,6 +26,9 @@ pub struct Claims {
     pub iat: i64,
     /// Token id.
     pub jti: Uuid,
+    /// The session (refresh-token family) it was issued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
     /// Always `access`: a token of another type is refused.
     #[serde(rename = "type")]
     pub kind: String,
@@ -68,7 +71,7 @@ impl AccessTokens {
     }
 
     /// A signed token for the user.
-    pub fn issue(&self, user_id: Uuid, role: Role) -> String {
+    pub fn issue(&self, user_id: Uuid, role: Role, session_id: Uuid) -> String {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,
@@ -76,6 +79,7 @@ impl AccessTokens {
             iat: now,
             exp: now + self.ttl_seconds,
             jti: Uuid::new_v4(),
+            sid: Some(session_id),
             kind: "access".to_owned(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

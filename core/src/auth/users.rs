@@ -145,3 +145,17 @@ mod tests {
         );
     }
 }
+
+/// Replaces the password hash.
+pub async fn set_password(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}

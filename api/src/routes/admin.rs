@@ -1,0 +1,91 @@
+//! `/api/v1/admin/*`: admins only; everyone else gets 403.
+
+use marquee_core::auth::{self, Role, User};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::{Object, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use super::auth::{RoleView, UserView};
+use crate::auth::BearerAuth;
+use crate::pagination::Page;
+use crate::problem::ApiError;
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+/// Admin endpoints.
+pub struct AdminApi;
+
+/// One page of users.
+#[derive(Debug, Object)]
+pub struct UserPage {
+    /// Users, oldest first.
+    pub items: Vec<UserView>,
+    /// Users in all.
+    pub total: i64,
+    /// This page (1-based).
+    pub page: i64,
+    /// Page size.
+    pub per_page: i64,
+}
+
+/// A role change.
+#[derive(Debug, Object)]
+pub struct RoleChange {
+    /// The new role.
+    pub role: RoleView,
+}
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// List users, paginated (`page` from 1, `per_page` 1-100, default 20).
+    #[oai(path = "/users", method = "get")]
+    async fn list_users(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+        page: Query<Option<i64>>,
+        per_page: Query<Option<i64>>,
+    ) -> poem::Result<Json<UserPage>> {
+        caller.0.require(Role::Admin)?;
+        let page = Page::parse(page.0, per_page.0)?;
+        let users: Vec<User> = sqlx::query_as(
+            "SELECT id, email, name, password_hash, role, email_verified_at, created_at FROM users
+             ORDER BY created_at, id LIMIT $1 OFFSET $2",
+        )
+        .bind(page.per_page)
+        .bind(page.offset())
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::from)?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&state.pool)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(UserPage {
+            items: users.into_iter().map(UserView::from).collect(),
+            total,
+            page: page.page,
+            per_page: page.per_page,
+        }))
+    }
+
+    /// Change a user's role; it applies to their next request.
+    #[oai(path = "/users/:id", method = "patch")]
+    async fn set_role(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<RoleChange>,
+    ) -> poem::Result<Json<UserView>> {
+        caller.0.require(Role::Admin)?;
+        let prefix = &state.settings.redis.key_prefix;
+        let user = auth::cache::set_role(&state.pool, &state.redis, prefix, id.0, body.role.into())
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::NotFound("no such user".to_owned()))?;
+        tracing::info!(user.id = %user.id, role = user.role.as_str(), by = %caller.0.user_id, "role changed");
+        Ok(Json(user.into()))
+    }
+}

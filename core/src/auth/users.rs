@@ -124,6 +124,20 @@ pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User
     .await
 }
 
+/// Replaces the password hash.
+pub async fn set_password(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,18 +158,4 @@ mod tests {
             "characters, not bytes"
         );
     }
-}
-
-/// Replaces the password hash.
-pub async fn set_password(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    password_hash: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
-        .bind(user_id)
-        .bind(password_hash)
-        .execute(db)
-        .await?;
-    Ok(())
 }

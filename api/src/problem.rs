@@ -84,6 +84,12 @@ pub enum ApiError {
     /// 422 with one entry per field.
     #[error("invalid input")]
     Validation(Vec<FieldError>),
+    /// 429 with Retry-After.
+    #[error("too many requests; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds.
+        retry_after: u32,
+    },
     /// 503 with Retry-After.
     #[error("{detail}")]
     Unavailable {
@@ -126,6 +132,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -148,7 +155,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = problem.into_response();
-        if let Self::Unavailable { retry_after, .. } = self {
+        if let Self::Unavailable { retry_after, .. } | Self::RateLimited { retry_after } = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use marquee_core::Settings;
 use marquee_core::auth::{AccessTokens, Passwords};
 use marquee_core::jobs::Producer;
+use marquee_core::rate_limit::{Decision, RateLimiter, Rule};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Access-token signing.
     pub tokens: AccessTokens,
+    /// Request limits in Redis.
+    pub limiter: RateLimiter,
     /// Loaded settings.
     pub settings: Arc<Settings>,
 }
@@ -44,13 +47,35 @@ impl AppState {
         let passwords =
             Passwords::new(&settings.auth).map_err(|e| anyhow::anyhow!("auth.argon2_*: {e}"))?;
         let tokens = AccessTokens::new(&settings.jwt);
+        let limiter = RateLimiter::new(redis.clone(), &settings.redis.key_prefix);
         Ok(Self {
             pool,
             redis,
             producer,
             passwords,
             tokens,
+            limiter,
             settings: Arc::new(settings),
         })
+    }
+}
+
+impl AppState {
+    /// Counts a request against `rule`; 429 with Retry-After when over.
+    pub async fn limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        rule: Rule,
+    ) -> Result<(), crate::problem::ApiError> {
+        match self.limiter.check(bucket, key, rule).await {
+            Decision::Allowed => Ok(()),
+            Decision::Limited { retry_after } => {
+                tracing::info!(bucket, "rate limited");
+                Err(crate::problem::ApiError::RateLimited {
+                    retry_after: retry_after.as_secs().max(1) as u32,
+                })
+            }
+        }
     }
 }

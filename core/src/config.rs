@@ -79,6 +79,8 @@ pub struct Settings {
     pub jwt: JwtSettings,
     /// Password hashing.
     pub auth: AuthSettings,
+    /// Request limits.
+    pub rate_limits: RateLimitSettings,
     /// Outgoing mail.
     pub email: EmailSettings,
     /// `marquee-worker`.

@@ -192,8 +192,23 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&AppState>,
+        request: &poem::Request,
         body: Json<LoginRequest>,
     ) -> poem::Result<SessionResponse> {
+        let limits = &state.settings.rate_limits;
+        let ip = request
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        state.limit("login-ip", &ip, limits.login_per_ip).await?;
+        state
+            .limit(
+                "login-email",
+                &auth::normalise_email(&body.email),
+                limits.login_per_email,
+            )
+            .await?;
         let user = auth::find_by_email(&state.pool, &body.email)
             .await
             .map_err(ApiError::from)?;

@@ -44,6 +44,37 @@ impl TestApp {
     }
 }
 
+/// A second API server on the same database and Redis namespace, as
+/// another replica behind a load balancer would be.
+pub struct Replica {
+    pub base: String,
+    pub client: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl TestApp {
+    pub async fn spawn_replica(&self) -> Replica {
+        let state = AppState::with_pool(self.ctx.settings.clone(), self.ctx.pool.clone()).unwrap();
+        let server = Server::bind(state).await.unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        Replica {
+            base,
+            client: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -184,3 +184,18 @@ pub struct AuthSettings {
     /// argon2id passes.
     pub argon2_iterations: u32,
 }
+
+/// `[rate_limits]`: each `{ limit, period_seconds }`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Sign-in attempts per email.
+    pub login_per_email: crate::rate_limit::Rule,
+    /// Sign-in attempts per client IP.
+    pub login_per_ip: crate::rate_limit::Rule,
+    /// Password-reset requests per email.
+    pub password_reset_per_email: crate::rate_limit::Rule,
+    /// One-time-code checks per email.
+    pub code_verify_per_email: crate::rate_limit::Rule,
+    /// Requests per API key.
+    pub per_api_key: crate::rate_limit::Rule,
+}

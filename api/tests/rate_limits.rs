@@ -1,0 +1,88 @@
+//! Limits kept in Redis: the 11th login for an email within a minute is 429.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn the_eleventh_login_within_a_minute_is_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let register = json!({"email": "ada@example.com", "password": "correct horse", "name": "Ada"});
+    assert_eq!(
+        app.client
+            .post(app.url("/api/v1/auth/register"))
+            .json(&register)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let wrong = json!({"email": "ada@example.com", "password": "wrong horse"});
+    for attempt in 1..=10 {
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    // Even the right password is refused now: that is the point.
+    let right = json!({"email": "ADA@example.com", "password": "correct horse"});
+    let limited = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&right)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=6).contains(&retry_after),
+        "one slot frees every 6 s, got {retry_after}"
+    );
+    problem(limited, 429).await;
+
+    // Another email from the same client is not affected.
+    let other = json!({"email": "bob@example.com", "password": "whatever1"});
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn limits_are_shared_by_every_api_replica() {
+    let first = TestApp::spawn().await;
+    let second = first.spawn_replica().await;
+    let wrong = json!({"email": "ada@example.com", "password": "wrong horse"});
+    for attempt in 0..10 {
+        let url = if attempt % 2 == 0 {
+            first.url("/api/v1/auth/login")
+        } else {
+            second.url("/api/v1/auth/login")
+        };
+        let response = first.client.post(url).json(&wrong).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let response = first
+        .client
+        .post(first.url("/api/v1/auth/login"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    problem(response, 429).await;
+}

@@ -1,0 +1,101 @@
+//! Rate limits shared by every API replica: GCRA (the generic cell rate
+//! algorithm) in one Redis script, so "10 per minute" means 10 in any
+//! burst and then one every 6 s, with an exact Retry-After.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use serde::Deserialize;
+
+/// `limit` requests per `period_seconds`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct Rule {
+    /// Requests allowed in a burst.
+    pub limit: u32,
+    /// Over this many seconds.
+    pub period_seconds: u64,
+}
+
+/// The answer for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allowed,
+    /// Too many; try again after this long.
+    Limited {
+        /// Wait at least this long.
+        retry_after: Duration,
+    },
+}
+
+static GCRA: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS[1]: bucket; ARGV: emission interval (ms), burst tolerance (ms)
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call("GET", KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then
+    return tat - now - tolerance
+end
+local new_tat = tat + interval
+redis.call("SET", KEYS[1], new_tat, "PX", new_tat - now)
+return -1
+"#,
+    )
+});
+
+/// Checks and counts requests against rules.
+#[derive(Clone)]
+pub struct RateLimiter {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RateLimiter {
+    /// Buckets live under `<key_prefix>:rl:`.
+    pub fn new(redis: ConnectionManager, key_prefix: &str) -> Self {
+        Self {
+            redis,
+            prefix: format!("{key_prefix}:rl"),
+        }
+    }
+
+    /// Counts one request for `key` in bucket `name`. If Redis is down the
+    /// request is allowed (and logged): limits protect, they must not take
+    /// the API down with Redis.
+    pub async fn check(&self, name: &str, key: &str, rule: Rule) -> Decision {
+        let interval_ms = (rule.period_seconds * 1000 / u64::from(rule.limit.max(1))).max(1);
+        let tolerance_ms = interval_ms * u64::from(rule.limit.max(1) - 1);
+        let mut redis = self.redis.clone();
+        let result: redis::RedisResult<i64> = GCRA
+            .key(format!("{}:{name}:{key}", self.prefix))
+            .arg(interval_ms)
+            .arg(tolerance_ms)
+            .invoke_async(&mut redis)
+            .await;
+        match result {
+            Ok(wait_ms) if wait_ms >= 0 => Decision::Limited {
+                retry_after: Duration::from_millis(wait_ms as u64),
+            },
+            Ok(_) => Decision::Allowed,
+            Err(error) => {
+                tracing::warn!(%error, bucket = name, "rate limiter unavailable; allowing");
+                Decision::Allowed
+            }
+        }
+    }
+}

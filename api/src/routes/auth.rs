@@ -326,7 +326,7 @@ fn session(state: &AppState, user: User, refresh: IssuedRefresh) -> Session {
 }
 
 /// argon2 is deliberately slow: keep it off the async workers.
-async fn hash_blocking(state: &AppState, password: String) -> Result<String, ApiError> {
+pub(crate) async fn hash_blocking(state: &AppState, password: String) -> Result<String, ApiError> {
     let passwords = state.passwords.clone();
     tokio::task::spawn_blocking(move || passwords.hash(&password))
         .await

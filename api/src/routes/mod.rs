@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod codes;
 mod health;
 mod system;
 
@@ -29,6 +30,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         (
             health::HealthApi,
             auth::AuthApi,
+            codes::CodesApi,
             admin::AdminApi,
             system::SystemApi,
         ),

@@ -1,6 +1,7 @@
 //! Identity: accounts, passwords, access and refresh tokens.
 
 pub mod cache;
+pub mod codes;
 mod password;
 mod sessions;
 mod tokens;

@@ -1,0 +1,203 @@
+//! Password reset and email verification with one-time codes sent by email.
+
+use marquee_core::auth::codes::{self, CodeError, Purpose, SendCode};
+use marquee_core::auth::{self, Invalid};
+use marquee_core::jobs;
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use super::auth::hash_blocking;
+use crate::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+/// `/api/v1/auth/password-reset*` and `/api/v1/auth/verify-email*`
+pub struct CodesApi;
+
+/// Ask for a reset code.
+#[derive(Debug, Object)]
+pub struct ResetRequest {
+    /// The account's email.
+    pub email: String,
+}
+
+/// Use a reset code.
+#[derive(Debug, Object)]
+pub struct ResetConfirm {
+    /// The account's email.
+    pub email: String,
+    /// The code from the email.
+    pub code: String,
+    /// 8-128 characters.
+    pub new_password: String,
+}
+
+/// Use a verification code.
+#[derive(Debug, Object)]
+pub struct VerifyConfirm {
+    /// The code from the email.
+    pub code: String,
+}
+
+#[derive(ApiResponse)]
+enum Accepted {
+    /// Accepted; if the account exists, a code is on its way.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(ApiResponse)]
+enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl CodesApi {
+    /// Email a password-reset code. Always 202, whether or not the email exists.
+    #[oai(path = "/password-reset", method = "post")]
+    async fn password_reset(
+        &self,
+        state: Data<&AppState>,
+        body: Json<ResetRequest>,
+    ) -> poem::Result<Accepted> {
+        let email = auth::normalise_email(&body.email);
+        state
+            .limit(
+                "reset-email",
+                &email,
+                state.settings.rate_limits.password_reset_per_email,
+            )
+            .await?;
+        if let Some(user) = auth::find_by_email(&state.pool, &email)
+            .await
+            .map_err(ApiError::from)?
+        {
+            send_code(state.0, user.id, Purpose::PasswordReset).await?;
+        }
+        Ok(Accepted::Accepted)
+    }
+
+    /// Set a new password with a reset code; signs out every session.
+    #[oai(path = "/password-reset/confirm", method = "post")]
+    async fn password_reset_confirm(
+        &self,
+        state: Data<&AppState>,
+        body: Json<ResetConfirm>,
+    ) -> poem::Result<Done> {
+        auth::check_password("new_password", &body.new_password)
+            .map_err(|p| ApiError::from(vec![p]))?;
+        let email = auth::normalise_email(&body.email);
+        state
+            .limit(
+                "code-email",
+                &email,
+                state.settings.rate_limits.code_verify_per_email,
+            )
+            .await?;
+        let user = auth::find_by_email(&state.pool, &email)
+            .await
+            .map_err(ApiError::from)?;
+        // An unknown email fails exactly like a wrong code.
+        let Some(user) = user else {
+            return Err(code_error(CodeError::Invalid).into());
+        };
+        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        let spent = codes::consume(
+            &mut tx,
+            user.id,
+            Purpose::PasswordReset,
+            &body.code,
+            pepper(state.0),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        if spent.is_ok() {
+            // Hashed only once the code checks out: wrong guesses cost no argon2.
+            let hash = hash_blocking(state.0, body.new_password.clone()).await?;
+            auth::set_password(&mut *tx, user.id, &hash)
+                .await
+                .map_err(ApiError::from)?;
+            auth::revoke_other_families(&mut tx, user.id, None)
+                .await
+                .map_err(ApiError::from)?;
+        }
+        // Commit either way: a wrong try must count.
+        tx.commit().await.map_err(ApiError::from)?;
+        spent.map_err(code_error)?;
+        tracing::info!(user.id = %user.id, "password reset with a code");
+        Ok(Done::Done)
+    }
+
+    /// Email a code that confirms the caller's address.
+    #[oai(path = "/verify-email", method = "post")]
+    async fn verify_email(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+    ) -> poem::Result<Accepted> {
+        send_code(state.0, caller.0.user_id, Purpose::VerifyEmail).await?;
+        Ok(Accepted::Accepted)
+    }
+
+    /// Confirm the caller's address with the emailed code.
+    #[oai(path = "/verify-email/confirm", method = "post")]
+    async fn verify_email_confirm(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+        body: Json<VerifyConfirm>,
+    ) -> poem::Result<Done> {
+        let user_id = caller.0.user_id;
+        state
+            .limit(
+                "code-user",
+                &user_id.to_string(),
+                state.settings.rate_limits.code_verify_per_email,
+            )
+            .await?;
+        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        let spent = codes::consume(
+            &mut tx,
+            user_id,
+            Purpose::VerifyEmail,
+            &body.code,
+            pepper(state.0),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        if spent.is_ok() {
+            sqlx::query(
+                "UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = $1",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(ApiError::from)?;
+        }
+        tx.commit().await.map_err(ApiError::from)?;
+        spent.map_err(code_error)?;
+        Ok(Done::Done)
+    }
+}
+
+async fn send_code(state: &AppState, user_id: Uuid, purpose: Purpose) -> Result<(), ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let code_id = codes::request(&mut tx, user_id, purpose).await?;
+    let job = jobs::enqueue(&mut tx, &SendCode { code_id }).await?;
+    tx.commit().await?;
+    state.producer.dispatch(&[job]).await;
+    Ok(())
+}
+
+fn pepper(state: &AppState) -> &[u8] {
+    state.settings.jwt.secret.expose_secret().as_bytes()
+}
+
+fn code_error(error: CodeError) -> ApiError {
+    ApiError::from(vec![Invalid::new("code", error.to_string())])
+}

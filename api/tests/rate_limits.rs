@@ -86,3 +86,77 @@ async fn limits_are_shared_by_every_api_replica() {
         .unwrap();
     problem(response, 429).await;
 }
+
+#[tokio::test]
+async fn each_api_key_has_its_own_request_limit() {
+    let mut ctx = marquee_core::testing::TestContext::new().await;
+    ctx.settings.rate_limits.per_api_key = marquee_core::rate_limit::Rule {
+        limit: 3,
+        period_seconds: 60,
+    };
+    let app = TestApp::spawn_with(ctx).await;
+    let register = json!({"email": "dev@example.com", "password": "correct horse", "name": "Dev"});
+    let session: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let mut secrets = Vec::new();
+    for _ in 0..2 {
+        let key: serde_json::Value = app
+            .client
+            .post(app.url("/api/v1/api-keys"))
+            .bearer_auth(token)
+            .json(&json!({"name": "app", "scopes": ["otp"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        secrets.push(key["secret"].as_str().unwrap().to_owned());
+    }
+    for _ in 0..3 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("x-api-key", &secrets[0])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let limited = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("x-api-key", &secrets[0])
+        .send()
+        .await
+        .unwrap();
+    assert!(limited.headers().contains_key("retry-after"));
+    problem(limited, 429).await;
+    let other_key = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&secrets[1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_key.status(), 200, "limits are per key");
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -47,6 +47,7 @@ impl AdminApi {
         page: Query<Option<i64>>,
         per_page: Query<Option<i64>>,
     ) -> poem::Result<Json<UserPage>> {
+        caller.0.require_person()?;
         caller.0.require(Role::Admin)?;
         let page = Page::parse(page.0, per_page.0)?;
         let users: Vec<User> = sqlx::query_as(
@@ -79,6 +80,7 @@ impl AdminApi {
         id: Path<Uuid>,
         body: Json<RoleChange>,
     ) -> poem::Result<Json<UserView>> {
+        caller.0.require_person()?;
         caller.0.require(Role::Admin)?;
         let prefix = &state.settings.redis.key_prefix;
         let user = auth::cache::set_role(&state.pool, &state.redis, prefix, id.0, body.role.into())

@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
-use crate::auth::BearerAuth;
+use crate::auth::{AnyAuth, BearerAuth, Credential};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -78,6 +78,19 @@ impl From<User> for UserView {
             created_at: user.created_at,
         }
     }
+}
+
+/// `GET /auth/me`
+#[derive(Debug, Object)]
+pub struct Me {
+    /// The account (an API key acts for its owner).
+    #[oai(flatten)]
+    pub user: UserView,
+    /// `session` or `api_key`.
+    pub via: String,
+    /// For an API key: its scopes.
+    #[oai(skip_serializing_if_is_none)]
+    pub scopes: Option<Vec<String>>,
 }
 
 /// Sign-up. Any other field (such as `role`) is ignored.
@@ -272,6 +285,7 @@ impl AuthApi {
         caller: BearerAuth,
         body: Json<ChangePasswordRequest>,
     ) -> poem::Result<LogoutResponse> {
+        caller.0.require_person()?;
         auth::check_password("new_password", &body.new_password)
             .map_err(|p| ApiError::from(vec![p]))?;
         let user = auth::find_by_id(&state.pool, caller.0.user_id)
@@ -292,7 +306,7 @@ impl AuthApi {
         auth::set_password(&mut *tx, user.id, &hash)
             .await
             .map_err(ApiError::from)?;
-        auth::revoke_other_families(&mut tx, user.id, caller.0.session_id)
+        auth::revoke_other_families(&mut tx, user.id, caller.0.session_id())
             .await
             .map_err(ApiError::from)?;
         tx.commit().await.map_err(ApiError::from)?;
@@ -300,14 +314,26 @@ impl AuthApi {
         Ok(LogoutResponse::Revoked)
     }
 
-    /// The caller's account.
+    /// The caller's account, and how they authenticated.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, state: Data<&AppState>, caller: BearerAuth) -> poem::Result<Json<UserView>> {
-        let user = auth::find_by_id(&state.pool, caller.0.user_id)
+    async fn me(&self, state: Data<&AppState>, auth: AnyAuth) -> poem::Result<Json<Me>> {
+        let caller = auth.caller();
+        let user = auth::find_by_id(&state.pool, caller.user_id)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".to_owned()))?;
-        Ok(Json(user.into()))
+        let (via, scopes) = match &caller.credential {
+            Credential::Session(_) => ("session", None),
+            Credential::ApiKey { scopes } => (
+                "api_key",
+                Some(scopes.iter().map(|s| s.as_str().to_owned()).collect()),
+            ),
+        };
+        Ok(Json(Me {
+            user: user.into(),
+            via: via.to_owned(),
+            scopes,
+        }))
     }
 }
 

@@ -140,6 +140,7 @@ impl CodesApi {
         state: Data<&AppState>,
         caller: BearerAuth,
     ) -> poem::Result<Accepted> {
+        caller.0.require_person()?;
         send_code(state.0, caller.0.user_id, Purpose::VerifyEmail).await?;
         Ok(Accepted::Accepted)
     }

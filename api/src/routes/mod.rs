@@ -1,6 +1,7 @@
 //! The OpenAPI service: every route, `/openapi.json` and `/docs`.
 
 mod admin;
+mod api_keys;
 mod auth;
 mod codes;
 mod health;
@@ -20,6 +21,8 @@ pub enum ApiTags {
     Auth,
     /// Administration (admins only).
     Admin,
+    /// Keys for applications.
+    ApiKeys,
     /// Operator diagnostics.
     System,
 }
@@ -31,6 +34,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             health::HealthApi,
             auth::AuthApi,
             codes::CodesApi,
+            api_keys::ApiKeysApi,
             admin::AdminApi,
             system::SystemApi,
         ),

@@ -1,5 +1,6 @@
 //! Identity: accounts, passwords, access and refresh tokens.
 
+pub mod api_keys;
 pub mod cache;
 pub mod codes;
 mod password;

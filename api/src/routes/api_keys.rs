@@ -1,0 +1,135 @@
+//! `/api/v1/api-keys`: a person manages the keys their applications use.
+
+use chrono::{DateTime, Utc};
+use marquee_core::auth::api_keys::{self, ApiKey};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use crate::auth::BearerAuth;
+use crate::problem::ApiError;
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+/// API key endpoints (people only: a key cannot manage keys).
+pub struct ApiKeysApi;
+
+/// A new key.
+#[derive(Debug, Object)]
+pub struct NewApiKey {
+    /// A label, 1-100 characters.
+    pub name: String,
+    /// Any of `email:send`, `otp`, `subscriptions`.
+    pub scopes: Vec<String>,
+}
+
+/// A key, without its secret.
+#[derive(Debug, Object)]
+pub struct ApiKeyView {
+    /// Id.
+    pub id: Uuid,
+    /// Label.
+    pub name: String,
+    /// The first characters, to recognise it.
+    pub prefix: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last use (updated at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(key: ApiKey) -> Self {
+        Self {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            scopes: key.scopes,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+        }
+    }
+}
+
+/// A key just created: the only time its secret is shown.
+#[derive(Debug, Object)]
+pub struct CreatedApiKey {
+    /// The key.
+    #[oai(flatten)]
+    pub key: ApiKeyView,
+    /// `mk_…`: store it now; it cannot be shown again.
+    pub secret: String,
+}
+
+#[derive(ApiResponse)]
+enum CreateResponse {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<CreatedApiKey>),
+}
+
+#[derive(ApiResponse)]
+enum RevokeResponse {
+    /// Revoked; the next call with it gets 401.
+    #[oai(status = 204)]
+    Revoked,
+}
+
+#[OpenApi(prefix_path = "/api/v1/api-keys", tag = "ApiTags::ApiKeys")]
+impl ApiKeysApi {
+    /// Create a key.
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+        body: Json<NewApiKey>,
+    ) -> poem::Result<CreateResponse> {
+        caller.0.require_person()?;
+        let (name, scopes) =
+            api_keys::parse_new(&body.name, &body.scopes).map_err(ApiError::from)?;
+        let (key, secret) = api_keys::create(&state.pool, caller.0.user_id, &name, &scopes)
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(api_key.id = %key.id, user.id = %caller.0.user_id, "API key created");
+        Ok(CreateResponse::Created(Json(CreatedApiKey {
+            key: key.into(),
+            secret,
+        })))
+    }
+
+    /// The caller's live keys.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+    ) -> poem::Result<Json<Vec<ApiKeyView>>> {
+        caller.0.require_person()?;
+        let keys = api_keys::list(&state.pool, caller.0.user_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(keys.into_iter().map(ApiKeyView::from).collect()))
+    }
+
+    /// Revoke a key at once. Someone else's key: 404.
+    #[oai(path = "/:id", method = "delete")]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        caller: BearerAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<RevokeResponse> {
+        caller.0.require_person()?;
+        if !api_keys::revoke(&state.pool, caller.0.user_id, id.0)
+            .await
+            .map_err(ApiError::from)?
+        {
+            return Err(ApiError::NotFound("no such API key".to_owned()).into());
+        }
+        Ok(RevokeResponse::Revoked)
+    }
+}

@@ -1,0 +1,182 @@
+//! API keys: how applications act for their owner, within scopes.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::tokens::{hash_secret, new_refresh_token};
+use super::{Invalid, Role};
+
+/// Every key starts with this, so it is recognisable in a bearer header.
+pub const KEY_PREFIX: &str = "mk_";
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Send transactional email.
+    EmailSend,
+    /// Issue and verify one-time passwords.
+    Otp,
+    /// Manage newsletter subscriptions.
+    Subscriptions,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 3] = [Scope::EmailSend, Scope::Otp, Scope::Subscriptions];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailSend => "email:send",
+            Self::Otp => "otp",
+            Self::Subscriptions => "subscriptions",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKey {
+    /// Id.
+    pub id: Uuid,
+    /// The owner's label.
+    pub name: String,
+    /// `mk_` and the first characters, to recognise it.
+    pub prefix: String,
+    /// Wire names of its scopes.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last authenticated request (updated at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Who a presented key acts for.
+#[derive(Debug, Clone)]
+pub struct KeyOwner {
+    /// The key.
+    pub key_id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// The owner's current role.
+    pub role: Role,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+/// Checks a name and scopes: 1-100 characters, at least one known scope.
+pub fn parse_new(name: &str, scopes: &[String]) -> Result<(String, Vec<Scope>), Vec<Invalid>> {
+    let mut problems = Vec::new();
+    let name = name.trim().to_owned();
+    if !(1..=100).contains(&name.chars().count()) {
+        problems.push(Invalid::new("name", "must be 1-100 characters"));
+    }
+    let mut parsed = Vec::new();
+    for scope in scopes {
+        match Scope::parse(scope) {
+            Some(scope) if !parsed.contains(&scope) => parsed.push(scope),
+            Some(_) => {}
+            None => problems.push(Invalid::new(
+                "scopes",
+                format!("unknown scope `{scope}` (email:send, otp, subscriptions)"),
+            )),
+        }
+    }
+    if scopes.is_empty() {
+        problems.push(Invalid::new("scopes", "name at least one scope"));
+    }
+    if problems.is_empty() {
+        Ok((name, parsed))
+    } else {
+        Err(problems)
+    }
+}
+
+/// Creates a key; returns it with the secret, which is never stored.
+pub async fn create(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    name: &str,
+    scopes: &[Scope],
+) -> Result<(ApiKey, String), sqlx::Error> {
+    let secret = format!("{KEY_PREFIX}{}", new_refresh_token());
+    let prefix: String = secret.chars().take(KEY_PREFIX.len() + 8).collect();
+    let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    let key = sqlx::query_as::<_, ApiKey>(
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, name, prefix, scopes, created_at, last_used_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(name)
+    .bind(&prefix)
+    .bind(hash_secret(&secret))
+    .bind(scopes)
+    .fetch_one(db)
+    .await?;
+    Ok((key, secret))
+}
+
+/// The owner's keys that are not revoked, oldest first.
+pub async fn list(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<ApiKey>, sqlx::Error> {
+    sqlx::query_as::<_, ApiKey>(
+        "SELECT id, name, prefix, scopes, created_at, last_used_at FROM api_keys
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes one of the owner's keys; false if there is no such live key.
+pub async fn revoke(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    key_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+        .bind(key_id)
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The owner of a live key. Read from PostgreSQL on every request, so a
+/// revocation applies to the very next call.
+pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<KeyOwner>, sqlx::Error> {
+    if !secret.starts_with(KEY_PREFIX) {
+        return Ok(None);
+    }
+    let row: Option<(Uuid, Uuid, Role, Vec<String>)> = sqlx::query_as(
+        "SELECT k.id, k.user_id, u.role, k.scopes FROM api_keys k JOIN users u ON u.id = k.user_id
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(hash_secret(secret))
+    .fetch_optional(pool)
+    .await?;
+    let Some((key_id, user_id, role, scopes)) = row else {
+        return Ok(None);
+    };
+    // At most one write a minute per key, not one per request.
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = now()
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+    )
+    .bind(key_id)
+    .execute(pool)
+    .await?;
+    let scopes = scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+    Ok(Some(KeyOwner {
+        key_id,
+        user_id,
+        role,
+        scopes,
+    }))
+}

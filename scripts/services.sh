@@ -60,4 +60,6 @@ ensure_redis() {
 command -v curl >/dev/null || apt_install curl
 ensure_postgres
 ensure_redis
+# The tests' SMTP server (a real one: aiosmtpd) runs on Debian's python3.
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || apt_install python3-aiosmtpd
 log "PostgreSQL 127.0.0.1:$PG_PORT and Redis 127.0.0.1:$REDIS_PORT are up"

@@ -2,6 +2,7 @@
 //! Scale by running more processes; each registers under a unique name.
 
 mod batch;
+pub mod email;
 pub mod handlers;
 mod registry;
 mod runner;
@@ -47,7 +48,7 @@ pub async fn run(
         redis.clone(),
         settings.redis.key_prefix.clone(),
     );
-    let runner = Runner::new(pool, producer, registry, &settings, &name);
+    let runner = Runner::new(pool, producer, registry, &settings, &name)?;
     let worker = settings.worker.clone();
     tracing::info!(worker.name = %name, queues = ?worker.queues, concurrency = worker.concurrency, "worker starting");
 

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use marquee_core::Settings;
-use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues};
+use marquee_core::auth::codes::SendCode;
+use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmail};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::email::Mailer;
 use crate::handlers;
 
 /// What a handler gets besides its payload.
@@ -28,6 +30,8 @@ pub struct JobContext {
     pub producer: Producer,
     /// Loaded settings.
     pub settings: Arc<Settings>,
+    /// Outgoing mail.
+    pub mailer: Mailer,
 }
 
 type BoxedHandler = Arc<
@@ -46,6 +50,8 @@ impl Registry {
         Self::default()
             .on::<Noop, _, _>(handlers::noop::run)
             .on::<PruneQueues, _, _>(handlers::prune_queues::run)
+            .on::<WelcomeEmail, _, _>(handlers::welcome_email::run)
+            .on::<SendCode, _, _>(handlers::send_code::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

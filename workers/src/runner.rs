@@ -17,6 +17,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::batch::Batcher;
+use crate::email::Mailer;
 use crate::registry::{JobContext, Registry};
 
 /// Most ledger rows written by one statement.
@@ -32,6 +33,7 @@ pub struct Runner {
     policy: RetryPolicy,
     job_timeout: Duration,
     settings: Arc<Settings>,
+    mailer: Mailer,
 }
 
 impl Runner {
@@ -42,7 +44,8 @@ impl Runner {
         registry: Registry,
         settings: &Settings,
         worker_name: &str,
-    ) -> Arc<Self> {
+    ) -> anyhow::Result<Arc<Self>> {
+        let mailer = Mailer::from_settings(&settings.email)?;
         let claim_pool = pool.clone();
         let worker_name = worker_name.to_owned();
         let claims = Batcher::spawn(LEDGER_BATCH, move |ids: Vec<Uuid>| {
@@ -71,7 +74,7 @@ impl Runner {
             }
             .boxed()
         });
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             registry,
             claims,
             finishes,
@@ -80,7 +83,8 @@ impl Runner {
             policy: RetryPolicy::from_settings(&settings.jobs),
             job_timeout: Duration::from_secs(settings.worker.job_timeout_seconds),
             settings: Arc::new(settings.clone()),
-        })
+            mailer,
+        }))
     }
 
     /// Runs one delivery of a job. An `Err` means the ledger could not be
@@ -162,6 +166,7 @@ impl Runner {
             pool: self.pool.clone(),
             producer: self.producer.clone(),
             settings: self.settings.clone(),
+            mailer: self.mailer.clone(),
         };
         let run = AssertUnwindSafe(handler(claimed.payload.clone(), ctx)).catch_unwind();
         match tokio::time::timeout(self.job_timeout, run).await {

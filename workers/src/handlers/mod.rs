@@ -2,3 +2,5 @@
 
 pub mod noop;
 pub mod prune_queues;
+pub mod send_code;
+pub mod welcome_email;

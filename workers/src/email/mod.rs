@@ -1,0 +1,98 @@
+//! Email delivery: templates, transports and the send-once record.
+
+mod mailer;
+mod templates;
+
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart, header::MessageId};
+use marquee_core::jobs::JobError;
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use mailer::Mailer;
+pub use templates::{Rendered, render};
+
+use crate::registry::JobContext;
+
+/// Renders `template` and sends it to `to`, once: the `emails` row (keyed by
+/// the job) records the send, so a retry after success does nothing. The
+/// Message-ID is derived from that row, so even a resend after a crash
+/// between SMTP's "accepted" and our record can be deduplicated downstream.
+pub async fn send_once(
+    ctx: &JobContext,
+    to: &str,
+    template: &str,
+    context: impl Serialize,
+) -> Result<(), JobError> {
+    let email_id = ctx.job_id;
+    let domain = ctx
+        .settings
+        .email
+        .from
+        .rsplit('@')
+        .next()
+        .unwrap_or("marquee.local")
+        .trim_end_matches('>');
+    let message_id = format!("<{email_id}@{domain}>");
+    let status: String = sqlx::query_scalar(
+        "INSERT INTO emails (id, to_address, template, message_id) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET attempts = emails.attempts
+         RETURNING status",
+    )
+    .bind(email_id)
+    .bind(to)
+    .bind(template)
+    .bind(&message_id)
+    .fetch_one(&ctx.pool)
+    .await
+    .map_err(JobError::retryable)?;
+    if status == "sent" {
+        tracing::info!(email.id = %email_id, "email already sent; not sending again");
+        return Ok(());
+    }
+    let rendered = render(template, context).map_err(JobError::permanent)?;
+    let message = build(&ctx.settings.email.from, to, &message_id, rendered)?;
+    let result = ctx.mailer.send(message).await;
+    record(ctx, email_id, &result).await?;
+    result
+}
+
+fn build(from: &str, to: &str, message_id: &str, email: Rendered) -> Result<Message, JobError> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| JobError::permanent(format!("email.from: {e}")))?;
+    let to: Mailbox = to
+        .parse()
+        .map_err(|e| JobError::permanent(format!("bad recipient {to}: {e}")))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(email.subject)
+        .header(MessageId::from(message_id.to_owned()))
+        .multipart(MultiPart::alternative_plain_html(email.text, email.html))
+        .map_err(JobError::permanent)
+}
+
+async fn record(
+    ctx: &JobContext,
+    email_id: Uuid,
+    result: &Result<(), JobError>,
+) -> Result<(), JobError> {
+    let (status, error) = match result {
+        Ok(()) => ("sent", None),
+        Err(error) => ("failed", Some(error.to_string())),
+    };
+    sqlx::query(
+        "UPDATE emails SET status = $2, attempts = attempts + 1, last_error = COALESCE($3, last_error),
+                sent_at = CASE WHEN $2 = 'sent' THEN now() END
+         WHERE id = $1",
+    )
+    .bind(email_id)
+    .bind(status)
+    .bind(error)
+    .execute(&ctx.pool)
+    .await
+    .map_err(JobError::retryable)?;
+    metrics::counter!("marquee_emails_total", "outcome" => status).increment(1);
+    Ok(())
+}

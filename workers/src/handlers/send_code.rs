@@ -1,0 +1,40 @@
+//! `send_code`: draws a one-time code, stores its hash and emails it.
+
+use marquee_core::auth::codes::{self, CODE_TTL_MINUTES, Purpose, SendCode};
+use marquee_core::jobs::JobError;
+use secrecy::ExposeSecret;
+
+use crate::email::send_once;
+use crate::registry::JobContext;
+
+/// The hash is committed only after the email went out: if sending fails,
+/// the transaction rolls back and the retry draws a fresh code, so nobody
+/// ever holds a code whose email never arrived.
+pub async fn run(job: SendCode, ctx: JobContext) -> Result<(), JobError> {
+    let row: Option<(String, String, Purpose)> = sqlx::query_as(
+        "SELECT u.email, u.name, c.purpose FROM one_time_codes c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
+    )
+    .bind(job.code_id)
+    .fetch_optional(&ctx.pool)
+    .await
+    .map_err(JobError::retryable)?;
+    let Some((email, name, purpose)) = row else {
+        return Ok(());
+    };
+    let mut tx = ctx.pool.begin().await.map_err(JobError::retryable)?;
+    let pepper = ctx.settings.jwt.secret.expose_secret().as_bytes().to_vec();
+    let Some(code) = codes::issue(&mut tx, job.code_id, &pepper)
+        .await
+        .map_err(JobError::retryable)?
+    else {
+        tracing::info!(code.id = %job.code_id, "code already issued, used or voided; nothing to send");
+        return Ok(());
+    };
+    let template = match purpose {
+        Purpose::PasswordReset => "password_reset",
+        Purpose::VerifyEmail => "verify_email",
+    };
+    let context = serde_json::json!({"name": name, "email": email, "code": code, "minutes": CODE_TTL_MINUTES});
+    send_once(&ctx, &email, template, context).await?;
+    tx.commit().await.map_err(JobError::retryable)
+}

@@ -1,0 +1,240 @@
+//! Email delivery through a real SMTP server process (aiosmtpd), with
+//! assertions on what it received.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use marquee_core::auth::{self, NewUser, codes};
+use marquee_core::config::EmailTransport;
+use marquee_core::jobs::{self, JobOptions, JobStatus, WelcomeEmail};
+use marquee_core::testing::TestContext;
+use marquee_worker::Registry;
+use marquee_worker::testing::{InProcessWorker, drain};
+use uuid::Uuid;
+
+struct SmtpSink {
+    process: Child,
+    folder: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    fn start(port: u16) -> Self {
+        let folder = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/smtp_sink.py");
+        let process = Command::new("/usr/bin/python3")
+            .args([script, &port.to_string(), folder.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (just services installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "SMTP sink did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { process, folder }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.folder.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.process.kill().ok();
+        self.process.wait().ok();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn context_with_smtp(port: u16) -> TestContext {
+    let mut ctx = TestContext::new().await;
+    ctx.settings.email.transport = EmailTransport::Smtp;
+    ctx.settings.email.smtp.port = port;
+    ctx.settings.worker.queues = vec!["system".to_owned(), "email".to_owned()];
+    ctx
+}
+
+async fn user(ctx: &TestContext, email: &str) -> Uuid {
+    let new = NewUser::parse(email, "Ada Lovelace", "correct horse").unwrap();
+    auth::create_user(&ctx.pool, &new, "not-a-real-hash")
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn the_welcome_email_is_delivered_with_the_right_headers() {
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let ctx = context_with_smtp(port).await;
+    let user_id = user(&ctx, "ada@example.com").await;
+    let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
+    drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
+
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert!(message.contains("To: ada@example.com"), "{message}");
+    assert!(
+        message.contains("From: Marquee <no-reply@marquee.local>"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Subject: Welcome to Marquee, Ada Lovelace"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Message-ID: <{}@marquee.local>", job.id)),
+        "{message}"
+    );
+    assert!(
+        message.contains("multipart/alternative"),
+        "text and HTML: {message}"
+    );
+    let (status, attempts): (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM emails WHERE id = $1")
+            .bind(job.id)
+            .fetch_one(&ctx.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("sent", 1));
+}
+
+#[tokio::test]
+async fn smtp_down_at_first_then_up_delivers_with_more_than_one_attempt() {
+    let port = free_port();
+    let ctx = context_with_smtp(port).await;
+    let user_id = user(&ctx, "ada@example.com").await;
+    let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
+    let worker = InProcessWorker::start(&ctx, Registry::standard());
+    let failed = wait_for(
+        &ctx,
+        job.id,
+        Duration::from_secs(20),
+        is_status(JobStatus::Retrying),
+    )
+    .await;
+    assert!(failed.last_error.unwrap().contains("SMTP send failed"));
+
+    let sink = SmtpSink::start(port);
+    let done = wait_for(
+        &ctx,
+        job.id,
+        Duration::from_secs(30),
+        is_status(JobStatus::Succeeded),
+    )
+    .await;
+    worker.stop().await.unwrap();
+    assert!(done.attempts > 1, "attempts {}", done.attempts);
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_smtp_refusal_is_dead_after_one_attempt() {
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let ctx = context_with_smtp(port).await;
+    let user_id = user(&ctx, "reject-me@example.com").await;
+    let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
+    drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
+    let dead = record(&ctx, job.id).await;
+    assert_eq!((dead.status, dead.attempts), (JobStatus::Dead, 1));
+    assert!(dead.last_error.unwrap().contains("SMTP refused"));
+    assert!(sink.messages().is_empty());
+}
+
+#[tokio::test]
+async fn an_email_recorded_as_sent_is_never_sent_again() {
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let ctx = context_with_smtp(port).await;
+    let user_id = user(&ctx, "ada@example.com").await;
+    let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
+    drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
+    assert_eq!(sink.messages().len(), 1);
+
+    // A redelivery after the send (say the worker died before recording the
+    // job's success): the job runs again, the email does not go out again.
+    sqlx::query("UPDATE jobs SET status = 'dispatched' WHERE id = $1")
+        .bind(job.id)
+        .execute(&ctx.pool)
+        .await
+        .unwrap();
+    let push = jobs::Push {
+        job_id: job.id,
+        task_id: jobs::task_id_for_attempt(job.id, 7),
+        queue: "email".to_owned(),
+        run_at: None,
+    };
+    producer(&ctx).push(&[push]).await.unwrap();
+    drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
+    assert_eq!(
+        record(&ctx, job.id).await.attempts,
+        2,
+        "the job did run again"
+    );
+    assert_eq!(sink.messages().len(), 1, "but sent nothing more");
+}
+
+#[tokio::test]
+async fn a_reset_code_is_emailed_and_works() {
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let ctx = context_with_smtp(port).await;
+    let user_id = user(&ctx, "ada@example.com").await;
+    let mut tx = ctx.pool.begin().await.unwrap();
+    let code_id = codes::request(&mut tx, user_id, codes::Purpose::PasswordReset)
+        .await
+        .unwrap();
+    let job = jobs::enqueue(&mut tx, &codes::SendCode { code_id })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    producer(&ctx).dispatch(&[job]).await;
+    drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
+
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].contains("Subject: Your Marquee password reset code"));
+    let code = messages[0]
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|word| word.len() == 6)
+        .expect("a six-digit code in the email")
+        .to_owned();
+    let pepper = secrecy::ExposeSecret::expose_secret(&ctx.settings.jwt.secret)
+        .as_bytes()
+        .to_vec();
+    let mut conn = ctx.pool.acquire().await.unwrap();
+    let spent = codes::consume(
+        &mut conn,
+        user_id,
+        codes::Purpose::PasswordReset,
+        &code,
+        &pepper,
+    )
+    .await
+    .unwrap();
+    assert_eq!(spent, Ok(()));
+}

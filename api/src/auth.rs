@@ -47,8 +47,6 @@ impl Caller {
     }
 
     /// 403 for an API key without `scope`; people hold every scope.
-    // First HTTP caller: `POST /api/v1/tasks` (the email issue).
-    #[allow(dead_code)]
     pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
         match &self.credential {
             Credential::ApiKey { scopes, .. } if !scopes.contains(&scope) => Err(

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod rate_limit;
 pub mod redis;
 pub mod shutdown;
+pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,6 +6,7 @@ mod auth;
 mod codes;
 mod health;
 mod system;
+mod tasks;
 
 use poem::{EndpointExt, IntoEndpoint, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -23,6 +24,8 @@ pub enum ApiTags {
     Admin,
     /// Keys for applications.
     ApiKeys,
+    /// Email work submitted by applications.
+    Tasks,
     /// Operator diagnostics.
     System,
 }
@@ -35,6 +38,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             auth::AuthApi,
             codes::CodesApi,
             api_keys::ApiKeysApi,
+            tasks::TasksApi,
             admin::AdminApi,
             system::SystemApi,
         ),

@@ -28,6 +28,8 @@ pub struct JobOptions {
     pub dedupe_key: Option<String>,
     /// Delay the first attempt.
     pub run_at: Option<DateTime<Utc>>,
+    /// Use this row id (when another row must share it, e.g. a task).
+    pub id: Option<Uuid>,
 }
 
 /// Attempts of a job that names none.
@@ -45,7 +47,7 @@ pub async fn enqueue_with<J: Job>(
     job: &J,
     options: JobOptions,
 ) -> Result<Option<Enqueued>, sqlx::Error> {
-    let id = Uuid::now_v7();
+    let id = options.id.unwrap_or_else(Uuid::now_v7);
     let payload = serde_json::to_value(job).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let inserted = sqlx::query_scalar::<_, Uuid>(
         "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id, dedupe_key, run_at)

@@ -4,7 +4,7 @@ mod mailer;
 mod templates;
 
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart, header::MessageId};
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::MessageId};
 use marquee_core::jobs::JobError;
 use serde::Serialize;
 use uuid::Uuid;
@@ -24,6 +24,19 @@ pub async fn send_once(
     template: &str,
     context: impl Serialize,
 ) -> Result<(), JobError> {
+    let rendered = render(template, context).map_err(JobError::permanent)?;
+    send_content_once(ctx, to, template, rendered).await
+}
+
+/// Like [`send_once`] with content already made; `label` names it in the
+/// `emails` table.
+pub async fn send_content_once(
+    ctx: &JobContext,
+    to: &str,
+    label: &str,
+    content: Rendered,
+) -> Result<(), JobError> {
+    let template = label;
     let email_id = ctx.job_id;
     let domain = ctx
         .settings
@@ -50,8 +63,7 @@ pub async fn send_once(
         tracing::info!(email.id = %email_id, "email already sent; not sending again");
         return Ok(());
     }
-    let rendered = render(template, context).map_err(JobError::permanent)?;
-    let message = build(&ctx.settings.email.from, to, &message_id, rendered)?;
+    let message = build(&ctx.settings.email.from, to, &message_id, content)?;
     let result = ctx.mailer.send(message).await;
     record(ctx, email_id, &result).await?;
     result
@@ -69,7 +81,11 @@ fn build(from: &str, to: &str, message_id: &str, email: Rendered) -> Result<Mess
         .to(to)
         .subject(email.subject)
         .header(MessageId::from(message_id.to_owned()))
-        .multipart(MultiPart::alternative_plain_html(email.text, email.html))
+        .multipart(match (email.text.is_empty(), email.html.is_empty()) {
+            (false, true) => MultiPart::mixed().singlepart(SinglePart::plain(email.text)),
+            (true, false) => MultiPart::mixed().singlepart(SinglePart::html(email.html)),
+            _ => MultiPart::alternative_plain_html(email.text, email.html),
+        })
         .map_err(JobError::permanent)
 }
 

@@ -1,0 +1,236 @@
+//! `/api/v1/tasks`: email work from applications (API keys) or people.
+
+use chrono::{DateTime, Utc};
+use marquee_core::auth::Invalid;
+use marquee_core::auth::api_keys::Scope;
+use marquee_core::jobs::{self, JobOptions, JobStatus};
+use marquee_core::tasks::{MessagePayload, SendMessage};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::AnyAuth;
+use crate::problem::ApiError;
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+/// Task endpoints.
+pub struct TasksApi;
+
+/// Work to do.
+#[derive(Debug, Object, serde::Serialize)]
+pub struct TaskRequest {
+    /// `message` (send one email; needs the `email:send` scope).
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A label of your own.
+    pub name: Option<String>,
+    /// Attempts before the task is dead, 1-25 (default 5).
+    pub max_attempts: Option<i32>,
+    /// For `message`: `{to, subject, text?, html?}`.
+    pub payload: serde_json::Value,
+}
+
+/// A task accepted.
+#[derive(Debug, Object)]
+pub struct TaskAccepted {
+    /// Follow it at `GET /api/v1/tasks/{id}`.
+    pub id: Uuid,
+    /// Its status now.
+    pub status: String,
+}
+
+/// A task's state.
+#[derive(Debug, Object, sqlx::FromRow)]
+pub struct TaskView {
+    /// Id.
+    pub id: Uuid,
+    /// Type.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Label.
+    pub name: Option<String>,
+    /// queued, dispatched, running, succeeded, retrying or dead.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Error of the latest failed attempt.
+    pub last_error: Option<String>,
+    /// Accepted at.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Succeeded or died at.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(ApiResponse)]
+enum SubmitResponse {
+    /// Accepted (or, for a repeated Idempotency-Key, the task it created).
+    #[oai(status = 202)]
+    Accepted(Json<TaskAccepted>),
+}
+
+#[OpenApi(prefix_path = "/api/v1/tasks", tag = "ApiTags::Tasks")]
+impl TasksApi {
+    /// Submit a task. The same Idempotency-Key with the same body within 24 h
+    /// returns the same task and does nothing more; with another body, 409.
+    #[oai(path = "/", method = "post")]
+    async fn submit(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        body: Json<TaskRequest>,
+    ) -> poem::Result<SubmitResponse> {
+        let caller = auth.caller();
+        let message = parse(&body)?;
+        caller.require_scope(Scope::EmailSend)?;
+        let key = idempotency_key.0.filter(|k| !k.is_empty());
+        if key.as_ref().is_some_and(|k| k.len() > 255) {
+            return Err(ApiError::from(vec![Invalid::new(
+                "Idempotency-Key",
+                "at most 255 characters",
+            )])
+            .into());
+        }
+        let hash =
+            Sha256::digest(serde_json::to_vec(&body.0).map_err(|e| ApiError::Internal(e.into()))?)
+                .to_vec();
+        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        if let Some(key) = &key
+            && let Some(existing) = replay(&mut tx, caller.user_id, key, &hash).await?
+        {
+            return Ok(SubmitResponse::Accepted(Json(existing)));
+        }
+        let id = Uuid::now_v7();
+        let options = JobOptions {
+            id: Some(id),
+            max_attempts: body.max_attempts,
+            ..JobOptions::default()
+        };
+        let job = jobs::enqueue_with(&mut tx, &SendMessage { task_id: id }, options)
+            .await
+            .map_err(ApiError::from)?
+            .expect("a fresh id");
+        let inserted = sqlx::query(
+            "INSERT INTO tasks (id, owner_id, type, name, payload, idempotency_key, request_hash)
+             VALUES ($1, $2, 'message', $3, $4, $5, $6) ON CONFLICT (owner_id, idempotency_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(caller.user_id)
+        .bind(&body.name)
+        .bind(sqlx::types::Json(&message))
+        .bind(&key)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(ApiError::from)?;
+        if inserted.rows_affected() == 0 {
+            // A concurrent request with the same key won; answer as it did.
+            tx.rollback().await.map_err(ApiError::from)?;
+            let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
+            let key = key.expect("only a key can conflict");
+            let existing = replay(&mut conn, caller.user_id, &key, &hash)
+                .await?
+                .expect("the winner's task");
+            return Ok(SubmitResponse::Accepted(Json(existing)));
+        }
+        tx.commit().await.map_err(ApiError::from)?;
+        state.producer.dispatch(&[job]).await;
+        Ok(SubmitResponse::Accepted(Json(TaskAccepted {
+            id,
+            status: JobStatus::Queued.as_str().to_owned(),
+        })))
+    }
+
+    /// A task of the caller's; anyone else's is 404.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<Json<TaskView>> {
+        let task: Option<TaskView> = sqlx::query_as(
+            "SELECT t.id, t.type AS kind, t.name, j.status, j.attempts, j.max_attempts, j.last_error,
+                    t.created_at, j.updated_at, j.finished_at
+             FROM tasks t JOIN jobs j ON j.id = t.id WHERE t.id = $1 AND t.owner_id = $2",
+        )
+        .bind(id.0)
+        .bind(auth.caller().user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(ApiError::from)?;
+        task.map(Json)
+            .ok_or_else(|| ApiError::NotFound("no such task".to_owned()).into())
+    }
+}
+
+/// Validates the request: 422 with one entry per bad field.
+fn parse(body: &TaskRequest) -> Result<MessagePayload, ApiError> {
+    let mut problems = Vec::new();
+    if body.kind != "message" {
+        problems.push(Invalid::new("type", "must be `message`"));
+    }
+    if body.max_attempts.is_some_and(|n| !(1..=25).contains(&n)) {
+        problems.push(Invalid::new("max_attempts", "must be 1-25"));
+    }
+    if body.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        problems.push(Invalid::new("name", "must be at most 200 characters"));
+    }
+    let field = |name: &str| body.payload.get(name).and_then(|v| v.as_str());
+    let message = match (body.payload.is_object(), field("to"), field("subject")) {
+        (false, _, _) => Err(vec![Invalid::new("payload", "must be an object")]),
+        (true, to, subject) => MessagePayload::parse(
+            to.unwrap_or(""),
+            subject.unwrap_or(""),
+            field("text"),
+            field("html"),
+        ),
+    };
+    match message {
+        Ok(message) if problems.is_empty() => Ok(message),
+        Ok(_) => Err(problems.into()),
+        Err(more) => Err(problems.into_iter().chain(more).collect::<Vec<_>>().into()),
+    }
+}
+
+/// The task an earlier request with `key` created: `Some` for the same body
+/// within 24 h, 409 for another body. A key older than 24 h is released.
+async fn replay(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    key: &str,
+    hash: &[u8],
+) -> Result<Option<TaskAccepted>, ApiError> {
+    let row: Option<(Uuid, Vec<u8>, bool, String)> = sqlx::query_as(
+        "SELECT t.id, t.request_hash, t.created_at > now() - interval '24 hours', j.status
+         FROM tasks t JOIN jobs j ON j.id = t.id
+         WHERE t.owner_id = $1 AND t.idempotency_key = $2 FOR UPDATE OF t",
+    )
+    .bind(owner)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some((id, _, false, _)) => {
+            sqlx::query("UPDATE tasks SET idempotency_key = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(None)
+        }
+        Some((id, stored, true, status)) if stored == hash => Ok(Some(TaskAccepted { id, status })),
+        Some(_) => Err(ApiError::Conflict(
+            "this Idempotency-Key was used with a different request".to_owned(),
+        )),
+    }
+}

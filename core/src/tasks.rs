@@ -1,0 +1,79 @@
+//! Tasks: email work applications hand to Marquee and follow by id.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Invalid;
+use crate::jobs::{Job, queues};
+
+/// Largest text + HTML body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A `message` task's payload, validated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessagePayload {
+    /// Recipient address.
+    pub to: String,
+    /// 1-998 characters (RFC 5322's line limit).
+    pub subject: String,
+    /// Plain-text body.
+    #[serde(default)]
+    pub text: String,
+    /// HTML body.
+    #[serde(default)]
+    pub html: String,
+}
+
+impl MessagePayload {
+    /// Checks every field; all problems at once, named `payload.<field>`.
+    pub fn parse(
+        to: &str,
+        subject: &str,
+        text: Option<&str>,
+        html: Option<&str>,
+    ) -> Result<Self, Vec<Invalid>> {
+        let mut problems = Vec::new();
+        let to = to.trim().to_owned();
+        if to.parse::<email_address::EmailAddress>().is_err() {
+            problems.push(Invalid::new("payload.to", "must be a valid email address"));
+        }
+        if !(1..=998).contains(&subject.chars().count()) || subject.contains(['\r', '\n']) {
+            problems.push(Invalid::new(
+                "payload.subject",
+                "must be 1-998 characters on one line",
+            ));
+        }
+        let (text, html) = (text.unwrap_or_default(), html.unwrap_or_default());
+        if text.is_empty() && html.is_empty() {
+            problems.push(Invalid::new("payload.text", "give text and/or html"));
+        }
+        if text.len() + html.len() > MAX_BODY_BYTES {
+            problems.push(Invalid::new(
+                "payload.html",
+                format!("text + html must be at most {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        if problems.is_empty() {
+            Ok(Self {
+                to,
+                subject: subject.to_owned(),
+                text: text.to_owned(),
+                html: html.to_owned(),
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Sends a `message` task's email.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SendMessage {
+    /// The task (whose id is also this job's id).
+    pub task_id: Uuid,
+}
+
+impl Job for SendMessage {
+    const KIND: &'static str = "send_message";
+    const QUEUE: &'static str = queues::EMAIL;
+}

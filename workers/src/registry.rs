@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use marquee_core::Settings;
 use marquee_core::auth::codes::SendCode;
 use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmail};
+use marquee_core::otp::IssueOtp;
 use marquee_core::tasks::SendMessage;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -54,6 +55,7 @@ impl Registry {
             .on::<WelcomeEmail, _, _>(handlers::welcome_email::run)
             .on::<SendCode, _, _>(handlers::send_code::run)
             .on::<SendMessage, _, _>(handlers::send_message::run)
+            .on::<IssueOtp, _, _>(handlers::issue_otp::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

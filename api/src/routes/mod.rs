@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod codes;
 mod health;
+mod otp;
 mod system;
 mod tasks;
 
@@ -39,6 +40,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             codes::CodesApi,
             api_keys::ApiKeysApi,
             tasks::TasksApi,
+            otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,
         ),

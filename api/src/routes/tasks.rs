@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use marquee_core::auth::Invalid;
 use marquee_core::auth::api_keys::Scope;
 use marquee_core::jobs::{self, JobOptions, JobStatus};
+use marquee_core::otp::{self, IssueOtp, OtpPayload};
 use marquee_core::tasks::{MessagePayload, SendMessage};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -23,7 +24,8 @@ pub struct TasksApi;
 /// Work to do.
 #[derive(Debug, Object, serde::Serialize)]
 pub struct TaskRequest {
-    /// `message` (send one email; needs the `email:send` scope).
+    /// `message` (send one email; scope `email:send`) or `otp` (email a
+    /// one-time password; scope `otp`).
     #[oai(rename = "type")]
     #[serde(rename = "type")]
     pub kind: String,
@@ -31,7 +33,8 @@ pub struct TaskRequest {
     pub name: Option<String>,
     /// Attempts before the task is dead, 1-25 (default 5).
     pub max_attempts: Option<i32>,
-    /// For `message`: `{to, subject, text?, html?}`.
+    /// `message`: `{to, subject, text?, html?}`; `otp`: `{to, length? (4-8,
+    /// default 6), purpose?, ttl_seconds? (60-3600, default 600)}`.
     pub payload: serde_json::Value,
 }
 
@@ -90,8 +93,8 @@ impl TasksApi {
         body: Json<TaskRequest>,
     ) -> poem::Result<SubmitResponse> {
         let caller = auth.caller();
-        let message = parse(&body)?;
-        caller.require_scope(Scope::EmailSend)?;
+        let work = parse(&body)?;
+        caller.require_scope(work.scope())?;
         let key = idempotency_key.0.filter(|k| !k.is_empty());
         if key.as_ref().is_some_and(|k| k.len() > 255) {
             return Err(ApiError::from(vec![Invalid::new(
@@ -115,18 +118,28 @@ impl TasksApi {
             max_attempts: body.max_attempts,
             ..JobOptions::default()
         };
-        let job = jobs::enqueue_with(&mut tx, &SendMessage { task_id: id }, options)
-            .await
-            .map_err(ApiError::from)?
-            .expect("a fresh id");
+        let job = match &work {
+            Work::Message(_) => {
+                jobs::enqueue_with(&mut tx, &SendMessage { task_id: id }, options).await
+            }
+            Work::Otp(otp_payload) => {
+                otp::request(&mut tx, id, caller.user_id, otp_payload)
+                    .await
+                    .map_err(ApiError::from)?;
+                jobs::enqueue_with(&mut tx, &IssueOtp { otp_id: id }, options).await
+            }
+        }
+        .map_err(ApiError::from)?
+        .expect("a fresh id");
         let inserted = sqlx::query(
             "INSERT INTO tasks (id, owner_id, type, name, payload, idempotency_key, request_hash)
-             VALUES ($1, $2, 'message', $3, $4, $5, $6) ON CONFLICT (owner_id, idempotency_key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner_id, idempotency_key) DO NOTHING",
         )
         .bind(id)
         .bind(caller.user_id)
+        .bind(work.kind())
         .bind(&body.name)
-        .bind(sqlx::types::Json(&message))
+        .bind(work.payload())
         .bind(&key)
         .bind(&hash)
         .execute(&mut *tx)
@@ -173,30 +186,70 @@ impl TasksApi {
     }
 }
 
-/// Validates the request: 422 with one entry per bad field.
-fn parse(body: &TaskRequest) -> Result<MessagePayload, ApiError> {
-    let mut problems = Vec::new();
-    if body.kind != "message" {
-        problems.push(Invalid::new("type", "must be `message`"));
+/// What a task asks for, validated.
+enum Work {
+    Message(MessagePayload),
+    Otp(OtpPayload),
+}
+
+impl Work {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Message(_) => "message",
+            Self::Otp(_) => "otp",
+        }
     }
+
+    fn scope(&self) -> Scope {
+        match self {
+            Self::Message(_) => Scope::EmailSend,
+            Self::Otp(_) => Scope::Otp,
+        }
+    }
+
+    fn payload(&self) -> serde_json::Value {
+        match self {
+            Self::Message(message) => serde_json::to_value(message),
+            Self::Otp(otp) => serde_json::to_value(otp),
+        }
+        .expect("payloads serialise")
+    }
+}
+
+/// Validates the request: 422 with one entry per bad field.
+fn parse(body: &TaskRequest) -> Result<Work, ApiError> {
+    let mut problems = Vec::new();
     if body.max_attempts.is_some_and(|n| !(1..=25).contains(&n)) {
         problems.push(Invalid::new("max_attempts", "must be 1-25"));
     }
     if body.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         problems.push(Invalid::new("name", "must be at most 200 characters"));
     }
-    let field = |name: &str| body.payload.get(name).and_then(|v| v.as_str());
-    let message = match (body.payload.is_object(), field("to"), field("subject")) {
-        (false, _, _) => Err(vec![Invalid::new("payload", "must be an object")]),
-        (true, to, subject) => MessagePayload::parse(
-            to.unwrap_or(""),
-            subject.unwrap_or(""),
-            field("text"),
-            field("html"),
-        ),
+    let text = |name: &str| body.payload.get(name).and_then(|v| v.as_str());
+    let number = |name: &str| body.payload.get(name).and_then(|v| v.as_i64());
+    let work = if !body.payload.is_object() {
+        Err(vec![Invalid::new("payload", "must be an object")])
+    } else {
+        match body.kind.as_str() {
+            "message" => MessagePayload::parse(
+                text("to").unwrap_or(""),
+                text("subject").unwrap_or(""),
+                text("text"),
+                text("html"),
+            )
+            .map(Work::Message),
+            "otp" => OtpPayload::parse(
+                text("to").unwrap_or(""),
+                number("length"),
+                text("purpose"),
+                number("ttl_seconds"),
+            )
+            .map(Work::Otp),
+            _ => Err(vec![Invalid::new("type", "must be `message` or `otp`")]),
+        }
     };
-    match message {
-        Ok(message) if problems.is_empty() => Ok(message),
+    match work {
+        Ok(work) if problems.is_empty() => Ok(work),
         Ok(_) => Err(problems.into()),
         Err(more) => Err(problems.into_iter().chain(more).collect::<Vec<_>>().into()),
     }

@@ -32,6 +32,8 @@ pub mod queues {
     pub const SYSTEM: &str = "system";
     /// Outgoing email.
     pub const EMAIL: &str = "email";
+    /// One-time passwords.
+    pub const OTP: &str = "otp";
 }
 
 /// The welcome email of a new account. Delivered by the email worker (its

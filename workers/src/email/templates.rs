@@ -30,6 +30,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "body.html"
     );
     email!(env, "verify_email", "subject.txt", "body.txt", "body.html");
+    email!(env, "otp", "subject.txt", "body.txt", "body.html");
     env
 });
 
@@ -66,7 +67,7 @@ mod tests {
     #[test]
     fn every_template_renders_and_html_is_escaped() {
         let context = serde_json::json!({"name": "<Ada>", "email": "a@b.co", "code": "012345", "minutes": 10, "public_url": "http://x"});
-        for name in ["welcome", "password_reset", "verify_email"] {
+        for name in ["welcome", "password_reset", "verify_email", "otp"] {
             let email = render(name, &context).unwrap();
             assert!(!email.subject.is_empty());
             assert!(email.text.contains("<Ada>"));

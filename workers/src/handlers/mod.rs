@@ -1,5 +1,6 @@
 //! One file per job handler.
 
+pub mod issue_otp;
 pub mod noop;
 pub mod prune_queues;
 pub mod send_code;

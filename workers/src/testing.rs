@@ -71,3 +71,77 @@ pub async fn wait_until_drained(ctx: &TestContext, timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A real SMTP server process (aiosmtpd, `scripts/smtp_sink.py`) storing each
+/// message as a file; recipients starting with `reject` get a 550.
+pub struct SmtpSink {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    process: std::process::Child,
+    folder: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    /// Starts a sink on a free port.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    /// Starts a sink on `port` and waits until it accepts connections.
+    pub fn start_on(port: u16) -> Self {
+        let folder = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/smtp_sink.py");
+        let process = std::process::Command::new("/usr/bin/python3")
+            .args([script, &port.to_string(), folder.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (just services installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "SMTP sink did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            port,
+            process,
+            folder,
+        }
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(self.folder.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort_by_key(|p| {
+            p.file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok())
+        });
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    /// Points `settings` at this sink (SMTP, no TLS) and consumes the email
+    /// queues too.
+    pub fn configure(&self, settings: &mut marquee_core::Settings) {
+        settings.email.transport = marquee_core::config::EmailTransport::Smtp;
+        settings.email.smtp.port = self.port;
+        settings.worker.queues = vec!["system".to_owned(), "email".to_owned(), "otp".to_owned()];
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.process.kill().ok();
+        self.process.wait().ok();
+    }
+}

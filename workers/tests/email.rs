@@ -3,10 +3,7 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use marquee_core::auth::{self, NewUser, codes};
@@ -14,58 +11,8 @@ use marquee_core::config::EmailTransport;
 use marquee_core::jobs::{self, JobOptions, JobStatus, WelcomeEmail};
 use marquee_core::testing::TestContext;
 use marquee_worker::Registry;
-use marquee_worker::testing::{InProcessWorker, drain};
+use marquee_worker::testing::{InProcessWorker, SmtpSink, drain};
 use uuid::Uuid;
-
-struct SmtpSink {
-    process: Child,
-    folder: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    fn start(port: u16) -> Self {
-        let folder = tempfile::tempdir().unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/smtp_sink.py");
-        let process = Command::new("/usr/bin/python3")
-            .args([script, &port.to_string(), folder.path().to_str().unwrap()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd (just services installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "SMTP sink did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { process, folder }
-    }
-
-    fn messages(&self) -> Vec<String> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.folder.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        paths
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        self.process.kill().ok();
-        self.process.wait().ok();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn context_with_smtp(port: u16) -> TestContext {
     let mut ctx = TestContext::new().await;
@@ -86,9 +33,8 @@ async fn user(ctx: &TestContext, email: &str) -> Uuid {
 
 #[tokio::test]
 async fn the_welcome_email_is_delivered_with_the_right_headers() {
-    let port = free_port();
-    let sink = SmtpSink::start(port);
-    let ctx = context_with_smtp(port).await;
+    let sink = SmtpSink::start();
+    let ctx = context_with_smtp(sink.port).await;
     let user_id = user(&ctx, "ada@example.com").await;
     let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
     drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
@@ -124,7 +70,11 @@ async fn the_welcome_email_is_delivered_with_the_right_headers() {
 
 #[tokio::test]
 async fn smtp_down_at_first_then_up_delivers_with_more_than_one_attempt() {
-    let port = free_port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let ctx = context_with_smtp(port).await;
     let user_id = user(&ctx, "ada@example.com").await;
     let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
@@ -138,7 +88,7 @@ async fn smtp_down_at_first_then_up_delivers_with_more_than_one_attempt() {
     .await;
     assert!(failed.last_error.unwrap().contains("SMTP send failed"));
 
-    let sink = SmtpSink::start(port);
+    let sink = SmtpSink::start_on(port);
     let done = wait_for(
         &ctx,
         job.id,
@@ -153,9 +103,8 @@ async fn smtp_down_at_first_then_up_delivers_with_more_than_one_attempt() {
 
 #[tokio::test]
 async fn a_permanent_smtp_refusal_is_dead_after_one_attempt() {
-    let port = free_port();
-    let sink = SmtpSink::start(port);
-    let ctx = context_with_smtp(port).await;
+    let sink = SmtpSink::start();
+    let ctx = context_with_smtp(sink.port).await;
     let user_id = user(&ctx, "reject-me@example.com").await;
     let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
     drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
@@ -167,9 +116,8 @@ async fn a_permanent_smtp_refusal_is_dead_after_one_attempt() {
 
 #[tokio::test]
 async fn an_email_recorded_as_sent_is_never_sent_again() {
-    let port = free_port();
-    let sink = SmtpSink::start(port);
-    let ctx = context_with_smtp(port).await;
+    let sink = SmtpSink::start();
+    let ctx = context_with_smtp(sink.port).await;
     let user_id = user(&ctx, "ada@example.com").await;
     let job = enqueue_committed(&ctx, &WelcomeEmail { user_id }, JobOptions::default()).await;
     drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
@@ -200,9 +148,8 @@ async fn an_email_recorded_as_sent_is_never_sent_again() {
 
 #[tokio::test]
 async fn a_reset_code_is_emailed_and_works() {
-    let port = free_port();
-    let sink = SmtpSink::start(port);
-    let ctx = context_with_smtp(port).await;
+    let sink = SmtpSink::start();
+    let ctx = context_with_smtp(sink.port).await;
     let user_id = user(&ctx, "ada@example.com").await;
     let mut tx = ctx.pool.begin().await.unwrap();
     let code_id = codes::request(&mut tx, user_id, codes::Purpose::PasswordReset)

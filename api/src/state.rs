@@ -6,6 +6,7 @@ use marquee_core::Settings;
 use marquee_core::auth::{AccessTokens, Passwords};
 use marquee_core::jobs::Producer;
 use marquee_core::rate_limit::{Decision, RateLimiter, Rule};
+use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub tokens: AccessTokens,
     /// Request limits in Redis.
     pub limiter: RateLimiter,
+    /// Renders Prometheus metrics.
+    pub metrics: PrometheusHandle,
     /// Loaded settings.
     pub settings: Arc<Settings>,
 }
@@ -48,6 +51,7 @@ impl AppState {
             Passwords::new(&settings.auth).map_err(|e| anyhow::anyhow!("auth.argon2_*: {e}"))?;
         let tokens = AccessTokens::new(&settings.jwt);
         let limiter = RateLimiter::new(redis.clone(), &settings.redis.key_prefix);
+        let metrics = marquee_core::metrics::install();
         Ok(Self {
             pool,
             redis,
@@ -55,6 +59,7 @@ impl AppState {
             passwords,
             tokens,
             limiter,
+            metrics,
             settings: Arc::new(settings),
         })
     }

@@ -74,3 +74,38 @@ async fn openapi_document_is_openapi_3_and_docs_render() {
         "Swagger UI page"
     );
 }
+
+#[tokio::test]
+async fn job_totals_and_prometheus_metrics() {
+    let app = TestApp::spawn().await;
+    for body in [
+        serde_json::json!({}),
+        serde_json::json!({"permanent": true}),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/v1/system/noop"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    marquee_worker::testing::drain(
+        &app.ctx,
+        marquee_worker::Registry::standard(),
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    let totals: serde_json::Value = app.get("/health/metrics").await.json().await.unwrap();
+    assert_eq!(totals["executed"], 2);
+    assert_eq!(totals["succeeded"], 1);
+    assert_eq!(totals["failed"], 1);
+    assert_eq!(totals["queues"][0]["queue"], "system");
+
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(r#"marquee_queue_depth{queue="system",state="ready"} 0"#),
+        "{text}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod metrics;
 pub mod otp;
 pub mod rate_limit;
 pub mod redis;

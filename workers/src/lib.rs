@@ -50,6 +50,22 @@ pub async fn run(
     );
     let runner = Runner::new(pool, producer, registry, &settings, &name)?;
     let worker = settings.worker.clone();
+    let metrics = marquee_core::metrics::install();
+    if worker.metrics_port != 0 {
+        let address = format!("{}:{}", worker.metrics_host, worker.metrics_port);
+        let endpoint = metrics_endpoint(
+            metrics,
+            redis.clone(),
+            settings.redis.key_prefix.clone(),
+            worker.queues.clone(),
+        );
+        let listener = poem::listener::TcpListener::bind(address.clone());
+        tokio::spawn(async move {
+            if let Err(error) = poem::Server::new(listener).run(endpoint).await {
+                tracing::error!(%error, %address, "metrics listener failed");
+            }
+        });
+    }
     tracing::info!(worker.name = %name, queues = ?worker.queues, concurrency = worker.concurrency, "worker starting");
 
     let mut monitor = Monitor::new()
@@ -125,6 +141,32 @@ async fn promote_due_forever(
             tracing::debug!(%error, "promoting due tasks failed; retrying");
         }
     }
+}
+
+/// `GET /metrics`: this worker's counters and its queues' depths.
+fn metrics_endpoint(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    redis: ConnectionManager,
+    key_prefix: String,
+    queues: Vec<String>,
+) -> impl poem::Endpoint {
+    poem::Route::new().at(
+        "/metrics",
+        poem::get(poem::endpoint::make(move |_| {
+            let (handle, redis, key_prefix, queues) = (
+                handle.clone(),
+                redis.clone(),
+                key_prefix.clone(),
+                queues.clone(),
+            );
+            async move {
+                marquee_core::metrics::sample_queue_depths(&redis, &key_prefix, &queues).await;
+                poem::Response::builder()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(handle.render())
+            }
+        })),
+    )
 }
 
 /// The apalis task function: every queue's jobs go through the runner.

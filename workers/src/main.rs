@@ -14,6 +14,9 @@ struct Cli {
     /// Jobs in flight per queue (default: worker.concurrency).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Serve Prometheus /metrics on this port (default: worker.metrics_port).
+    #[arg(long)]
+    metrics_port: Option<u16>,
     /// Worker name (default: host-pid-random; must be unique).
     #[arg(long)]
     name: Option<String>,
@@ -31,6 +34,9 @@ async fn main() -> std::process::ExitCode {
     };
     if let Some(queues) = cli.queues {
         settings.worker.queues = queues;
+    }
+    if let Some(port) = cli.metrics_port {
+        settings.worker.metrics_port = port;
     }
     if let Some(concurrency) = cli.concurrency {
         settings.worker.concurrency = concurrency;

@@ -96,3 +96,73 @@ fn worker_with_zero_concurrency_exits_naming_the_key() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("worker.concurrency"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_worker_serves_prometheus_metrics_on_its_port() {
+    let ctx = TestContext::new().await;
+    enqueue_committed(&ctx, &Noop::default(), JobOptions::default()).await;
+    enqueue_committed(
+        &ctx,
+        &Noop {
+            permanent: true,
+            ..Noop::default()
+        },
+        JobOptions::default(),
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_marquee-worker"));
+    command
+        .args(["--queues", "system", "--metrics-port", &port.to_string()])
+        .env("MARQUEE_ENV", "test")
+        .env(
+            "MARQUEE__DATABASE__URL",
+            secrecy::ExposeSecret::expose_secret(&ctx.settings.database.url),
+        )
+        .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
+        .env(
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut worker = command.spawn().unwrap();
+    marquee_worker::testing::wait_until_drained(&ctx, Duration::from_secs(20)).await;
+    let body = reqwest_get(port).await;
+    worker.kill().ok();
+    worker.wait().ok();
+    assert!(
+        body.contains(r#"marquee_jobs_total{queue="system",outcome="succeeded"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"marquee_jobs_total{queue="system",outcome="dead"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains("marquee_job_duration_seconds_bucket"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"marquee_queue_depth{queue="system",state="ready"} 0"#),
+        "{body}"
+    );
+}
+
+async fn reqwest_get(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}

@@ -52,6 +52,36 @@ pub struct NotReady {
     pub checks: Checks,
 }
 
+/// One queue's jobs by outcome.
+#[derive(Debug, Object, sqlx::FromRow)]
+pub struct QueueTotals {
+    /// Queue name.
+    pub queue: String,
+    /// Finished: succeeded or dead.
+    pub executed: i64,
+    /// Succeeded.
+    pub succeeded: i64,
+    /// Dead (failed for good).
+    pub failed: i64,
+    /// Waiting for another attempt.
+    pub retrying: i64,
+    /// Queued, dispatched or running.
+    pub pending: i64,
+}
+
+/// Totals over every queue.
+#[derive(Debug, Object)]
+pub struct JobTotals {
+    /// Finished jobs.
+    pub executed: i64,
+    /// Succeeded jobs.
+    pub succeeded: i64,
+    /// Dead jobs.
+    pub failed: i64,
+    /// Per queue.
+    pub queues: Vec<QueueTotals>,
+}
+
 #[derive(ApiResponse)]
 enum ReadyResponse {
     /// PostgreSQL and Redis answer.
@@ -102,6 +132,30 @@ impl HealthApi {
             }),
             5,
         )
+    }
+
+    /// Job totals from the ledger, overall and per queue (all workers).
+    #[oai(path = "/health/metrics", method = "get")]
+    async fn metrics(&self, state: Data<&AppState>) -> poem::Result<Json<JobTotals>> {
+        let queues: Vec<QueueTotals> = sqlx::query_as(
+            "SELECT queue,
+                    count(*) FILTER (WHERE status IN ('succeeded', 'dead')) AS executed,
+                    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+                    count(*) FILTER (WHERE status = 'dead') AS failed,
+                    count(*) FILTER (WHERE status = 'retrying') AS retrying,
+                    count(*) FILTER (WHERE status IN ('queued', 'dispatched', 'running')) AS pending
+             FROM jobs GROUP BY queue ORDER BY queue",
+        )
+        .fetch_all(&state.pool)
+        .await
+        .map_err(crate::problem::ApiError::from)?;
+        let sum = |f: fn(&QueueTotals) -> i64| queues.iter().map(f).sum();
+        Ok(Json(JobTotals {
+            executed: sum(|q| q.executed),
+            succeeded: sum(|q| q.succeeded),
+            failed: sum(|q| q.failed),
+            queues,
+        }))
     }
 
     /// Answers `pong`.

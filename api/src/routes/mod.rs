@@ -55,8 +55,25 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .at("/metrics", poem::get(prometheus))
         .data(state)
         .into_endpoint()
         .catch_all_error(crate::problem::render)
         .around(crate::request_id::middleware)
+}
+
+/// Prometheus text format: this process's counters plus queue depths
+/// sampled from Redis now.
+#[poem::handler]
+async fn prometheus(state: poem::web::Data<&AppState>) -> poem::Response {
+    let queues = ["system", "email", "otp"].map(str::to_owned);
+    marquee_core::metrics::sample_queue_depths(
+        &state.redis,
+        &state.settings.redis.key_prefix,
+        &queues,
+    )
+    .await;
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }

@@ -121,6 +121,10 @@ pub struct WorkerSettings {
     pub shutdown_timeout_seconds: u64,
     /// Upper bound of one attempt.
     pub job_timeout_seconds: u64,
+    /// Serve Prometheus `/metrics` on 127.0.0.1:<port>; 0 turns it off.
+    pub metrics_port: u16,
+    /// Address the metrics listener binds.
+    pub metrics_host: String,
 }
 
 /// `[jobs]`

@@ -148,3 +148,15 @@ pub async fn forget<C: ConnectionLike>(
         .query_async(conn)
         .await
 }
+
+/// Tasks ready (active list) and scheduled (sorted set) in a queue.
+pub async fn depth<C: ConnectionLike>(
+    conn: &mut C,
+    config: &apalis_redis::Config,
+) -> redis::RedisResult<(u64, u64)> {
+    redis::pipe()
+        .llen(config.active_jobs_list())
+        .zcard(config.scheduled_jobs_set())
+        .query_async(conn)
+        .await
+}

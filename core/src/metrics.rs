@@ -1,0 +1,43 @@
+//! Prometheus metrics: one recorder per process, rendered at `/metrics`.
+//! Counters come from where things happen (jobs, emails); queue depth is
+//! sampled from Redis when scraped, because apalis-redis keeps no gauge.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use redis::aio::ConnectionManager;
+
+use crate::jobs::redis_queue;
+use crate::redis::queue_namespace;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once) and returns its handle.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0])
+                .expect("static buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Tests may have installed another recorder first; keep going.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Sets `marquee_queue_depth{queue, state}` for `queues` (ready = in the
+/// active list, scheduled = waiting for their time).
+pub async fn sample_queue_depths(redis: &ConnectionManager, key_prefix: &str, queues: &[String]) {
+    let mut redis = redis.clone();
+    for queue in queues {
+        let config = apalis_redis::Config::default().queue(queue_namespace(key_prefix, queue));
+        if let Ok((ready, scheduled)) = redis_queue::depth(&mut redis, &config).await {
+            metrics::gauge!("marquee_queue_depth", "queue" => queue.clone(), "state" => "ready")
+                .set(ready as f64);
+            metrics::gauge!("marquee_queue_depth", "queue" => queue.clone(), "state" => "scheduled").set(scheduled as f64);
+        }
+    }
+}

@@ -2,35 +2,12 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::{Value, json};
 
 async fn key_with_otp_scope(app: &TestApp) -> String {
-    let body = json!({"email": "dev@example.com", "password": "correct horse", "name": "Dev"});
-    let session: Value = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key: Value = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(session["access_token"].as_str().unwrap())
-        .json(&json!({"name": "login app", "scopes": ["otp"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    key["secret"].as_str().unwrap().to_owned()
+    let session = register(app, "dev@example.com").await;
+    api_key(app, access_token(&session), json!(["otp"])).await
 }
 
 async fn request_otp(app: &TestApp, key: &str, length: u32) {
@@ -67,20 +44,7 @@ async fn verify(app: &TestApp, key: &str, code: &str) -> bool {
 async fn deliver(app: &TestApp, dir: &std::path::Path, length: usize) -> String {
     let mut settings = app.ctx.settings.clone();
     settings.email.file_dir = dir.to_owned();
-    settings.worker.queues = vec!["email".to_owned(), "otp".to_owned()];
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(marquee_worker::run(
-        settings,
-        marquee_worker::Registry::standard(),
-        marquee_worker::unique_worker_name(),
-        async move {
-            let _ = stopped.await;
-            Ok(())
-        },
-    ));
-    marquee_worker::testing::wait_until_drained(&app.ctx, Duration::from_secs(20)).await;
-    let _ = stop.send(());
-    worker.await.unwrap().unwrap();
+    drain_with(app, settings).await;
     let mut newest: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -165,34 +129,13 @@ async fn an_expired_or_replaced_otp_is_refused() {
 #[tokio::test]
 async fn otp_needs_the_otp_scope_and_valid_fields() {
     let app = TestApp::spawn().await;
-    let body = json!({"email": "dev@example.com", "password": "correct horse", "name": "Dev"});
-    let session: Value = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key: Value = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(session["access_token"].as_str().unwrap())
-        .json(&json!({"name": "mailer", "scopes": ["email:send"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["secret"].as_str().unwrap();
+    let session = register(&app, "dev@example.com").await;
+    let key = api_key(&app, access_token(&session), json!(["email:send"])).await;
     let otp = json!({"type": "otp", "payload": {"to": "guest@example.com"}});
     problem(
         app.client
             .post(app.url("/api/v1/tasks"))
-            .header("x-api-key", key)
+            .header("x-api-key", &key)
             .json(&otp)
             .send()
             .await

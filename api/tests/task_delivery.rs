@@ -17,30 +17,9 @@ async fn app_with_sink() -> (TestApp, SmtpSink) {
     (TestApp::spawn_with(ctx).await, sink)
 }
 
-async fn api_key(app: &TestApp) -> String {
-    let body = json!({"email": "dev@example.com", "password": "correct horse", "name": "Dev"});
-    let session: Value = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key: Value = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(session["access_token"].as_str().unwrap())
-        .json(&json!({"name": "shop", "scopes": ["email:send"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    key["secret"].as_str().unwrap().to_owned()
+async fn shop_key(app: &TestApp) -> String {
+    let session = register(app, "dev@example.com").await;
+    api_key(app, access_token(&session), json!(["email:send"])).await
 }
 
 async fn submit(app: &TestApp, key: &str, to: &str, idempotency: Option<&str>) -> String {
@@ -83,7 +62,7 @@ fn deliveries_to(sink: &SmtpSink, to: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_message_is_delivered_with_the_right_headers() {
     let (app, sink) = app_with_sink().await;
-    let key = api_key(&app).await;
+    let key = shop_key(&app).await;
     let id = submit(&app, &key, "guest@example.com", None).await;
     drain(&app.ctx, Registry::standard(), Duration::from_secs(20)).await;
 
@@ -110,7 +89,7 @@ async fn a_message_is_delivered_with_the_right_headers() {
 #[tokio::test]
 async fn an_idempotency_key_gives_one_delivery() {
     let (app, sink) = app_with_sink().await;
-    let key = api_key(&app).await;
+    let key = shop_key(&app).await;
     let ids: Vec<String> = futures::future::join_all(
         (0..5).map(|_| submit(&app, &key, "guest@example.com", Some("order-7"))),
     )
@@ -123,7 +102,7 @@ async fn an_idempotency_key_gives_one_delivery() {
 #[tokio::test]
 async fn a_rejected_recipient_is_dead_with_the_error_shown() {
     let (app, sink) = app_with_sink().await;
-    let key = api_key(&app).await;
+    let key = shop_key(&app).await;
     let id = submit(&app, &key, "reject-me@example.com", None).await;
     drain(&app.ctx, Registry::standard(), Duration::from_secs(20)).await;
     let task = task(&app, &key, &id).await;

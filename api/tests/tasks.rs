@@ -3,39 +3,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::{Value, json};
 
-async fn register(app: &TestApp, email: &str) -> String {
-    let body = json!({"email": email, "password": "correct horse", "name": "Dev"});
-    let session: Value = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn key(app: &TestApp, token: &str, scopes: Value) -> String {
-    let key: Value = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(token)
-        .json(&json!({"name": "app", "scopes": scopes}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    key["secret"].as_str().unwrap().to_owned()
+    api_key(app, token, scopes).await
 }
 
 fn message() -> Value {
@@ -69,7 +41,8 @@ async fn tasks(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn a_message_task_is_accepted_and_followed_by_its_owner_only() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let session = register(&app, "dev@example.com").await;
+    let token = access_token(&session).to_owned();
     let secret = key(&app, &token, json!(["email:send"])).await;
     let response = submit(&app, &secret, &message(), None).await;
     assert_eq!(response.status(), 202);
@@ -95,10 +68,11 @@ async fn a_message_task_is_accepted_and_followed_by_its_owner_only() {
     );
 
     let stranger = register(&app, "eve@example.com").await;
+    let stranger = access_token(&stranger);
     let other = app
         .client
         .get(app.url(&format!("/api/v1/tasks/{id}")))
-        .bearer_auth(&stranger)
+        .bearer_auth(stranger)
         .send()
         .await
         .unwrap();
@@ -108,7 +82,8 @@ async fn a_message_task_is_accepted_and_followed_by_its_owner_only() {
 #[tokio::test]
 async fn a_key_without_the_scope_gets_403_and_nothing_is_queued() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let session = register(&app, "dev@example.com").await;
+    let token = access_token(&session).to_owned();
     let otp_only = key(&app, &token, json!(["otp"])).await;
     problem(submit(&app, &otp_only, &message(), None).await, 403).await;
     assert_eq!(tasks(&app).await, 0);
@@ -122,7 +97,8 @@ async fn a_key_without_the_scope_gets_403_and_nothing_is_queued() {
 #[tokio::test]
 async fn the_same_idempotency_key_gives_one_task_and_another_body_is_409() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let session = register(&app, "dev@example.com").await;
+    let token = access_token(&session).to_owned();
     let secret = key(&app, &token, json!(["email:send"])).await;
     let body = message();
     let requests = (0..8).map(|_| submit(&app, &secret, &body, Some("order-42")));
@@ -154,7 +130,8 @@ async fn the_same_idempotency_key_gives_one_task_and_another_body_is_409() {
 #[tokio::test]
 async fn invalid_tasks_are_422_with_one_error_per_field() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let session = register(&app, "dev@example.com").await;
+    let token = access_token(&session).to_owned();
     let secret = key(&app, &token, json!(["email:send"])).await;
     let body = json!({"type": "message", "max_attempts": 30, "payload": {"to": "not-an-address", "subject": ""}});
     let problem_body = problem(submit(&app, &secret, &body, None).await, 422).await;
@@ -186,7 +163,8 @@ async fn invalid_tasks_are_422_with_one_error_per_field() {
 #[tokio::test]
 async fn a_submitted_message_is_delivered_by_the_worker() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let session = register(&app, "dev@example.com").await;
+    let token = access_token(&session).to_owned();
     let response = app
         .client
         .post(app.url("/api/v1/tasks"))
@@ -230,22 +208,4 @@ async fn a_submitted_message_is_delivered_by_the_worker() {
             .any(|f| f.contains("Subject: Your tickets") && f.contains("guest@example.com")),
         "{files:?}"
     );
-}
-
-/// Runs a real worker with `settings` until the ledger is drained.
-async fn drain_with(app: &TestApp, mut settings: marquee_core::Settings) {
-    settings.worker.queues = vec!["system".to_owned(), "email".to_owned()];
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(marquee_worker::run(
-        settings,
-        marquee_worker::Registry::standard(),
-        marquee_worker::unique_worker_name(),
-        async move {
-            let _ = stopped.await;
-            Ok(())
-        },
-    ));
-    marquee_worker::testing::wait_until_drained(&app.ctx, Duration::from_secs(20)).await;
-    let _ = stop.send(());
-    worker.await.unwrap().unwrap();
 }

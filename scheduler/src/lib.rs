@@ -36,15 +36,23 @@ pub async fn run(
 
     let heartbeat = cron::Schedule::from_str(&settings.scheduler.heartbeat_cron)?;
     let prune = cron::Schedule::from_str(&settings.scheduler.prune_cron)?;
+    let newsletters = cron::Schedule::from_str(&settings.scheduler.subscriptions_cron)?;
     let deps = ticks::TickDeps { pool, producer };
     tracing::info!(scheduler.name = %name, "scheduler starting");
     let (heartbeat_deps, heartbeat_name) = (deps.clone(), name.clone());
+    let (newsletter_deps, newsletter_name) = (deps.clone(), name.clone());
     let monitor = Monitor::new()
         .register(move |restarts| {
             WorkerBuilder::new(format!("{heartbeat_name}:heartbeat:{restarts}"))
                 .backend(CronScheduler::new(heartbeat.clone()))
                 .data(heartbeat_deps.clone())
                 .build(ticks::heartbeat)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{newsletter_name}:subscriptions:{restarts}"))
+                .backend(CronScheduler::new(newsletters.clone()))
+                .data(newsletter_deps.clone())
+                .build(ticks::subscriptions)
         })
         .register(move |restarts| {
             WorkerBuilder::new(format!("{name}:prune:{restarts}"))

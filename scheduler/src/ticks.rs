@@ -62,6 +62,19 @@ pub async fn heartbeat(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynErr
     Ok(())
 }
 
+/// `scheduler.subscriptions_cron`: enqueues the digest of every newsletter
+/// period that has started and has none yet (dedupe key per period).
+pub async fn subscriptions(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
+    let at = chrono::DateTime::from_timestamp(tick.get_timestamp() as i64, 0)
+        .ok_or("tick time out of range")?;
+    let enqueued =
+        marquee_core::subscriptions::enqueue_digests(&deps.pool, &deps.producer, at).await?;
+    if enqueued > 0 {
+        tracing::info!(enqueued, %at, "newsletter digests enqueued");
+    }
+    Ok(())
+}
+
 /// `scheduler.prune_cron`: deletes finished jobs' data from Redis.
 pub async fn prune_queues(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
     enqueue_for_tick(

@@ -10,6 +10,7 @@ use marquee_core::Settings;
 use marquee_core::auth::codes::SendCode;
 use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmail};
 use marquee_core::otp::IssueOtp;
+use marquee_core::subscriptions::{SendDigest, SendNewsletter, Subscribe, Unsubscribe};
 use marquee_core::tasks::SendMessage;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -56,6 +57,10 @@ impl Registry {
             .on::<SendCode, _, _>(handlers::send_code::run)
             .on::<SendMessage, _, _>(handlers::send_message::run)
             .on::<IssueOtp, _, _>(handlers::issue_otp::run)
+            .on::<Subscribe, _, _>(handlers::subscription_change::subscribe)
+            .on::<Unsubscribe, _, _>(handlers::subscription_change::unsubscribe)
+            .on::<SendDigest, _, _>(handlers::send_digest::run)
+            .on::<SendNewsletter, _, _>(handlers::send_newsletter::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

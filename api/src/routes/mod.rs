@@ -6,6 +6,7 @@ mod auth;
 mod codes;
 mod health;
 mod otp;
+mod subscriptions;
 mod system;
 mod tasks;
 
@@ -27,6 +28,8 @@ pub enum ApiTags {
     ApiKeys,
     /// Email work submitted by applications.
     Tasks,
+    /// Newsletters: content types and the unsubscribe link.
+    Subscriptions,
     /// Operator diagnostics.
     System,
 }
@@ -40,6 +43,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             codes::CodesApi,
             api_keys::ApiKeysApi,
             tasks::TasksApi,
+            subscriptions::SubscriptionsApi,
             otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,
@@ -66,7 +70,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
 /// sampled from Redis now.
 #[poem::handler]
 async fn prometheus(state: poem::web::Data<&AppState>) -> poem::Response {
-    let queues = ["system", "email", "otp"].map(str::to_owned);
+    let queues = marquee_core::jobs::queues::ALL.map(str::to_owned);
     marquee_core::metrics::sample_queue_depths(
         &state.redis,
         &state.settings.redis.key_prefix,

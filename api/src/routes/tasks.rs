@@ -5,6 +5,7 @@ use marquee_core::auth::Invalid;
 use marquee_core::auth::api_keys::Scope;
 use marquee_core::jobs::{self, JobOptions, JobStatus};
 use marquee_core::otp::{self, IssueOtp, OtpPayload};
+use marquee_core::subscriptions::{self, Subscribe, SubscriptionPayload, Unsubscribe};
 use marquee_core::tasks::{MessagePayload, SendMessage};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -24,8 +25,9 @@ pub struct TasksApi;
 /// Work to do.
 #[derive(Debug, Object, serde::Serialize)]
 pub struct TaskRequest {
-    /// `message` (send one email; scope `email:send`) or `otp` (email a
-    /// one-time password; scope `otp`).
+    /// `message` (send one email; scope `email:send`), `otp` (email a
+    /// one-time password; scope `otp`), `subscribe` or `unsubscribe` (an
+    /// address to one of your content types; scope `subscriptions`).
     #[oai(rename = "type")]
     #[serde(rename = "type")]
     pub kind: String,
@@ -34,7 +36,9 @@ pub struct TaskRequest {
     /// Attempts before the task is dead, 1-25 (default 5).
     pub max_attempts: Option<i32>,
     /// `message`: `{to, subject, text?, html?}`; `otp`: `{to, length? (4-8,
-    /// default 6), purpose?, ttl_seconds? (60-3600, default 600)}`.
+    /// default 6), purpose?, ttl_seconds? (60-3600, default 600)}`;
+    /// `subscribe`: `{to, content_type, frequency: @hourly|@daily|@weekly|@monthly}`;
+    /// `unsubscribe`: `{to, content_type}`.
     pub payload: serde_json::Value,
 }
 
@@ -107,6 +111,17 @@ impl TasksApi {
             Sha256::digest(serde_json::to_vec(&body.0).map_err(|e| ApiError::Internal(e.into()))?)
                 .to_vec();
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        if let Work::Subscribe(change) | Work::Unsubscribe(change) = &work
+            && !subscriptions::contents::exists(&mut tx, caller.user_id, &change.content_type)
+                .await
+                .map_err(ApiError::from)?
+        {
+            return Err(ApiError::from(vec![Invalid::new(
+                "payload.content_type",
+                "no such content type; create it at /api/v1/subscription-contents",
+            )])
+            .into());
+        }
         if let Some(key) = &key
             && let Some(existing) = replay(&mut tx, caller.user_id, key, &hash).await?
         {
@@ -127,6 +142,12 @@ impl TasksApi {
                     .await
                     .map_err(ApiError::from)?;
                 jobs::enqueue_with(&mut tx, &IssueOtp { otp_id: id }, options).await
+            }
+            Work::Subscribe(_) => {
+                jobs::enqueue_with(&mut tx, &Subscribe { task_id: id }, options).await
+            }
+            Work::Unsubscribe(_) => {
+                jobs::enqueue_with(&mut tx, &Unsubscribe { task_id: id }, options).await
             }
         }
         .map_err(ApiError::from)?
@@ -190,6 +211,8 @@ impl TasksApi {
 enum Work {
     Message(MessagePayload),
     Otp(OtpPayload),
+    Subscribe(SubscriptionPayload),
+    Unsubscribe(SubscriptionPayload),
 }
 
 impl Work {
@@ -197,6 +220,8 @@ impl Work {
         match self {
             Self::Message(_) => "message",
             Self::Otp(_) => "otp",
+            Self::Subscribe(_) => "subscribe",
+            Self::Unsubscribe(_) => "unsubscribe",
         }
     }
 
@@ -204,6 +229,7 @@ impl Work {
         match self {
             Self::Message(_) => Scope::EmailSend,
             Self::Otp(_) => Scope::Otp,
+            Self::Subscribe(_) | Self::Unsubscribe(_) => Scope::Subscriptions,
         }
     }
 
@@ -211,6 +237,7 @@ impl Work {
         match self {
             Self::Message(message) => serde_json::to_value(message),
             Self::Otp(otp) => serde_json::to_value(otp),
+            Self::Subscribe(change) | Self::Unsubscribe(change) => serde_json::to_value(change),
         }
         .expect("payloads serialise")
     }
@@ -245,7 +272,26 @@ fn parse(body: &TaskRequest) -> Result<Work, ApiError> {
                 number("ttl_seconds"),
             )
             .map(Work::Otp),
-            _ => Err(vec![Invalid::new("type", "must be `message` or `otp`")]),
+            "subscribe" | "unsubscribe" => {
+                let subscribing = body.kind == "subscribe";
+                SubscriptionPayload::parse(
+                    text("to").unwrap_or(""),
+                    text("content_type").unwrap_or(""),
+                    text("frequency"),
+                    subscribing,
+                )
+                .map(|change| {
+                    if subscribing {
+                        Work::Subscribe(change)
+                    } else {
+                        Work::Unsubscribe(change)
+                    }
+                })
+            }
+            _ => Err(vec![Invalid::new(
+                "type",
+                "must be `message`, `otp`, `subscribe` or `unsubscribe`",
+            )]),
         }
     };
     match work {

@@ -152,6 +152,8 @@ pub struct SchedulerSettings {
     pub heartbeat_cron: String,
     /// Cron expression of the job that prunes finished jobs from Redis.
     pub prune_cron: String,
+    /// Cron expression of the newsletter check (each period sent once).
+    pub subscriptions_cron: String,
 }
 
 /// `[log]`

@@ -104,3 +104,43 @@ pub async fn enqueue_many<J: Job>(
         })
         .collect())
 }
+
+/// Like [`enqueue_many`], each job with its dedupe key; returns only the jobs
+/// written (a key that exists already is skipped). Fan-outs that may run
+/// twice use it to produce each job once.
+pub async fn enqueue_many_deduped<J: Job>(
+    conn: &mut PgConnection,
+    jobs: &[(J, String)],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
+    let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    let payloads = jobs
+        .iter()
+        .map(|(job, _)| serde_json::to_value(job))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let keys: Vec<&str> = jobs.iter().map(|(_, key)| key.as_str()).collect();
+    let written: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id, dedupe_key)
+         SELECT id, $4, $5, payload, $6, $7, key
+         FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[]) AS t(id, payload, key)
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&ids)
+    .bind(payloads)
+    .bind(keys)
+    .bind(J::QUEUE)
+    .bind(J::KIND)
+    .bind(DEFAULT_MAX_ATTEMPTS)
+    .bind(current_request_id())
+    .fetch_all(conn)
+    .await?;
+    Ok(written
+        .into_iter()
+        .map(|id| Enqueued {
+            id,
+            queue: J::QUEUE,
+            run_at: None,
+        })
+        .collect())
+}

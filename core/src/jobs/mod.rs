@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 pub use enqueue::{
-    DEFAULT_MAX_ATTEMPTS, Enqueued, JobOptions, enqueue, enqueue_many, enqueue_with,
+    DEFAULT_MAX_ATTEMPTS, Enqueued, JobOptions, enqueue, enqueue_many, enqueue_many_deduped,
+    enqueue_with,
 };
 pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, find, finish_batch};
 pub use noop::Noop;
@@ -34,6 +35,10 @@ pub mod queues {
     pub const EMAIL: &str = "email";
     /// One-time passwords.
     pub const OTP: &str = "otp";
+    /// Subscribe, unsubscribe and the newsletter fan-out.
+    pub const SUBSCRIPTIONS: &str = "subscriptions";
+    /// Every queue with handlers, e.g. for queue-depth metrics.
+    pub const ALL: [&str; 4] = [SYSTEM, EMAIL, OTP, SUBSCRIPTIONS];
 }
 
 /// The welcome email of a new account. Delivered by the email worker (its

@@ -4,7 +4,8 @@ mod mailer;
 mod templates;
 
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart, SinglePart, header::MessageId};
+use lettre::message::header::{HeaderName, HeaderValue, MessageId};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use marquee_core::jobs::JobError;
 use serde::Serialize;
 use uuid::Uuid;
@@ -14,10 +15,18 @@ pub use templates::{Rendered, render};
 
 use crate::registry::JobContext;
 
+/// Extra headers of one email, e.g. `List-Unsubscribe`.
+pub type Headers<'a> = &'a [(&'static str, String)];
+
 /// Renders `template` and sends it to `to`, once: the `emails` row (keyed by
-/// the job) records the send, so a retry after success does nothing. The
-/// Message-ID is derived from that row, so even a resend after a crash
-/// between SMTP's "accepted" and our record can be deduplicated downstream.
+/// the job) records the send, so a retry after success does nothing.
+///
+/// The row is marked `sending` before SMTP starts. If the worker dies
+/// between the server's "250 accepted" and our `sent` record, the retry
+/// finds `sending`, cannot know whether the server kept the message, and
+/// sends again with the same Message-ID (counted in `interrupted_sends`):
+/// no SMTP client can do better, and receivers that collapse repeated
+/// Message-IDs (Gmail, most MTAs' duplicate filters) show it once.
 pub async fn send_once(
     ctx: &JobContext,
     to: &str,
@@ -25,7 +34,7 @@ pub async fn send_once(
     context: impl Serialize,
 ) -> Result<(), JobError> {
     let rendered = render(template, context).map_err(JobError::permanent)?;
-    send_content_once(ctx, to, template, rendered).await
+    send_content_once(ctx, to, template, rendered, &[]).await
 }
 
 /// Like [`send_once`] with content already made; `label` names it in the
@@ -35,6 +44,7 @@ pub async fn send_content_once(
     to: &str,
     label: &str,
     content: Rendered,
+    headers: Headers<'_>,
 ) -> Result<(), JobError> {
     let template = label;
     let email_id = ctx.job_id;
@@ -47,10 +57,15 @@ pub async fn send_content_once(
         .unwrap_or("marquee.local")
         .trim_end_matches('>');
     let message_id = format!("<{email_id}@{domain}>");
-    let status: String = sqlx::query_scalar(
-        "INSERT INTO emails (id, to_address, template, message_id) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET attempts = emails.attempts
-         RETURNING status",
+    // One statement: create the row or mark it `sending`, and tell what it
+    // was before (NULL for a new row).
+    let before: Option<String> = sqlx::query_scalar(
+        "WITH before AS (SELECT status FROM emails WHERE id = $1)
+         INSERT INTO emails (id, to_address, template, message_id, status) VALUES ($1, $2, $3, $4, 'sending')
+         ON CONFLICT (id) DO UPDATE
+            SET status = CASE WHEN emails.status = 'sent' THEN 'sent' ELSE 'sending' END,
+                interrupted_sends = emails.interrupted_sends + (emails.status = 'sending')::int
+         RETURNING (SELECT status FROM before)",
     )
     .bind(email_id)
     .bind(to)
@@ -59,28 +74,53 @@ pub async fn send_content_once(
     .fetch_one(&ctx.pool)
     .await
     .map_err(JobError::retryable)?;
-    if status == "sent" {
-        tracing::info!(email.id = %email_id, "email already sent; not sending again");
-        return Ok(());
+    match before.as_deref() {
+        Some("sent") => {
+            tracing::info!(email.id = %email_id, "email already sent; not sending again");
+            return Ok(());
+        }
+        Some("sending") => {
+            metrics::counter!("marquee_emails_interrupted_total").increment(1);
+            tracing::warn!(
+                email.id = %email_id,
+                "an earlier attempt died mid-send; sending again with the same Message-ID"
+            );
+        }
+        _ => {}
     }
-    let message = build(&ctx.settings.email.from, to, &message_id, content)?;
+    let message = build(&ctx.settings.email.from, to, &message_id, content, headers)?;
     let result = ctx.mailer.send(message).await;
     record(ctx, email_id, &result).await?;
     result
 }
 
-fn build(from: &str, to: &str, message_id: &str, email: Rendered) -> Result<Message, JobError> {
+fn build(
+    from: &str,
+    to: &str,
+    message_id: &str,
+    email: Rendered,
+    headers: Headers<'_>,
+) -> Result<Message, JobError> {
     let from: Mailbox = from
         .parse()
         .map_err(|e| JobError::permanent(format!("email.from: {e}")))?;
     let to: Mailbox = to
         .parse()
         .map_err(|e| JobError::permanent(format!("bad recipient {to}: {e}")))?;
-    Message::builder()
-        .from(from)
-        .to(to)
-        .subject(email.subject)
-        .header(MessageId::from(message_id.to_owned()))
+    let builder = headers.iter().fold(
+        Message::builder()
+            .from(from)
+            .to(to)
+            .subject(email.subject)
+            .header(MessageId::from(message_id.to_owned())),
+        |builder, (name, value)| {
+            builder.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str(name),
+                value.clone(),
+            ))
+        },
+    );
+    builder
         .multipart(match (email.text.is_empty(), email.html.is_empty()) {
             (false, true) => MultiPart::mixed().singlepart(SinglePart::plain(email.text)),
             (true, false) => MultiPart::mixed().singlepart(SinglePart::html(email.html)),

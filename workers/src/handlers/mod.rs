@@ -4,5 +4,8 @@ pub mod issue_otp;
 pub mod noop;
 pub mod prune_queues;
 pub mod send_code;
+pub mod send_digest;
 pub mod send_message;
+pub mod send_newsletter;
+pub mod subscription_change;
 pub mod welcome_email;

@@ -22,5 +22,5 @@ pub async fn run(job: SendMessage, ctx: JobContext) -> Result<(), JobError> {
         text: message.text,
         html: message.html,
     };
-    send_content_once(&ctx, &message.to, "message", content).await
+    send_content_once(&ctx, &message.to, "message", content, &[]).await
 }

@@ -1,0 +1,248 @@
+//! `/api/v1/subscription-contents`: newsletters an application publishes;
+//! `/api/v1/unsubscribe/{token}`: the link in every issue.
+
+use chrono::{DateTime, Utc};
+use marquee_core::auth::Invalid;
+use marquee_core::auth::api_keys::Scope;
+use marquee_core::subscriptions::{Content, ContentInput, contents, unsubscribe_by_token};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::{Html, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::auth::AnyAuth;
+use crate::problem::ApiError;
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+/// Content type endpoints (scope `subscriptions`) and the unsubscribe link.
+pub struct SubscriptionsApi;
+
+/// A content type's fields.
+#[derive(Debug, Object)]
+pub struct ContentRequest {
+    /// Its name: 1-64 of a-z, 0-9, `.`, `_`, `-`. On PUT it may be left out;
+    /// if given it must match the path.
+    pub content_type: Option<String>,
+    /// Subject of every issue, 1-998 characters.
+    pub subject: String,
+    /// Plain-text body; give text and/or html.
+    pub text: Option<String>,
+    /// HTML body.
+    pub html: Option<String>,
+}
+
+/// A content type.
+#[derive(Debug, Object)]
+pub struct ContentView {
+    /// Name.
+    pub content_type: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain text.
+    pub text: String,
+    /// HTML.
+    pub html: String,
+    /// Active subscribers.
+    pub subscribers: i64,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Content> for ContentView {
+    fn from(c: Content) -> Self {
+        Self {
+            content_type: c.content_type,
+            subject: c.subject,
+            text: c.text,
+            html: c.html,
+            subscribers: c.subscribers,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum CreateResponse {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<ContentView>),
+}
+
+#[derive(ApiResponse)]
+enum DeleteResponse {
+    /// Deleted, with its subscribers; no further issues go out.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(ApiResponse)]
+enum UnsubscribeResponse {
+    /// Unsubscribed (using the link again is fine).
+    #[oai(status = 200)]
+    Done(Html<String>),
+    /// No subscription has this link.
+    #[oai(status = 404)]
+    Unknown(Html<String>),
+}
+
+fn parse(path_name: Option<&str>, body: &ContentRequest) -> Result<ContentInput, ApiError> {
+    let name = match (path_name, body.content_type.as_deref()) {
+        (Some(path), Some(given)) if path != given => {
+            return Err(vec![Invalid::new("content_type", "must match the path")].into());
+        }
+        (Some(path), _) => path,
+        (None, given) => given.unwrap_or_default(),
+    };
+    ContentInput::parse(
+        name,
+        &body.subject,
+        body.text.as_deref(),
+        body.html.as_deref(),
+    )
+    .map_err(ApiError::from)
+}
+
+fn not_found() -> poem::Error {
+    ApiError::NotFound("no such content type".to_owned()).into()
+}
+
+#[OpenApi(tag = "ApiTags::Subscriptions")]
+impl SubscriptionsApi {
+    /// Create a content type. Subscribe addresses to it with `subscribe` tasks.
+    #[oai(path = "/api/v1/subscription-contents", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+        body: Json<ContentRequest>,
+    ) -> poem::Result<CreateResponse> {
+        let caller = auth.caller();
+        caller.require_scope(Scope::Subscriptions)?;
+        let input = parse(None, &body)?;
+        let created = contents::create(&state.pool, caller.user_id, &input)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| {
+                ApiError::Conflict(format!("content type `{}` exists", input.content_type))
+            })?;
+        Ok(CreateResponse::Created(Json(created.into())))
+    }
+
+    /// The caller's content types.
+    #[oai(path = "/api/v1/subscription-contents", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+    ) -> poem::Result<Json<Vec<ContentView>>> {
+        let caller = auth.caller();
+        caller.require_scope(Scope::Subscriptions)?;
+        let all = contents::list(&state.pool, caller.user_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(all.into_iter().map(ContentView::from).collect()))
+    }
+
+    /// One content type; someone else's is 404.
+    #[oai(path = "/api/v1/subscription-contents/:content_type", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+        content_type: Path<String>,
+    ) -> poem::Result<Json<ContentView>> {
+        let caller = auth.caller();
+        caller.require_scope(Scope::Subscriptions)?;
+        let found = contents::get(&state.pool, caller.user_id, &content_type.0)
+            .await
+            .map_err(ApiError::from)?;
+        found.map(|c| Json(c.into())).ok_or_else(not_found)
+    }
+
+    /// Replace the content; the next issue sends it.
+    #[oai(path = "/api/v1/subscription-contents/:content_type", method = "put")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+        content_type: Path<String>,
+        body: Json<ContentRequest>,
+    ) -> poem::Result<Json<ContentView>> {
+        let caller = auth.caller();
+        caller.require_scope(Scope::Subscriptions)?;
+        let input = parse(Some(&content_type.0), &body)?;
+        let updated = contents::update(&state.pool, caller.user_id, &input)
+            .await
+            .map_err(ApiError::from)?;
+        updated.map(|c| Json(c.into())).ok_or_else(not_found)
+    }
+
+    /// Delete a content type and its subscribers.
+    #[oai(
+        path = "/api/v1/subscription-contents/:content_type",
+        method = "delete"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+        content_type: Path<String>,
+    ) -> poem::Result<DeleteResponse> {
+        let caller = auth.caller();
+        caller.require_scope(Scope::Subscriptions)?;
+        if contents::delete(&state.pool, caller.user_id, &content_type.0)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Ok(DeleteResponse::Deleted)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The unsubscribe link of a newsletter (no sign-in: the token is the
+    /// credential).
+    #[oai(path = "/api/v1/unsubscribe/:token", method = "get")]
+    async fn unsubscribe_link(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+    ) -> poem::Result<UnsubscribeResponse> {
+        unsubscribe(&state, &token.0).await
+    }
+
+    /// RFC 8058 one-click unsubscribe, as mail clients send it.
+    #[oai(path = "/api/v1/unsubscribe/:token", method = "post")]
+    async fn unsubscribe_one_click(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+    ) -> poem::Result<UnsubscribeResponse> {
+        unsubscribe(&state, &token.0).await
+    }
+}
+
+async fn unsubscribe(state: &AppState, token: &str) -> poem::Result<UnsubscribeResponse> {
+    let content_type = unsubscribe_by_token(&state.pool, token)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(match content_type {
+        Some(name) => {
+            tracing::info!(content_type = %name, "unsubscribed by link");
+            UnsubscribeResponse::Done(Html(format!(
+                "<!doctype html><title>Unsubscribed</title>\
+                 <p>You are unsubscribed from <b>{}</b>. No further issues will be sent.</p>",
+                name // a slug: nothing to escape
+            )))
+        }
+        None => UnsubscribeResponse::Unknown(Html(
+            "<!doctype html><title>Unknown link</title>\
+             <p>This unsubscribe link is not valid.</p>"
+                .to_owned(),
+        )),
+    })
+}

@@ -1,0 +1,41 @@
+//! `subscribe` and `unsubscribe`: apply a subscription task.
+
+use marquee_core::jobs::JobError;
+use marquee_core::subscriptions::{self, Subscribe, SubscriptionPayload, Unsubscribe};
+use uuid::Uuid;
+
+use crate::registry::JobContext;
+
+/// Subscribes the task's address.
+pub async fn subscribe(job: Subscribe, ctx: JobContext) -> Result<(), JobError> {
+    apply(job.task_id, "subscribe", &ctx).await
+}
+
+/// Unsubscribes the task's address.
+pub async fn unsubscribe(job: Unsubscribe, ctx: JobContext) -> Result<(), JobError> {
+    apply(job.task_id, "unsubscribe", &ctx).await
+}
+
+async fn apply(task_id: Uuid, kind: &str, ctx: &JobContext) -> Result<(), JobError> {
+    let task: Option<(Uuid, sqlx::types::Json<SubscriptionPayload>)> =
+        sqlx::query_as("SELECT owner_id, payload FROM tasks WHERE id = $1 AND type = $2")
+            .bind(task_id)
+            .bind(kind)
+            .fetch_optional(&ctx.pool)
+            .await
+            .map_err(JobError::retryable)?;
+    let Some((owner, sqlx::types::Json(change))) = task else {
+        return Err(JobError::permanent(format!("no such {kind} task")));
+    };
+    let applied = subscriptions::apply(&ctx.pool, owner, task_id, &change)
+        .await
+        .map_err(JobError::retryable)?;
+    if applied {
+        Ok(())
+    } else {
+        Err(JobError::permanent(format!(
+            "content type `{}` was deleted",
+            change.content_type
+        )))
+    }
+}

@@ -135,7 +135,7 @@ impl SmtpSink {
     pub fn configure(&self, settings: &mut marquee_core::Settings) {
         settings.email.transport = marquee_core::config::EmailTransport::Smtp;
         settings.email.smtp.port = self.port;
-        settings.worker.queues = vec!["system".to_owned(), "email".to_owned(), "otp".to_owned()];
+        settings.worker.queues = marquee_core::jobs::queues::ALL.map(str::to_owned).to_vec();
     }
 }
 

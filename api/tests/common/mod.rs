@@ -136,10 +136,10 @@ pub async fn api_key(app: &TestApp, token: &str, scopes: serde_json::Value) -> S
         .to_owned()
 }
 
-/// Runs a real worker on `settings` (email and otp queues included) until
-/// the ledger is drained.
+/// Runs a real worker on `settings` (every queue) until the ledger is
+/// drained.
 pub async fn drain_with(app: &TestApp, mut settings: marquee_core::Settings) {
-    settings.worker.queues = vec!["system".to_owned(), "email".to_owned(), "otp".to_owned()];
+    settings.worker.queues = marquee_core::jobs::queues::ALL.map(str::to_owned).to_vec();
     let (stop, stopped) = oneshot::channel::<()>();
     let worker = tokio::spawn(marquee_worker::run(
         settings,

@@ -1,0 +1,415 @@
+//! Newsletters through the API: content types, subscribe/unsubscribe tasks,
+//! the once-per-period digest delivered to a real SMTP server, and the
+//! unsubscribe link.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use marquee_core::jobs::Producer;
+use marquee_core::subscriptions::enqueue_digests;
+use marquee_core::testing::TestContext;
+use marquee_worker::testing::SmtpSink;
+use serde_json::{Value, json};
+
+const CONTENTS: &str = "/api/v1/subscription-contents";
+
+async fn owner_key(app: &TestApp, email: &str) -> String {
+    let session = register(app, email).await;
+    api_key(app, access_token(&session), json!(["subscriptions"])).await
+}
+
+async fn send(
+    app: &TestApp,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .header("x-api-key", key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn create_news(app: &TestApp, key: &str) {
+    let body = json!({"content_type": "news", "subject": "This week", "text": "Hello", "html": "<p>Hello</p>"});
+    let response = send(app, key, reqwest::Method::POST, CONTENTS, Some(body)).await;
+    assert_eq!(response.status(), 201);
+}
+
+async fn task(app: &TestApp, key: &str, kind: &str, payload: Value) -> reqwest::Response {
+    let body = json!({"type": kind, "payload": payload});
+    send(app, key, reqwest::Method::POST, "/api/v1/tasks", Some(body)).await
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn content_types_are_created_read_replaced_and_deleted_by_their_owner_only() {
+    let app = TestApp::spawn().await;
+    let key = owner_key(&app, "shop@example.com").await;
+    create_news(&app, &key).await;
+
+    let again = json!({"content_type": "news", "subject": "x", "text": "y"});
+    problem(
+        send(&app, &key, reqwest::Method::POST, CONTENTS, Some(again)).await,
+        409,
+    )
+    .await;
+
+    let one: Value = send(
+        &app,
+        &key,
+        reqwest::Method::GET,
+        &format!("{CONTENTS}/news"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (one["subject"].as_str(), one["subscribers"].as_i64()),
+        (Some("This week"), Some(0))
+    );
+
+    let replacement = json!({"subject": "Next week", "text": "Bye"});
+    let response = send(
+        &app,
+        &key,
+        reqwest::Method::PUT,
+        &format!("{CONTENTS}/news"),
+        Some(replacement),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let list: Value = send(&app, &key, reqwest::Method::GET, CONTENTS, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (list[0]["subject"].as_str(), list[0]["html"].as_str()),
+        (Some("Next week"), Some(""))
+    );
+
+    let other = owner_key(&app, "rival@example.com").await;
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = send(&app, &other, method, &format!("{CONTENTS}/news"), None).await;
+        problem(response, 404).await;
+    }
+    let list: Value = send(&app, &other, reqwest::Method::GET, CONTENTS, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
+
+    let response = send(
+        &app,
+        &key,
+        reqwest::Method::DELETE,
+        &format!("{CONTENTS}/news"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+    let response = send(
+        &app,
+        &key,
+        reqwest::Method::GET,
+        &format!("{CONTENTS}/news"),
+        None,
+    )
+    .await;
+    problem(response, 404).await;
+    let missing = json!({"subject": "x", "text": "y"});
+    let response = send(
+        &app,
+        &key,
+        reqwest::Method::PUT,
+        &format!("{CONTENTS}/news"),
+        Some(missing),
+    )
+    .await;
+    problem(response, 404).await;
+}
+
+#[tokio::test]
+async fn invalid_content_types_get_422_naming_each_field_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let key = owner_key(&app, "shop@example.com").await;
+    let bad = json!({"content_type": "Bad Name", "subject": "", "text": ""});
+    let body = problem(
+        send(&app, &key, reqwest::Method::POST, CONTENTS, Some(bad)).await,
+        422,
+    )
+    .await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["content_type", "subject", "text"]);
+
+    create_news(&app, &key).await;
+    let mismatch = json!({"content_type": "other", "subject": "x", "text": "y"});
+    let response = send(
+        &app,
+        &key,
+        reqwest::Method::PUT,
+        &format!("{CONTENTS}/news"),
+        Some(mismatch),
+    )
+    .await;
+    let body = problem(response, 422).await;
+    assert_eq!(body["errors"][0]["field"], "content_type");
+    let stored = count(
+        &app,
+        "SELECT count(*) FROM subscription_contents WHERE subject = 'This week'",
+    )
+    .await;
+    assert_eq!(stored, 1, "the failed PUT changed nothing");
+}
+
+#[tokio::test]
+async fn a_key_without_the_subscriptions_scope_gets_403() {
+    let app = TestApp::spawn().await;
+    let session = register(&app, "shop@example.com").await;
+    let key = api_key(&app, access_token(&session), json!(["email:send"])).await;
+    let body = json!({"content_type": "news", "subject": "x", "text": "y"});
+    problem(
+        send(&app, &key, reqwest::Method::POST, CONTENTS, Some(body)).await,
+        403,
+    )
+    .await;
+    let payload = json!({"to": "a@example.com", "content_type": "news", "frequency": "@daily"});
+    problem(task(&app, &key, "subscribe", payload).await, 403).await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM jobs WHERE kind = 'subscribe'").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn subscribe_tasks_are_validated_against_the_owners_content_types() {
+    let app = TestApp::spawn().await;
+    let key = owner_key(&app, "shop@example.com").await;
+    create_news(&app, &key).await;
+
+    let unknown = json!({"to": "a@example.com", "content_type": "gossip", "frequency": "@daily"});
+    let body = problem(task(&app, &key, "subscribe", unknown).await, 422).await;
+    assert_eq!(body["errors"][0]["field"], "payload.content_type");
+
+    let bad = json!({"to": "nope", "content_type": "news", "frequency": "@yearly"});
+    let body = problem(task(&app, &key, "subscribe", bad).await, 422).await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["payload.to", "payload.frequency"]);
+
+    // Another owner's content type of the same name does not count.
+    let rival = owner_key(&app, "rival@example.com").await;
+    let payload = json!({"to": "a@example.com", "content_type": "news"});
+    problem(task(&app, &rival, "unsubscribe", payload).await, 422).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM tasks").await, 0);
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
+}
+
+/// The newsletter issues the sink received (not the owner's welcome email).
+fn issues(sink: &SmtpSink) -> Vec<String> {
+    sink.messages()
+        .into_iter()
+        .filter(|m| m.contains("List-Unsubscribe:"))
+        .collect()
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn each_period_is_sent_once_and_the_unsubscribe_link_stops_further_issues() {
+    let sink = SmtpSink::start();
+    let mut ctx = TestContext::new().await;
+    sink.configure(&mut ctx.settings);
+    let app = TestApp::spawn_with(ctx).await;
+    let settings = app.ctx.settings.clone();
+    let key = owner_key(&app, "shop@example.com").await;
+    create_news(&app, &key).await;
+    for (to, frequency) in [
+        ("daily@example.com", "@daily"),
+        ("weekly@example.com", "@weekly"),
+    ] {
+        let payload = json!({"to": to, "content_type": "news", "frequency": frequency});
+        assert_eq!(task(&app, &key, "subscribe", payload).await.status(), 202);
+    }
+    drain_with(&app, settings.clone()).await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM subscribers WHERE active").await,
+        2
+    );
+
+    let producer = Producer::new(
+        app.ctx.pool.clone(),
+        app.ctx.redis(),
+        settings.redis.key_prefix.clone(),
+    );
+    // Monday 10:00 and 10:30 are the same day and week; four schedulers
+    // ticking at once, and again later, still make one issue each.
+    let monday = at("2026-11-16T10:00:00Z");
+    let ticks = (0..4).map(|_| enqueue_digests(&app.ctx.pool, &producer, monday));
+    let enqueued: usize = futures::future::join_all(ticks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    assert_eq!(enqueued, 4, "one digest per frequency");
+    enqueue_digests(&app.ctx.pool, &producer, at("2026-11-16T10:30:00Z"))
+        .await
+        .unwrap();
+    drain_with(&app, settings.clone()).await;
+    let messages = issues(&sink);
+    assert_eq!(messages.len(), 2, "one issue per subscriber");
+    let daily = messages
+        .iter()
+        .find(|m| m.contains("To: daily@example.com"))
+        .unwrap();
+    assert!(daily.contains("Subject: This week"), "{daily}");
+    assert_eq!(
+        header(daily, "List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let link = header(daily, "List-Unsubscribe").unwrap();
+    let token = link
+        .trim_matches(['<', '>'])
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(daily.contains(&token), "the body carries the link too");
+
+    // Tuesday: a new day (daily gets its issue), the same week (weekly does not).
+    enqueue_digests(&app.ctx.pool, &producer, at("2026-11-17T08:00:00Z"))
+        .await
+        .unwrap();
+    drain_with(&app, settings.clone()).await;
+    let to_daily = |messages: &[String]| {
+        messages
+            .iter()
+            .filter(|m| m.contains("To: daily@example.com"))
+            .count()
+    };
+    assert_eq!((issues(&sink).len(), to_daily(&issues(&sink))), (3, 2));
+
+    let response = app.get(&format!("/api/v1/unsubscribe/{token}")).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("unsubscribed from <b>news</b>")
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/unsubscribe/{token}"))
+            .await
+            .status(),
+        200,
+        "a second click is fine"
+    );
+    assert_eq!(
+        app.get("/api/v1/unsubscribe/not-a-token").await.status(),
+        404
+    );
+
+    enqueue_digests(&app.ctx.pool, &producer, at("2026-11-24T08:00:00Z"))
+        .await
+        .unwrap();
+    drain_with(&app, settings).await;
+    let messages = issues(&sink);
+    assert_eq!(
+        to_daily(&messages),
+        2,
+        "no issue after the unsubscribe link"
+    );
+    assert_eq!(
+        messages.len(),
+        4,
+        "the weekly subscriber got next week's issue"
+    );
+
+    // RFC 8058 one-click: the mail client POSTs to the same link.
+    let weekly = messages
+        .iter()
+        .rfind(|m| m.contains("To: weekly@example.com"))
+        .unwrap();
+    let link = header(weekly, "List-Unsubscribe")
+        .unwrap()
+        .trim_matches(['<', '>']);
+    let path = &link[link.find("/api/v1/unsubscribe/").unwrap()..];
+    let response = app.client.post(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let active: i64 = count(&app, "SELECT count(*) FROM subscribers WHERE active").await;
+    assert_eq!(active, 0);
+}
+
+#[tokio::test]
+async fn an_unsubscribe_task_wins_over_an_older_subscribe_applied_late() {
+    let app = TestApp::spawn().await;
+    let key = owner_key(&app, "shop@example.com").await;
+    create_news(&app, &key).await;
+    let payload = json!({"to": "a@example.com", "content_type": "news", "frequency": "@daily"});
+    assert_eq!(task(&app, &key, "subscribe", payload).await.status(), 202);
+    let payload = json!({"to": "a@example.com", "content_type": "news"});
+    assert_eq!(task(&app, &key, "unsubscribe", payload).await.status(), 202);
+    // Apply them newest first, as two workers racing might.
+    let tasks: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, type FROM tasks ORDER BY id DESC")
+            .fetch_all(&app.ctx.pool)
+            .await
+            .unwrap();
+    let owner: uuid::Uuid = sqlx::query_scalar("SELECT owner_id FROM tasks LIMIT 1")
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    for (id, kind) in &tasks {
+        let change = marquee_core::subscriptions::SubscriptionPayload::parse(
+            "a@example.com",
+            "news",
+            (kind == "subscribe").then_some("@daily"),
+            kind == "subscribe",
+        )
+        .unwrap();
+        assert!(
+            marquee_core::subscriptions::apply(&app.ctx.pool, owner, *id, &change)
+                .await
+                .unwrap()
+        );
+    }
+    let active: bool = sqlx::query_scalar("SELECT active FROM subscribers")
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert!(!active, "the later unsubscribe stands");
+}

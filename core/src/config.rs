@@ -153,7 +153,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 8] = [
+        let checks: [(&str, bool, &str); 9] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -182,6 +182,11 @@ impl Settings {
             (
                 "worker.fetch_batch",
                 (1..=1_000).contains(&self.worker.fetch_batch),
+                "must be 1-1000",
+            ),
+            (
+                "email.smtp.max_connections",
+                (1..=1_000).contains(&self.email.smtp.max_connections),
                 "must be 1-1000",
             ),
             (

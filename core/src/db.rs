@@ -25,6 +25,18 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool, sqlx
         .await
 }
 
+/// A small pool that connects on first use, for writes that must never
+/// queue behind the main pool's work.
+pub fn connect_lazy(
+    settings: &DatabaseSettings,
+    max_connections: u32,
+) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(settings.url.expose_secret())
+}
+
 /// Creates the database named in the URL when it does not exist yet.
 pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Error> {
     let url = settings.url.expose_secret();

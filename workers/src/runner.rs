@@ -22,6 +22,8 @@ use crate::registry::{JobContext, Registry};
 
 /// Most ledger rows written by one statement.
 const LEDGER_BATCH: usize = 512;
+/// Connections reserved for post-send records (see `JobContext::records`).
+const RECORD_CONNECTIONS: u32 = 4;
 
 /// Shared by every job of a worker process.
 pub struct Runner {
@@ -34,6 +36,7 @@ pub struct Runner {
     job_timeout: Duration,
     settings: Arc<Settings>,
     mailer: Mailer,
+    records: PgPool,
 }
 
 impl Runner {
@@ -46,6 +49,7 @@ impl Runner {
         worker_name: &str,
     ) -> anyhow::Result<Arc<Self>> {
         let mailer = Mailer::from_settings(&settings.email)?;
+        let records = marquee_core::db::connect_lazy(&settings.database, RECORD_CONNECTIONS)?;
         let claim_pool = pool.clone();
         let worker_name = worker_name.to_owned();
         let claims = Batcher::spawn(LEDGER_BATCH, move |ids: Vec<Uuid>| {
@@ -84,6 +88,7 @@ impl Runner {
             job_timeout: Duration::from_secs(settings.worker.job_timeout_seconds),
             settings: Arc::new(settings.clone()),
             mailer,
+            records,
         }))
     }
 
@@ -164,6 +169,7 @@ impl Runner {
             attempt: claimed.attempts,
             max_attempts: claimed.max_attempts,
             pool: self.pool.clone(),
+            records: self.records.clone(),
             producer: self.producer.clone(),
             settings: self.settings.clone(),
             mailer: self.mailer.clone(),

@@ -88,6 +88,8 @@ pub struct SmtpSettings {
     pub username: String,
     /// SMTP password.
     pub password: SecretString,
+    /// Connections kept open per worker process, and messages in flight.
+    pub max_connections: u32,
 }
 
 /// `email.smtp.tls`

@@ -57,6 +57,8 @@ pub async fn send_content_once(
         .unwrap_or("marquee.local")
         .trim_end_matches('>');
     let message_id = format!("<{email_id}@{domain}>");
+    // Only a message that really goes to the server now is marked `sending`.
+    let _permit = ctx.mailer.permit().await;
     // One statement: create the row or mark it `sending`, and tell what it
     // was before (NULL for a new row).
     let before: Option<String> = sqlx::query_scalar(
@@ -146,7 +148,7 @@ async fn record(
     .bind(email_id)
     .bind(status)
     .bind(error)
-    .execute(&ctx.pool)
+    .execute(&ctx.records)
     .await
     .map_err(JobError::retryable)?;
     metrics::counter!("marquee_emails_total", "outcome" => status).increment(1);

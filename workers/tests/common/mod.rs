@@ -81,9 +81,21 @@ pub fn is_status(status: JobStatus) -> impl Fn(&JobRecord) -> bool {
 
 /// A real `marquee-worker` process on this test's database and namespace.
 pub fn spawn_worker(ctx: &TestContext, name: &str) -> Child {
+    spawn_worker_with(ctx, name, "system", &[])
+}
+
+/// Like [`spawn_worker`], on `queues` (comma-separated) with extra settings
+/// as `MARQUEE__…` variables.
+pub fn spawn_worker_with(
+    ctx: &TestContext,
+    name: &str,
+    queues: &str,
+    env: &[(&str, String)],
+) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_marquee-worker"));
     command
-        .args(["--queues", "system", "--name", name])
+        .args(["--queues", queues, "--name", name])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("MARQUEE_ENV", "test")
         .env(
             "MARQUEE__DATABASE__URL",

@@ -21,15 +21,18 @@ CREATE TABLE subscribers (
     active        boolean     NOT NULL,
     -- The secret in the unsubscribe link.
     token         text        NOT NULL UNIQUE,
-    -- The newest change applied (a task id, UUIDv7, or a v7 minted when the
+    -- The newest change applied (its task's `seq`, or a fresh value when the
     -- link was used): tasks processed out of order never undo a newer one.
-    changed_by    uuid        NOT NULL,
+    changed_seq   bigint      NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     UNIQUE (owner_id, content_type, address),
     FOREIGN KEY (owner_id, content_type)
         REFERENCES subscription_contents (owner_id, content_type) ON DELETE CASCADE
 );
+
+-- Submission order of tasks across API replicas: a sequence, not a clock.
+ALTER TABLE tasks ADD COLUMN seq bigserial;
 
 -- The digest fan-out walks active subscribers of one frequency by id.
 CREATE INDEX subscribers_due ON subscribers (frequency, id) WHERE active;

@@ -109,6 +109,21 @@ async fn content_types_are_created_read_replaced_and_deleted_by_their_owner_only
         let response = send(&app, &other, method, &format!("{CONTENTS}/news"), None).await;
         problem(response, 404).await;
     }
+    let hijack = json!({"subject": "Hijacked", "text": "x"});
+    let response = send(
+        &app,
+        &other,
+        reqwest::Method::PUT,
+        &format!("{CONTENTS}/news"),
+        Some(hijack),
+    )
+    .await;
+    problem(response, 404).await;
+    let subject: String = sqlx::query_scalar("SELECT subject FROM subscription_contents")
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(subject, "Next week", "the rival's PUT changed nothing");
     let list: Value = send(&app, &other, reqwest::Method::GET, CONTENTS, None)
         .await
         .json()
@@ -384,16 +399,15 @@ async fn an_unsubscribe_task_wins_over_an_older_subscribe_applied_late() {
     let payload = json!({"to": "a@example.com", "content_type": "news"});
     assert_eq!(task(&app, &key, "unsubscribe", payload).await.status(), 202);
     // Apply them newest first, as two workers racing might.
-    let tasks: Vec<(uuid::Uuid, String)> =
-        sqlx::query_as("SELECT id, type FROM tasks ORDER BY id DESC")
-            .fetch_all(&app.ctx.pool)
-            .await
-            .unwrap();
+    let tasks: Vec<(i64, String)> = sqlx::query_as("SELECT seq, type FROM tasks ORDER BY seq DESC")
+        .fetch_all(&app.ctx.pool)
+        .await
+        .unwrap();
     let owner: uuid::Uuid = sqlx::query_scalar("SELECT owner_id FROM tasks LIMIT 1")
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
-    for (id, kind) in &tasks {
+    for (seq, kind) in &tasks {
         let change = marquee_core::subscriptions::SubscriptionPayload::parse(
             "a@example.com",
             "news",
@@ -402,7 +416,7 @@ async fn an_unsubscribe_task_wins_over_an_older_subscribe_applied_late() {
         )
         .unwrap();
         assert!(
-            marquee_core::subscriptions::apply(&app.ctx.pool, owner, *id, &change)
+            marquee_core::subscriptions::apply(&app.ctx.pool, owner, *seq, &change)
                 .await
                 .unwrap()
         );
@@ -412,4 +426,97 @@ async fn an_unsubscribe_task_wins_over_an_older_subscribe_applied_late() {
         .await
         .unwrap();
     assert!(!active, "the later unsubscribe stands");
+}
+
+#[tokio::test]
+async fn nul_characters_and_impossible_names_are_refused_without_a_500() {
+    let app = TestApp::spawn().await;
+    let key = owner_key(&app, "shop@example.com").await;
+    let bad = json!({"content_type": "news", "subject": "a\u{0}b", "text": "x"});
+    let body = problem(
+        send(&app, &key, reqwest::Method::POST, CONTENTS, Some(bad)).await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "subject");
+    let payload =
+        json!({"to": "a@example.com", "content_type": "news", "frequency": "@daily", "x": "\u{0}"});
+    let body = problem(task(&app, &key, "subscribe", payload).await, 422).await;
+    assert_eq!(body["errors"][0]["field"], "payload");
+    for path in [format!("{CONTENTS}/a%00b"), format!("{CONTENTS}/NoSuch")] {
+        problem(
+            send(&app, &key, reqwest::Method::GET, &path, None).await,
+            404,
+        )
+        .await;
+        problem(
+            send(&app, &key, reqwest::Method::DELETE, &path, None).await,
+            404,
+        )
+        .await;
+    }
+    assert_eq!(app.get("/api/v1/unsubscribe/a%00b").await.status(), 404);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM subscription_contents").await,
+        0
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM tasks").await, 0);
+}
+
+#[tokio::test]
+async fn a_retried_fan_out_adds_no_second_issue() {
+    let app = TestApp::spawn().await;
+    let key = owner_key(&app, "shop@example.com").await;
+    create_news(&app, &key).await;
+    for n in 0..3 {
+        let payload = json!({"to": format!("fan{n}@example.com"), "content_type": "news", "frequency": "@daily"});
+        assert_eq!(task(&app, &key, "subscribe", payload).await.status(), 202);
+    }
+    drain_with(&app, app.ctx.settings.clone()).await;
+    let producer = Producer::new(
+        app.ctx.pool.clone(),
+        app.ctx.redis(),
+        app.ctx.settings.redis.key_prefix.clone(),
+    );
+    let digest = marquee_core::subscriptions::SendDigest {
+        frequency: marquee_core::subscriptions::Frequency::Daily,
+        period_start: at("2026-11-16T00:00:00Z"),
+    };
+    let fan_out = marquee_core::subscriptions::fan_out;
+    assert_eq!(fan_out(&app.ctx.pool, &producer, &digest).await.unwrap(), 3);
+    assert_eq!(
+        fan_out(&app.ctx.pool, &producer, &digest).await.unwrap(),
+        0,
+        "a rerun adds nothing"
+    );
+    // A new subscriber since the first run is all a rerun adds.
+    let payload = json!({"to": "late@example.com", "content_type": "news", "frequency": "@daily"});
+    assert_eq!(task(&app, &key, "subscribe", payload).await.status(), 202);
+    drain_with(&app, app.ctx.settings.clone()).await;
+    assert_eq!(fan_out(&app.ctx.pool, &producer, &digest).await.unwrap(), 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM jobs WHERE kind = 'send_newsletter'"
+        )
+        .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn addresses_are_one_subscription_whatever_their_case() {
+    let app = TestApp::spawn().await;
+    let key = owner_key(&app, "shop@example.com").await;
+    create_news(&app, &key).await;
+    let payload = json!({"to": "Ada@Example.com", "content_type": "news", "frequency": "@daily"});
+    assert_eq!(task(&app, &key, "subscribe", payload).await.status(), 202);
+    let payload = json!({"to": "ada@example.COM", "content_type": "news"});
+    assert_eq!(task(&app, &key, "unsubscribe", payload).await.status(), 202);
+    drain_with(&app, app.ctx.settings.clone()).await;
+    let rows: Vec<(String, bool)> = sqlx::query_as("SELECT address, active FROM subscribers")
+        .fetch_all(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("ada@example.com".to_owned(), false)]);
 }

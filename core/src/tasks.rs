@@ -76,6 +76,16 @@ pub fn body_problems(
     if text.is_empty() && html.is_empty() {
         problems.push(Invalid::new(text_field, "give text and/or html"));
     }
+    // PostgreSQL text cannot hold NUL; refuse it here rather than fail later.
+    for (field, value) in [
+        (subject_field, subject),
+        (text_field, text),
+        (html_field, html),
+    ] {
+        if value.contains('\0') {
+            problems.push(Invalid::new(field, "must not contain NUL characters"));
+        }
+    }
     if text.len() + html.len() > MAX_BODY_BYTES {
         problems.push(Invalid::new(
             html_field,

@@ -5,13 +5,14 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use chrono::Utc;
 use marquee_core::auth::{self, NewUser};
-use marquee_core::subscriptions::{self, ContentInput, SubscriptionPayload};
+use marquee_core::subscriptions::{self, ContentInput, Frequency, SubscriptionPayload};
 use marquee_core::testing::TestContext;
 use marquee_worker::Registry;
 use marquee_worker::testing::{SmtpSink, drain};
 use secrecy::ExposeSecret;
-use uuid::Uuid;
+use std::collections::HashSet;
 
 fn spawn_scheduler(ctx: &TestContext) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_marquee-scheduler"));
@@ -57,10 +58,11 @@ async fn two_schedulers_and_a_restart_send_each_period_once() {
     // (barring Monday 00:00 UTC).
     for (to, frequency) in [("w@example.com", "@weekly"), ("m@example.com", "@monthly")] {
         let change = SubscriptionPayload::parse(to, "news", Some(frequency), true).unwrap();
-        subscriptions::apply(&ctx.pool, owner, Uuid::now_v7(), &change)
+        subscriptions::apply(&ctx.pool, owner, 1, &change)
             .await
             .unwrap();
     }
+    let started = Utc::now();
 
     let first = spawn_scheduler(&ctx);
     let second = spawn_scheduler(&ctx);
@@ -70,6 +72,14 @@ async fn two_schedulers_and_a_restart_send_each_period_once() {
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     stop(first);
     stop(restarted);
+    // Each frequency's digests: one per period the run touched (one, unless
+    // it crossed a boundary).
+    let periods = |frequency: Frequency| {
+        let spanned: HashSet<_> = [started, Utc::now()]
+            .map(|at| frequency.period_start(at))
+            .into();
+        spanned.len()
+    };
 
     let digests: Vec<(String, i32)> = sqlx::query_as(
         "SELECT dedupe_key, dispatches FROM jobs WHERE kind = 'send_digest' ORDER BY dedupe_key",
@@ -77,7 +87,12 @@ async fn two_schedulers_and_a_restart_send_each_period_once() {
     .fetch_all(&ctx.pool)
     .await
     .unwrap();
-    assert_eq!(digests.len(), 4, "one digest per frequency: {digests:?}");
+    let expected: usize = Frequency::ALL.into_iter().map(periods).sum();
+    assert_eq!(
+        digests.len(),
+        expected,
+        "one digest per frequency and period: {digests:?}"
+    );
     assert!(digests.iter().all(|(_, dispatches)| *dispatches == 1));
 
     drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
@@ -86,9 +101,16 @@ async fn two_schedulers_and_a_restart_send_each_period_once() {
         .into_iter()
         .filter(|m| m.contains("Subject: Monthly news"))
         .collect();
-    assert_eq!(issues.len(), 2, "one issue per subscriber");
-    for to in ["w@example.com", "m@example.com"] {
+    for (to, frequency) in [
+        ("w@example.com", Frequency::Weekly),
+        ("m@example.com", Frequency::Monthly),
+    ] {
         let to_header = format!("To: {to}");
-        assert_eq!(issues.iter().filter(|m| m.contains(&to_header)).count(), 1);
+        let received = issues.iter().filter(|m| m.contains(&to_header)).count();
+        assert_eq!(
+            received,
+            periods(frequency),
+            "one issue per period for {to}"
+        );
     }
 }

@@ -29,9 +29,10 @@ pub struct JobContext {
     pub max_attempts: i32,
     /// The database.
     pub pool: PgPool,
-    /// A few connections of their own for the write that must follow an
-    /// external effect at once (an email's `sent` record). Never waiting
-    /// behind `pool` keeps short the window in which a crash makes a resend.
+    /// Connections of their own for the `emails` record around each send.
+    /// Never waiting behind `pool` keeps short the window in which a crash
+    /// makes a resend, and lets a handler that holds a `pool` transaction
+    /// wait for an SMTP permit without starving the permit holders.
     pub records: PgPool,
     /// For jobs that enqueue jobs.
     pub producer: Producer,

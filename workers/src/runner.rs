@@ -22,8 +22,6 @@ use crate::registry::{JobContext, Registry};
 
 /// Most ledger rows written by one statement.
 const LEDGER_BATCH: usize = 512;
-/// Connections reserved for post-send records (see `JobContext::records`).
-const RECORD_CONNECTIONS: u32 = 4;
 
 /// Shared by every job of a worker process.
 pub struct Runner {
@@ -49,7 +47,12 @@ impl Runner {
         worker_name: &str,
     ) -> anyhow::Result<Arc<Self>> {
         let mailer = Mailer::from_settings(&settings.email)?;
-        let records = marquee_core::db::connect_lazy(&settings.database, RECORD_CONNECTIONS)?;
+        // One per SMTP permit and two spare: an email holding a permit never
+        // waits for a connection that a job waiting for a permit holds.
+        let records = marquee_core::db::connect_lazy(
+            &settings.database,
+            settings.email.smtp.max_connections + 2,
+        )?;
         let claim_pool = pool.clone();
         let worker_name = worker_name.to_owned();
         let claims = Batcher::spawn(LEDGER_BATCH, move |ids: Vec<Uuid>| {

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use marquee_core::auth::Invalid;
 use marquee_core::auth::api_keys::Scope;
-use marquee_core::subscriptions::{Content, ContentInput, contents, unsubscribe_by_token};
+use marquee_core::subscriptions::{
+    Content, ContentInput, check_content_type, contents, unsubscribe_by_token,
+};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Html, Json};
@@ -110,6 +112,14 @@ fn not_found() -> poem::Error {
     ApiError::NotFound("no such content type".to_owned()).into()
 }
 
+/// A name that cannot exist is simply not found (and never reaches SQL).
+fn existing_name(name: &str) -> Result<&str, poem::Error> {
+    match check_content_type(name, "content_type") {
+        None => Ok(name),
+        Some(_) => Err(not_found()),
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Subscriptions")]
 impl SubscriptionsApi {
     /// Create a content type. Subscribe addresses to it with `subscribe` tasks.
@@ -157,7 +167,8 @@ impl SubscriptionsApi {
     ) -> poem::Result<Json<ContentView>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
-        let found = contents::get(&state.pool, caller.user_id, &content_type.0)
+        let name = existing_name(&content_type.0)?;
+        let found = contents::get(&state.pool, caller.user_id, name)
             .await
             .map_err(ApiError::from)?;
         found.map(|c| Json(c.into())).ok_or_else(not_found)
@@ -174,7 +185,7 @@ impl SubscriptionsApi {
     ) -> poem::Result<Json<ContentView>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
-        let input = parse(Some(&content_type.0), &body)?;
+        let input = parse(Some(existing_name(&content_type.0)?), &body)?;
         let updated = contents::update(&state.pool, caller.user_id, &input)
             .await
             .map_err(ApiError::from)?;
@@ -194,7 +205,8 @@ impl SubscriptionsApi {
     ) -> poem::Result<DeleteResponse> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
-        if contents::delete(&state.pool, caller.user_id, &content_type.0)
+        let name = existing_name(&content_type.0)?;
+        if contents::delete(&state.pool, caller.user_id, name)
             .await
             .map_err(ApiError::from)?
         {

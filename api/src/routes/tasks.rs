@@ -111,6 +111,11 @@ impl TasksApi {
             Sha256::digest(serde_json::to_vec(&body.0).map_err(|e| ApiError::Internal(e.into()))?)
                 .to_vec();
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        if let Some(key) = &key
+            && let Some(existing) = replay(&mut tx, caller.user_id, key, &hash).await?
+        {
+            return Ok(SubmitResponse::Accepted(Json(existing)));
+        }
         if let Work::Subscribe(change) | Work::Unsubscribe(change) = &work
             && !subscriptions::contents::exists(&mut tx, caller.user_id, &change.content_type)
                 .await
@@ -121,11 +126,6 @@ impl TasksApi {
                 "no such content type; create it at /api/v1/subscription-contents",
             )])
             .into());
-        }
-        if let Some(key) = &key
-            && let Some(existing) = replay(&mut tx, caller.user_id, key, &hash).await?
-        {
-            return Ok(SubmitResponse::Accepted(Json(existing)));
         }
         let id = Uuid::now_v7();
         let options = JobOptions {
@@ -249,8 +249,20 @@ fn parse(body: &TaskRequest) -> Result<Work, ApiError> {
     if body.max_attempts.is_some_and(|n| !(1..=25).contains(&n)) {
         problems.push(Invalid::new("max_attempts", "must be 1-25"));
     }
-    if body.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        problems.push(Invalid::new("name", "must be at most 200 characters"));
+    if body
+        .name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 200 || n.contains('\0'))
+    {
+        problems.push(Invalid::new(
+            "name",
+            "must be at most 200 characters, without NUL",
+        ));
+    }
+    // PostgreSQL's jsonb cannot store a NUL character anywhere.
+    if has_nul(&body.payload) {
+        problems.push(Invalid::new("payload", "must not contain NUL characters"));
+        return Err(problems.into());
     }
     let text = |name: &str| body.payload.get(name).and_then(|v| v.as_str());
     let number = |name: &str| body.payload.get(name).and_then(|v| v.as_i64());
@@ -298,6 +310,17 @@ fn parse(body: &TaskRequest) -> Result<Work, ApiError> {
         Ok(work) if problems.is_empty() => Ok(work),
         Ok(_) => Err(problems.into()),
         Err(more) => Err(problems.into_iter().chain(more).collect::<Vec<_>>().into()),
+    }
+}
+
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(fields) => {
+            fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+        }
+        _ => false,
     }
 }
 

@@ -12,6 +12,9 @@ use uuid::Uuid;
 use super::Frequency;
 use crate::jobs::{self, Job, JobOptions, Producer, queues};
 
+/// Attempts of a digest (the most a job may have).
+const DIGEST_ATTEMPTS: i32 = 25;
+
 /// Subscribers read per fan-out transaction.
 const FAN_OUT_BATCH: i64 = 500;
 
@@ -76,6 +79,9 @@ pub async fn enqueue_digests(
     for frequency in Frequency::ALL {
         let period_start = frequency.period_start(at);
         let options = JobOptions {
+            // One digest per period ever exists, so it must outlast an outage
+            // (25 attempts with capped backoff is hours) rather than die.
+            max_attempts: Some(DIGEST_ATTEMPTS),
             dedupe_key: Some(format!(
                 "digest:{}:{}",
                 frequency.as_str(),

@@ -2,9 +2,9 @@
 //! to them, and the once-per-period digest.
 //!
 //! Subscribe and unsubscribe are tasks (`POST /api/v1/tasks`), applied by a
-//! job. Each change records the task id (UUIDv7, so ordered by submission)
-//! that made it, and only a newer change applies: tasks run out of order
-//! never undo a later one.
+//! job. Each change records its task's `seq` (a database sequence, so the
+//! order of submission whatever the API replica's clock), and only a newer
+//! change applies: tasks run out of order never undo a later one.
 
 pub mod contents;
 mod digest;
@@ -93,7 +93,8 @@ impl SubscriptionPayload {
         subscribing: bool,
     ) -> Result<Self, Vec<Invalid>> {
         let mut problems = Vec::new();
-        let to = to.trim().to_owned();
+        // One subscription per mailbox, however the address is capitalised.
+        let to = crate::auth::normalise_email(to);
         if to.parse::<email_address::EmailAddress>().is_err() {
             problems.push(Invalid::new("payload.to", "must be a valid email address"));
         }
@@ -146,23 +147,23 @@ impl Job for Unsubscribe {
 }
 
 /// Applies a subscribe (`frequency` given) or unsubscribe task for `owner`,
-/// unless a newer change already applied. `Ok(false)` when the content type
-/// no longer exists.
+/// unless a newer change (higher `task_seq`) already applied. `Ok(false)`
+/// when the content type no longer exists.
 pub async fn apply(
     pool: &sqlx::PgPool,
     owner: Uuid,
-    task_id: Uuid,
+    task_seq: i64,
     change: &SubscriptionPayload,
 ) -> Result<bool, sqlx::Error> {
     // An unsubscribe for an address never seen still writes an inactive
     // row, so that an older subscribe processed later cannot win.
     let result = sqlx::query(
-        "INSERT INTO subscribers (id, owner_id, content_type, address, frequency, active, token, changed_by)
+        "INSERT INTO subscribers (id, owner_id, content_type, address, frequency, active, token, changed_seq)
          VALUES ($1, $2, $3, $4, COALESCE($5, '@monthly'), $6, $7, $8)
          ON CONFLICT (owner_id, content_type, address) DO UPDATE
             SET frequency = COALESCE($5, subscribers.frequency), active = $6,
-                changed_by = $8, updated_at = now()
-            WHERE subscribers.changed_by < $8",
+                changed_seq = $8, updated_at = now()
+            WHERE subscribers.changed_seq < $8",
     )
     .bind(Uuid::now_v7())
     .bind(owner)
@@ -171,7 +172,7 @@ pub async fn apply(
     .bind(change.frequency.map(Frequency::as_str))
     .bind(change.frequency.is_some())
     .bind(crate::auth::new_refresh_token())
-    .bind(task_id)
+    .bind(task_seq)
     .execute(pool)
     .await;
     match result {
@@ -183,19 +184,33 @@ pub async fn apply(
 
 /// The unsubscribe link: deactivates the subscription with this token.
 /// Returns its content type, or `None` for an unknown token. Using the link
-/// twice is fine.
+/// twice is fine. It counts as a change newer than every task submitted so
+/// far.
 pub async fn unsubscribe_by_token(
     pool: &sqlx::PgPool,
     token: &str,
 ) -> Result<Option<String>, sqlx::Error> {
+    if !is_token(token) {
+        return Ok(None);
+    }
     sqlx::query_scalar(
-        "UPDATE subscribers SET active = false, changed_by = $2, updated_at = now()
+        "UPDATE subscribers
+         SET active = false, updated_at = now(),
+             changed_seq = nextval(pg_get_serial_sequence('tasks', 'seq'))
          WHERE token = $1 RETURNING content_type",
     )
     .bind(token)
-    .bind(Uuid::now_v7())
     .fetch_optional(pool)
     .await
+}
+
+/// Whether `token` could be an unsubscribe token (43 base64url characters),
+/// so junk never reaches the database.
+fn is_token(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -59,23 +59,7 @@ pub async fn send_content_once(
     let message_id = format!("<{email_id}@{domain}>");
     // Only a message that really goes to the server now is marked `sending`.
     let _permit = ctx.mailer.permit().await;
-    // One statement: create the row or mark it `sending`, and tell what it
-    // was before (NULL for a new row).
-    let before: Option<String> = sqlx::query_scalar(
-        "WITH before AS (SELECT status FROM emails WHERE id = $1)
-         INSERT INTO emails (id, to_address, template, message_id, status) VALUES ($1, $2, $3, $4, 'sending')
-         ON CONFLICT (id) DO UPDATE
-            SET status = CASE WHEN emails.status = 'sent' THEN 'sent' ELSE 'sending' END,
-                interrupted_sends = emails.interrupted_sends + (emails.status = 'sending')::int
-         RETURNING (SELECT status FROM before)",
-    )
-    .bind(email_id)
-    .bind(to)
-    .bind(template)
-    .bind(&message_id)
-    .fetch_one(&ctx.pool)
-    .await
-    .map_err(JobError::retryable)?;
+    let before = mark_sending(ctx, email_id, to, template, &message_id).await?;
     match before.as_deref() {
         Some("sent") => {
             tracing::info!(email.id = %email_id, "email already sent; not sending again");
@@ -94,6 +78,47 @@ pub async fn send_content_once(
     let result = ctx.mailer.send(message).await;
     record(ctx, email_id, &result).await?;
     result
+}
+
+/// Creates the row as `sending`, or marks an existing one `sending` (unless
+/// `sent`), and returns its status before: `None` for a new row. Both
+/// statements run on `ctx.records`, never waiting behind the main pool.
+async fn mark_sending(
+    ctx: &JobContext,
+    email_id: Uuid,
+    to: &str,
+    template: &str,
+    message_id: &str,
+) -> Result<Option<String>, JobError> {
+    let created = sqlx::query(
+        "INSERT INTO emails (id, to_address, template, message_id, status)
+         VALUES ($1, $2, $3, $4, 'sending') ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(email_id)
+    .bind(to)
+    .bind(template)
+    .bind(message_id)
+    .execute(&ctx.records)
+    .await
+    .map_err(JobError::retryable)?;
+    if created.rows_affected() == 1 {
+        return Ok(None);
+    }
+    // The row lock makes a concurrent attempt of the same job see the
+    // other's committed status, not a stale snapshot.
+    let before: String = sqlx::query_scalar(
+        "UPDATE emails e
+         SET status = CASE WHEN old.status = 'sent' THEN 'sent' ELSE 'sending' END,
+             interrupted_sends = e.interrupted_sends + (old.status = 'sending')::int
+         FROM (SELECT id, status FROM emails WHERE id = $1 FOR UPDATE) old
+         WHERE e.id = old.id
+         RETURNING old.status",
+    )
+    .bind(email_id)
+    .fetch_one(&ctx.records)
+    .await
+    .map_err(JobError::retryable)?;
+    Ok(Some(before))
 }
 
 fn build(

@@ -17,17 +17,17 @@ pub async fn unsubscribe(job: Unsubscribe, ctx: JobContext) -> Result<(), JobErr
 }
 
 async fn apply(task_id: Uuid, kind: &str, ctx: &JobContext) -> Result<(), JobError> {
-    let task: Option<(Uuid, sqlx::types::Json<SubscriptionPayload>)> =
-        sqlx::query_as("SELECT owner_id, payload FROM tasks WHERE id = $1 AND type = $2")
+    let task: Option<(Uuid, i64, sqlx::types::Json<SubscriptionPayload>)> =
+        sqlx::query_as("SELECT owner_id, seq, payload FROM tasks WHERE id = $1 AND type = $2")
             .bind(task_id)
             .bind(kind)
             .fetch_optional(&ctx.pool)
             .await
             .map_err(JobError::retryable)?;
-    let Some((owner, sqlx::types::Json(change))) = task else {
+    let Some((owner, seq, sqlx::types::Json(change))) = task else {
         return Err(JobError::permanent(format!("no such {kind} task")));
     };
-    let applied = subscriptions::apply(&ctx.pool, owner, task_id, &change)
+    let applied = subscriptions::apply(&ctx.pool, owner, seq, &change)
         .await
         .map_err(JobError::retryable)?;
     if applied {

@@ -1,0 +1,254 @@
+//! `just bench`: the email pipeline end to end. N concurrent clients POST
+//! `message` tasks to a release `marquee-api`; one release `marquee-worker`
+//! delivers them to a real SMTP server process (aiosmtpd, recording only
+//! Message-IDs). Prints enqueue latency (p50/p99) and mails/s from the
+//! first request until the sink has received every message.
+//!
+//! BENCH_EMAILS (default 10000), BENCH_CLIENTS (default 50),
+//! BENCH_SMTP_CONNECTIONS (default 10) and BENCH_WORKER_CONCURRENCY
+//! (default 100) tune it.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use marquee_core::config::{Environment, Settings, config_dir};
+use marquee_core::testing::delete_prefix;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/marquee_bench_email";
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let emails = knob("BENCH_EMAILS", 10_000);
+    let clients = knob("BENCH_CLIENTS", 50).clamp(1, emails);
+    let connections = knob("BENCH_SMTP_CONNECTIONS", 10);
+    let concurrency = knob("BENCH_WORKER_CONCURRENCY", 100);
+    let settings = Settings::load_from(&config_dir()?, Environment::Test)?;
+    let prefix = format!("bench-email:{}", std::process::id());
+    fresh_database().await?;
+
+    let mail = tempfile::tempdir()?;
+    let smtp_port = free_port();
+    let _sink = Running(
+        Command::new("/usr/bin/python3")
+            .args([
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/smtp_sink.py"),
+                &smtp_port.to_string(),
+                mail.path().to_str().unwrap(),
+                "--ids-only",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd: `just services` installs it"),
+    );
+    let http_port = free_port();
+    let base = format!("http://127.0.0.1:{http_port}");
+    let common = [
+        ("MARQUEE_ENV", "test".to_owned()),
+        (
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config").to_owned(),
+        ),
+        ("MARQUEE__DATABASE__URL", DATABASE.to_owned()),
+        ("MARQUEE__DATABASE__MAX_CONNECTIONS", "16".to_owned()),
+        ("MARQUEE__REDIS__KEY_PREFIX", prefix.clone()),
+        ("MARQUEE__LOG__FILTER", "error".to_owned()),
+    ];
+    let _api = Running(
+        release("marquee-api")
+            .arg("serve")
+            .envs(common.clone())
+            .env("MARQUEE__HTTP__PORT", http_port.to_string())
+            .env("MARQUEE__HTTP__PUBLIC_URL", &base)
+            .env("MARQUEE__RATE_LIMITS__PER_API_KEY__LIMIT", "1000000000")
+            .spawn()?,
+    );
+    let _worker = Running(
+        release("marquee-worker")
+            .args([
+                "--queues",
+                "email",
+                "--concurrency",
+                &concurrency.to_string(),
+            ])
+            .envs(common)
+            .env("MARQUEE__EMAIL__TRANSPORT", "smtp")
+            .env("MARQUEE__EMAIL__SMTP__PORT", smtp_port.to_string())
+            .env(
+                "MARQUEE__EMAIL__SMTP__MAX_CONNECTIONS",
+                connections.to_string(),
+            )
+            .env("MARQUEE__WORKER__FETCH_BATCH", "100")
+            .spawn()?,
+    );
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base).await?;
+    let key = api_key(&client, &base).await?;
+    // Registration sent a welcome email; wait for it so it is not counted.
+    let received = mail.path().join("received.log");
+    wait_received(&received, 1, Duration::from_secs(30)).await?;
+
+    println!(
+        "email pipeline: {emails} message tasks, {clients} concurrent clients, one worker \
+         (concurrency {concurrency}, {connections} SMTP connections), aiosmtpd sink"
+    );
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            let mine = emails / clients + usize::from(c < emails % clients);
+            tokio::spawn(async move { submit(&client, &base, &key, c, mine).await })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(emails);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let enqueued = started.elapsed();
+    wait_received(&received, emails + 1, Duration::from_secs(600)).await?;
+    let delivered = started.elapsed();
+
+    latencies.sort();
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("| clients | enqueue req/s | enqueue p50 | enqueue p99 | mails/s end to end |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {clients} | {:.0} | {:.2} ms | {:.2} ms | {:.0} |",
+        emails as f64 / enqueued.as_secs_f64(),
+        ms(percentile(0.50)),
+        ms(percentile(0.99)),
+        emails as f64 / delivered.as_secs_f64(),
+    );
+    delete_prefix(settings.redis.url.expose_secret(), &prefix).await?;
+    Ok(())
+}
+
+/// One client: `count` tasks in a row; returns each request's latency.
+async fn submit(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    client_no: usize,
+    count: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut latencies = Vec::with_capacity(count);
+    for n in 0..count {
+        let body = json!({"type": "message", "payload": {
+            "to": format!("fan{client_no}-{n}@example.com"),
+            "subject": "Your tickets",
+            "text": "Row A, seat 12. Doors open at 7.",
+            "html": "<p>Row A, seat 12. Doors open at 7.</p>"
+        }});
+        let sent = Instant::now();
+        let response = client
+            .post(format!("{base}/api/v1/tasks"))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+            .await?;
+        latencies.push(sent.elapsed());
+        anyhow::ensure!(response.status() == 202, "got {}", response.status());
+    }
+    Ok(latencies)
+}
+
+async fn api_key(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let session: Value = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "bench@example.com", "password": "correct horse", "name": "Bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = session["access_token"].as_str().unwrap_or_default();
+    let key: Value = client
+        .post(format!("{base}/api/v1/api-keys"))
+        .bearer_auth(token)
+        .json(&json!({"name": "bench", "scopes": ["email:send"]}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(key["secret"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client.get(format!("{base}/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the API did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_received(log: &Path, expected: usize, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lines = std::fs::read(log).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        if lines >= expected {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the sink received {lines}/{expected} after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn fresh_database() -> anyhow::Result<()> {
+    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+    sqlx::query("DROP DATABASE IF EXISTS marquee_bench_email WITH (FORCE)")
+        .execute(&admin)
+        .await?;
+    sqlx::query("CREATE DATABASE marquee_bench_email")
+        .execute(&admin)
+        .await?;
+    let pool = marquee_core::db::connect_url(DATABASE, 2).await?;
+    marquee_core::db::migrate(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn release(binary: &str) -> Command {
+    let path = format!("{}/../target/release/{binary}", env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(path);
+    command.stdout(Stdio::null());
+    command
+}
+
+/// A child process stopped (SIGTERM, then wait) however the bench ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}

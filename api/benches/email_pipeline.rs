@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
             concat!(env!("CARGO_MANIFEST_DIR"), "/../config").to_owned(),
         ),
         ("MARQUEE__DATABASE__URL", DATABASE.to_owned()),
-        ("MARQUEE__DATABASE__MAX_CONNECTIONS", "16".to_owned()),
+        ("MARQUEE__DATABASE__MAX_CONNECTIONS", "40".to_owned()),
         ("MARQUEE__REDIS__KEY_PREFIX", prefix.clone()),
         ("MARQUEE__LOG__FILTER", "error".to_owned()),
     ];

@@ -154,24 +154,29 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<KeyOwner
     if !secret.starts_with(KEY_PREFIX) {
         return Ok(None);
     }
-    let row: Option<(Uuid, Uuid, Role, Vec<String>)> = sqlx::query_as(
-        "SELECT k.id, k.user_id, u.role, k.scopes FROM api_keys k JOIN users u ON u.id = k.user_id
+    let row: Option<(Uuid, Uuid, Role, Vec<String>, bool)> = sqlx::query_as(
+        "SELECT k.id, k.user_id, u.role, k.scopes,
+                k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'
+         FROM api_keys k JOIN users u ON u.id = k.user_id
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(hash_secret(secret))
     .fetch_optional(pool)
     .await?;
-    let Some((key_id, user_id, role, scopes)) = row else {
+    let Some((key_id, user_id, role, scopes, stale)) = row else {
         return Ok(None);
     };
-    // At most one write a minute per key, not one per request.
-    sqlx::query(
-        "UPDATE api_keys SET last_used_at = now()
+    // At most one write a minute per key, not one per request (nor even a
+    // statement per request).
+    if stale {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = now()
          WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-    )
-    .bind(key_id)
-    .execute(pool)
-    .await?;
+        )
+        .bind(key_id)
+        .execute(pool)
+        .await?;
+    }
     let scopes = scopes.iter().filter_map(|s| Scope::parse(s)).collect();
     Ok(Some(KeyOwner {
         key_id,

@@ -66,6 +66,22 @@ impl Caller {
         }
     }
 
+    /// The caller as a catalog actor.
+    pub fn actor(&self) -> marquee_core::catalog::Actor {
+        marquee_core::catalog::Actor {
+            user_id: self.user_id,
+            role: self.role,
+        }
+    }
+
+    /// 403 unless a signed-in organizer or admin: API keys do not manage
+    /// the catalog.
+    pub fn require_organizer(&self) -> Result<marquee_core::catalog::Actor, ApiError> {
+        self.require_person()?;
+        self.require(Role::Organizer)?;
+        Ok(self.actor())
+    }
+
     /// The session of an access token.
     pub fn session_id(&self) -> Option<Uuid> {
         match self.credential {
@@ -103,6 +119,27 @@ pub enum AnyAuth {
     Bearer(BearerAuth),
     /// X-API-Key header.
     ApiKey(ApiKeyAuth),
+}
+
+/// A signed-in person if credentials are given; anyone otherwise. Invalid
+/// credentials count as none (the caller sees what the public sees).
+#[derive(SecurityScheme)]
+pub enum MaybeAuth {
+    /// Bearer token or key.
+    Bearer(BearerAuth),
+    /// Nobody in particular.
+    #[oai(fallback)]
+    Anonymous,
+}
+
+impl MaybeAuth {
+    /// The catalog actor, if signed in.
+    pub fn actor(&self) -> Option<marquee_core::catalog::Actor> {
+        match self {
+            Self::Bearer(auth) => Some(auth.0.actor()),
+            Self::Anonymous => None,
+        }
+    }
 }
 
 impl AnyAuth {

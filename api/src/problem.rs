@@ -117,6 +117,18 @@ impl From<Vec<marquee_core::auth::Invalid>> for ApiError {
     }
 }
 
+impl From<marquee_core::catalog::CatalogError> for ApiError {
+    fn from(error: marquee_core::catalog::CatalogError) -> Self {
+        use marquee_core::catalog::CatalogError;
+        match error {
+            CatalogError::NotFound(what) => Self::NotFound(what.to_owned()),
+            CatalogError::Conflict(reason) => Self::Conflict(reason),
+            CatalogError::Invalid(problems) => problems.into(),
+            CatalogError::Database(error) => error.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::Internal(error.into())

@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Loaded settings.
     pub settings: Arc<Settings>,
+    /// Public catalog reads.
+    pub catalog: marquee_core::catalog::cache::CatalogCache,
 }
 
 impl AppState {
@@ -52,6 +54,8 @@ impl AppState {
         let tokens = AccessTokens::new(&settings.jwt);
         let limiter = RateLimiter::new(redis.clone(), &settings.redis.key_prefix);
         let metrics = marquee_core::metrics::install();
+        let catalog =
+            marquee_core::catalog::cache::CatalogCache::new(redis.clone(), &settings.redis.key_prefix);
         Ok(Self {
             pool,
             redis,
@@ -60,6 +64,7 @@ impl AppState {
             tokens,
             limiter,
             metrics,
+            catalog,
             settings: Arc::new(settings),
         })
     }

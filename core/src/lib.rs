@@ -3,6 +3,7 @@
 //! depend on it.
 
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod jobs;

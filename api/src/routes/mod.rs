@@ -4,11 +4,13 @@ mod admin;
 mod api_keys;
 mod auth;
 mod codes;
+mod events;
 mod health;
 mod otp;
 mod subscriptions;
 mod system;
 mod tasks;
+mod venues;
 
 use poem::{EndpointExt, IntoEndpoint, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -30,6 +32,8 @@ pub enum ApiTags {
     Tasks,
     /// Newsletters: content types and the unsubscribe link.
     Subscriptions,
+    /// Venues and events: organizers build, everyone browses.
+    Catalog,
     /// Operator diagnostics.
     System,
 }
@@ -44,6 +48,8 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             api_keys::ApiKeysApi,
             tasks::TasksApi,
             subscriptions::SubscriptionsApi,
+            venues::VenuesApi,
+            events::EventsApi,
             otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,

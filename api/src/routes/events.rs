@@ -1,0 +1,239 @@
+//! `/api/v1/events`: organizers build and run events; everyone browses.
+
+mod views;
+
+use chrono::{DateTime, Utc};
+use marquee_core::catalog::browse::{self, EventQuery};
+use marquee_core::catalog::cache::{AVAILABILITY_TTL, LIST_TTL};
+use marquee_core::catalog::events::{self, EventFields, EventPatch};
+use marquee_core::catalog::CatalogError;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use crate::auth::{BearerAuth, MaybeAuth};
+use crate::pagination::Page;
+use crate::problem::ApiError;
+use crate::routes::ApiTags;
+use crate::state::AppState;
+pub use views::*;
+
+/// Event endpoints.
+pub struct EventsApi;
+
+#[derive(ApiResponse)]
+enum CreateResponse {
+    /// Created as a draft.
+    #[oai(status = 201)]
+    Created(Json<EventView>),
+}
+
+#[derive(ApiResponse)]
+enum DeleteResponse {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[OpenApi(prefix_path = "/api/v1/events", tag = "ApiTags::Catalog")]
+impl EventsApi {
+    /// Create a draft event: seated (venue + section prices), general
+    /// admission (ticket types), or both.
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<NewEventBody>,
+    ) -> poem::Result<CreateResponse> {
+        let actor = auth.0.require_organizer()?;
+        let fields = EventFields::from(body.0).check().map_err(ApiError::from)?;
+        let event = events::create(&state.pool, actor, fields)
+            .await
+            .map_err(ApiError::from)?;
+        state.catalog.invalidate().await;
+        Ok(CreateResponse::Created(Json(event.into())))
+    }
+
+    /// Published events, soonest first. `q` searches title and description.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        q: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        venue_id: Query<Option<Uuid>>,
+        organizer_id: Query<Option<Uuid>>,
+        page: Query<Option<i64>>,
+        per_page: Query<Option<i64>>,
+    ) -> poem::Result<Json<EventPage>> {
+        let paging = Page::parse(page.0, per_page.0)?;
+        if q.0.as_ref().is_some_and(|q| q.chars().count() > 200 || q.contains('\0')) {
+            return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
+                "q",
+                "must be at most 200 characters",
+            )])
+            .into());
+        }
+        let query = EventQuery {
+            q: q.0,
+            from: from.0,
+            to: to.0,
+            venue_id: venue_id.0,
+            organizer_id: organizer_id.0,
+            page: paging.page,
+            per_page: paging.per_page,
+        };
+        let (items, total) = state
+            .catalog
+            .get_or_load("events", &query, LIST_TTL, browse::list(&state.pool, &query))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(EventPage {
+            items: items.into_iter().map(EventListItem::from).collect(),
+            total,
+            page: paging.page,
+            per_page: paging.per_page,
+        }))
+    }
+
+    /// An event with its availability. Drafts: organizer and admins only.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: MaybeAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<Json<EventDetailView>> {
+        let public = state
+            .catalog
+            .get_or_load("event", &id.0, AVAILABILITY_TTL, browse::detail(&state.pool, id.0, None))
+            .await;
+        let detail = match (public, auth.actor()) {
+            (Err(CatalogError::NotFound(_)), Some(viewer)) => {
+                browse::detail(&state.pool, id.0, Some(viewer)).await
+            }
+            (result, _) => result,
+        }
+        .map_err(ApiError::from)?;
+        Ok(Json(detail.into()))
+    }
+
+    /// The seat map: price and availability per seat, never who holds it.
+    #[oai(path = "/:id/seats", method = "get")]
+    async fn seats(
+        &self,
+        state: Data<&AppState>,
+        auth: MaybeAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<Json<Vec<MapSeatView>>> {
+        let public = state
+            .catalog
+            .get_or_load("seats", &id.0, AVAILABILITY_TTL, browse::seat_map(&state.pool, id.0, None))
+            .await;
+        let seats = match (public, auth.actor()) {
+            (Err(CatalogError::NotFound(_)), Some(viewer)) => {
+                browse::seat_map(&state.pool, id.0, Some(viewer)).await
+            }
+            (result, _) => result,
+        }
+        .map_err(ApiError::from)?;
+        Ok(Json(seats.into_iter().map(MapSeatView::from).collect()))
+    }
+
+    /// Change an event: a draft freely; a published event only its title,
+    /// description, sales_end, max_per_order and hold_minutes (409
+    /// otherwise); a cancelled or completed one not at all.
+    #[oai(path = "/:id", method = "patch")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<EventPatchBody>,
+    ) -> poem::Result<Json<EventView>> {
+        let actor = auth.0.require_organizer()?;
+        let patch = EventPatch::from(body.0);
+        let event = events::update(&state.pool, actor, id.0, &patch)
+            .await
+            .map_err(ApiError::from)?;
+        state.catalog.invalidate().await;
+        Ok(Json(event.into()))
+    }
+
+    /// Delete a draft (409 for anything else: cancel it instead).
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<DeleteResponse> {
+        let actor = auth.0.require_organizer()?;
+        events::delete(&state.pool, actor, id.0)
+            .await
+            .map_err(ApiError::from)?;
+        state.catalog.invalidate().await;
+        Ok(DeleteResponse::Deleted)
+    }
+
+    /// draft -> published: needs a future start, a price for every section
+    /// of the venue, and something to sell. Creates the inventory.
+    #[oai(path = "/:id/publish", method = "post")]
+    async fn publish(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<Json<EventView>> {
+        transition(&state, &auth, id.0, Action::Publish).await
+    }
+
+    /// published -> cancelled.
+    #[oai(path = "/:id/cancel", method = "post")]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<Json<EventView>> {
+        transition(&state, &auth, id.0, Action::Cancel).await
+    }
+
+    /// published -> completed.
+    #[oai(path = "/:id/complete", method = "post")]
+    async fn complete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<Json<EventView>> {
+        transition(&state, &auth, id.0, Action::Complete).await
+    }
+}
+
+enum Action {
+    Publish,
+    Cancel,
+    Complete,
+}
+
+async fn transition(
+    state: &AppState,
+    auth: &BearerAuth,
+    id: Uuid,
+    action: Action,
+) -> poem::Result<Json<EventView>> {
+    let actor = auth.0.require_organizer()?;
+    let event = match action {
+        Action::Publish => events::publish(&state.pool, actor, id).await,
+        Action::Cancel => events::cancel(&state.pool, actor, id).await,
+        Action::Complete => events::complete(&state.pool, actor, id).await,
+    }
+    .map_err(ApiError::from)?;
+    state.catalog.invalidate().await;
+    Ok(Json(event.into()))
+}

@@ -1,0 +1,393 @@
+//! Request and response bodies of `/api/v1/events`.
+
+use chrono::{DateTime, Utc};
+use marquee_core::catalog::browse::{Availability, EventDetail, EventSummary, MapSeat};
+use marquee_core::catalog::events::{Event, EventFields, EventPatch, SectionPrice, TicketTypeInput};
+use poem_openapi::Object;
+use poem_openapi::types::MaybeUndefined;
+use uuid::Uuid;
+
+/// A section's price.
+#[derive(Debug, Clone, Object)]
+pub struct SectionPriceBody {
+    /// A section of the event's venue.
+    pub section_id: Uuid,
+    /// Minor units, 0 or more.
+    pub price_cents: i32,
+}
+
+/// A general-admission ticket type.
+#[derive(Debug, Clone, Object)]
+pub struct TicketTypeBody {
+    /// Unique in the event.
+    pub name: String,
+    /// Minor units, 0 or more.
+    pub price_cents: i32,
+    /// Units for sale, 1 or more.
+    pub capacity: i32,
+}
+
+/// A new event.
+#[derive(Debug, Object)]
+pub struct NewEventBody {
+    /// 1-200 characters.
+    pub title: String,
+    /// Up to 10,000 characters.
+    #[oai(default)]
+    pub description: String,
+    /// Start (RFC 3339).
+    pub starts_at: DateTime<Utc>,
+    /// End, after the start.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// One of your venues, for a seated event.
+    pub venue_id: Option<Uuid>,
+    /// A price for every section of the venue (needed to publish).
+    #[oai(default)]
+    pub section_prices: Vec<SectionPriceBody>,
+    /// General-admission ticket types.
+    #[oai(default)]
+    pub ticket_types: Vec<TicketTypeBody>,
+    /// ISO 4217, e.g. "EUR".
+    pub currency: String,
+    /// Sales open (default: at publish).
+    pub sales_start: Option<DateTime<Utc>>,
+    /// Sales close (default: at the start).
+    pub sales_end: Option<DateTime<Utc>>,
+    /// Most seats or units per order (default 10).
+    pub max_per_order: Option<i32>,
+    /// Minutes a hold lasts (default 10).
+    pub hold_minutes: Option<i32>,
+}
+
+fn prices(body: Vec<SectionPriceBody>) -> Vec<SectionPrice> {
+    body.into_iter()
+        .map(|p| SectionPrice {
+            section_id: p.section_id,
+            price_cents: p.price_cents,
+        })
+        .collect()
+}
+
+fn ticket_types(body: Vec<TicketTypeBody>) -> Vec<TicketTypeInput> {
+    body.into_iter()
+        .map(|t| TicketTypeInput {
+            name: t.name,
+            price_cents: t.price_cents,
+            capacity: t.capacity,
+        })
+        .collect()
+}
+
+impl From<NewEventBody> for EventFields {
+    fn from(b: NewEventBody) -> Self {
+        Self {
+            title: b.title,
+            description: b.description,
+            starts_at: b.starts_at,
+            ends_at: b.ends_at,
+            venue_id: b.venue_id,
+            section_prices: prices(b.section_prices),
+            ticket_types: ticket_types(b.ticket_types),
+            currency: b.currency,
+            sales_start: b.sales_start,
+            sales_end: b.sales_end,
+            max_per_order: b.max_per_order.unwrap_or(10),
+            hold_minutes: b.hold_minutes.unwrap_or(10),
+        }
+    }
+}
+
+/// Changes to an event; absent fields stay, `null` clears a nullable one.
+#[derive(Debug, Object)]
+pub struct EventPatchBody {
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Start.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// End.
+    pub ends_at: MaybeUndefined<DateTime<Utc>>,
+    /// Venue.
+    pub venue_id: MaybeUndefined<Uuid>,
+    /// Replaces every section price.
+    pub section_prices: Option<Vec<SectionPriceBody>>,
+    /// Replaces every ticket type.
+    pub ticket_types: Option<Vec<TicketTypeBody>>,
+    /// Currency.
+    pub currency: Option<String>,
+    /// Sales open.
+    pub sales_start: MaybeUndefined<DateTime<Utc>>,
+    /// Sales close.
+    pub sales_end: MaybeUndefined<DateTime<Utc>>,
+    /// Order limit.
+    pub max_per_order: Option<i32>,
+    /// Hold length in minutes.
+    pub hold_minutes: Option<i32>,
+}
+
+fn nullable<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+impl From<EventPatchBody> for EventPatch {
+    fn from(b: EventPatchBody) -> Self {
+        Self {
+            title: b.title,
+            description: b.description,
+            starts_at: b.starts_at,
+            ends_at: nullable(b.ends_at),
+            venue_id: nullable(b.venue_id),
+            section_prices: b.section_prices.map(prices),
+            ticket_types: b.ticket_types.map(ticket_types),
+            currency: b.currency,
+            sales_start: nullable(b.sales_start),
+            sales_end: nullable(b.sales_end),
+            max_per_order: b.max_per_order,
+            hold_minutes: b.hold_minutes,
+        }
+    }
+}
+
+/// A ticket type with its counts.
+#[derive(Debug, Object)]
+pub struct TicketTypeView {
+    /// Id (for holds).
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Price.
+    pub price_cents: i32,
+    /// Capacity.
+    pub capacity: i32,
+    /// Sold.
+    pub sold: i32,
+    /// Held now.
+    pub held: i32,
+    /// Left to sell.
+    pub available: i32,
+}
+
+/// An event.
+#[derive(Debug, Object)]
+pub struct EventView {
+    /// Id.
+    pub id: Uuid,
+    /// Organizer.
+    pub organizer_id: Uuid,
+    /// draft, published, cancelled or completed.
+    pub status: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Venue.
+    pub venue_id: Option<Uuid>,
+    /// Section prices.
+    pub section_prices: Vec<SectionPriceBody>,
+    /// Ticket types.
+    pub ticket_types: Vec<TicketTypeView>,
+    /// Currency.
+    pub currency: String,
+    /// Sales open.
+    pub sales_start: Option<DateTime<Utc>>,
+    /// Sales close.
+    pub sales_end: Option<DateTime<Utc>>,
+    /// Order limit.
+    pub max_per_order: i32,
+    /// Hold length in minutes.
+    pub hold_minutes: i32,
+    /// Published at.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        let f = e.fields;
+        Self {
+            id: e.id,
+            organizer_id: e.organizer_id,
+            status: e.status.as_str().to_owned(),
+            title: f.title,
+            description: f.description,
+            starts_at: f.starts_at,
+            ends_at: f.ends_at,
+            venue_id: f.venue_id,
+            section_prices: f
+                .section_prices
+                .into_iter()
+                .map(|p| SectionPriceBody {
+                    section_id: p.section_id,
+                    price_cents: p.price_cents,
+                })
+                .collect(),
+            ticket_types: e
+                .ticket_types
+                .into_iter()
+                .map(|t| TicketTypeView {
+                    id: t.id,
+                    name: t.name,
+                    price_cents: t.price_cents,
+                    capacity: t.capacity,
+                    sold: t.sold,
+                    held: t.held,
+                    available: t.capacity - t.sold - t.held,
+                })
+                .collect(),
+            currency: f.currency,
+            sales_start: f.sales_start,
+            sales_end: f.sales_end,
+            max_per_order: f.max_per_order,
+            hold_minutes: f.hold_minutes,
+            published_at: e.published_at,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// What is left to buy.
+#[derive(Debug, Object)]
+pub struct AvailabilityView {
+    /// Seats in the inventory.
+    pub seats_total: i64,
+    /// Seats free to hold.
+    pub seats_available: i64,
+    /// Seats held.
+    pub seats_held: i64,
+    /// Seats sold.
+    pub seats_sold: i64,
+    /// Seats off sale.
+    pub seats_blocked: i64,
+    /// General-admission units left.
+    pub tickets_available: i64,
+    /// Nothing left.
+    pub sold_out: bool,
+}
+
+impl From<Availability> for AvailabilityView {
+    fn from(a: Availability) -> Self {
+        Self {
+            seats_total: a.seats_total,
+            seats_available: a.seats_available,
+            seats_held: a.seats_held,
+            seats_sold: a.seats_sold,
+            seats_blocked: a.seats_blocked,
+            tickets_available: a.tickets_available,
+            sold_out: a.sold_out,
+        }
+    }
+}
+
+/// An event with availability.
+#[derive(Debug, Object)]
+pub struct EventDetailView {
+    /// The event.
+    #[oai(flatten)]
+    pub event: EventView,
+    /// Its inventory now (cached for up to 2 s).
+    pub availability: AvailabilityView,
+}
+
+impl From<EventDetail> for EventDetailView {
+    fn from(d: EventDetail) -> Self {
+        Self {
+            event: d.event.into(),
+            availability: d.availability.into(),
+        }
+    }
+}
+
+/// An event in a list.
+#[derive(Debug, Object)]
+pub struct EventListItem {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Venue.
+    pub venue_id: Option<Uuid>,
+    /// Venue name.
+    pub venue_name: Option<String>,
+    /// Organizer.
+    pub organizer_id: Uuid,
+    /// Currency.
+    pub currency: String,
+    /// Cheapest price.
+    pub min_price_cents: Option<i32>,
+}
+
+impl From<EventSummary> for EventListItem {
+    fn from(e: EventSummary) -> Self {
+        Self {
+            id: e.id,
+            title: e.title,
+            starts_at: e.starts_at,
+            ends_at: e.ends_at,
+            venue_id: e.venue_id,
+            venue_name: e.venue_name,
+            organizer_id: e.organizer_id,
+            currency: e.currency,
+            min_price_cents: e.min_price_cents,
+        }
+    }
+}
+
+/// A page of events.
+#[derive(Debug, Object)]
+pub struct EventPage {
+    /// This page.
+    pub items: Vec<EventListItem>,
+    /// Matching events in all pages.
+    pub total: i64,
+    /// Page number.
+    pub page: i64,
+    /// Page size.
+    pub per_page: i64,
+}
+
+/// A seat on the map.
+#[derive(Debug, Object)]
+pub struct MapSeatView {
+    /// Seat id (for holds).
+    pub seat_id: Uuid,
+    /// Section id.
+    pub section_id: Uuid,
+    /// Section name.
+    pub section: String,
+    /// "A-12".
+    pub label: String,
+    /// Price.
+    pub price_cents: i32,
+    /// Free to hold now.
+    pub available: bool,
+}
+
+impl From<MapSeat> for MapSeatView {
+    fn from(s: MapSeat) -> Self {
+        Self {
+            seat_id: s.seat_id,
+            section_id: s.section_id,
+            section: s.section,
+            label: s.label,
+            price_cents: s.price_cents,
+            available: s.available,
+        }
+    }
+}

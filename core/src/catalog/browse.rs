@@ -1,0 +1,201 @@
+//! What people browse: published events, an event with its availability,
+//! and the seat map. Holds past `held_until` count as available at once.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::events::{Event, EventStatus, load};
+use super::{Actor, CatalogError};
+
+/// Browse filters; every one has an index.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventQuery {
+    /// Words to find in title and description (PostgreSQL full-text).
+    pub q: Option<String>,
+    /// Starting at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Starting before.
+    pub to: Option<DateTime<Utc>>,
+    /// At this venue.
+    pub venue_id: Option<Uuid>,
+    /// By this organizer.
+    pub organizer_id: Option<Uuid>,
+    /// 1-based.
+    pub page: i64,
+    /// Page size.
+    pub per_page: i64,
+}
+
+/// An event in a list.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EventSummary {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Venue.
+    pub venue_id: Option<Uuid>,
+    /// Venue name.
+    pub venue_name: Option<String>,
+    /// Organizer.
+    pub organizer_id: Uuid,
+    /// Currency.
+    pub currency: String,
+    /// Cheapest price on offer, if any.
+    pub min_price_cents: Option<i32>,
+}
+
+/// One page of published events, by start, and how many match in all.
+pub async fn list(pool: &PgPool, query: &EventQuery) -> Result<(Vec<EventSummary>, i64), sqlx::Error> {
+    const FILTER: &str = "e.status = 'published'
+          AND ($1::text IS NULL OR e.search @@ websearch_to_tsquery('simple', $1))
+          AND ($2::timestamptz IS NULL OR e.starts_at >= $2)
+          AND ($3::timestamptz IS NULL OR e.starts_at < $3)
+          AND ($4::uuid IS NULL OR e.venue_id = $4)
+          AND ($5::uuid IS NULL OR e.organizer_id = $5)";
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM events e WHERE {FILTER}"
+    )))
+    .bind(q)
+    .bind(query.from)
+    .bind(query.to)
+    .bind(query.venue_id)
+    .bind(query.organizer_id)
+    .fetch_one(pool)
+    .await?;
+    let events = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT e.id, e.title, e.starts_at, e.ends_at, e.venue_id, v.name AS venue_name,
+                e.organizer_id, e.currency,
+                LEAST((SELECT min(price_cents) FROM event_section_prices p WHERE p.event_id = e.id),
+                      (SELECT min(price_cents) FROM ticket_types t WHERE t.event_id = e.id))
+                    AS min_price_cents
+         FROM events e LEFT JOIN venues v ON v.id = e.venue_id
+         WHERE {FILTER}
+         ORDER BY e.starts_at, e.id LIMIT $6 OFFSET $7"
+    )))
+    .bind(q)
+    .bind(query.from)
+    .bind(query.to)
+    .bind(query.venue_id)
+    .bind(query.organizer_id)
+    .bind(query.per_page)
+    .bind((query.page - 1).saturating_mul(query.per_page))
+    .fetch_all(pool)
+    .await?;
+    Ok((events, total))
+}
+
+/// What is left to buy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Availability {
+    /// Seats in the event's inventory.
+    pub seats_total: i64,
+    /// Seats anyone may hold now.
+    pub seats_available: i64,
+    /// Seats held (and not expired).
+    pub seats_held: i64,
+    /// Seats sold.
+    pub seats_sold: i64,
+    /// Seats taken off sale.
+    pub seats_blocked: i64,
+    /// General-admission units left, over all ticket types.
+    pub tickets_available: i64,
+    /// Nothing at all left.
+    pub sold_out: bool,
+}
+
+/// An event with its availability.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventDetail {
+    /// The event.
+    pub event: Event,
+    /// Its inventory now.
+    pub availability: Availability,
+}
+
+/// Whether `viewer` may see `event`: published, cancelled and completed
+/// events are public; drafts only to their organizer and admins.
+pub fn visible(event: &Event, viewer: Option<Actor>) -> bool {
+    event.status != EventStatus::Draft
+        || viewer.is_some_and(|v| v.owner_filter().is_none_or(|me| me == event.organizer_id))
+}
+
+/// The event with availability; `NotFound` if the viewer may not see it.
+pub async fn detail(pool: &PgPool, id: Uuid, viewer: Option<Actor>) -> Result<EventDetail, CatalogError> {
+    let event = match load(pool, id).await? {
+        Some(event) if visible(&event, viewer) => event,
+        _ => return Err(CatalogError::NotFound("no such event")),
+    };
+    let (seats_total, seats_available, seats_held, seats_sold, seats_blocked): (i64, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE status = 'available' OR (status = 'held' AND held_until <= now())),
+                    count(*) FILTER (WHERE status = 'held' AND held_until > now()),
+                    count(*) FILTER (WHERE status = 'sold'),
+                    count(*) FILTER (WHERE status = 'blocked')
+             FROM event_seats WHERE event_id = $1",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    let tickets_available: i64 = event
+        .ticket_types
+        .iter()
+        .map(|t| i64::from(t.capacity - t.sold - t.held))
+        .sum();
+    let availability = Availability {
+        seats_total,
+        seats_available,
+        seats_held,
+        seats_sold,
+        seats_blocked,
+        tickets_available,
+        sold_out: seats_available + tickets_available == 0,
+    };
+    Ok(EventDetail { event, availability })
+}
+
+/// A seat on the map: where, how much, and whether it can be held. Never
+/// who holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct MapSeat {
+    /// Seat id (for holds).
+    pub seat_id: Uuid,
+    /// Section id.
+    pub section_id: Uuid,
+    /// Section name.
+    pub section: String,
+    /// "A-12".
+    pub label: String,
+    /// Price in minor units.
+    pub price_cents: i32,
+    /// Free to hold now.
+    pub available: bool,
+}
+
+/// The seat map (empty for an event without a venue or not yet published).
+pub async fn seat_map(pool: &PgPool, id: Uuid, viewer: Option<Actor>) -> Result<Vec<MapSeat>, CatalogError> {
+    match load(pool, id).await? {
+        Some(event) if visible(&event, viewer) => {}
+        _ => return Err(CatalogError::NotFound("no such event")),
+    }
+    Ok(sqlx::query_as(
+        "SELECT es.seat_id, es.section_id, c.name AS section, es.label, es.price_cents,
+                (es.status = 'available' OR (es.status = 'held' AND es.held_until <= now())) AS available
+         FROM event_seats es
+         JOIN venue_sections c ON c.id = es.section_id
+         JOIN venue_seats s ON s.id = es.seat_id
+         WHERE es.event_id = $1
+         ORDER BY c.position, s.row_label, s.number",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
+}

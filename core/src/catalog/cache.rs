@@ -1,0 +1,99 @@
+//! Caching public catalog reads in Redis.
+//!
+//! Every entry's key holds the catalog's version number; any catalog write
+//! bumps the version after its commit. A read that starts after the bump
+//! can only find entries made after it, so a write is visible to the next
+//! read, and stale entries simply expire. Availability changes without
+//! catalog writes (holds, sales), so entries that carry it live only a
+//! couple of seconds.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// Lists of events: they carry no availability.
+pub const LIST_TTL: Duration = Duration::from_secs(60);
+/// An event with availability, and seat maps.
+pub const AVAILABILITY_TTL: Duration = Duration::from_secs(2);
+
+/// The catalog cache of one Marquee install.
+#[derive(Clone)]
+pub struct CatalogCache {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl CatalogCache {
+    /// Keys start with `<key_prefix>:catalog:`.
+    pub fn new(redis: ConnectionManager, key_prefix: &str) -> Self {
+        Self {
+            redis,
+            prefix: format!("{key_prefix}:catalog"),
+        }
+    }
+
+    /// The cached value for (`kind`, `params`), or `load`'s result, cached.
+    /// If Redis fails, the read goes to the database: a cache outage costs
+    /// speed, never correctness.
+    pub async fn get_or_load<T, E, F>(
+        &self,
+        kind: &str,
+        params: &impl Serialize,
+        ttl: Duration,
+        load: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = Result<T, E>>,
+    {
+        let key = self.key(kind, params).await;
+        if let Some(key) = &key {
+            let mut conn = self.redis.clone();
+            let hit: redis::RedisResult<Option<Vec<u8>>> = conn.get(key).await;
+            if let Ok(Some(bytes)) = hit
+                && let Ok(value) = serde_json::from_slice(&bytes)
+            {
+                return Ok(value);
+            }
+        }
+        let value = load.await?;
+        if let (Some(key), Ok(bytes)) = (key, serde_json::to_vec(&value)) {
+            let mut conn = self.redis.clone();
+            let stored: redis::RedisResult<()> = conn.set_ex(key, bytes, ttl.as_secs()).await;
+            if let Err(error) = stored {
+                tracing::debug!(%error, "catalog cache write failed");
+            }
+        }
+        Ok(value)
+    }
+
+    /// Call after any catalog write commits.
+    pub async fn invalidate(&self) {
+        let mut conn = self.redis.clone();
+        let bumped: redis::RedisResult<i64> = conn.incr(self.version_key(), 1).await;
+        if let Err(error) = bumped {
+            // Entries then live out their TTL: lists up to a minute.
+            tracing::warn!(%error, "could not invalidate the catalog cache");
+        }
+    }
+
+    fn version_key(&self) -> String {
+        format!("{}:version", self.prefix)
+    }
+
+    async fn key(&self, kind: &str, params: &impl Serialize) -> Option<String> {
+        let mut conn = self.redis.clone();
+        let version: Option<i64> = conn.get(self.version_key()).await.ok()?;
+        let digest = Sha256::digest(serde_json::to_vec(params).ok()?);
+        let hash: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!(
+            "{}:{}:{kind}:{hash}",
+            self.prefix,
+            version.unwrap_or(0)
+        ))
+    }
+}

@@ -1,0 +1,160 @@
+//! Status changes: publish (which creates the inventory), cancel, complete
+//! and delete. Each locks the event row, so two changes never interleave.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{Event, EventStatus, get, load};
+use crate::catalog::{Actor, CatalogError};
+
+/// Locks the actor's event and returns its status.
+async fn lock(conn: &mut PgConnection, actor: Actor, id: Uuid) -> Result<EventStatus, CatalogError> {
+    let row: Option<(EventStatus, uuid::Uuid)> =
+        sqlx::query_as("SELECT status, organizer_id FROM events WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match row {
+        Some((status, organizer)) if actor.owner_filter().is_none_or(|me| me == organizer) => {
+            Ok(status)
+        }
+        _ => Err(CatalogError::NotFound("no such event")),
+    }
+}
+
+fn refuse(action: &str, from: &[EventStatus], status: EventStatus) -> CatalogError {
+    let allowed: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    CatalogError::Conflict(format!(
+        "cannot {action} an event that is {}; only from {}",
+        status.as_str(),
+        allowed.join(" or ")
+    ))
+}
+
+/// draft -> published. The start must be in the future, every section of
+/// the venue must have a price, and there must be something to sell. Each
+/// seat of the venue becomes a row of this event's inventory.
+pub async fn publish(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, CatalogError> {
+    let mut tx = pool.begin().await?;
+    let status = lock(&mut tx, actor, id).await?;
+    if status != EventStatus::Draft {
+        return Err(refuse("publish", &[EventStatus::Draft], status));
+    }
+    let (future, venue): (bool, Option<Uuid>) =
+        sqlx::query_as("SELECT starts_at > now(), venue_id FROM events WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !future {
+        return Err(CatalogError::Conflict(
+            "the event starts in the past; move starts_at first".to_owned(),
+        ));
+    }
+    if let Some(venue) = venue {
+        let unpriced: Vec<String> = sqlx::query_scalar(
+            "SELECT s.name FROM venue_sections s
+             WHERE s.venue_id = $1 AND NOT EXISTS (
+                 SELECT 1 FROM event_section_prices p WHERE p.event_id = $2 AND p.section_id = s.id)
+             ORDER BY s.position",
+        )
+        .bind(venue)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !unpriced.is_empty() {
+            return Err(CatalogError::Conflict(format!(
+                "sections without a price: {}",
+                unpriced.join(", ")
+            )));
+        }
+        // Keep the layout still while its seats are copied.
+        sqlx::query("SELECT 1 FROM venues WHERE id = $1 FOR SHARE")
+            .bind(venue)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO event_seats (event_id, seat_id, section_id, label, price_cents, status)
+             SELECT $1, s.id, s.section_id, s.label, p.price_cents, 'available'
+             FROM venue_seats s
+             JOIN event_section_prices p ON p.section_id = s.section_id AND p.event_id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let inventory: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM event_seats WHERE event_id = $1)
+              + (SELECT COALESCE(sum(capacity), 0) FROM ticket_types WHERE event_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if inventory == 0 {
+        return Err(CatalogError::Conflict(
+            "nothing to sell: give the event a venue with priced sections or a ticket type"
+                .to_owned(),
+        ));
+    }
+    set_status(&mut tx, id, EventStatus::Published).await?;
+    tx.commit().await?;
+    Ok(load(pool, id).await?.expect("exists"))
+}
+
+/// published -> cancelled. (Refunds attach here with the booking issue.)
+pub async fn cancel(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, CatalogError> {
+    transition(pool, actor, id, "cancel", EventStatus::Cancelled).await
+}
+
+/// published -> completed.
+pub async fn complete(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, CatalogError> {
+    transition(pool, actor, id, "complete", EventStatus::Completed).await
+}
+
+async fn transition(
+    pool: &PgPool,
+    actor: Actor,
+    id: Uuid,
+    action: &str,
+    to: EventStatus,
+) -> Result<Event, CatalogError> {
+    let mut tx = pool.begin().await?;
+    let status = lock(&mut tx, actor, id).await?;
+    if status != EventStatus::Published {
+        return Err(refuse(action, &[EventStatus::Published], status));
+    }
+    set_status(&mut tx, id, to).await?;
+    tx.commit().await?;
+    Ok(load(pool, id).await?.expect("exists"))
+}
+
+/// Sets the status and stamps the time it was reached.
+async fn set_status(conn: &mut PgConnection, id: Uuid, to: EventStatus) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE events SET status = $2, updated_at = now(),
+                published_at = CASE WHEN $2 = 'published' THEN now() ELSE published_at END,
+                cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE cancelled_at END,
+                completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(to)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a draft; anything else is 409 (cancel a published event instead).
+pub async fn delete(pool: &PgPool, actor: Actor, id: Uuid) -> Result<(), CatalogError> {
+    get(pool, actor, id).await?;
+    let mut tx = pool.begin().await?;
+    let status = lock(&mut tx, actor, id).await?;
+    if status != EventStatus::Draft {
+        return Err(refuse("delete", &[EventStatus::Draft], status));
+    }
+    sqlx::query("DELETE FROM events WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

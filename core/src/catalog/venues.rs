@@ -1,0 +1,391 @@
+//! Venues: an organizer's places, with sections, rows and generated seats.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{Actor, CatalogError, check_text};
+use crate::auth::Invalid;
+
+/// Most sections in a venue.
+pub const MAX_SECTIONS: usize = 50;
+/// Most rows in a section.
+pub const MAX_ROWS: usize = 100;
+/// Most seats in one row.
+pub const MAX_SEATS_PER_ROW: i32 = 100;
+
+/// A row as given: its label and how many seats it has.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RowInput {
+    /// "A", "B", "AA"...
+    pub label: String,
+    /// Seats numbered 1..=seats.
+    pub seats: i32,
+}
+
+/// A section as given.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SectionInput {
+    /// Unique in the venue.
+    pub name: String,
+    /// Its rows.
+    pub rows: Vec<RowInput>,
+}
+
+/// Validates a seat layout: all problems at once.
+pub fn check_sections(sections: &[SectionInput]) -> Result<Vec<SectionInput>, Vec<Invalid>> {
+    let mut problems = Vec::new();
+    if sections.len() > MAX_SECTIONS {
+        problems.push(Invalid::new(
+            "sections",
+            format!("at most {MAX_SECTIONS} sections"),
+        ));
+    }
+    let mut clean = Vec::with_capacity(sections.len());
+    let mut names = std::collections::HashSet::new();
+    for section in sections {
+        let name = check_text(&mut problems, "sections.name", &section.name, 100);
+        if !names.insert(name.to_lowercase()) {
+            problems.push(Invalid::new("sections.name", format!("`{name}` appears twice")));
+        }
+        if section.rows.is_empty() || section.rows.len() > MAX_ROWS {
+            problems.push(Invalid::new(
+                "sections.rows",
+                format!("a section has 1-{MAX_ROWS} rows"),
+            ));
+        }
+        let mut labels = std::collections::HashSet::new();
+        let mut rows = Vec::with_capacity(section.rows.len());
+        for row in &section.rows {
+            let label = check_text(&mut problems, "sections.rows.label", &row.label, 10);
+            if label.contains('-') || !labels.insert(label.clone()) {
+                problems.push(Invalid::new(
+                    "sections.rows.label",
+                    format!("`{label}` must be unique in its section and contain no '-'"),
+                ));
+            }
+            if !(1..=MAX_SEATS_PER_ROW).contains(&row.seats) {
+                problems.push(Invalid::new(
+                    "sections.rows.seats",
+                    format!("a row has 1-{MAX_SEATS_PER_ROW} seats"),
+                ));
+            }
+            rows.push(RowInput {
+                label,
+                seats: row.seats,
+            });
+        }
+        clean.push(SectionInput { name, rows });
+    }
+    problems.dedup();
+    if problems.is_empty() {
+        Ok(clean)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A venue with its layout.
+#[derive(Debug, Clone, Serialize)]
+pub struct Venue {
+    /// Id.
+    pub id: Uuid,
+    /// Its organizer.
+    pub owner_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: Option<String>,
+    /// Sections in order, with seats.
+    pub sections: Vec<Section>,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A section and its seats.
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    /// Id (used in event prices).
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Seats, by row then number.
+    pub seats: Vec<Seat>,
+}
+
+/// One seat.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Seat {
+    /// Id (used in holds).
+    pub id: Uuid,
+    /// Row label.
+    pub row: String,
+    /// Number in the row.
+    pub number: i32,
+    /// "A-12".
+    pub label: String,
+}
+
+/// A venue in a list (no seats).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct VenueSummary {
+    /// Id.
+    pub id: Uuid,
+    /// Organizer.
+    pub owner_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: Option<String>,
+    /// Seats in all sections.
+    pub seats: i64,
+}
+
+/// Checks the name and address of a venue.
+pub fn check_details(name: &str, address: Option<&str>) -> Result<(String, Option<String>), Vec<Invalid>> {
+    let mut problems = Vec::new();
+    let name = check_text(&mut problems, "name", name, 200);
+    let address = address.map(|a| check_text(&mut problems, "address", a, 500));
+    if problems.is_empty() {
+        Ok((name, address))
+    } else {
+        Err(problems)
+    }
+}
+
+/// A change of name and/or address (`Some(None)` clears the address).
+#[derive(Debug, Clone, Default)]
+pub struct DetailsPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New address.
+    pub address: Option<Option<String>>,
+}
+
+impl DetailsPatch {
+    /// Checks what is given.
+    pub fn check(self) -> Result<Self, Vec<Invalid>> {
+        let mut problems = Vec::new();
+        let name = self.name.map(|n| check_text(&mut problems, "name", &n, 200));
+        let address = self
+            .address
+            .map(|a| a.map(|a| check_text(&mut problems, "address", &a, 500)));
+        if problems.is_empty() {
+            Ok(Self { name, address })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Creates a venue and generates its seats.
+pub async fn create(
+    pool: &PgPool,
+    owner: Uuid,
+    name: &str,
+    address: Option<&str>,
+    sections: &[SectionInput],
+) -> Result<Venue, CatalogError> {
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO venues (id, owner_id, name, address) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(owner)
+        .bind(name)
+        .bind(address)
+        .execute(&mut *tx)
+        .await?;
+    insert_sections(&mut tx, id, sections).await?;
+    tx.commit().await?;
+    Ok(get_unchecked(pool, id).await?.expect("just created"))
+}
+
+async fn insert_sections(
+    conn: &mut PgConnection,
+    venue: Uuid,
+    sections: &[SectionInput],
+) -> Result<(), sqlx::Error> {
+    let (mut seat_ids, mut seat_sections, mut rows, mut numbers, mut labels) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (position, section) in sections.iter().enumerate() {
+        let section_id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO venue_sections (id, venue_id, name, position) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(section_id)
+        .bind(venue)
+        .bind(&section.name)
+        .bind(position as i32)
+        .execute(&mut *conn)
+        .await?;
+        for row in &section.rows {
+            for number in 1..=row.seats {
+                seat_ids.push(Uuid::now_v7());
+                seat_sections.push(section_id);
+                rows.push(row.label.clone());
+                numbers.push(number);
+                labels.push(format!("{}-{number}", row.label));
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO venue_seats (id, section_id, row_label, number, label)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[])",
+    )
+    .bind(seat_ids)
+    .bind(seat_sections)
+    .bind(rows)
+    .bind(numbers)
+    .bind(labels)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The caller's venues (every venue for an admin), by name.
+pub async fn list(pool: &PgPool, actor: Actor) -> Result<Vec<VenueSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.id, v.owner_id, v.name, v.address,
+                (SELECT count(*) FROM venue_seats s JOIN venue_sections c ON c.id = s.section_id
+                  WHERE c.venue_id = v.id) AS seats
+         FROM venues v WHERE $1::uuid IS NULL OR v.owner_id = $1 ORDER BY v.name, v.id",
+    )
+    .bind(actor.owner_filter())
+    .fetch_all(pool)
+    .await
+}
+
+/// A venue the actor manages; `NotFound` otherwise.
+pub async fn get(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Venue, CatalogError> {
+    match get_unchecked(pool, id).await? {
+        Some(venue) if actor.owner_filter().is_none_or(|owner| owner == venue.owner_id) => {
+            Ok(venue)
+        }
+        _ => Err(CatalogError::NotFound("no such venue")),
+    }
+}
+
+async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::Error> {
+    let venue: Option<(Uuid, String, Option<String>, DateTime<Utc>, DateTime<Utc>)> =
+        sqlx::query_as(
+            "SELECT owner_id, name, address, created_at, updated_at FROM venues WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    let Some((owner_id, name, address, created_at, updated_at)) = venue else {
+        return Ok(None);
+    };
+    let sections: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, name FROM venue_sections WHERE venue_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let seats: Vec<(Uuid, Uuid, String, i32, String)> = sqlx::query_as(
+        "SELECT s.section_id, s.id, s.row_label, s.number, s.label
+         FROM venue_seats s JOIN venue_sections c ON c.id = s.section_id
+         WHERE c.venue_id = $1 ORDER BY c.position, s.row_label, s.number",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let sections = sections
+        .into_iter()
+        .map(|(section_id, name)| Section {
+            id: section_id,
+            name,
+            seats: seats
+                .iter()
+                .filter(|seat| seat.0 == section_id)
+                .map(|(_, id, row, number, label)| Seat {
+                    id: *id,
+                    row: row.clone(),
+                    number: *number,
+                    label: label.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Some(Venue {
+        id,
+        owner_id,
+        name,
+        address,
+        sections,
+        created_at,
+        updated_at,
+    }))
+}
+
+/// Changes name and/or address.
+pub async fn update_details(
+    pool: &PgPool,
+    actor: Actor,
+    id: Uuid,
+    patch: &DetailsPatch,
+) -> Result<Venue, CatalogError> {
+    get(pool, actor, id).await?;
+    sqlx::query(
+        "UPDATE venues SET name = COALESCE($2, name),
+                address = CASE WHEN $3 THEN $4 ELSE address END, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&patch.name)
+    .bind(patch.address.is_some())
+    .bind(patch.address.clone().flatten())
+    .execute(pool)
+    .await?;
+    get(pool, actor, id).await
+}
+
+/// Replaces the seat layout; 409 once a published (or finished) event uses
+/// the venue, since its inventory points at these seats.
+pub async fn replace_sections(
+    pool: &PgPool,
+    actor: Actor,
+    id: Uuid,
+    sections: &[SectionInput],
+) -> Result<Venue, CatalogError> {
+    get(pool, actor, id).await?;
+    let mut tx = pool.begin().await?;
+    // Lock the venue so an event cannot be published against it meanwhile.
+    sqlx::query("SELECT 1 FROM venues WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let used: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE venue_id = $1 AND status <> 'draft'",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if used > 0 {
+        return Err(CatalogError::Conflict(format!(
+            "{used} published event(s) use this venue; its sections and seats cannot change"
+        )));
+    }
+    // Drafts priced against the old sections lose those prices.
+    sqlx::query(
+        "DELETE FROM event_section_prices p USING venue_sections s
+         WHERE p.section_id = s.id AND s.venue_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM venue_sections WHERE venue_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    insert_sections(&mut tx, id, sections).await?;
+    sqlx::query("UPDATE venues SET updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    get(pool, actor, id).await
+}

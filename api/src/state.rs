@@ -54,8 +54,10 @@ impl AppState {
         let tokens = AccessTokens::new(&settings.jwt);
         let limiter = RateLimiter::new(redis.clone(), &settings.redis.key_prefix);
         let metrics = marquee_core::metrics::install();
-        let catalog =
-            marquee_core::catalog::cache::CatalogCache::new(redis.clone(), &settings.redis.key_prefix);
+        let catalog = marquee_core::catalog::cache::CatalogCache::new(
+            redis.clone(),
+            &settings.redis.key_prefix,
+        );
         Ok(Self {
             pool,
             redis,

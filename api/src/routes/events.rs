@@ -3,10 +3,10 @@
 mod views;
 
 use chrono::{DateTime, Utc};
+use marquee_core::catalog::CatalogError;
 use marquee_core::catalog::browse::{self, EventQuery};
 use marquee_core::catalog::cache::{AVAILABILITY_TTL, LIST_TTL};
 use marquee_core::catalog::events::{self, EventFields, EventPatch};
-use marquee_core::catalog::CatalogError;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
@@ -71,7 +71,10 @@ impl EventsApi {
         per_page: Query<Option<i64>>,
     ) -> poem::Result<Json<EventPage>> {
         let paging = Page::parse(page.0, per_page.0)?;
-        if q.0.as_ref().is_some_and(|q| q.chars().count() > 200 || q.contains('\0')) {
+        if q.0
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > 200 || q.contains('\0'))
+        {
             return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
                 "q",
                 "must be at most 200 characters",
@@ -89,7 +92,12 @@ impl EventsApi {
         };
         let (items, total) = state
             .catalog
-            .get_or_load("events", &query, LIST_TTL, browse::list(&state.pool, &query))
+            .get_or_load(
+                "events",
+                &query,
+                LIST_TTL,
+                browse::list(&state.pool, &query),
+            )
             .await
             .map_err(ApiError::from)?;
         Ok(Json(EventPage {
@@ -110,7 +118,12 @@ impl EventsApi {
     ) -> poem::Result<Json<EventDetailView>> {
         let public = state
             .catalog
-            .get_or_load("event", &id.0, AVAILABILITY_TTL, browse::detail(&state.pool, id.0, None))
+            .get_or_load(
+                "event",
+                &id.0,
+                AVAILABILITY_TTL,
+                browse::detail(&state.pool, id.0, None),
+            )
             .await;
         let detail = match (public, auth.actor()) {
             (Err(CatalogError::NotFound(_)), Some(viewer)) => {
@@ -132,7 +145,12 @@ impl EventsApi {
     ) -> poem::Result<Json<Vec<MapSeatView>>> {
         let public = state
             .catalog
-            .get_or_load("seats", &id.0, AVAILABILITY_TTL, browse::seat_map(&state.pool, id.0, None))
+            .get_or_load(
+                "seats",
+                &id.0,
+                AVAILABILITY_TTL,
+                browse::seat_map(&state.pool, id.0, None),
+            )
             .await;
         let seats = match (public, auth.actor()) {
             (Err(CatalogError::NotFound(_)), Some(viewer)) => {

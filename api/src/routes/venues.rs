@@ -207,9 +207,15 @@ impl VenuesApi {
         let (Some((name, address)), Some(layout)) = (details, layout) else {
             return Err(ApiError::from(problems).into());
         };
-        let venue = venues::create(&state.pool, actor.user_id, &name, address.as_deref(), &layout)
-            .await
-            .map_err(ApiError::from)?;
+        let venue = venues::create(
+            &state.pool,
+            actor.user_id,
+            &name,
+            address.as_deref(),
+            &layout,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(CreateResponse::Created(Json(venue.into())))
     }
 
@@ -221,7 +227,9 @@ impl VenuesApi {
         auth: BearerAuth,
     ) -> poem::Result<Json<Vec<VenueListItem>>> {
         let actor = auth.0.require_organizer()?;
-        let all = venues::list(&state.pool, actor).await.map_err(ApiError::from)?;
+        let all = venues::list(&state.pool, actor)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Json(all.into_iter().map(VenueListItem::from).collect()))
     }
 
@@ -234,7 +242,9 @@ impl VenuesApi {
         id: Path<Uuid>,
     ) -> poem::Result<Json<VenueView>> {
         let actor = auth.0.require_organizer()?;
-        let venue = venues::get(&state.pool, actor, id.0).await.map_err(ApiError::from)?;
+        let venue = venues::get(&state.pool, actor, id.0)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Json(venue.into()))
     }
 

@@ -154,3 +154,54 @@ pub async fn drain_with(app: &TestApp, mut settings: marquee_core::Settings) {
     let _ = stop.send(());
     worker.await.unwrap().unwrap();
 }
+
+/// Registers `email` and makes them an organizer; returns their access token.
+pub async fn organizer(app: &TestApp, email: &str) -> String {
+    with_role(app, email, marquee_core::auth::Role::Organizer).await
+}
+
+/// Registers `email` with `role`; returns their access token.
+pub async fn with_role(app: &TestApp, email: &str, role: marquee_core::auth::Role) -> String {
+    let session = register(app, email).await;
+    let id: uuid::Uuid = session["user"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("session names its user");
+    marquee_core::auth::cache::set_role(
+        &app.ctx.pool,
+        &app.ctx.redis(),
+        &app.ctx.settings.redis.key_prefix,
+        id,
+        role,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    access_token(&session).to_owned()
+}
+
+/// A JSON request with a bearer token; `None` body sends none.
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// Asserts `status` and returns the JSON body.
+pub async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Value {
+    let actual = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert_eq!(actual, status, "{body}");
+    body
+}

@@ -52,7 +52,10 @@ pub struct EventSummary {
 }
 
 /// One page of published events, by start, and how many match in all.
-pub async fn list(pool: &PgPool, query: &EventQuery) -> Result<(Vec<EventSummary>, i64), sqlx::Error> {
+pub async fn list(
+    pool: &PgPool,
+    query: &EventQuery,
+) -> Result<(Vec<EventSummary>, i64), sqlx::Error> {
     const FILTER: &str = "e.status = 'published'
           AND ($1::text IS NULL OR e.search @@ websearch_to_tsquery('simple', $1))
           AND ($2::timestamptz IS NULL OR e.starts_at >= $2)
@@ -128,7 +131,11 @@ pub fn visible(event: &Event, viewer: Option<Actor>) -> bool {
 }
 
 /// The event with availability; `NotFound` if the viewer may not see it.
-pub async fn detail(pool: &PgPool, id: Uuid, viewer: Option<Actor>) -> Result<EventDetail, CatalogError> {
+pub async fn detail(
+    pool: &PgPool,
+    id: Uuid,
+    viewer: Option<Actor>,
+) -> Result<EventDetail, CatalogError> {
     let event = match load(pool, id).await? {
         Some(event) if visible(&event, viewer) => event,
         _ => return Err(CatalogError::NotFound("no such event")),
@@ -159,7 +166,10 @@ pub async fn detail(pool: &PgPool, id: Uuid, viewer: Option<Actor>) -> Result<Ev
         tickets_available,
         sold_out: seats_available + tickets_available == 0,
     };
-    Ok(EventDetail { event, availability })
+    Ok(EventDetail {
+        event,
+        availability,
+    })
 }
 
 /// A seat on the map: where, how much, and whether it can be held. Never
@@ -181,7 +191,11 @@ pub struct MapSeat {
 }
 
 /// The seat map (empty for an event without a venue or not yet published).
-pub async fn seat_map(pool: &PgPool, id: Uuid, viewer: Option<Actor>) -> Result<Vec<MapSeat>, CatalogError> {
+pub async fn seat_map(
+    pool: &PgPool,
+    id: Uuid,
+    viewer: Option<Actor>,
+) -> Result<Vec<MapSeat>, CatalogError> {
     match load(pool, id).await? {
         Some(event) if visible(&event, viewer) => {}
         _ => return Err(CatalogError::NotFound("no such event")),

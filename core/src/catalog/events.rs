@@ -82,7 +82,11 @@ pub struct TicketType {
 }
 
 /// Creates a draft event for `actor`.
-pub async fn create(pool: &PgPool, actor: Actor, fields: EventFields) -> Result<Event, CatalogError> {
+pub async fn create(
+    pool: &PgPool,
+    actor: Actor,
+    fields: EventFields,
+) -> Result<Event, CatalogError> {
     let mut tx = pool.begin().await?;
     check_venue_and_sections(&mut tx, actor, &fields).await?;
     let id = Uuid::now_v7();
@@ -128,10 +132,11 @@ pub async fn update(
 ) -> Result<Event, CatalogError> {
     let current = get(pool, actor, id).await?;
     let mut tx = pool.begin().await?;
-    let status: EventStatus = sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let status: EventStatus =
+        sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     patch.allowed_in(status)?;
     let fields = patch.apply(current.fields)?;
     check_venue_and_sections(&mut tx, actor, &fields).await?;
@@ -183,10 +188,11 @@ async fn check_venue_and_sections(
     let sections: Vec<Uuid> = match fields.venue_id {
         None => Vec::new(),
         Some(venue) => {
-            let owner: Option<Uuid> = sqlx::query_scalar("SELECT owner_id FROM venues WHERE id = $1")
-                .bind(venue)
-                .fetch_optional(&mut *conn)
-                .await?;
+            let owner: Option<Uuid> =
+                sqlx::query_scalar("SELECT owner_id FROM venues WHERE id = $1")
+                    .bind(venue)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             if owner.is_none() || actor.owner_filter().is_some_and(|me| Some(me) != owner) {
                 problems.push(Invalid::new("venue_id", "no such venue of yours"));
             }
@@ -197,7 +203,10 @@ async fn check_venue_and_sections(
         }
     };
     if fields.venue_id.is_none() && !fields.section_prices.is_empty() {
-        problems.push(Invalid::new("section_prices", "a seated event needs a venue_id"));
+        problems.push(Invalid::new(
+            "section_prices",
+            "a seated event needs a venue_id",
+        ));
     } else if fields
         .section_prices
         .iter()

@@ -47,7 +47,10 @@ pub fn check_sections(sections: &[SectionInput]) -> Result<Vec<SectionInput>, Ve
     for section in sections {
         let name = check_text(&mut problems, "sections.name", &section.name, 100);
         if !names.insert(name.to_lowercase()) {
-            problems.push(Invalid::new("sections.name", format!("`{name}` appears twice")));
+            problems.push(Invalid::new(
+                "sections.name",
+                format!("`{name}` appears twice"),
+            ));
         }
         if section.rows.is_empty() || section.rows.len() > MAX_ROWS {
             problems.push(Invalid::new(
@@ -145,7 +148,10 @@ pub struct VenueSummary {
 }
 
 /// Checks the name and address of a venue.
-pub fn check_details(name: &str, address: Option<&str>) -> Result<(String, Option<String>), Vec<Invalid>> {
+pub fn check_details(
+    name: &str,
+    address: Option<&str>,
+) -> Result<(String, Option<String>), Vec<Invalid>> {
     let mut problems = Vec::new();
     let name = check_text(&mut problems, "name", name, 200);
     let address = address.map(|a| check_text(&mut problems, "address", a, 500));
@@ -169,7 +175,9 @@ impl DetailsPatch {
     /// Checks what is given.
     pub fn check(self) -> Result<Self, Vec<Invalid>> {
         let mut problems = Vec::new();
-        let name = self.name.map(|n| check_text(&mut problems, "name", &n, 200));
+        let name = self
+            .name
+            .map(|n| check_text(&mut problems, "name", &n, 200));
         let address = self
             .address
             .map(|a| a.map(|a| check_text(&mut problems, "address", &a, 500)));
@@ -261,7 +269,11 @@ pub async fn list(pool: &PgPool, actor: Actor) -> Result<Vec<VenueSummary>, sqlx
 /// A venue the actor manages; `NotFound` otherwise.
 pub async fn get(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Venue, CatalogError> {
     match get_unchecked(pool, id).await? {
-        Some(venue) if actor.owner_filter().is_none_or(|owner| owner == venue.owner_id) => {
+        Some(venue)
+            if actor
+                .owner_filter()
+                .is_none_or(|owner| owner == venue.owner_id) =>
+        {
             Ok(venue)
         }
         _ => Err(CatalogError::NotFound("no such venue")),
@@ -279,12 +291,11 @@ async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::E
     let Some((owner_id, name, address, created_at, updated_at)) = venue else {
         return Ok(None);
     };
-    let sections: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT id, name FROM venue_sections WHERE venue_id = $1 ORDER BY position",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
+    let sections: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM venue_sections WHERE venue_id = $1 ORDER BY position")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
     let seats: Vec<(Uuid, Uuid, String, i32, String)> = sqlx::query_as(
         "SELECT s.section_id, s.id, s.row_label, s.number, s.label
          FROM venue_seats s JOIN venue_sections c ON c.id = s.section_id
@@ -358,12 +369,11 @@ pub async fn replace_sections(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let used: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE venue_id = $1 AND status <> 'draft'",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let used: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE venue_id = $1 AND status <> 'draft'")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     if used > 0 {
         return Err(CatalogError::Conflict(format!(
             "{used} published event(s) use this venue; its sections and seats cannot change"

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use marquee_core::catalog::browse::{Availability, EventDetail, EventSummary, MapSeat};
-use marquee_core::catalog::events::{Event, EventFields, EventPatch, SectionPrice, TicketTypeInput};
+use marquee_core::catalog::events::{
+    Event, EventFields, EventPatch, SectionPrice, TicketTypeInput,
+};
 use poem_openapi::Object;
 use poem_openapi::types::MaybeUndefined;
 use uuid::Uuid;

@@ -70,14 +70,20 @@ impl EventFields {
         let mut problems = Vec::new();
         self.title = check_text(&mut problems, "title", &self.title, 200);
         if self.description.chars().count() > 10_000 || self.description.contains('\0') {
-            problems.push(Invalid::new("description", "must be at most 10000 characters"));
+            problems.push(Invalid::new(
+                "description",
+                "must be at most 10000 characters",
+            ));
         }
         if self.ends_at.is_some_and(|end| end <= self.starts_at) {
             problems.push(Invalid::new("ends_at", "must be after starts_at"));
         }
         let currency = self.currency.trim().to_ascii_uppercase();
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            problems.push(Invalid::new("currency", "must be a three-letter ISO 4217 code"));
+            problems.push(Invalid::new(
+                "currency",
+                "must be a three-letter ISO 4217 code",
+            ));
         }
         self.currency = currency;
         if let (Some(start), Some(end)) = (self.sales_start, self.sales_end)
@@ -99,8 +105,15 @@ impl EventFields {
             ));
         }
         let mut sections = std::collections::HashSet::new();
-        if !self.section_prices.iter().all(|p| sections.insert(p.section_id)) {
-            problems.push(Invalid::new("section_prices.section_id", "a section is priced twice"));
+        if !self
+            .section_prices
+            .iter()
+            .all(|p| sections.insert(p.section_id))
+        {
+            problems.push(Invalid::new(
+                "section_prices.section_id",
+                "a section is priced twice",
+            ));
         }
         if self.ticket_types.len() > MAX_TICKET_TYPES {
             problems.push(Invalid::new(
@@ -182,7 +195,11 @@ impl EventPatch {
             ("max_per_order", self.max_per_order.is_some()),
             ("hold_minutes", self.hold_minutes.is_some()),
         ];
-        fields.into_iter().filter(|(_, set)| *set).map(|(name, _)| name).collect()
+        fields
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(name, _)| name)
+            .collect()
     }
 
     /// 409 naming the first field `status` does not let change. A draft

@@ -8,7 +8,11 @@ use super::{Event, EventStatus, get, load};
 use crate::catalog::{Actor, CatalogError};
 
 /// Locks the actor's event and returns its status.
-async fn lock(conn: &mut PgConnection, actor: Actor, id: Uuid) -> Result<EventStatus, CatalogError> {
+async fn lock(
+    conn: &mut PgConnection,
+    actor: Actor,
+    id: Uuid,
+) -> Result<EventStatus, CatalogError> {
     let row: Option<(EventStatus, uuid::Uuid)> =
         sqlx::query_as("SELECT status, organizer_id FROM events WHERE id = $1 FOR UPDATE")
             .bind(id)

@@ -281,14 +281,28 @@ pub async fn get(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Venue, Catalog
 }
 
 async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::Error> {
-    let venue: Option<(Uuid, String, Option<String>, DateTime<Utc>, DateTime<Utc>)> =
-        sqlx::query_as(
-            "SELECT owner_id, name, address, created_at, updated_at FROM venues WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    let Some((owner_id, name, address, created_at, updated_at)) = venue else {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        owner_id: Uuid,
+        name: String,
+        address: Option<String>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
+    let venue: Option<Row> = sqlx::query_as(
+        "SELECT owner_id, name, address, created_at, updated_at FROM venues WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(Row {
+        owner_id,
+        name,
+        address,
+        created_at,
+        updated_at,
+    }) = venue
+    else {
         return Ok(None);
     };
     let sections: Vec<(Uuid, String)> =

@@ -31,6 +31,10 @@ smoke: services
     cargo build --workspace --bins
     scripts/smoke.sh
 
+# Loads demo accounts, venues and events (`just run` does it too).
+seed: services
+    cargo run -q -p marquee-api -- seed
+
 # Creates the database and applies migrations.
 migrate: services
     cargo run -q -p marquee-api -- migrate

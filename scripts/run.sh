@@ -6,6 +6,11 @@ bin=${MARQUEE_BIN_DIR:-target/debug}
 url=${MARQUEE__HTTP__PUBLIC_URL:-http://127.0.0.1:${MARQUEE__HTTP__PORT:-8080}}
 
 "$bin/marquee-api" migrate
+# Demo accounts, venues and events on a fresh database (skipped when there).
+demo=""
+if [ "$MARQUEE_ENV" != production ]; then
+  demo=$("$bin/marquee-api" seed)
+fi
 
 pids=()
 stop() {
@@ -33,6 +38,8 @@ cat <<MSG
     OpenAPI     $url/openapi.json
     Readiness   $url/health/ready
     Mail        var/mail/ (file transport)
+
+$(echo "$demo" | sed 's/^/  /')
 
   Press Ctrl-C to stop api, worker and scheduler.
 

@@ -26,6 +26,9 @@ grep -q '"status":"ok"' <<<"$ready" || fail "/health/ready says $ready"
 for bin in marquee-api marquee-worker marquee-scheduler; do
   pgrep -f "target/debug/$bin" >/dev/null || fail "$bin is not running"
 done
+events=$(curl -fsS "$url/api/v1/events") || fail "/api/v1/events"
+grep -q '"total":[1-9]' <<<"$events" || fail "no demo events to browse: $events"
+grep -q "demo logins" "$log" || fail "just run did not print the demo logins"
 docs=$(curl -fsS "$url/docs") || fail "/docs"
 grep -qi swagger <<<"$docs" || fail "/docs does not render Swagger UI"
 curl -fsS "$url/openapi.json" -o /tmp/marquee-openapi.json || fail "/openapi.json"
@@ -47,4 +50,4 @@ except ImportError:
     how = "structural check (pip install openapi-spec-validator for the full one)"
 print(f"smoke: openapi.json is OpenAPI {spec['openapi']} ({how})")
 PY
-echo "smoke: just run is up (api, worker, scheduler); /health/ready 200; /docs renders"
+echo "smoke: just run is up (api, worker, scheduler); /health/ready 200; demo events listed; /docs renders"

@@ -7,6 +7,7 @@ mod pagination;
 pub mod problem;
 pub mod request_id;
 mod routes;
+pub mod seed;
 pub mod state;
 
 use std::future::Future;

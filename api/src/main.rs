@@ -18,6 +18,9 @@ enum Command {
     Serve,
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Load demo accounts, venues and events into a fresh database (not in
+    /// production); does nothing if they are there.
+    Seed,
     /// Administration from the shell.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -63,6 +66,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => marquee_api::serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Seed => marquee_api::seed::command(&settings).await,
         Command::Admin(AdminCommand::CreateUser { email, role, name }) => {
             marquee_api::admin_cli::create_user(&settings, &email, &name, role).await
         }

@@ -8,18 +8,17 @@
 //! BENCH_SMTP_CONNECTIONS (default 10) and BENCH_WORKER_CONCURRENCY
 //! (default 100) tune it.
 
-use std::net::TcpListener;
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use marquee_core::config::{Environment, Settings, config_dir};
 use marquee_core::testing::delete_prefix;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use sqlx::PgPool;
-
-const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/marquee_bench_email";
+use support::{Running, common_env, free_port, fresh_database, percentile_ms, release, wait_ready};
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -36,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let concurrency = knob("BENCH_WORKER_CONCURRENCY", 100);
     let settings = Settings::load_from(&config_dir()?, Environment::Test)?;
     let prefix = format!("bench-email:{}", std::process::id());
-    fresh_database().await?;
+    let database = fresh_database("marquee_bench_email").await?;
 
     let mail = tempfile::tempdir()?;
     let smtp_port = free_port();
@@ -54,17 +53,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let http_port = free_port();
     let base = format!("http://127.0.0.1:{http_port}");
-    let common = [
-        ("MARQUEE_ENV", "test".to_owned()),
-        (
-            "MARQUEE_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config").to_owned(),
-        ),
-        ("MARQUEE__DATABASE__URL", DATABASE.to_owned()),
-        ("MARQUEE__DATABASE__MAX_CONNECTIONS", "40".to_owned()),
-        ("MARQUEE__REDIS__KEY_PREFIX", prefix.clone()),
-        ("MARQUEE__LOG__FILTER", "error".to_owned()),
-    ];
+    let common = common_env(&database, &prefix);
     let _api = Running(
         release("marquee-api")
             .arg("serve")
@@ -120,15 +109,13 @@ async fn main() -> anyhow::Result<()> {
     let delivered = started.elapsed();
 
     latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("| clients | enqueue req/s | enqueue p50 | enqueue p99 | mails/s end to end |");
     println!("|---|---|---|---|---|");
     println!(
         "| {clients} | {:.0} | {:.2} ms | {:.2} ms | {:.0} |",
         emails as f64 / enqueued.as_secs_f64(),
-        ms(percentile(0.50)),
-        ms(percentile(0.99)),
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99),
         emails as f64 / delivered.as_secs_f64(),
     );
     delete_prefix(settings.redis.url.expose_secret(), &prefix).await?;
@@ -186,18 +173,6 @@ async fn api_key(client: &reqwest::Client, base: &str) -> anyhow::Result<String>
     Ok(key["secret"].as_str().unwrap_or_default().to_owned())
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = client.get(format!("{base}/health/ready")).send().await;
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the API did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn wait_received(log: &Path, expected: usize, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -210,45 +185,5 @@ async fn wait_received(log: &Path, expected: usize, timeout: Duration) -> anyhow
             "the sink received {lines}/{expected} after {timeout:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn fresh_database() -> anyhow::Result<()> {
-    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
-    sqlx::query("DROP DATABASE IF EXISTS marquee_bench_email WITH (FORCE)")
-        .execute(&admin)
-        .await?;
-    sqlx::query("CREATE DATABASE marquee_bench_email")
-        .execute(&admin)
-        .await?;
-    let pool = marquee_core::db::connect_url(DATABASE, 2).await?;
-    marquee_core::db::migrate(&pool).await?;
-    pool.close().await;
-    Ok(())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn release(binary: &str) -> Command {
-    let path = format!("{}/../target/release/{binary}", env!("CARGO_MANIFEST_DIR"));
-    let mut command = Command::new(path);
-    command.stdout(Stdio::null());
-    command
-}
-
-/// A child process stopped (SIGTERM, then wait) however the bench ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
     }
 }

@@ -1,0 +1,89 @@
+//! What the API benches share: a fresh database, free ports, the release
+//! binaries as child processes, and latency percentiles.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+/// `postgres://…/<name>`, dropped and created empty, then migrated.
+pub async fn fresh_database(name: &str) -> anyhow::Result<String> {
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await?;
+    let pool = marquee_core::db::connect_url(&url, 2).await?;
+    marquee_core::db::migrate(&pool).await?;
+    pool.close().await;
+    Ok(url)
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `target/release/<binary>` (`just bench` builds it), output silenced.
+pub fn release(binary: &str) -> Command {
+    let path = format!("{}/../target/release/{binary}", env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(path);
+    command.stdout(Stdio::null());
+    command
+}
+
+/// The settings every bench process shares.
+pub fn common_env(database: &str, prefix: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MARQUEE_ENV", "test".to_owned()),
+        (
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config").to_owned(),
+        ),
+        ("MARQUEE__DATABASE__URL", database.to_owned()),
+        ("MARQUEE__DATABASE__MAX_CONNECTIONS", "16".to_owned()),
+        ("MARQUEE__REDIS__KEY_PREFIX", prefix.to_owned()),
+        ("MARQUEE__LOG__FILTER", "error".to_owned()),
+    ]
+}
+
+/// Waits for `/health/ready`.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client.get(format!("{base}/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the API did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `p` quantile (0-1) of sorted latencies, in milliseconds.
+pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    let at = ((sorted.len() - 1) as f64 * p) as usize;
+    sorted[at].as_secs_f64() * 1e3
+}
+
+/// A child process stopped (SIGTERM, then wait) however the bench ends.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}

@@ -33,6 +33,13 @@ pub async fn enqueue_committed<J: Job>(
         .unwrap();
     tx.commit().await.unwrap();
     producer(ctx).dispatch(std::slice::from_ref(&written)).await;
+    // The producer marks the row dispatched in the background; tests that
+    // then age or count dispatches need that mark in place.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while record(ctx, written.id).await.dispatched_at.is_none() {
+        assert!(Instant::now() < deadline, "the dispatch mark never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     written
 }
 

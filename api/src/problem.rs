@@ -38,6 +38,10 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For a 409 on a hold: the seats someone else has.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_seats: Option<Vec<uuid::Uuid>>,
 }
 
 impl Problem {
@@ -49,6 +53,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: None,
+            unavailable_seats: None,
         }
     }
 
@@ -78,9 +83,18 @@ pub enum ApiError {
     /// 404: missing, or not the caller's to see.
     #[error("{0}")]
     NotFound(String),
+    /// 402: the payment was declined.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// 409
     #[error("{0}")]
     Conflict(String),
+    /// 409 naming the seats that are taken.
+    #[error("some seats are not available")]
+    SeatsTaken(Vec<uuid::Uuid>),
+    /// 410: it existed, and is gone.
+    #[error("{0}")]
+    Gone(String),
     /// 422 with one entry per field.
     #[error("invalid input")]
     Validation(Vec<FieldError>),
@@ -129,6 +143,25 @@ impl From<marquee_core::catalog::CatalogError> for ApiError {
     }
 }
 
+impl From<marquee_core::booking::BookingError> for ApiError {
+    fn from(error: marquee_core::booking::BookingError) -> Self {
+        use marquee_core::booking::BookingError;
+        match error {
+            BookingError::NotFound(what) => Self::NotFound(what.to_owned()),
+            BookingError::Conflict(reason) => Self::Conflict(reason),
+            BookingError::SeatsTaken(seats) => Self::SeatsTaken(seats),
+            BookingError::Gone(reason) => Self::Gone(reason),
+            BookingError::PaymentDeclined(reason) => Self::PaymentRequired(reason),
+            BookingError::ProviderUnavailable(detail) => Self::Unavailable {
+                detail,
+                retry_after: 5,
+            },
+            BookingError::Invalid(problems) => problems.into(),
+            BookingError::Database(error) => error.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::Internal(error.into())
@@ -142,7 +175,9 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
+            Self::Conflict(_) | Self::SeatsTaken(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -159,6 +194,7 @@ impl ResponseError for ApiError {
                 problem.detail = Some("the request has invalid fields".to_owned());
                 problem.errors = Some(errors.clone());
             }
+            Self::SeatsTaken(seats) => problem.unavailable_seats = Some(seats.clone()),
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 problem.detail =

@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Loaded settings.
     pub settings: Arc<Settings>,
+    /// Takes the money at checkout.
+    pub payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
     /// Public catalog reads.
     pub catalog: marquee_core::catalog::cache::CatalogCache,
 }
@@ -54,6 +56,16 @@ impl AppState {
         let tokens = AccessTokens::new(&settings.jwt);
         let limiter = RateLimiter::new(redis.clone(), &settings.redis.key_prefix);
         let metrics = marquee_core::metrics::install();
+        let payments: Arc<dyn marquee_core::booking::payments::PaymentProvider> =
+            match settings.payments.provider {
+                // Its own connections, as an outside service would have: a
+                // checkout holds a transaction while it charges.
+                marquee_core::config::PaymentProviderKind::Fake => {
+                    Arc::new(marquee_core::booking::payments::FakeProvider::new(
+                        marquee_core::db::connect_lazy(&settings.database, 4)?,
+                    ))
+                }
+            };
         let catalog = marquee_core::catalog::cache::CatalogCache::new(
             redis.clone(),
             &settings.redis.key_prefix,
@@ -67,6 +79,7 @@ impl AppState {
             limiter,
             metrics,
             catalog,
+            payments,
             settings: Arc::new(settings),
         })
     }

@@ -89,6 +89,10 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// `marquee-scheduler`.
     pub scheduler: SchedulerSettings,
+    /// Holds and checkout.
+    pub booking: BookingSettings,
+    /// The payment provider.
+    pub payments: PaymentSettings,
     /// Logging.
     pub log: LogSettings,
     /// Which environment file was loaded.
@@ -153,7 +157,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 9] = [
+        let checks: [(&str, bool, &str); 10] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -183,6 +187,11 @@ impl Settings {
                 "worker.fetch_batch",
                 (1..=1_000).contains(&self.worker.fetch_batch),
                 "must be 1-1000",
+            ),
+            (
+                "booking.max_active_holds_per_event",
+                (1..=100).contains(&self.booking.max_active_holds_per_event),
+                "must be 1-100",
             ),
             (
                 "email.smtp.max_connections",
@@ -218,6 +227,7 @@ impl Settings {
                 "scheduler.subscriptions_cron",
                 &self.scheduler.subscriptions_cron,
             ),
+            ("scheduler.hold_sweep_cron", &self.scheduler.hold_sweep_cron),
         ] {
             if cron::Schedule::try_from(expression.as_str()).is_err() {
                 return Err(ConfigError::invalid(

@@ -3,9 +3,11 @@
 //! depend on it.
 
 pub mod auth;
+pub mod booking;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
 pub mod otp;

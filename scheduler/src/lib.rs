@@ -37,10 +37,12 @@ pub async fn run(
     let heartbeat = cron::Schedule::from_str(&settings.scheduler.heartbeat_cron)?;
     let prune = cron::Schedule::from_str(&settings.scheduler.prune_cron)?;
     let newsletters = cron::Schedule::from_str(&settings.scheduler.subscriptions_cron)?;
+    let sweep = cron::Schedule::from_str(&settings.scheduler.hold_sweep_cron)?;
     let deps = ticks::TickDeps { pool, producer };
     tracing::info!(scheduler.name = %name, "scheduler starting");
     let (heartbeat_deps, heartbeat_name) = (deps.clone(), name.clone());
     let (newsletter_deps, newsletter_name) = (deps.clone(), name.clone());
+    let (sweep_deps, sweep_name) = (deps.clone(), name.clone());
     let monitor = Monitor::new()
         .register(move |restarts| {
             WorkerBuilder::new(format!("{heartbeat_name}:heartbeat:{restarts}"))
@@ -53,6 +55,12 @@ pub async fn run(
                 .backend(CronScheduler::new(newsletters.clone()))
                 .data(newsletter_deps.clone())
                 .build(ticks::subscriptions)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{sweep_name}:hold_sweep:{restarts}"))
+                .backend(CronScheduler::new(sweep.clone()))
+                .data(sweep_deps.clone())
+                .build(ticks::hold_sweep)
         })
         .register(move |restarts| {
             WorkerBuilder::new(format!("{name}:prune:{restarts}"))

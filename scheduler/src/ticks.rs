@@ -75,6 +75,20 @@ pub async fn subscriptions(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDy
     Ok(())
 }
 
+/// `scheduler.hold_sweep_cron`: releases expired holds (a job, so a
+/// worker does it; the dedupe key makes it once per tick).
+pub async fn hold_sweep(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
+    enqueue_for_tick(
+        &deps.pool,
+        &deps.producer,
+        "hold_sweep",
+        tick.get_timestamp(),
+        &marquee_core::booking::holds::ExpireHolds {},
+    )
+    .await?;
+    Ok(())
+}
+
 /// `scheduler.prune_cron`: deletes finished jobs' data from Redis.
 pub async fn prune_queues(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
     enqueue_for_tick(

@@ -8,6 +8,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use marquee_core::Settings;
 use marquee_core::auth::codes::SendCode;
+use marquee_core::booking::checkout::SendBookingConfirmation;
+use marquee_core::booking::holds::ExpireHolds;
 use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmail};
 use marquee_core::otp::IssueOtp;
 use marquee_core::subscriptions::{SendDigest, SendNewsletter, Subscribe, Unsubscribe};
@@ -66,6 +68,8 @@ impl Registry {
             .on::<Unsubscribe, _, _>(handlers::subscription_change::unsubscribe)
             .on::<SendDigest, _, _>(handlers::send_digest::run)
             .on::<SendNewsletter, _, _>(handlers::send_newsletter::run)
+            .on::<ExpireHolds, _, _>(handlers::expire_holds::run)
+            .on::<SendBookingConfirmation, _, _>(handlers::send_booking_confirmation::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

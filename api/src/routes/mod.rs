@@ -3,6 +3,7 @@
 mod admin;
 mod api_keys;
 mod auth;
+mod booking;
 mod codes;
 mod events;
 mod health;
@@ -34,6 +35,8 @@ pub enum ApiTags {
     Subscriptions,
     /// Venues and events: organizers build, everyone browses.
     Catalog,
+    /// Holds, checkout and bookings.
+    Booking,
     /// Operator diagnostics.
     System,
 }
@@ -50,6 +53,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             subscriptions::SubscriptionsApi,
             venues::VenuesApi,
             events::EventsApi,
+            booking::BookingApi,
             otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,

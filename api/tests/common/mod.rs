@@ -205,3 +205,79 @@ pub async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Va
     assert_eq!(actual, status, "{body}");
     body
 }
+
+/// `n` people (users created directly, tokens minted), for races.
+pub async fn people(app: &TestApp, n: usize) -> Vec<String> {
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+    let emails: Vec<String> = ids
+        .iter()
+        .map(|id| format!("fan-{id}@example.com"))
+        .collect();
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, role)
+         SELECT id, email, 'Fan', 'unusable', 'user' FROM UNNEST($1::uuid[], $2::text[]) AS t(id, email)",
+    )
+    .bind(&ids)
+    .bind(&emails)
+    .execute(&app.ctx.pool)
+    .await
+    .unwrap();
+    let tokens = marquee_core::auth::AccessTokens::new(&app.ctx.settings.jwt);
+    ids.iter()
+        .map(|id| tokens.issue(*id, marquee_core::auth::Role::User, uuid::Uuid::now_v7()))
+        .collect()
+}
+
+/// Alice's published event: a venue of `seats` seats in one row ("A-1"…),
+/// each 2500, and a ticket type "GA" of `capacity` at 1000.
+pub async fn event_on_sale(
+    app: &TestApp,
+    seats: i32,
+    capacity: i32,
+) -> (String, serde_json::Value) {
+    let alice = organizer(app, "alice@example.com").await;
+    let venue = serde_json::json!({"name": "Hall", "sections": [{"name": "Floor", "rows": [{"label": "A", "seats": seats}]}]});
+    let venue = json_of(
+        call(
+            app,
+            reqwest::Method::POST,
+            "/api/v1/venues",
+            Some(&alice),
+            Some(venue),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let body = serde_json::json!({"title": "Rush", "currency": "EUR", "max_per_order": 10,
+        "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+        "venue_id": venue["id"],
+        "section_prices": [{"section_id": venue["sections"][0]["id"], "price_cents": 2500}],
+        "ticket_types": [{"name": "GA", "price_cents": 1000, "capacity": capacity}]});
+    let event = json_of(
+        call(
+            app,
+            reqwest::Method::POST,
+            "/api/v1/events",
+            Some(&alice),
+            Some(body),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = event["id"].as_str().unwrap();
+    let event = json_of(
+        call(
+            app,
+            reqwest::Method::POST,
+            &format!("/api/v1/events/{id}/publish"),
+            Some(&alice),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    (alice, event)
+}

@@ -81,6 +81,23 @@ impl CatalogCache {
         }
     }
 
+    /// Drops one event's cached availability (detail and seat map) after a
+    /// hold or a sale: cheaper than a new version, and what a racing reader
+    /// may put back lives only `AVAILABILITY_TTL`.
+    pub async fn invalidate_availability(&self, event: uuid::Uuid) {
+        let (Some(detail), Some(seats)) = (
+            self.key("event", &event).await,
+            self.key("seats", &event).await,
+        ) else {
+            return;
+        };
+        let mut conn = self.redis.clone();
+        let dropped: redis::RedisResult<()> = conn.del(&[detail, seats]).await;
+        if let Err(error) = dropped {
+            tracing::debug!(%error, "could not drop cached availability");
+        }
+    }
+
     fn version_key(&self) -> String {
         format!("{}:version", self.prefix)
     }

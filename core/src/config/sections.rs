@@ -156,6 +156,31 @@ pub struct SchedulerSettings {
     pub prune_cron: String,
     /// Cron expression of the newsletter check (each period sent once).
     pub subscriptions_cron: String,
+    /// Cron expression of the sweep that releases expired holds.
+    pub hold_sweep_cron: String,
+}
+
+/// `[booking]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct BookingSettings {
+    /// Active holds one person may have on one event.
+    pub max_active_holds_per_event: i64,
+}
+
+/// `[payments]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    /// Which provider takes the money.
+    pub provider: PaymentProviderKind,
+}
+
+/// `payments.provider`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentProviderKind {
+    /// Deterministic, keeps its books in PostgreSQL (tokens `tok_ok`,
+    /// `tok_declined`, `tok_error`); the development default.
+    Fake,
 }
 
 /// `[log]`

@@ -31,6 +31,13 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     );
     email!(env, "verify_email", "subject.txt", "body.txt", "body.html");
     email!(env, "otp", "subject.txt", "body.txt", "body.html");
+    email!(
+        env,
+        "booking_confirmed",
+        "subject.txt",
+        "body.txt",
+        "body.html"
+    );
     env
 });
 

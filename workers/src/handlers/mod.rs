@@ -1,8 +1,10 @@
 //! One file per job handler.
 
+pub mod expire_holds;
 pub mod issue_otp;
 pub mod noop;
 pub mod prune_queues;
+pub mod send_booking_confirmation;
 pub mod send_code;
 pub mod send_digest;
 pub mod send_message;

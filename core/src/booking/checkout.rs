@@ -1,0 +1,147 @@
+//! Checkout: a hold becomes a paid booking in one transaction.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::bookings::{self, Booking};
+use super::payments::{ChargeRequest, PaymentError, PaymentProvider};
+use super::{BookingError, new_reference};
+use crate::jobs::{self, Enqueued};
+
+/// What to check out.
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    /// An active hold of the caller's.
+    pub hold_id: Uuid,
+    /// The card token.
+    pub token: String,
+}
+
+/// Sent when a booking is confirmed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SendBookingConfirmation {
+    /// `bookings.id`
+    pub booking_id: Uuid,
+}
+
+impl jobs::Job for SendBookingConfirmation {
+    const KIND: &'static str = "send_booking_confirmation";
+    const QUEUE: &'static str = jobs::queues::EMAIL;
+}
+
+/// Charges the hold's total and, in the same transaction that holds the
+/// hold's row lock, turns its seats and units into sold ones, writes the
+/// booking and its payment, and puts the confirmation email in the outbox.
+/// Concurrent checkouts of one hold queue on that lock: one books, the
+/// others get 409. The provider's idempotency key is the hold id, so no
+/// retry charges twice. Returns the booking and the job to dispatch.
+pub async fn confirm(
+    pool: &PgPool,
+    provider: &dyn PaymentProvider,
+    user: Uuid,
+    request: &CheckoutRequest,
+) -> Result<(Booking, Enqueued), BookingError> {
+    let mut tx = pool.begin().await?;
+    let hold: Option<(Uuid, String, bool, i32, String)> = sqlx::query_as(
+        "SELECT event_id, status, expires_at > now(), total_cents, currency FROM holds
+         WHERE id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(request.hold_id)
+    .bind(user)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((event, status, live, total_cents, currency)) = hold else {
+        return Err(BookingError::NotFound("no such hold"));
+    };
+    match (status.as_str(), live) {
+        ("confirmed", _) => {
+            return Err(BookingError::Conflict(
+                "this hold is already booked".to_owned(),
+            ));
+        }
+        ("active", true) => {}
+        _ => {
+            return Err(BookingError::Gone(
+                "this hold expired or was released; hold again".to_owned(),
+            ));
+        }
+    }
+    let items = super::holds::items_of(&mut *tx, request.hold_id).await?;
+    let seats = items.iter().filter(|i| i.seat_id.is_some()).count() as i64;
+    let still_held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM event_seats WHERE hold_id = $1 AND status = 'held' AND held_until > now()",
+    )
+    .bind(request.hold_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if still_held != seats {
+        return Err(BookingError::Gone(
+            "this hold expired; hold again".to_owned(),
+        ));
+    }
+
+    let charge = ChargeRequest {
+        idempotency_key: request.hold_id.to_string(),
+        token: request.token.clone(),
+        amount_cents: i64::from(total_cents),
+        currency: currency.clone(),
+    };
+    let provider_ref = provider.charge(&charge).await.map_err(|e| match e {
+        PaymentError::Declined(why) => BookingError::PaymentDeclined(why),
+        PaymentError::Unavailable(why) => BookingError::ProviderUnavailable(why),
+    })?;
+
+    sqlx::query("UPDATE event_seats SET status = 'sold', held_until = NULL WHERE hold_id = $1 AND status = 'held'")
+        .bind(request.hold_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE ticket_types t SET held = t.held - i.quantity, sold = t.sold + i.quantity
+         FROM hold_items i WHERE i.hold_id = $1 AND i.ticket_type_id = t.id",
+    )
+    .bind(request.hold_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE holds SET status = 'confirmed', updated_at = now() WHERE id = $1")
+        .bind(request.hold_id)
+        .execute(&mut *tx)
+        .await?;
+    let booking_id = Uuid::now_v7();
+    loop {
+        let inserted = sqlx::query(
+            "INSERT INTO bookings (id, reference, hold_id, event_id, user_id, status, total_cents, currency)
+             VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7) ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(booking_id)
+        .bind(new_reference())
+        .bind(request.hold_id)
+        .bind(event)
+        .bind(user)
+        .bind(total_cents)
+        .bind(&currency)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            break;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO payments (id, hold_id, booking_id, provider, provider_ref, amount_cents, currency, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'paid')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(request.hold_id)
+    .bind(booking_id)
+    .bind(provider.name())
+    .bind(&provider_ref)
+    .bind(total_cents)
+    .bind(&currency)
+    .execute(&mut *tx)
+    .await?;
+    let job = jobs::enqueue(&mut tx, &SendBookingConfirmation { booking_id }).await?;
+    tx.commit().await?;
+    let booking = bookings::load(pool, booking_id)
+        .await?
+        .expect("just written");
+    Ok((booking, job))
+}

@@ -1,0 +1,467 @@
+//! Holds: a person's claim on seats and/or ticket units for a few minutes.
+//!
+//! A hold past `expires_at` is available to others at once: seat claims
+//! treat an expired `held` seat as available, and a ticket-type claim that
+//! finds no units releases the event's expired holds and tries again. The
+//! scheduler's sweep releases the rest.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::BookingError;
+use crate::auth::Invalid;
+
+/// What a person asks to hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldRequest {
+    /// Seats of the event.
+    pub seats: Vec<Uuid>,
+    /// A ticket type of the event, with `quantity`.
+    pub ticket_type_id: Option<Uuid>,
+    /// Units of `ticket_type_id`.
+    pub quantity: Option<i32>,
+}
+
+impl HoldRequest {
+    /// Shape checks (the event's limits come later).
+    pub fn check(mut self) -> Result<Self, Vec<Invalid>> {
+        let mut problems = Vec::new();
+        let given = self.seats.len();
+        self.seats.sort();
+        self.seats.dedup();
+        if self.seats.len() != given {
+            problems.push(Invalid::new("seats", "a seat is listed twice"));
+        }
+        match (self.ticket_type_id, self.quantity) {
+            (Some(_), Some(q)) if q >= 1 => {}
+            (Some(_), _) => problems.push(Invalid::new("quantity", "must be at least 1")),
+            (None, Some(_)) => {
+                problems.push(Invalid::new("ticket_type_id", "needed with quantity"))
+            }
+            (None, None) if self.seats.is_empty() => problems.push(Invalid::new(
+                "seats",
+                "give seats and/or a ticket_type_id with a quantity",
+            )),
+            (None, None) => {}
+        }
+        if problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn units(&self) -> i64 {
+        self.seats.len() as i64 + i64::from(self.quantity.unwrap_or(0))
+    }
+}
+
+/// One line of a hold.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct HoldItem {
+    /// A seat, or
+    pub seat_id: Option<Uuid>,
+    /// a ticket type.
+    pub ticket_type_id: Option<Uuid>,
+    /// "A-12" or the ticket type's name.
+    pub label: String,
+    /// 1 for a seat.
+    pub quantity: i32,
+    /// Unit price.
+    pub price_cents: i32,
+}
+
+/// A hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hold {
+    /// Id.
+    pub id: Uuid,
+    /// The event.
+    pub event_id: Uuid,
+    /// active, confirmed, released or expired.
+    pub status: String,
+    /// What it holds.
+    pub items: Vec<HoldItem>,
+    /// Sum of quantity x price.
+    pub total_cents: i64,
+    /// The event's currency.
+    pub currency: String,
+    /// Others may take it after this.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Limits that are the operator's, not the event's.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldLimits {
+    /// Active holds one person may have on one event.
+    pub active_per_person: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Sale {
+    status: String,
+    open: bool,
+    max_per_order: i32,
+    hold_minutes: i32,
+    currency: String,
+}
+
+/// Places a hold for `user`: all or nothing.
+pub async fn create(
+    pool: &PgPool,
+    user: Uuid,
+    event: Uuid,
+    request: &HoldRequest,
+    limits: HoldLimits,
+) -> Result<Hold, BookingError> {
+    let mut tx = pool.begin().await?;
+    let sale: Option<Sale> = sqlx::query_as(
+        "SELECT status, now() >= COALESCE(sales_start, published_at, now())
+                        AND now() < COALESCE(sales_end, starts_at) AS open,
+                max_per_order, hold_minutes, currency
+         FROM events WHERE id = $1",
+    )
+    .bind(event)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let sale = match sale {
+        Some(sale) if sale.status != "draft" => sale,
+        _ => return Err(BookingError::NotFound("no such event")),
+    };
+    if sale.status != "published" || !sale.open {
+        return Err(BookingError::Conflict(format!(
+            "this event is not on sale ({})",
+            if sale.status == "published" {
+                "outside its sales window"
+            } else {
+                sale.status.as_str()
+            }
+        )));
+    }
+    if request.units() > i64::from(sale.max_per_order) {
+        return Err(vec![Invalid::new(
+            "seats",
+            format!("at most {} seats or tickets per order", sale.max_per_order),
+        )]
+        .into());
+    }
+    // One person's holds on one event are counted under a lock, so two
+    // parallel requests cannot both slip under the limit.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || $2::text, 0))")
+        .bind(user)
+        .bind(event)
+        .execute(&mut *tx)
+        .await?;
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM holds WHERE user_id = $1 AND event_id = $2 AND status = 'active' AND expires_at > now()",
+    )
+    .bind(user)
+    .bind(event)
+    .fetch_one(&mut *tx)
+    .await?;
+    if active >= limits.active_per_person {
+        return Err(BookingError::Conflict(format!(
+            "you already have {active} active hold(s) on this event; confirm or release one"
+        )));
+    }
+
+    let hold = Uuid::now_v7();
+    let expires_at: DateTime<Utc> = sqlx::query_scalar("SELECT now() + make_interval(mins => $1)")
+        .bind(sale.hold_minutes)
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut items = claim_seats(&mut tx, event, hold, expires_at, &request.seats).await?;
+    if let (Some(ticket_type), Some(quantity)) = (request.ticket_type_id, request.quantity) {
+        items.push(claim_units(&mut tx, event, ticket_type, quantity).await?);
+    }
+    let total_cents: i64 = items
+        .iter()
+        .map(|i| i64::from(i.quantity) * i64::from(i.price_cents))
+        .sum();
+    sqlx::query(
+        "INSERT INTO holds (id, event_id, user_id, status, total_cents, currency, expires_at)
+         VALUES ($1, $2, $3, 'active', $4, $5, $6)",
+    )
+    .bind(hold)
+    .bind(event)
+    .bind(user)
+    .bind(
+        i32::try_from(total_cents)
+            .map_err(|_| BookingError::Conflict("order too large".to_owned()))?,
+    )
+    .bind(&sale.currency)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    for item in &items {
+        sqlx::query(
+            "INSERT INTO hold_items (hold_id, seat_id, ticket_type_id, label, quantity, price_cents)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(hold)
+        .bind(item.seat_id)
+        .bind(item.ticket_type_id)
+        .bind(&item.label)
+        .bind(item.quantity)
+        .bind(item.price_cents)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Hold {
+        id: hold,
+        event_id: event,
+        status: "active".to_owned(),
+        items,
+        total_cents,
+        currency: sale.currency,
+        expires_at,
+    })
+}
+
+/// Claims every seat or none: one statement locks the claimable ones in
+/// seat order (so concurrent holds cannot deadlock) and marks them held.
+async fn claim_seats(
+    conn: &mut PgConnection,
+    event: Uuid,
+    hold: Uuid,
+    until: DateTime<Utc>,
+    seats: &[Uuid],
+) -> Result<Vec<HoldItem>, BookingError> {
+    if seats.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT seat_id FROM event_seats WHERE event_id = $1 AND seat_id = ANY($2)",
+    )
+    .bind(event)
+    .bind(seats)
+    .fetch_all(&mut *conn)
+    .await?;
+    if known.len() != seats.len() {
+        return Err(vec![Invalid::new(
+            "seats",
+            "unknown seat: not a seat of this event",
+        )]
+        .into());
+    }
+    let claimed: Vec<(Uuid, String, i32)> = sqlx::query_as(
+        "WITH claimable AS (
+             SELECT seat_id FROM event_seats
+             WHERE event_id = $1 AND seat_id = ANY($2)
+               AND (status = 'available' OR (status = 'held' AND held_until <= now()))
+             ORDER BY seat_id
+             FOR UPDATE)
+         UPDATE event_seats s SET status = 'held', hold_id = $3, held_until = $4
+         FROM claimable c WHERE s.event_id = $1 AND s.seat_id = c.seat_id
+         RETURNING s.seat_id, s.label, s.price_cents",
+    )
+    .bind(event)
+    .bind(seats)
+    .bind(hold)
+    .bind(until)
+    .fetch_all(&mut *conn)
+    .await?;
+    if claimed.len() != seats.len() {
+        let taken = seats
+            .iter()
+            .filter(|s| !claimed.iter().any(|(id, _, _)| id == *s))
+            .copied()
+            .collect();
+        return Err(BookingError::SeatsTaken(taken));
+    }
+    Ok(claimed
+        .into_iter()
+        .map(|(seat_id, label, price_cents)| HoldItem {
+            seat_id: Some(seat_id),
+            ticket_type_id: None,
+            label,
+            quantity: 1,
+            price_cents,
+        })
+        .collect())
+}
+
+/// Claims `quantity` units in one conditional statement; if there are too
+/// few, releases the event's expired holds and tries once more.
+async fn claim_units(
+    conn: &mut PgConnection,
+    event: Uuid,
+    ticket_type: Uuid,
+    quantity: i32,
+) -> Result<HoldItem, BookingError> {
+    for attempt in 0..2 {
+        let claimed: Option<(String, i32)> = sqlx::query_as(
+            "UPDATE ticket_types SET held = held + $3
+             WHERE id = $2 AND event_id = $1 AND capacity - sold - held >= $3
+             RETURNING name, price_cents",
+        )
+        .bind(event)
+        .bind(ticket_type)
+        .bind(quantity)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((label, price_cents)) = claimed {
+            return Ok(HoldItem {
+                seat_id: None,
+                ticket_type_id: Some(ticket_type),
+                label,
+                quantity,
+                price_cents,
+            });
+        }
+        if attempt == 0 {
+            expire(&mut *conn, Some(event)).await?;
+        }
+    }
+    let left: Option<i32> = sqlx::query_scalar(
+        "SELECT capacity - sold - held FROM ticket_types WHERE id = $2 AND event_id = $1",
+    )
+    .bind(event)
+    .bind(ticket_type)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match left {
+        None => Err(vec![Invalid::new(
+            "ticket_type_id",
+            "not a ticket type of this event",
+        )]
+        .into()),
+        Some(left) => Err(BookingError::Conflict(format!(
+            "only {left} ticket(s) of this type left"
+        ))),
+    }
+}
+
+/// Releases holds past their time (all events, or one): seats back to
+/// available, units back to the ticket type. Each hold is released once,
+/// however many sweeps run at once. Returns how many.
+pub async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sqlx::Error> {
+    let expired: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE holds SET status = 'expired', updated_at = now()
+         WHERE status = 'active' AND expires_at <= now() AND ($1::uuid IS NULL OR event_id = $1)
+         RETURNING id",
+    )
+    .bind(event)
+    .fetch_all(&mut *conn)
+    .await?;
+    give_back(conn, &expired).await?;
+    Ok(expired.len() as u64)
+}
+
+/// Returns the inventory of `holds` (already marked expired or released).
+async fn give_back(conn: &mut PgConnection, holds: &[Uuid]) -> Result<(), sqlx::Error> {
+    if holds.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE event_seats SET status = 'available', hold_id = NULL, held_until = NULL
+         WHERE hold_id = ANY($1) AND status = 'held'",
+    )
+    .bind(holds)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE ticket_types t SET held = t.held - u.quantity
+         FROM (SELECT ticket_type_id, sum(quantity)::int AS quantity FROM hold_items
+               WHERE hold_id = ANY($1) AND ticket_type_id IS NOT NULL
+               GROUP BY ticket_type_id ORDER BY ticket_type_id) u
+         WHERE t.id = u.ticket_type_id",
+    )
+    .bind(holds)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The scheduler's sweep as a job (queue `system`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExpireHolds {}
+
+impl crate::jobs::Job for ExpireHolds {
+    const KIND: &'static str = "expire_holds";
+    const QUEUE: &'static str = crate::jobs::queues::SYSTEM;
+}
+
+/// The sweep: releases every expired hold, in its own transaction.
+pub async fn sweep(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let released = expire(&mut tx, None).await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
+/// The owner's hold; anyone else's is `NotFound`.
+pub async fn get(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Hold, BookingError> {
+    let row: Option<(Uuid, String, i32, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT event_id, status, total_cents, currency, expires_at FROM holds WHERE id = $1 AND user_id = $2",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    let Some((event_id, status, total_cents, currency, expires_at)) = row else {
+        return Err(BookingError::NotFound("no such hold"));
+    };
+    let items = items_of(pool, id).await?;
+    let status = if status == "active" && expires_at <= Utc::now() {
+        "expired".to_owned()
+    } else {
+        status
+    };
+    Ok(Hold {
+        id,
+        event_id,
+        status,
+        items,
+        total_cents: i64::from(total_cents),
+        currency,
+        expires_at,
+    })
+}
+
+/// A hold's lines.
+pub async fn items_of(
+    db: impl sqlx::PgExecutor<'_>,
+    hold: Uuid,
+) -> Result<Vec<HoldItem>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT seat_id, ticket_type_id, label, quantity, price_cents FROM hold_items
+         WHERE hold_id = $1 ORDER BY label",
+    )
+    .bind(hold)
+    .fetch_all(db)
+    .await
+}
+
+/// Releases the owner's hold now. Releasing an expired or released hold is
+/// a no-op; a confirmed one is 409 (cancel the booking instead).
+pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<(), BookingError> {
+    let mut tx = pool.begin().await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM holds WHERE id = $1 AND user_id = $2 FOR UPDATE")
+            .bind(id)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match status.as_deref() {
+        None => return Err(BookingError::NotFound("no such hold")),
+        Some("confirmed") => {
+            return Err(BookingError::Conflict(
+                "this hold is booked; cancel the booking instead".to_owned(),
+            ));
+        }
+        Some("active") => {
+            sqlx::query("UPDATE holds SET status = 'released', updated_at = now() WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            give_back(&mut tx, &[id]).await?;
+        }
+        Some(_) => {}
+    }
+    tx.commit().await?;
+    Ok(())
+}

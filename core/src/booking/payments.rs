@@ -1,0 +1,124 @@
+//! Payment providers. Only the `fake` provider ships: no card network can
+//! be reached from here, so it is deterministic, keeps its own books in
+//! PostgreSQL, and is the documented development default.
+//!
+//! | token | outcome |
+//! |---|---|
+//! | `tok_ok` | paid |
+//! | `tok_declined` (or any unknown token) | declined (402) |
+//! | `tok_error` | provider failure, retryable (503) |
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sqlx::PgPool;
+
+/// A charge to make, once per idempotency key.
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    /// The same key never charges twice (we use the hold id).
+    pub idempotency_key: String,
+    /// The card token from the client.
+    pub token: String,
+    /// Minor units.
+    pub amount_cents: i64,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+/// Why no money moved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// The card was refused; retrying will not help.
+    #[error("payment declined: {0}")]
+    Declined(String),
+    /// The provider failed; retry later.
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Takes money.
+pub trait PaymentProvider: Send + Sync {
+    /// Stored with each payment.
+    fn name(&self) -> &'static str;
+
+    /// Charges, or returns the charge made earlier under the same key.
+    /// `Ok` is the provider's charge id.
+    fn charge<'a>(
+        &'a self,
+        request: &'a ChargeRequest,
+    ) -> BoxFuture<'a, Result<String, PaymentError>>;
+}
+
+/// The deterministic test and development provider.
+#[derive(Debug, Clone)]
+pub struct FakeProvider {
+    pool: PgPool,
+}
+
+impl FakeProvider {
+    /// Keeps its books in `fake_provider_charges`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn charge_now(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
+        let outcome = match request.token.as_str() {
+            "tok_ok" => "paid",
+            "tok_error" => {
+                return Err(PaymentError::Unavailable(
+                    "the fake provider failed (tok_error)".to_owned(),
+                ));
+            }
+            _ => "declined",
+        };
+        let unavailable = |e: sqlx::Error| PaymentError::Unavailable(e.to_string());
+        sqlx::query(
+            "INSERT INTO fake_provider_charges (idempotency_key, id, token, amount_cents, currency, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&request.idempotency_key)
+        .bind(format!("fake_ch_{}", uuid::Uuid::new_v4().simple()))
+        .bind(&request.token)
+        .bind(i32::try_from(request.amount_cents).unwrap_or(i32::MAX))
+        .bind(&request.currency)
+        .bind(outcome)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        // The first charge under a key decides (a paid key stays paid).
+        let (id, recorded): (String, String) = sqlx::query_as(
+            "SELECT id, outcome FROM fake_provider_charges WHERE idempotency_key = $1",
+        )
+        .bind(&request.idempotency_key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if recorded == "paid" {
+            return Ok(id);
+        }
+        if outcome == "paid" {
+            // A new card after a decline: a new attempt under a new key.
+            sqlx::query("UPDATE fake_provider_charges SET outcome = 'paid', token = $2 WHERE idempotency_key = $1")
+                .bind(&request.idempotency_key)
+                .bind(&request.token)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            return Ok(id);
+        }
+        Err(PaymentError::Declined("the card was declined".to_owned()))
+    }
+}
+
+impl PaymentProvider for FakeProvider {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn charge<'a>(
+        &'a self,
+        request: &'a ChargeRequest,
+    ) -> BoxFuture<'a, Result<String, PaymentError>> {
+        self.charge_now(request).boxed()
+    }
+}

@@ -1,0 +1,115 @@
+//! `Idempotency-Key` for writes that cost money: the first request with a
+//! key runs; a replay with the same body gets the stored response; another
+//! body gets 409. Only successes are stored: after a failure the key is
+//! free, so the client can retry.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What to do with a request carrying a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begin {
+    /// First use: run it, then `finish` or `abandon`.
+    Fresh,
+    /// Seen and answered: send this again.
+    Replay {
+        /// HTTP status.
+        status: u16,
+        /// JSON body.
+        body: serde_json::Value,
+    },
+    /// The key was used with another request body.
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+/// Claims `key` for this request (per user and scope). Keys older than a
+/// day are forgotten; a claim left unfinished for a minute (a crash) is
+/// taken over.
+pub async fn begin(
+    pool: &PgPool,
+    user: Uuid,
+    scope: &str,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<Begin, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM idempotent_responses
+         WHERE user_id = $1 AND scope = $2 AND key = $3
+           AND (created_at < now() - interval '24 hours'
+                OR (status IS NULL AND created_at < now() - interval '1 minute'))",
+    )
+    .bind(user)
+    .bind(scope)
+    .bind(key)
+    .execute(pool)
+    .await?;
+    let claimed = sqlx::query(
+        "INSERT INTO idempotent_responses (user_id, scope, key, request_hash)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(user)
+    .bind(scope)
+    .bind(key)
+    .bind(request_hash)
+    .execute(pool)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(Begin::Fresh);
+    }
+    let stored: Option<(Vec<u8>, Option<i32>, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT request_hash, status, body FROM idempotent_responses
+         WHERE user_id = $1 AND scope = $2 AND key = $3",
+    )
+    .bind(user)
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match stored {
+        // Finished and forgotten in between: treat as in progress; the
+        // client's retry will find the key free.
+        None => Begin::InProgress,
+        Some((hash, _, _)) if hash != request_hash => Begin::Mismatch,
+        Some((_, Some(status), Some(body))) => Begin::Replay {
+            status: status as u16,
+            body,
+        },
+        Some(_) => Begin::InProgress,
+    })
+}
+
+/// Stores the response of a successful request.
+pub async fn finish(
+    pool: &PgPool,
+    user: Uuid,
+    scope: &str,
+    key: &str,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotent_responses SET status = $4, body = $5
+         WHERE user_id = $1 AND scope = $2 AND key = $3",
+    )
+    .bind(user)
+    .bind(scope)
+    .bind(key)
+    .bind(i32::from(status))
+    .bind(body)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Frees the key after a failed request.
+pub async fn abandon(pool: &PgPool, user: Uuid, scope: &str, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idempotent_responses WHERE user_id = $1 AND scope = $2 AND key = $3 AND status IS NULL")
+        .bind(user)
+        .bind(scope)
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

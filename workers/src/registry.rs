@@ -8,6 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use marquee_core::Settings;
 use marquee_core::auth::codes::SendCode;
+use marquee_core::booking::cancel::{CancelEventBookings, ProcessRefund};
 use marquee_core::booking::checkout::SendBookingConfirmation;
 use marquee_core::booking::holds::ExpireHolds;
 use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmail};
@@ -42,6 +43,8 @@ pub struct JobContext {
     pub settings: Arc<Settings>,
     /// Outgoing mail.
     pub mailer: Mailer,
+    /// Pays refunds back.
+    pub payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
 }
 
 type BoxedHandler = Arc<
@@ -69,6 +72,8 @@ impl Registry {
             .on::<SendDigest, _, _>(handlers::send_digest::run)
             .on::<SendNewsletter, _, _>(handlers::send_newsletter::run)
             .on::<ExpireHolds, _, _>(handlers::expire_holds::run)
+            .on::<ProcessRefund, _, _>(handlers::process_refund::run)
+            .on::<CancelEventBookings, _, _>(handlers::cancel_event_bookings::run)
             .on::<SendBookingConfirmation, _, _>(handlers::send_booking_confirmation::run)
     }
 

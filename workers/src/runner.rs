@@ -35,6 +35,7 @@ pub struct Runner {
     settings: Arc<Settings>,
     mailer: Mailer,
     records: PgPool,
+    payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
 }
 
 impl Runner {
@@ -49,6 +50,14 @@ impl Runner {
         let mailer = Mailer::from_settings(&settings.email)?;
         // One per SMTP permit and two spare: an email holding a permit never
         // waits for a connection that a job waiting for a permit holds.
+        let payments: Arc<dyn marquee_core::booking::payments::PaymentProvider> =
+            match settings.payments.provider {
+                marquee_core::config::PaymentProviderKind::Fake => {
+                    Arc::new(marquee_core::booking::payments::FakeProvider::new(
+                        marquee_core::db::connect_lazy(&settings.database, 4)?,
+                    ))
+                }
+            };
         let records = marquee_core::db::connect_lazy(
             &settings.database,
             settings.email.smtp.max_connections + 2,
@@ -92,6 +101,7 @@ impl Runner {
             settings: Arc::new(settings.clone()),
             mailer,
             records,
+            payments,
         }))
     }
 
@@ -173,6 +183,7 @@ impl Runner {
             max_attempts: claimed.max_attempts,
             pool: self.pool.clone(),
             records: self.records.clone(),
+            payments: self.payments.clone(),
             producer: self.producer.clone(),
             settings: self.settings.clone(),
             mailer: self.mailer.clone(),

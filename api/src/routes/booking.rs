@@ -2,9 +2,9 @@
 
 mod views;
 
-use marquee_core::booking::bookings;
 use marquee_core::booking::checkout::{self, CheckoutRequest};
 use marquee_core::booking::holds::{self, HoldLimits, HoldRequest};
+use marquee_core::booking::{bookings, cancel};
 use marquee_core::idempotency::{self, Begin};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -190,6 +190,43 @@ impl BookingApi {
                 Err(ApiError::from(error).into())
             }
         }
+    }
+
+    /// Cancel one of the caller's bookings under the event's policy
+    /// (evaluated now; 422 with the reason when it forbids). Seats go back
+    /// on sale at once; the refund is paid by a job, then emailed.
+    #[oai(path = "/api/v1/bookings/:id/cancel", method = "post")]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<CancelBody>,
+    ) -> poem::Result<Json<CancelledView>> {
+        auth.0.require_person()?;
+        let reason = body.0.reason.filter(|r| !r.trim().is_empty());
+        if reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > 500 || r.contains('\0'))
+        {
+            return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
+                "reason",
+                "at most 500 characters",
+            )])
+            .into());
+        }
+        let (refund, job) = cancel::cancel(&state.pool, auth.0.user_id, id.0, reason.as_deref())
+            .await
+            .map_err(ApiError::from)?;
+        state.producer.dispatch(&[job]).await;
+        Ok(Json(CancelledView {
+            status: "cancelled".to_owned(),
+            refund: RefundView {
+                id: refund.id,
+                amount_cents: refund.amount_cents,
+                status: refund.status,
+            },
+        }))
     }
 
     /// The caller's bookings, newest first.

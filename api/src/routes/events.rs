@@ -210,7 +210,49 @@ impl EventsApi {
         transition(&state, &auth, id.0, Action::Publish).await
     }
 
-    /// published -> cancelled.
+    /// The event's cancellation policy (the default if none was set).
+    #[oai(path = "/:id/cancellation-policy", method = "get")]
+    async fn get_policy(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> poem::Result<Json<PolicyBody>> {
+        let actor = auth.0.require_organizer()?;
+        events::get(&state.pool, actor, id.0)
+            .await
+            .map_err(ApiError::from)?;
+        let policy = marquee_core::booking::policy::get(&state.pool, id.0)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(policy.into()))
+    }
+
+    /// Set the cancellation policy; it applies to cancellations from now on.
+    #[oai(path = "/:id/cancellation-policy", method = "put")]
+    async fn put_policy(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<PolicyBody>,
+    ) -> poem::Result<Json<PolicyBody>> {
+        let actor = auth.0.require_organizer()?;
+        events::get(&state.pool, actor, id.0)
+            .await
+            .map_err(ApiError::from)?;
+        let policy = marquee_core::booking::policy::Policy::try_from(body.0)?
+            .check()
+            .map_err(ApiError::from)?;
+        marquee_core::booking::policy::put(&state.pool, id.0, &policy)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(policy.into()))
+    }
+
+    /// published -> cancelled: every confirmed booking is then cancelled
+    /// with a full refund and an email, by jobs, in batches; progress shows
+    /// on the event.
     #[oai(path = "/:id/cancel", method = "post")]
     async fn cancel(
         &self,
@@ -248,7 +290,13 @@ async fn transition(
     let actor = auth.0.require_organizer()?;
     let event = match action {
         Action::Publish => events::publish(&state.pool, actor, id).await,
-        Action::Cancel => events::cancel(&state.pool, actor, id).await,
+        Action::Cancel => match events::cancel(&state.pool, actor, id).await {
+            Ok((event, job)) => {
+                state.producer.dispatch(&[job]).await;
+                Ok(event)
+            }
+            Err(error) => Err(error),
+        },
         Action::Complete => events::complete(&state.pool, actor, id).await,
     }
     .map_err(ApiError::from)?;

@@ -6,9 +6,11 @@
 //! writing after, and never by Redis.
 
 pub mod bookings;
+pub mod cancel;
 pub mod checkout;
 pub mod holds;
 pub mod payments;
+pub mod policy;
 mod reference;
 
 use uuid::Uuid;

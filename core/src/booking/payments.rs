@@ -37,7 +37,7 @@ pub enum PaymentError {
 }
 
 /// Takes money.
-pub trait PaymentProvider: Send + Sync {
+pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
     /// Stored with each payment.
     fn name(&self) -> &'static str;
 
@@ -47,6 +47,24 @@ pub trait PaymentProvider: Send + Sync {
         &'a self,
         request: &'a ChargeRequest,
     ) -> BoxFuture<'a, Result<String, PaymentError>>;
+
+    /// Pays `amount_cents` of `charge_id` back, once per idempotency key.
+    /// `Ok` is the provider's refund id.
+    fn refund<'a>(
+        &'a self,
+        request: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<String, PaymentError>>;
+}
+
+/// Money to give back.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    /// The same key never refunds twice (we use the refund id).
+    pub idempotency_key: String,
+    /// The provider's charge.
+    pub charge_id: String,
+    /// Minor units.
+    pub amount_cents: i64,
 }
 
 /// The deterministic test and development provider.
@@ -120,5 +138,31 @@ impl PaymentProvider for FakeProvider {
         request: &'a ChargeRequest,
     ) -> BoxFuture<'a, Result<String, PaymentError>> {
         self.charge_now(request).boxed()
+    }
+
+    fn refund<'a>(
+        &'a self,
+        request: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<String, PaymentError>> {
+        async move {
+            let unavailable = |e: sqlx::Error| PaymentError::Unavailable(e.to_string());
+            sqlx::query(
+                "INSERT INTO fake_provider_refunds (idempotency_key, id, charge_id, amount_cents)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(&request.idempotency_key)
+            .bind(format!("fake_re_{}", uuid::Uuid::new_v4().simple()))
+            .bind(&request.charge_id)
+            .bind(i32::try_from(request.amount_cents).unwrap_or(i32::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+            sqlx::query_scalar("SELECT id FROM fake_provider_refunds WHERE idempotency_key = $1")
+                .bind(&request.idempotency_key)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)
+        }
+        .boxed()
     }
 }

@@ -121,6 +121,8 @@ pub struct EventDetail {
     pub event: Event,
     /// Its inventory now.
     pub availability: Availability,
+    /// For a cancelled event: how far cancelling its bookings has got.
+    pub cancellation: Option<crate::booking::cancel::CancellationProgress>,
 }
 
 /// Whether `viewer` may see `event`: published, cancelled and completed
@@ -166,9 +168,15 @@ pub async fn detail(
         tickets_available,
         sold_out: seats_available + tickets_available == 0,
     };
+    let cancellation = if event.status == EventStatus::Cancelled {
+        Some(crate::booking::cancel::progress(pool, id).await?)
+    } else {
+        None
+    };
     Ok(EventDetail {
         event,
         availability,
+        cancellation,
     })
 }
 

@@ -37,8 +37,10 @@ pub mod queues {
     pub const OTP: &str = "otp";
     /// Subscribe, unsubscribe and the newsletter fan-out.
     pub const SUBSCRIPTIONS: &str = "subscriptions";
+    /// Paying refunds back, and cancelling a called-off event's bookings.
+    pub const REFUNDS: &str = "refunds";
     /// Every queue with handlers, e.g. for queue-depth metrics.
-    pub const ALL: [&str; 4] = [SYSTEM, EMAIL, OTP, SUBSCRIPTIONS];
+    pub const ALL: [&str; 5] = [SYSTEM, EMAIL, OTP, SUBSCRIPTIONS, REFUNDS];
 }
 
 /// The welcome email of a new account. Delivered by the email worker (its

@@ -31,6 +31,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     );
     email!(env, "verify_email", "subject.txt", "body.txt", "body.html");
     email!(env, "otp", "subject.txt", "body.txt", "body.html");
+    email!(env, "refund_issued", "subject.txt", "body.txt", "body.html");
     email!(
         env,
         "booking_confirmed",

@@ -1,8 +1,10 @@
 //! One file per job handler.
 
+pub mod cancel_event_bookings;
 pub mod expire_holds;
 pub mod issue_otp;
 pub mod noop;
+pub mod process_refund;
 pub mod prune_queues;
 pub mod send_booking_confirmation;
 pub mod send_code;

@@ -159,3 +159,30 @@ pub struct BookingPage {
     /// Page size.
     pub per_page: i64,
 }
+
+/// Why the booking is cancelled.
+#[derive(Debug, Object)]
+pub struct CancelBody {
+    /// Optional, up to 500 characters.
+    pub reason: Option<String>,
+}
+
+/// A refund.
+#[derive(Debug, Object)]
+pub struct RefundView {
+    /// Id.
+    pub id: Uuid,
+    /// Minor units.
+    pub amount_cents: i32,
+    /// pending until the provider has paid it.
+    pub status: String,
+}
+
+/// A cancelled booking.
+#[derive(Debug, Object)]
+pub struct CancelledView {
+    /// cancelled.
+    pub status: String,
+    /// What comes back.
+    pub refund: RefundView,
+}

@@ -301,6 +301,116 @@ pub struct EventDetailView {
     pub event: EventView,
     /// Its inventory now (cached for up to 2 s).
     pub availability: AvailabilityView,
+    /// For a cancelled event: how far cancelling its bookings has got.
+    pub cancellation: Option<CancellationView>,
+}
+
+/// Progress of a cancelled event's refunds.
+#[derive(Debug, Object)]
+pub struct CancellationView {
+    /// Bookings still to cancel.
+    pub bookings_confirmed: i64,
+    /// Bookings cancelled.
+    pub bookings_cancelled: i64,
+    /// Refunds waiting to be paid.
+    pub refunds_pending: i64,
+    /// Refunds paid.
+    pub refunds_paid: i64,
+}
+
+/// A refund step.
+#[derive(Debug, Clone, Object)]
+pub struct TierBody {
+    /// Cancelling at least this many hours before the start…
+    pub hours_before_start: i32,
+    /// …refunds this percent (0-100).
+    pub refund_percent: i32,
+}
+
+/// A cancellation fee.
+#[derive(Debug, Clone, Object)]
+pub struct FeeBody {
+    /// `none`, `fixed` (minor units) or `percent` (of the total).
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The amount.
+    pub amount: i32,
+}
+
+/// A cancellation policy. Default: allowed until 24 h before the start;
+/// 100% back from 168 h (a week) before, 50% from 48 h before, none after;
+/// no fee.
+#[derive(Debug, Clone, Object)]
+pub struct PolicyBody {
+    /// Whether people may cancel at all.
+    pub allow: bool,
+    /// No cancelling closer to the start than this.
+    pub deadline_hours_before_start: i32,
+    /// Refund steps; a tier applies from exactly its hour.
+    pub refund_tiers: Vec<TierBody>,
+    /// Fee kept from the refund.
+    pub fee: FeeBody,
+}
+
+impl From<marquee_core::booking::policy::Policy> for PolicyBody {
+    fn from(p: marquee_core::booking::policy::Policy) -> Self {
+        use marquee_core::booking::policy::FeeType;
+        Self {
+            allow: p.allow,
+            deadline_hours_before_start: p.deadline_hours_before_start,
+            refund_tiers: p
+                .refund_tiers
+                .into_iter()
+                .map(|t| TierBody {
+                    hours_before_start: t.hours_before_start,
+                    refund_percent: t.refund_percent,
+                })
+                .collect(),
+            fee: FeeBody {
+                kind: match p.fee_type {
+                    FeeType::None => "none",
+                    FeeType::Fixed => "fixed",
+                    FeeType::Percent => "percent",
+                }
+                .to_owned(),
+                amount: p.fee_amount,
+            },
+        }
+    }
+}
+
+impl TryFrom<PolicyBody> for marquee_core::booking::policy::Policy {
+    type Error = crate::problem::ApiError;
+
+    fn try_from(b: PolicyBody) -> Result<Self, Self::Error> {
+        use marquee_core::booking::policy::{FeeType, RefundTier};
+        let fee_type = match b.fee.kind.as_str() {
+            "none" => FeeType::None,
+            "fixed" => FeeType::Fixed,
+            "percent" => FeeType::Percent,
+            _ => {
+                return Err(vec![marquee_core::auth::Invalid::new(
+                    "fee.type",
+                    "must be none, fixed or percent",
+                )]
+                .into());
+            }
+        };
+        Ok(Self {
+            allow: b.allow,
+            deadline_hours_before_start: b.deadline_hours_before_start,
+            refund_tiers: b
+                .refund_tiers
+                .into_iter()
+                .map(|t| RefundTier {
+                    hours_before_start: t.hours_before_start,
+                    refund_percent: t.refund_percent,
+                })
+                .collect(),
+            fee_type,
+            fee_amount: b.fee.amount,
+        })
+    }
 }
 
 impl From<EventDetail> for EventDetailView {
@@ -308,6 +418,12 @@ impl From<EventDetail> for EventDetailView {
         Self {
             event: d.event.into(),
             availability: d.availability.into(),
+            cancellation: d.cancellation.map(|c| CancellationView {
+                bookings_confirmed: c.bookings_confirmed,
+                bookings_cancelled: c.bookings_cancelled,
+                refunds_pending: c.refunds_pending,
+                refunds_paid: c.refunds_paid,
+            }),
         }
     }
 }

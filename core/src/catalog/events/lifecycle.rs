@@ -5,7 +5,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{Event, EventStatus, get, load};
+use crate::booking::cancel::CancelEventBookings;
 use crate::catalog::{Actor, CatalogError};
+use crate::jobs::{self, Enqueued};
 
 /// Locks the actor's event and returns its status.
 async fn lock(
@@ -104,9 +106,23 @@ pub async fn publish(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, Cat
     Ok(load(pool, id).await?.expect("exists"))
 }
 
-/// published -> cancelled. (Refunds attach here with the booking issue.)
-pub async fn cancel(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, CatalogError> {
-    transition(pool, actor, id, "cancel", EventStatus::Cancelled).await
+/// published -> cancelled. In the same transaction a job is queued that
+/// cancels every confirmed booking with a full refund, in batches; dispatch
+/// the returned job.
+pub async fn cancel(
+    pool: &PgPool,
+    actor: Actor,
+    id: Uuid,
+) -> Result<(Event, Enqueued), CatalogError> {
+    let mut tx = pool.begin().await?;
+    let status = lock(&mut tx, actor, id).await?;
+    if status != EventStatus::Published {
+        return Err(refuse("cancel", &[EventStatus::Published], status));
+    }
+    set_status(&mut tx, id, EventStatus::Cancelled).await?;
+    let job = jobs::enqueue(&mut tx, &CancelEventBookings { event_id: id }).await?;
+    tx.commit().await?;
+    Ok((load(pool, id).await?.expect("exists"), job))
 }
 
 /// published -> completed.

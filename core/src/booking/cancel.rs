@@ -1,0 +1,291 @@
+//! Cancelling bookings — by their owner under the event's policy, or all of
+//! an event's by its organizer with full refunds — and paying refunds back.
+//! Both go through `cancel_in`, the one code path.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::BookingError;
+use super::payments::{PaymentError, PaymentProvider, RefundRequest};
+use super::policy;
+use crate::jobs::{self, Enqueued, Job, queues};
+
+/// Pays a refund back through the provider, then emails the person.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProcessRefund {
+    /// `refunds.id`
+    pub refund_id: Uuid,
+}
+
+impl Job for ProcessRefund {
+    const KIND: &'static str = "process_refund";
+    const QUEUE: &'static str = queues::REFUNDS;
+}
+
+/// Cancels every confirmed booking of a cancelled event, in batches.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CancelEventBookings {
+    /// `events.id`
+    pub event_id: Uuid,
+}
+
+impl Job for CancelEventBookings {
+    const KIND: &'static str = "cancel_event_bookings";
+    const QUEUE: &'static str = queues::REFUNDS;
+}
+
+/// A refund as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refund {
+    /// Id.
+    pub id: Uuid,
+    /// Minor units.
+    pub amount_cents: i32,
+    /// pending, then refunded.
+    pub status: String,
+}
+
+/// How much to refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundRule {
+    /// The event's policy, now (a person cancelling).
+    Policy,
+    /// Everything (the organizer cancelled the event).
+    Full,
+}
+
+/// The owner cancels a booking: 404 for anyone else's, 409 if already
+/// cancelled, 422 with the reason when the policy forbids it.
+pub async fn cancel(
+    pool: &PgPool,
+    user: Uuid,
+    booking: Uuid,
+    reason: Option<&str>,
+) -> Result<(Refund, Enqueued), BookingError> {
+    let mut tx = pool.begin().await?;
+    let owner: Option<Uuid> =
+        sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1 FOR UPDATE")
+            .bind(booking)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if owner != Some(user) {
+        return Err(BookingError::NotFound("no such booking"));
+    }
+    let done = cancel_in(&mut tx, booking, RefundRule::Policy, reason).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Cancels `booking` (locked by the caller's transaction): seats and units
+/// go back on sale in the same transaction, the refund is written and its
+/// job put in the outbox.
+pub async fn cancel_in(
+    conn: &mut PgConnection,
+    booking: Uuid,
+    rule: RefundRule,
+    reason: Option<&str>,
+) -> Result<(Refund, Enqueued), BookingError> {
+    let (status, hold, event, total_cents, currency): (String, Uuid, Uuid, i32, String) = sqlx::query_as(
+        "SELECT status, hold_id, event_id, total_cents, currency FROM bookings WHERE id = $1 FOR UPDATE",
+    )
+    .bind(booking)
+    .fetch_one(&mut *conn)
+    .await?;
+    if status == "cancelled" {
+        return Err(BookingError::Conflict(
+            "this booking is already cancelled".to_owned(),
+        ));
+    }
+    let amount_cents = match rule {
+        RefundRule::Full => total_cents,
+        RefundRule::Policy => {
+            let starts_at: chrono::DateTime<Utc> =
+                sqlx::query_scalar("SELECT starts_at FROM events WHERE id = $1")
+                    .bind(event)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            let policy = policy::get(&mut *conn, event).await?;
+            policy
+                .refund(total_cents, starts_at, Utc::now())
+                .map_err(|why| {
+                    BookingError::Invalid(vec![crate::auth::Invalid::new("booking", why)])
+                })?
+        }
+    };
+    sqlx::query(
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2 WHERE id = $1",
+    )
+    .bind(booking)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE event_seats SET status = 'available', hold_id = NULL, held_until = NULL WHERE hold_id = $1 AND status = 'sold'")
+        .bind(hold)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE ticket_types t SET sold = t.sold - i.quantity
+         FROM hold_items i WHERE i.hold_id = $1 AND i.ticket_type_id = t.id",
+    )
+    .bind(hold)
+    .execute(&mut *conn)
+    .await?;
+    let refund = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO refunds (id, booking_id, amount_cents, currency, status) VALUES ($1, $2, $3, $4, 'pending')",
+    )
+    .bind(refund)
+    .bind(booking)
+    .bind(amount_cents)
+    .bind(&currency)
+    .execute(&mut *conn)
+    .await?;
+    let job = jobs::enqueue(&mut *conn, &ProcessRefund { refund_id: refund }).await?;
+    Ok((
+        Refund {
+            id: refund,
+            amount_cents,
+            status: "pending".to_owned(),
+        },
+        job,
+    ))
+}
+
+/// What `process_refund` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// Paid back now; email the person.
+    Refunded,
+    /// Paid back earlier (a job run twice): nothing more to do.
+    AlreadyDone,
+}
+
+/// Pays the refund back once: the provider's idempotency key is the refund
+/// id, and the row moves `pending -> refunded` only once.
+pub async fn process_refund(
+    pool: &PgPool,
+    provider: &dyn PaymentProvider,
+    refund: Uuid,
+) -> Result<Processed, BookingError> {
+    let row: Option<(String, i32, Option<String>)> = sqlx::query_as(
+        "SELECT r.status, r.amount_cents, p.provider_ref FROM refunds r
+         JOIN payments p ON p.booking_id = r.booking_id WHERE r.id = $1",
+    )
+    .bind(refund)
+    .fetch_optional(pool)
+    .await?;
+    let Some((status, amount_cents, charge)) = row else {
+        return Err(BookingError::NotFound("no such refund"));
+    };
+    if status == "refunded" {
+        return Ok(Processed::AlreadyDone);
+    }
+    let provider_ref = if amount_cents > 0 {
+        let request = RefundRequest {
+            idempotency_key: refund.to_string(),
+            charge_id: charge.unwrap_or_default(),
+            amount_cents: i64::from(amount_cents),
+        };
+        Some(provider.refund(&request).await.map_err(|e| match e {
+            PaymentError::Declined(why) | PaymentError::Unavailable(why) => {
+                BookingError::ProviderUnavailable(why)
+            }
+        })?)
+    } else {
+        None
+    };
+    let updated = sqlx::query(
+        "UPDATE refunds SET status = 'refunded', provider_ref = $2, refunded_at = now()
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(refund)
+    .bind(provider_ref)
+    .execute(pool)
+    .await?;
+    Ok(if updated.rows_affected() == 1 {
+        Processed::Refunded
+    } else {
+        Processed::AlreadyDone
+    })
+}
+
+/// Bookings cancelled per transaction when an event is called off.
+const BATCH: i64 = 100;
+
+/// Cancels the event's confirmed bookings with full refunds, `BATCH` per
+/// transaction; safe to run again (only confirmed ones are touched).
+/// Returns the refund jobs to dispatch, batch by batch, through `dispatch`.
+pub async fn cancel_event_bookings<F, Fut>(
+    pool: &PgPool,
+    event: Uuid,
+    mut dispatch: F,
+) -> Result<u64, BookingError>
+where
+    F: FnMut(Vec<Enqueued>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut cancelled = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let batch: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE event_id = $1 AND status = 'confirmed'
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(event)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if batch.is_empty() {
+            return Ok(cancelled);
+        }
+        let mut jobs = Vec::with_capacity(batch.len());
+        for booking in &batch {
+            let (_, job) = cancel_in(
+                &mut tx,
+                *booking,
+                RefundRule::Full,
+                Some("the event was cancelled"),
+            )
+            .await?;
+            jobs.push(job);
+        }
+        tx.commit().await?;
+        cancelled += batch.len() as u64;
+        dispatch(jobs).await;
+    }
+}
+
+/// How far an event's cancellation has got.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CancellationProgress {
+    /// Bookings still to cancel.
+    pub bookings_confirmed: i64,
+    /// Bookings cancelled.
+    pub bookings_cancelled: i64,
+    /// Refunds waiting to be paid.
+    pub refunds_pending: i64,
+    /// Refunds paid.
+    pub refunds_paid: i64,
+}
+
+/// Counts for one event.
+pub async fn progress(pool: &PgPool, event: Uuid) -> Result<CancellationProgress, sqlx::Error> {
+    let (bookings_confirmed, bookings_cancelled, refunds_pending, refunds_paid) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE b.status = 'confirmed'),
+                count(*) FILTER (WHERE b.status = 'cancelled'),
+                count(r.id) FILTER (WHERE r.status = 'pending'),
+                count(r.id) FILTER (WHERE r.status = 'refunded')
+         FROM bookings b LEFT JOIN refunds r ON r.booking_id = b.id WHERE b.event_id = $1",
+    )
+    .bind(event)
+    .fetch_one(pool)
+    .await?;
+    Ok(CancellationProgress {
+        bookings_confirmed,
+        bookings_cancelled,
+        refunds_pending,
+        refunds_paid,
+    })
+}

@@ -152,9 +152,12 @@ impl Policy {
     }
 }
 
+/// allow, deadline, tiers, fee type, fee amount.
+type PolicyRow = (bool, i32, sqlx::types::Json<Vec<RefundTier>>, String, i32);
+
 /// The event's policy, or the default.
 pub async fn get(db: impl sqlx::PgExecutor<'_>, event: Uuid) -> Result<Policy, sqlx::Error> {
-    let row: Option<(bool, i32, sqlx::types::Json<Vec<RefundTier>>, String, i32)> = sqlx::query_as(
+    let row: Option<PolicyRow> = sqlx::query_as(
         "SELECT allow, deadline_hours_before_start, refund_tiers, fee_type, fee_amount
          FROM cancellation_policies WHERE event_id = $1",
     )

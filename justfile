@@ -20,12 +20,13 @@ test: services
     cargo clippy --workspace --all-targets --all-features -- -D warnings
     MARQUEE_ENV=test cargo test --workspace --all-features
 
-# Measures job throughput, the email pipeline and cached catalog reads; see docs/BENCHMARKS.md.
+# Measures job throughput, the email pipeline, cached catalog reads and a booking rush; see docs/BENCHMARKS.md.
 bench: services
     cargo build --release -p marquee-worker -p marquee-api --bins
     cargo bench -p marquee-worker --bench noop_throughput
     cargo bench -p marquee-api --bench email_pipeline
     cargo bench -p marquee-api --bench catalog_reads
+    cargo bench -p marquee-api --bench booking_rush
 
 # Starts `just run` and checks what a new user would: ready, /docs, /openapi.json.
 smoke: services

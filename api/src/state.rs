@@ -11,6 +11,10 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
 /// Shared application state; cheap to clone.
+/// The fake payment provider's own connections: a checkout holds its
+/// transaction while it charges, so too few here throttles every checkout.
+const FAKE_PROVIDER_CONNECTIONS: u32 = 16;
+
 #[derive(Clone)]
 pub struct AppState {
     /// PostgreSQL, the source of truth.
@@ -56,16 +60,18 @@ impl AppState {
         let tokens = AccessTokens::new(&settings.jwt);
         let limiter = RateLimiter::new(redis.clone(), &settings.redis.key_prefix);
         let metrics = marquee_core::metrics::install();
-        let payments: Arc<dyn marquee_core::booking::payments::PaymentProvider> =
-            match settings.payments.provider {
-                // Its own connections, as an outside service would have: a
-                // checkout holds a transaction while it charges.
-                marquee_core::config::PaymentProviderKind::Fake => {
-                    Arc::new(marquee_core::booking::payments::FakeProvider::new(
-                        marquee_core::db::connect_lazy(&settings.database, 4)?,
-                    ))
-                }
-            };
+        let payments: Arc<dyn marquee_core::booking::payments::PaymentProvider> = match settings
+            .payments
+            .provider
+        {
+            // Its own connections, as an outside service would have: a
+            // checkout holds a transaction while it charges.
+            marquee_core::config::PaymentProviderKind::Fake => {
+                Arc::new(marquee_core::booking::payments::FakeProvider::new(
+                    marquee_core::db::connect_lazy(&settings.database, FAKE_PROVIDER_CONNECTIONS)?,
+                ))
+            }
+        };
         let catalog = marquee_core::catalog::cache::CatalogCache::new(
             redis.clone(),
             &settings.redis.key_prefix,

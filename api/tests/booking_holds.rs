@@ -267,6 +267,43 @@ async fn limits_and_bad_holds_are_refused_without_a_change() {
     )
     .await;
 
+    // Outside the sales window: not on sale yet.
+    let later = json!({"title": "Later", "currency": "EUR",
+        "starts_at": (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339(),
+        "sales_start": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339(),
+        "ticket_types": [{"name": "GA", "price_cents": 100, "capacity": 5}]});
+    let later = json_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/events",
+            Some(&alice),
+            Some(later),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let later_id = later["id"].as_str().unwrap();
+    json_of(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/events/{later_id}/publish"),
+            Some(&alice),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let body = json!({"ticket_type_id": later["ticket_types"][0]["id"], "quantity": 1});
+    let refused = problem(hold(&app, &other, later_id, body).await, 409).await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("sales window"),
+        "{refused}"
+    );
+
     let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM holds")
         .fetch_one(&app.ctx.pool)
         .await

@@ -169,7 +169,15 @@ async fn a_declined_card_is_402_with_no_booking_and_the_hold_stays() {
     )
     .await;
     assert_eq!(count(&s.app, "SELECT count(*) FROM bookings").await, 0);
-    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 0);
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM payments WHERE status = 'declined'"
+        )
+        .await,
+        1,
+        "the attempt is on record"
+    );
     let held = json_of(
         call(
             &s.app,

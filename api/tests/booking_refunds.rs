@@ -289,6 +289,21 @@ async fn an_organizer_cancelling_the_event_refunds_everyone_once() {
     for (fan, seat) in fans.iter().zip(&s.seats) {
         booked(&s, fan, seat).await;
     }
+    // Someone is mid-checkout when the organizer calls it off.
+    let late = people(&s.app, 1).await.remove(0);
+    let hold_path = format!("/api/v1/events/{}/holds", s.event["id"].as_str().unwrap());
+    let late_hold = json_of(
+        call(
+            &s.app,
+            Method::POST,
+            &hold_path,
+            Some(&late),
+            Some(json!({"seats": [s.seats[5]]})),
+        )
+        .await,
+        201,
+    )
+    .await;
     let id = s.event["id"].as_str().unwrap();
     json_of(
         call(
@@ -314,6 +329,19 @@ async fn an_organizer_cancelling_the_event_refunds_everyone_once() {
         409,
     )
     .await;
+    let body =
+        json!({"hold_id": late_hold["id"], "payment": {"method": "card", "token": "tok_ok"}});
+    let response = s
+        .app
+        .client
+        .post(s.app.url("/api/v1/bookings"))
+        .bearer_auth(&late)
+        .header("Idempotency-Key", "late")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    problem(response, 409).await;
     drain_with(&s.app, s.app.ctx.settings.clone()).await;
 
     assert_eq!(

@@ -97,9 +97,14 @@ impl BookingApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> poem::Result<Released> {
+        let event = holds::get(&state.pool, auth.0.user_id, id.0)
+            .await
+            .map_err(ApiError::from)?
+            .event_id;
         holds::release(&state.pool, auth.0.user_id, id.0)
             .await
             .map_err(ApiError::from)?;
+        state.catalog.invalidate_availability(event).await;
         Ok(Released::Done)
     }
 
@@ -125,6 +130,14 @@ impl BookingApi {
                 .into());
             }
         };
+        let token = &body.payment.token;
+        if token.is_empty() || token.len() > 255 || token.contains(|c: char| c.is_control()) {
+            return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
+                "payment.token",
+                "must be 1-255 characters, without control characters",
+            )])
+            .into());
+        }
         if body.payment.method != "card" {
             return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
                 "payment.method",
@@ -219,6 +232,12 @@ impl BookingApi {
             .await
             .map_err(ApiError::from)?;
         state.producer.dispatch(&[job]).await;
+        if let Ok(booking) = bookings::get(&state.pool, auth.0.actor(), id.0).await {
+            state
+                .catalog
+                .invalidate_availability(booking.event_id)
+                .await;
+        }
         Ok(Json(CancelledView {
             status: "cancelled".to_owned(),
             refund: RefundView {

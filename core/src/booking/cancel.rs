@@ -98,6 +98,17 @@ pub async fn cancel_in(
             "this booking is already cancelled".to_owned(),
         ));
     }
+    let event_cancelled: bool =
+        sqlx::query_scalar("SELECT status = 'cancelled' FROM events WHERE id = $1")
+            .bind(event)
+            .fetch_one(&mut *conn)
+            .await?;
+    // Once the organizer has called the event off, everyone gets it all back.
+    let rule = if event_cancelled {
+        RefundRule::Full
+    } else {
+        rule
+    };
     let amount_cents = match rule {
         RefundRule::Full => total_cents,
         RefundRule::Policy => {
@@ -189,9 +200,9 @@ pub async fn process_refund(
             amount_cents: i64::from(amount_cents),
         };
         Some(provider.refund(&request).await.map_err(|e| match e {
-            PaymentError::Declined(why) | PaymentError::Unavailable(why) => {
-                BookingError::ProviderUnavailable(why)
-            }
+            // A refused refund will not pass on retry: an operator looks.
+            PaymentError::Declined(why) => BookingError::Conflict(why),
+            PaymentError::Unavailable(why) => BookingError::ProviderUnavailable(why),
         })?)
     } else {
         None
@@ -231,7 +242,7 @@ where
         let mut tx = pool.begin().await?;
         let batch: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM bookings WHERE event_id = $1 AND status = 'confirmed'
-             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+             ORDER BY id LIMIT $2 FOR UPDATE",
         )
         .bind(event)
         .bind(BATCH)

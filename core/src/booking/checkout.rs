@@ -41,6 +41,23 @@ pub async fn confirm(
     user: Uuid,
     request: &CheckoutRequest,
 ) -> Result<(Booking, Enqueued), BookingError> {
+    // Leave a trace before any money can move: a `pending` payment, in its
+    // own committed statement, so a crash between the charge and the
+    // booking can be reconciled. (Nothing is written for a hold that is not
+    // the caller's active one.)
+    sqlx::query(
+        "INSERT INTO payments (id, hold_id, provider, amount_cents, currency, status)
+         SELECT $3, h.id, $4, h.total_cents, h.currency, 'pending' FROM holds h
+         WHERE h.id = $1 AND h.user_id = $2 AND h.status = 'active'
+         ON CONFLICT (hold_id) DO UPDATE SET status = 'pending', updated_at = now()
+         WHERE payments.status IN ('declined', 'failed')",
+    )
+    .bind(request.hold_id)
+    .bind(user)
+    .bind(Uuid::now_v7())
+    .bind(provider.name())
+    .execute(pool)
+    .await?;
     let mut tx = pool.begin().await?;
     let hold: Option<(Uuid, String, bool, i32, String)> = sqlx::query_as(
         "SELECT event_id, status, expires_at > now(), total_cents, currency FROM holds
@@ -66,15 +83,30 @@ pub async fn confirm(
             ));
         }
     }
+    // A cancelled event sells nothing more (its refund job may be done).
+    let event_status: String =
+        sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR SHARE")
+            .bind(event)
+            .fetch_one(&mut *tx)
+            .await?;
+    if event_status != "published" {
+        return Err(BookingError::Conflict(format!(
+            "this event is {event_status}; nothing more is sold"
+        )));
+    }
     let items = super::holds::items_of(&mut *tx, request.hold_id).await?;
-    let seats = items.iter().filter(|i| i.seat_id.is_some()).count() as i64;
-    let still_held: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM event_seats WHERE hold_id = $1 AND status = 'held' AND held_until > now()",
+    let seats = items.iter().filter(|i| i.seat_id.is_some()).count();
+    // Lock the seats this hold still has: a claim that would take one as
+    // expired now waits for this transaction, and then finds it sold.
+    let still_held: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT seat_id FROM event_seats
+         WHERE hold_id = $1 AND status = 'held' AND held_until > clock_timestamp()
+         ORDER BY seat_id FOR UPDATE",
     )
     .bind(request.hold_id)
-    .fetch_one(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    if still_held != seats {
+    if still_held.len() != seats {
         return Err(BookingError::Gone(
             "this hold expired; hold again".to_owned(),
         ));
@@ -86,15 +118,39 @@ pub async fn confirm(
         amount_cents: i64::from(total_cents),
         currency: currency.clone(),
     };
-    let provider_ref = provider.charge(&charge).await.map_err(|e| match e {
-        PaymentError::Declined(why) => BookingError::PaymentDeclined(why),
-        PaymentError::Unavailable(why) => BookingError::ProviderUnavailable(why),
-    })?;
+    let provider_ref = match provider.charge(&charge).await {
+        Ok(reference) => reference,
+        Err(error) => {
+            tx.rollback().await?;
+            let (status, error) = match error {
+                PaymentError::Declined(why) => ("declined", BookingError::PaymentDeclined(why)),
+                PaymentError::Unavailable(why) => {
+                    ("failed", BookingError::ProviderUnavailable(why))
+                }
+            };
+            sqlx::query("UPDATE payments SET status = $2, updated_at = now() WHERE hold_id = $1 AND status = 'pending'")
+                .bind(request.hold_id)
+                .bind(status)
+                .execute(pool)
+                .await?;
+            return Err(error);
+        }
+    };
 
-    sqlx::query("UPDATE event_seats SET status = 'sold', held_until = NULL WHERE hold_id = $1 AND status = 'held'")
-        .bind(request.hold_id)
-        .execute(&mut *tx)
-        .await?;
+    let sold = sqlx::query(
+        "UPDATE event_seats SET status = 'sold', held_until = NULL WHERE hold_id = $1 AND status = 'held'",
+    )
+    .bind(request.hold_id)
+    .execute(&mut *tx)
+    .await?;
+    // Cannot differ while the rows are locked; if it ever does, sell nothing
+    // (the pending payment stays for reconciliation).
+    if sold.rows_affected() != seats as u64 {
+        tracing::error!(hold.id = %request.hold_id, "held seats changed under a lock; booking refused");
+        return Err(BookingError::Gone(
+            "this hold expired; hold again".to_owned(),
+        ));
+    }
     sqlx::query(
         "UPDATE ticket_types t SET held = t.held - i.quantity, sold = t.sold + i.quantity
          FROM hold_items i WHERE i.hold_id = $1 AND i.ticket_type_id = t.id",
@@ -127,7 +183,8 @@ pub async fn confirm(
     }
     sqlx::query(
         "INSERT INTO payments (id, hold_id, booking_id, provider, provider_ref, amount_cents, currency, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'paid')",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'paid')
+         ON CONFLICT (hold_id) DO UPDATE SET booking_id = $3, provider_ref = $5, status = 'paid', updated_at = now()",
     )
     .bind(Uuid::now_v7())
     .bind(request.hold_id)

@@ -340,8 +340,14 @@ async fn claim_units(
 /// however many sweeps run at once. Returns how many.
 pub async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sqlx::Error> {
     let expired: Vec<Uuid> = sqlx::query_scalar(
+        // Holds someone is checking out or releasing right now are skipped,
+        // never waited for: no lock cycle with a claim, and the sweep never
+        // queues behind a payment provider.
         "UPDATE holds SET status = 'expired', updated_at = now()
-         WHERE status = 'active' AND expires_at <= now() AND ($1::uuid IS NULL OR event_id = $1)
+         WHERE id IN (SELECT id FROM holds
+                      WHERE status = 'active' AND expires_at <= now()
+                        AND ($1::uuid IS NULL OR event_id = $1)
+                      ORDER BY id FOR UPDATE SKIP LOCKED)
          RETURNING id",
     )
     .bind(event)

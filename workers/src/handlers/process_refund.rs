@@ -15,6 +15,7 @@ pub async fn run(job: ProcessRefund, ctx: JobContext) -> Result<(), JobError> {
         .await
         .map_err(|e| match e {
             BookingError::NotFound(what) => JobError::permanent(what),
+            BookingError::Conflict(why) => JobError::permanent(format!("refund refused: {why}")),
             other => JobError::retryable(other),
         })?;
     let (email, name, reference, title, reason, amount_cents, currency): (

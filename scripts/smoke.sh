@@ -28,6 +28,8 @@ for bin in marquee-api marquee-worker marquee-scheduler; do
 done
 events=$(curl -fsS "$url/api/v1/events") || fail "/api/v1/events"
 grep -q '"total":[1-9]' <<<"$events" || fail "no demo events to browse: $events"
+# run.sh prints its banner (with the demo logins) once everything is ready.
+for _ in $(seq 1 30); do grep -q "demo logins" "$log" && break; sleep 1; done
 grep -q "demo logins" "$log" || fail "just run did not print the demo logins"
 docs=$(curl -fsS "$url/docs") || fail "/docs"
 grep -qi swagger <<<"$docs" || fail "/docs does not render Swagger UI"

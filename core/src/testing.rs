@@ -61,6 +61,8 @@ impl TestContext {
         settings.database.url = SecretString::from(db_options.to_url_lossy().to_string());
         settings.redis.key_prefix = format!("test:{}", &db_name["marquee_t_".len()..][..12]);
         settings.http.port = 0;
+        // The file mail transport writes here, never into the source tree.
+        settings.email.file_dir = std::env::temp_dir().join(format!("marquee-mail-{db_name}"));
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(settings.database.max_connections)
             .connect_with(db_options)
@@ -82,6 +84,14 @@ impl TestContext {
 
 impl Drop for TestContext {
     fn drop(&mut self) {
+        if self
+            .settings
+            .email
+            .file_dir
+            .starts_with(std::env::temp_dir())
+        {
+            std::fs::remove_dir_all(&self.settings.email.file_dir).ok();
+        }
         let db_name = self.db_name.clone();
         let admin = self.admin.clone();
         let redis_url = self.settings.redis.url.expose_secret().to_owned();

@@ -21,15 +21,10 @@ use marquee_core::testing::delete_prefix;
 use rand::seq::IndexedRandom;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{Running, common_env, free_port, fresh_database, percentile_ms, release, wait_ready};
+use support::{
+    Running, common_env, free_port, fresh_database, knob, percentile_ms, release, wait_ready,
+};
 use uuid::Uuid;
-
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[derive(Default)]
 struct Tally {

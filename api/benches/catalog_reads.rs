@@ -13,14 +13,9 @@ use std::time::{Duration, Instant};
 use marquee_core::config::{Environment, Settings, config_dir};
 use marquee_core::testing::delete_prefix;
 use secrecy::ExposeSecret;
-use support::{Running, common_env, free_port, fresh_database, percentile_ms, release, wait_ready};
-
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{
+    Running, common_env, free_port, fresh_database, knob, percentile_ms, release, wait_ready,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -24,24 +24,7 @@ async fn shop(ctx: Option<TestContext>) -> Shop {
     };
     let (alice, event) = event_on_sale(&app, 6, 10).await;
     let event = event["id"].as_str().unwrap().to_owned();
-    let map = json_of(
-        call(
-            &app,
-            Method::GET,
-            &format!("/api/v1/events/{event}/seats"),
-            None,
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
-    let seats = map
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["seat_id"].as_str().unwrap().to_owned())
-        .collect();
+    let seats = seat_ids(&app, &event).await;
     Shop {
         app,
         alice,
@@ -85,13 +68,6 @@ async fn book(
         request = request.header("Idempotency-Key", key);
     }
     request.send().await.unwrap()
-}
-
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

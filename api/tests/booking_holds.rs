@@ -7,26 +7,6 @@ use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn seat_ids(app: &TestApp, event: &str) -> Vec<String> {
-    let map = json_of(
-        call(
-            app,
-            Method::GET,
-            &format!("/api/v1/events/{event}/seats"),
-            None,
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
-    map.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["seat_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn hold(app: &TestApp, token: &str, event: &str, body: Value) -> reqwest::Response {
     call(
         app,

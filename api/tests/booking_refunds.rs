@@ -25,14 +25,7 @@ async fn shop(ctx: Option<TestContext>) -> Shop {
         None => TestApp::spawn().await,
     };
     let (alice, event) = event_on_sale(&app, 6, 10).await;
-    let path = format!("/api/v1/events/{}/seats", event["id"].as_str().unwrap());
-    let map = json_of(call(&app, Method::GET, &path, None, None).await, 200).await;
-    let seats = map
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["seat_id"].as_str().unwrap().to_owned())
-        .collect();
+    let seats = seat_ids(&app, event["id"].as_str().unwrap()).await;
     Shop {
         app,
         alice,
@@ -83,13 +76,6 @@ async fn cancel_booking(s: &Shop, token: &str, booking: &Value) -> reqwest::Resp
         Some(json!({"reason": "cannot come"})),
     )
     .await
-}
-
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap()
 }
 
 async fn set_policy(s: &Shop, policy: Value) -> reqwest::Response {

@@ -83,13 +83,6 @@ async fn act(s: &Setup, id: &str, action: &str) -> reqwest::Response {
     .await
 }
 
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn every_invalid_transition_is_409_with_its_reason() {
     let s = setup().await;

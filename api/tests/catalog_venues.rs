@@ -16,13 +16,6 @@ fn hall() -> Value {
     ]})
 }
 
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_organizer_creates_a_venue_with_labelled_seats_and_only_they_and_admins_see_it() {
     let app = TestApp::spawn().await;

@@ -47,13 +47,6 @@ async fn task(app: &TestApp, key: &str, kind: &str, payload: Value) -> reqwest::
     send(app, key, reqwest::Method::POST, "/api/v1/tasks", Some(body)).await
 }
 
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn content_types_are_created_read_replaced_and_deleted_by_their_owner_only() {
     let app = TestApp::spawn().await;

@@ -87,3 +87,11 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+/// A `BENCH_*` environment knob, or its default.
+pub fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

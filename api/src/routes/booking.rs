@@ -97,11 +97,7 @@ impl BookingApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> poem::Result<Released> {
-        let event = holds::get(&state.pool, auth.0.user_id, id.0)
-            .await
-            .map_err(ApiError::from)?
-            .event_id;
-        holds::release(&state.pool, auth.0.user_id, id.0)
+        let event = holds::release(&state.pool, auth.0.user_id, id.0)
             .await
             .map_err(ApiError::from)?;
         state.catalog.invalidate_availability(event).await;
@@ -232,12 +228,7 @@ impl BookingApi {
             .await
             .map_err(ApiError::from)?;
         state.producer.dispatch(&[job]).await;
-        if let Ok(booking) = bookings::get(&state.pool, auth.0.actor(), id.0).await {
-            state
-                .catalog
-                .invalidate_availability(booking.event_id)
-                .await;
-        }
+        state.catalog.invalidate_availability(refund.event_id).await;
         Ok(Json(CancelledView {
             status: "cancelled".to_owned(),
             refund: RefundView {

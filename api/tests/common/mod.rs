@@ -281,3 +281,32 @@ pub async fn event_on_sale(
     .await;
     (alice, event)
 }
+
+/// The seat ids of an event's seat map, in map order.
+pub async fn seat_ids(app: &TestApp, event: &str) -> Vec<String> {
+    let map = json_of(
+        call(
+            app,
+            reqwest::Method::GET,
+            &format!("/api/v1/events/{event}/seats"),
+            None,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    map.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seat_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The one number a SQL query returns.
+pub async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap()
+}

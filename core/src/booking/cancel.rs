@@ -45,6 +45,8 @@ pub struct Refund {
     pub amount_cents: i32,
     /// pending, then refunded.
     pub status: String,
+    /// The cancelled booking's event (its availability changed).
+    pub event_id: Uuid,
 }
 
 /// How much to refund.
@@ -159,6 +161,7 @@ pub async fn cancel_in(
             id: refund,
             amount_cents,
             status: "pending".to_owned(),
+            event_id: event,
         },
         job,
     ))

@@ -443,31 +443,35 @@ pub async fn items_of(
 }
 
 /// Releases the owner's hold now. Releasing an expired or released hold is
-/// a no-op; a confirmed one is 409 (cancel the booking instead).
-pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<(), BookingError> {
+/// a no-op; a confirmed one is 409 (cancel the booking instead). Returns
+/// the hold's event.
+pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, BookingError> {
     let mut tx = pool.begin().await?;
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM holds WHERE id = $1 AND user_id = $2 FOR UPDATE")
-            .bind(id)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
-    match status.as_deref() {
-        None => return Err(BookingError::NotFound("no such hold")),
-        Some("confirmed") => {
+    let hold: Option<(String, Uuid)> = sqlx::query_as(
+        "SELECT status, event_id FROM holds WHERE id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, event)) = hold else {
+        return Err(BookingError::NotFound("no such hold"));
+    };
+    match status.as_str() {
+        "confirmed" => {
             return Err(BookingError::Conflict(
                 "this hold is booked; cancel the booking instead".to_owned(),
             ));
         }
-        Some("active") => {
+        "active" => {
             sqlx::query("UPDATE holds SET status = 'released', updated_at = now() WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             give_back(&mut tx, &[id]).await?;
         }
-        Some(_) => {}
+        _ => {}
     }
     tx.commit().await?;
-    Ok(())
+    Ok(event)
 }

@@ -220,3 +220,44 @@ async fn email_verification_with_a_code() {
         .unwrap();
     assert_eq!(me["email_verified"], true);
 }
+
+/// Runs a real worker writing mail into `dir`; returns the reset code of
+/// the newest reset email.
+async fn emailed_reset_code(app: &TestApp, dir: &std::path::Path) -> String {
+    let mut settings = app.ctx.settings.clone();
+    settings.email.file_dir = dir.to_owned();
+    drain_with(app, settings).await;
+    let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let modified = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (modified, std::fs::read_to_string(p).unwrap())
+        })
+        .filter(|(_, mail)| mail.contains("password reset code"))
+        .collect();
+    mails.sort();
+    let mail = &mails.last().expect("a reset email").1;
+    let (_, after) = mail.split_once("password is ").expect("the code sentence");
+    after.chars().take(6).collect()
+}
+
+/// A crash after the reset email went out but before the code's hash
+/// committed: the job runs again, and the emailed code must still work.
+#[tokio::test]
+async fn the_emailed_reset_code_works_after_a_crash_between_send_and_commit() {
+    let app = TestApp::spawn().await;
+    register(&app).await;
+    let mail = tempfile::tempdir().unwrap();
+    request_reset(&app, "ada@example.com").await;
+    let emailed = emailed_reset_code(&app, mail.path()).await;
+    rerun_as_if_the_commit_was_lost(&app, "send_code", "one_time_codes").await;
+    let mut settings = app.ctx.settings.clone();
+    settings.email.file_dir = mail.path().to_owned();
+    drain_with(&app, settings).await;
+    assert_eq!(
+        confirm(&app, &emailed, "battery staple").await.status(),
+        204
+    );
+    assert_eq!(login(&app, "battery staple").await, 200);
+}

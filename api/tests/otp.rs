@@ -185,3 +185,23 @@ async fn otp_needs_the_otp_scope_and_valid_fields() {
         .unwrap();
     assert_eq!(otps, 0);
 }
+
+/// A crash after the email went out but before the code's hash committed
+/// leaves the job to run again. The code in the mailbox must be the one that
+/// verifies: the retry may not draw a different one.
+#[tokio::test]
+async fn the_emailed_code_verifies_after_a_crash_between_send_and_commit() {
+    let app = TestApp::spawn().await;
+    let key = key_with_otp_scope(&app).await;
+    let mail = tempfile::tempdir().unwrap();
+    request_otp(&app, &key, 6).await;
+    let emailed = deliver(&app, mail.path(), 6).await;
+    rerun_as_if_the_commit_was_lost(&app, "issue_otp", "otps").await;
+    let mut settings = app.ctx.settings.clone();
+    settings.email.file_dir = mail.path().to_owned();
+    drain_with(&app, settings).await;
+    assert!(
+        verify(&app, &key, &emailed).await,
+        "the code in the mailbox verifies"
+    );
+}

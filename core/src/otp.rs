@@ -1,9 +1,8 @@
-//! One-time passwords for applications: digits drawn uniformly from a
-//! CSPRNG when the email job runs, stored as a keyed hash with their
-//! expiry, verified once, locked after 5 wrong tries; a new OTP for the same
+//! One-time passwords for applications: digits derived from a random
+//! per-OTP seed (see [`crate::auth::code_seed`]), stored as a keyed hash with
+//! their expiry, verified once, locked after 5 wrong tries; a new OTP for the same
 //! owner, address and purpose voids the previous one.
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
@@ -98,49 +97,51 @@ pub async fn request(
     .bind(&otp.purpose)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("INSERT INTO otps (id, owner_id, to_address, purpose, length, ttl_seconds) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("INSERT INTO otps (id, owner_id, to_address, purpose, length, ttl_seconds, seed) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(id)
         .bind(owner_id)
         .bind(&otp.to)
         .bind(&otp.purpose)
         .bind(otp.length)
         .bind(otp.ttl_seconds)
+        .bind(crate::auth::code_seed::new_seed())
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// The job's step: draws the code and stores its hash and expiry; returns
-/// (address, code, ttl) to email, or `None` if already issued or voided.
+/// The job's step: derives the code from the OTP's seed and stores its hash
+/// and expiry (once). Every call returns the same code, so a job that runs
+/// again after a crash emails exactly what verifies. Returns (address,
+/// code, ttl), or `None` if used, voided or expired.
 pub async fn issue(
     conn: &mut PgConnection,
     id: Uuid,
     pepper: &[u8],
 ) -> Result<Option<(String, String, i32)>, sqlx::Error> {
-    let row: Option<(String, i32, i32)> = sqlx::query_as(
-        "SELECT to_address, length, ttl_seconds FROM otps
-         WHERE id = $1 AND code_hash IS NULL AND voided_at IS NULL FOR UPDATE",
+    let row: Option<(String, i32, i32, Vec<u8>, bool)> = sqlx::query_as(
+        "SELECT to_address, length, ttl_seconds, seed, code_hash IS NULL FROM otps
+         WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL
+           AND (expires_at IS NULL OR expires_at > now())
+         FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((to, length, ttl)) = row else {
+    let Some((to, length, ttl, seed, unhashed)) = row else {
         return Ok(None);
     };
-    let code: String = {
-        let mut rng = rand::rng();
-        (0..length)
-            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-            .collect()
-    };
-    sqlx::query(
-        "UPDATE otps SET code_hash = $2, expires_at = now() + make_interval(secs => $3) WHERE id = $1",
-    )
-    .bind(id)
-    .bind(hash(pepper, id, &code))
-    .bind(f64::from(ttl))
-    .execute(conn)
-    .await?;
+    let code = crate::auth::code_seed::code(pepper, &seed, length as u32);
+    if unhashed {
+        sqlx::query(
+            "UPDATE otps SET code_hash = $2, expires_at = now() + make_interval(secs => $3) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(hash(pepper, id, &code))
+        .bind(f64::from(ttl))
+        .execute(conn)
+        .await?;
+    }
     Ok(Some((to, code, ttl)))
 }
 

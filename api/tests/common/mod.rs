@@ -310,3 +310,40 @@ pub async fn count(app: &TestApp, sql: &'static str) -> i64 {
         .await
         .unwrap()
 }
+
+/// Puts a delivered code's job back as a crash would leave it: the email is
+/// recorded as sent, but the transaction that stored the code's hash never
+/// committed, and the ledger has the job to run again. Pushes it to Redis.
+pub async fn rerun_as_if_the_commit_was_lost(app: &TestApp, kind: &str, table: &str) {
+    let pool = &app.ctx.pool;
+    let sql = format!("UPDATE {table} SET code_hash = NULL WHERE code_hash IS NOT NULL");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+    if table == "otps" {
+        sqlx::query("UPDATE otps SET expires_at = NULL")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let rerun = sqlx::query(
+        "UPDATE jobs SET status = 'retrying', run_at = now(), dispatched_at = NULL,
+                finished_at = NULL, updated_at = now() - interval '1 minute'
+         WHERE kind = $1",
+    )
+    .bind(kind)
+    .execute(pool)
+    .await
+    .unwrap();
+    assert_eq!(rerun.rows_affected(), 1, "one {kind} job to run again");
+    let producer = marquee_core::jobs::Producer::new(
+        pool.clone(),
+        app.ctx.redis(),
+        app.ctx.settings.redis.key_prefix.clone(),
+    );
+    let pushed = marquee_core::jobs::relay_once(pool, &producer, std::time::Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert_eq!(pushed, 1);
+}

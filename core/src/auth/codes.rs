@@ -1,9 +1,9 @@
-//! One-time codes by email: 6 digits from a CSPRNG, stored hashed, valid
-//! 10 minutes, usable once, locked after 5 wrong tries. A new code for the
-//! same person and purpose voids the previous one.
+//! One-time codes by email: 6 digits derived from a random per-code seed
+//! (see [`super::code_seed`]), stored hashed, valid 10 minutes, usable once,
+//! locked after 5 wrong tries. A new code for the same person and purpose
+//! voids the previous one.
 
 use chrono::{Duration, Utc};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
@@ -67,40 +67,46 @@ pub async fn request(
     .await?;
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO one_time_codes (id, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO one_time_codes (id, user_id, purpose, expires_at, seed) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
     .bind(user_id)
     .bind(purpose)
     .bind(Utc::now() + Duration::minutes(CODE_TTL_MINUTES))
+    .bind(super::code_seed::new_seed())
     .execute(&mut *conn)
     .await?;
     Ok(id)
 }
 
-/// The email job's step: draws the code, stores its hash, returns it to be
-/// sent. `None` if the row is gone, used, voided or already issued.
+/// The email job's step: derives the code from the row's seed and stores
+/// its hash (once). Every call returns the same code, so a job that runs
+/// again after a crash emails exactly what verifies. `None` if the row is
+/// gone, used, voided or expired.
 pub async fn issue(
     conn: &mut PgConnection,
     code_id: Uuid,
     pepper: &[u8],
 ) -> Result<Option<String>, sqlx::Error> {
-    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let row: Option<(Uuid, Purpose)> = sqlx::query_as(
-        "SELECT user_id, purpose FROM one_time_codes
-         WHERE id = $1 AND code_hash IS NULL AND used_at IS NULL AND voided_at IS NULL FOR UPDATE",
+    let row: Option<(Uuid, Purpose, Vec<u8>, bool)> = sqlx::query_as(
+        "SELECT user_id, purpose, seed, code_hash IS NULL FROM one_time_codes
+         WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()
+         FOR UPDATE",
     )
     .bind(code_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((user_id, purpose)) = row else {
+    let Some((user_id, purpose, seed, unhashed)) = row else {
         return Ok(None);
     };
-    sqlx::query("UPDATE one_time_codes SET code_hash = $2 WHERE id = $1")
-        .bind(code_id)
-        .bind(hash(pepper, user_id, purpose, &code))
-        .execute(&mut *conn)
-        .await?;
+    let code = super::code_seed::code(pepper, &seed, 6);
+    if unhashed {
+        sqlx::query("UPDATE one_time_codes SET code_hash = $2 WHERE id = $1")
+            .bind(code_id)
+            .bind(hash(pepper, user_id, purpose, &code))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(Some(code))
 }
 

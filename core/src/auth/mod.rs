@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod cache;
+pub mod code_seed;
 pub mod codes;
 mod password;
 mod sessions;

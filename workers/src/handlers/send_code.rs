@@ -7,9 +7,10 @@ use secrecy::ExposeSecret;
 use crate::email::send_once;
 use crate::registry::JobContext;
 
-/// The hash is committed only after the email went out: if sending fails,
-/// the transaction rolls back and the retry draws a fresh code, so nobody
-/// ever holds a code whose email never arrived.
+/// The code is derived from the row's random seed, so every attempt emails
+/// the same code, and its hash is committed before the send: whatever a
+/// crash interrupts, the code in the mailbox is the one that verifies. (A
+/// hash committed for a send that never succeeds guards a code nobody has.)
 pub async fn run(job: SendCode, ctx: JobContext) -> Result<(), JobError> {
     let row: Option<(String, String, Purpose)> = sqlx::query_as(
         "SELECT u.email, u.name, c.purpose FROM one_time_codes c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
@@ -34,7 +35,7 @@ pub async fn run(job: SendCode, ctx: JobContext) -> Result<(), JobError> {
         Purpose::PasswordReset => "password_reset",
         Purpose::VerifyEmail => "verify_email",
     };
+    tx.commit().await.map_err(JobError::retryable)?;
     let context = serde_json::json!({"name": name, "email": email, "code": code, "minutes": CODE_TTL_MINUTES});
-    send_once(&ctx, &email, template, context).await?;
-    tx.commit().await.map_err(JobError::retryable)
+    send_once(&ctx, &email, template, context).await
 }

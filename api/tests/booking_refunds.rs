@@ -394,3 +394,76 @@ async fn an_organizer_cancelling_the_event_refunds_everyone_once() {
         3
     );
 }
+
+/// A person's cancel that starts while the organizer is cancelling the
+/// event waits for the organizer's row lock, then sees the event cancelled
+/// and refunds in full, not by the policy. (The test takes the lock that
+/// `lifecycle::cancel` takes, so the interleaving is certain.)
+#[tokio::test]
+async fn a_cancel_racing_the_organizers_cancel_waits_and_refunds_in_full() {
+    let s = shop(None).await;
+    let fan = people(&s.app, 1).await.remove(0);
+    let booking = booked(&s, &fan, &s.seats[0]).await;
+    // Half back whenever the person cancels.
+    let policy = json!({"allow": true, "deadline_hours_before_start": 0,
+        "refund_tiers": [{"hours_before_start": 0, "refund_percent": 50}],
+        "fee": {"type": "none", "amount": 0}});
+    json_of(set_policy(&s, policy).await, 200).await;
+    let event: uuid::Uuid = s.event["id"].as_str().unwrap().parse().unwrap();
+
+    // The organizer's cancel has locked the event and not committed yet.
+    let mut organizer = s.app.ctx.pool.begin().await.unwrap();
+    sqlx::query("SELECT status FROM events WHERE id = $1 FOR UPDATE")
+        .bind(event)
+        .execute(&mut *organizer)
+        .await
+        .unwrap();
+    let cancel = cancel_booking(&s, &fan, &booking);
+    tokio::pin!(cancel);
+    let waiting = async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query ILIKE '%events%'",
+            )
+            .fetch_one(&s.app.ctx.pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        response = &mut cancel => {
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            panic!("the cancel did not wait for the organizer's lock: {status} {body}");
+        }
+        waited = tokio::time::timeout(std::time::Duration::from_secs(10), waiting) => {
+            waited.expect("the cancel never waited for the event's lock");
+        }
+    }
+    sqlx::query("UPDATE events SET status = 'cancelled', cancelled_at = now() WHERE id = $1")
+        .bind(event)
+        .execute(&mut *organizer)
+        .await
+        .unwrap();
+    organizer.commit().await.unwrap();
+
+    let cancelled = json_of(cancel.await, 200).await;
+    assert_eq!(
+        cancelled["refund"]["amount_cents"], 2500,
+        "the event was cancelled first: everything back"
+    );
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM refunds WHERE amount_cents = 2500"
+        )
+        .await,
+        1
+    );
+}

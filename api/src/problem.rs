@@ -164,6 +164,15 @@ impl From<marquee_core::booking::BookingError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        // A deadlock or serialization failure that survived the callee's
+        // retries: the request may pass again, so it is not a 500.
+        if marquee_core::db::is_transient(&error) {
+            tracing::warn!(error = %error, "transient database error");
+            return Self::Unavailable {
+                detail: "the database was busy with conflicting requests; try again".to_owned(),
+                retry_after: 1,
+            };
+        }
         Self::Internal(error.into())
     }
 }

@@ -394,3 +394,181 @@ async fn an_organizer_cancelling_the_event_refunds_everyone_once() {
         3
     );
 }
+
+/// A person's cancel that starts while the organizer is cancelling the
+/// event waits for the organizer's row lock, then sees the event cancelled
+/// and refunds in full, not by the policy. (The test takes the lock that
+/// `lifecycle::cancel` takes, so the interleaving is certain.)
+#[tokio::test]
+async fn a_cancel_racing_the_organizers_cancel_waits_and_refunds_in_full() {
+    let s = shop(None).await;
+    let fan = people(&s.app, 1).await.remove(0);
+    let booking = booked(&s, &fan, &s.seats[0]).await;
+    // Half back whenever the person cancels.
+    let policy = json!({"allow": true, "deadline_hours_before_start": 0,
+        "refund_tiers": [{"hours_before_start": 0, "refund_percent": 50}],
+        "fee": {"type": "none", "amount": 0}});
+    json_of(set_policy(&s, policy).await, 200).await;
+    let event: uuid::Uuid = s.event["id"].as_str().unwrap().parse().unwrap();
+
+    // The organizer's cancel has locked the event and not committed yet.
+    let mut organizer = s.app.ctx.pool.begin().await.unwrap();
+    sqlx::query("SELECT status FROM events WHERE id = $1 FOR UPDATE")
+        .bind(event)
+        .execute(&mut *organizer)
+        .await
+        .unwrap();
+    let cancel = cancel_booking(&s, &fan, &booking);
+    tokio::pin!(cancel);
+    let waiting = async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query ILIKE '%events%'",
+            )
+            .fetch_one(&s.app.ctx.pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        response = &mut cancel => {
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            panic!("the cancel did not wait for the organizer's lock: {status} {body}");
+        }
+        waited = tokio::time::timeout(std::time::Duration::from_secs(10), waiting) => {
+            waited.expect("the cancel never waited for the event's lock");
+        }
+    }
+    sqlx::query("UPDATE events SET status = 'cancelled', cancelled_at = now() WHERE id = $1")
+        .bind(event)
+        .execute(&mut *organizer)
+        .await
+        .unwrap();
+    organizer.commit().await.unwrap();
+
+    let cancelled = json_of(cancel.await, 200).await;
+    assert_eq!(
+        cancelled["refund"]["amount_cents"], 2500,
+        "the event was cancelled first: everything back"
+    );
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM refunds WHERE amount_cents = 2500"
+        )
+        .await,
+        1
+    );
+}
+
+/// The booking confirmation and the refund email write each amount with
+/// its currency's minor unit: none for JPY, three decimals for KWD, two for
+/// USD (not every amount as `units.cents`).
+#[tokio::test]
+async fn emails_show_amounts_in_each_currencys_minor_units() {
+    let sink = SmtpSink::start();
+    let mut ctx = TestContext::new().await;
+    sink.configure(&mut ctx.settings);
+    let app = TestApp::spawn_with(ctx).await;
+    let alice = organizer(&app, "alice@example.com").await;
+    let fan = people(&app, 1).await.remove(0);
+    let cases = [
+        ("JPY", 1500, "1500 JPY"),
+        ("KWD", 1234, "1.234 KWD"),
+        ("USD", 1050, "10.50 USD"),
+    ];
+    for (currency, price, _) in cases {
+        let body = json!({"title": format!("Show in {currency}"), "currency": currency,
+            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+            "ticket_types": [{"name": "GA", "price_cents": price, "capacity": 5}]});
+        let event = json_of(
+            call(
+                &app,
+                Method::POST,
+                "/api/v1/events",
+                Some(&alice),
+                Some(body),
+            )
+            .await,
+            201,
+        )
+        .await;
+        let id = event["id"].as_str().unwrap();
+        let publish = format!("/api/v1/events/{id}/publish");
+        json_of(
+            call(&app, Method::POST, &publish, Some(&alice), None).await,
+            200,
+        )
+        .await;
+        let hold = json!({"ticket_type_id": event["ticket_types"][0]["id"], "quantity": 1});
+        let hold = json_of(
+            call(
+                &app,
+                Method::POST,
+                &format!("/api/v1/events/{id}/holds"),
+                Some(&fan),
+                Some(hold),
+            )
+            .await,
+            201,
+        )
+        .await;
+        let checkout =
+            json!({"hold_id": hold["id"], "payment": {"method": "card", "token": "tok_ok"}});
+        let response = app
+            .client
+            .post(app.url("/api/v1/bookings"))
+            .bearer_auth(&fan)
+            .header("Idempotency-Key", format!("key-{currency}"))
+            .json(&checkout)
+            .send()
+            .await
+            .unwrap();
+        let booking = json_of(response, 201).await;
+        let cancel = format!(
+            "/api/v1/bookings/{}/cancel",
+            booking["id"].as_str().unwrap()
+        );
+        let cancelled = json_of(
+            call(&app, Method::POST, &cancel, Some(&fan), Some(json!({}))).await,
+            200,
+        )
+        .await;
+        assert_eq!(cancelled["refund"]["amount_cents"], price, "full refund");
+    }
+    drain_with(&app, app.ctx.settings.clone()).await;
+
+    // Undo quoted-printable soft line breaks before reading the text.
+    let messages: Vec<String> = sink
+        .messages()
+        .into_iter()
+        .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+        .collect();
+    for (currency, _, shown) in cases {
+        let title = format!("Show in {currency}");
+        let confirmation = messages
+            .iter()
+            .find(|m| m.contains("Subject: Booking") && m.contains(&title))
+            .expect("the confirmation email");
+        assert!(
+            confirmation.contains(&format!("Paid: {shown}")),
+            "{confirmation}"
+        );
+        let refund = messages
+            .iter()
+            .find(|m| m.contains("Subject: Refund for booking") && m.contains(&title))
+            .expect("the refund email");
+        assert!(
+            refund.contains(&format!("We have refunded {shown} to your card"))
+                && refund.contains(&format!(": {shown}\r\n")),
+            "{refund}"
+        );
+    }
+}

@@ -214,6 +214,31 @@ async fn a_published_event_accepts_only_the_fields_its_status_allows() {
     )
     .await;
     assert_eq!(draft["ticket_types"][0]["name"], "VIP");
+    // An unknown currency is 422 naming it, and the draft keeps its own;
+    // lower case is normalised.
+    let bad = json!({"currency": "XYZ", "title": "Renamed"});
+    let body = problem(
+        call(&s.app, Method::PATCH, &path, Some(&s.alice), Some(bad)).await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "currency", "{body}");
+    let kept = json_of(
+        call(&s.app, Method::GET, &path, Some(&s.alice), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (kept["currency"].as_str(), kept["title"].as_str()),
+        (Some("EUR"), Some("Night Concert"))
+    );
+    let yen = json!({"currency": "jpy"});
+    let yen = json_of(
+        call(&s.app, Method::PATCH, &path, Some(&s.alice), Some(yen)).await,
+        200,
+    )
+    .await;
+    assert_eq!(yen["currency"], "JPY");
     json_of(act(&s, &id, "publish").await, 200).await;
 
     for patch in [
@@ -293,6 +318,11 @@ async fn invalid_events_get_422_naming_the_field_and_store_nothing() {
             "section_prices.section_id",
         ),
         (with("currency", json!("euro")), "currency"),
+        // Three letters are not enough: ISO 4217 must list it as a currency.
+        (with("currency", json!("XYZ")), "currency"),
+        (with("currency", json!("xyz")), "currency"),
+        (with("currency", json!("XXX")), "currency"),
+        (with("currency", json!("XAU")), "currency"),
         (with("title", json!("")), "title"),
         (with("max_per_order", json!(0)), "max_per_order"),
         (with("sales_end", json!(in_days(-2))).clone(), "sales_end"),

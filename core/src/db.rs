@@ -51,3 +51,12 @@ pub async fn ensure_database(settings: &DatabaseSettings) -> Result<(), sqlx::Er
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
+
+/// A deadlock or serialization failure: PostgreSQL aborted the transaction
+/// and the same transaction may pass if run again.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}

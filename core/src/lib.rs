@@ -10,6 +10,7 @@ pub mod db;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
+pub mod money;
 pub mod otp;
 pub mod rate_limit;
 pub mod redis;

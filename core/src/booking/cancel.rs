@@ -100,11 +100,17 @@ pub async fn cancel_in(
             "this booking is already cancelled".to_owned(),
         ));
     }
-    let event_cancelled: bool =
-        sqlx::query_scalar("SELECT status = 'cancelled' FROM events WHERE id = $1")
-            .bind(event)
-            .fetch_one(&mut *conn)
-            .await?;
+    // Read under a share lock until commit: the organizer's cancel locks
+    // the row FOR UPDATE, so either it committed first and this cancel sees
+    // `cancelled`, or it waits for this one. Without the lock a person's
+    // cancel could read `published`, commit a policy refund after the
+    // event was called off, and the event's job would skip the booking.
+    let (event_cancelled, starts_at): (bool, chrono::DateTime<Utc>) = sqlx::query_as(
+        "SELECT status = 'cancelled', starts_at FROM events WHERE id = $1 FOR SHARE",
+    )
+    .bind(event)
+    .fetch_one(&mut *conn)
+    .await?;
     // Once the organizer has called the event off, everyone gets it all back.
     let rule = if event_cancelled {
         RefundRule::Full
@@ -114,11 +120,6 @@ pub async fn cancel_in(
     let amount_cents = match rule {
         RefundRule::Full => total_cents,
         RefundRule::Policy => {
-            let starts_at: chrono::DateTime<Utc> =
-                sqlx::query_scalar("SELECT starts_at FROM events WHERE id = $1")
-                    .bind(event)
-                    .fetch_one(&mut *conn)
-                    .await?;
             let policy = policy::get(&mut *conn, event).await?;
             policy
                 .refund(total_cents, starts_at, Utc::now())

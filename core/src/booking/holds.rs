@@ -1,9 +1,17 @@
 //! Holds: a person's claim on seats and/or ticket units for a few minutes.
 //!
 //! A hold past `expires_at` is available to others at once: seat claims
-//! treat an expired `held` seat as available, and a ticket-type claim that
-//! finds no units releases the event's expired holds and tries again. The
-//! scheduler's sweep releases the rest.
+//! treat an expired `held` seat as available, and a hold that finds too few
+//! units rolls back, releases the event's expired holds in a transaction of
+//! their own (`expiry`) and tries once more. The scheduler's sweep releases
+//! the rest.
+//!
+//! Lock order, the same in every transaction that touches inventory (claim,
+//! checkout, release, expiry, cancel): seats by (event, seat), then ticket
+//! types. A claim transaction never gives inventory back: releasing expired
+//! holds after claiming seats would be a second pass over seats in the
+//! middle of the first, and two such holds deadlocked (each waiting for a
+//! seat the other had just claimed).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::BookingError;
+pub use super::expiry::{ExpireHolds, sweep};
 use crate::auth::Invalid;
 
 /// What a person asks to hold.
@@ -108,6 +117,20 @@ struct Sale {
     currency: String,
 }
 
+/// How one attempt at a hold ended, when it did not fail.
+enum Attempt {
+    Placed(Hold),
+    /// Too few units of the ticket type; nothing was kept.
+    UnitsShort {
+        left: i32,
+    },
+}
+
+/// A deadlock or serialization failure is retried this many times before
+/// it reaches the caller (as a 503); with the lock order above neither is
+/// expected, so this is a net, not the mechanism.
+const TRANSIENT_RETRIES: u32 = 2;
+
 /// Places a hold for `user`: all or nothing.
 pub async fn create(
     pool: &PgPool,
@@ -116,6 +139,39 @@ pub async fn create(
     request: &HoldRequest,
     limits: HoldLimits,
 ) -> Result<Hold, BookingError> {
+    let mut released_expired = false;
+    let mut retries = 0;
+    loop {
+        match attempt(pool, user, event, request, limits).await {
+            Ok(Attempt::Placed(hold)) => return Ok(hold),
+            Ok(Attempt::UnitsShort { .. }) if !released_expired => {
+                released_expired = true;
+                super::expiry::sweep_event(pool, event).await?;
+            }
+            Ok(Attempt::UnitsShort { left }) => {
+                return Err(BookingError::Conflict(format!(
+                    "only {left} ticket(s) of this type left"
+                )));
+            }
+            Err(BookingError::Database(error))
+                if crate::db::is_transient(&error) && retries < TRANSIENT_RETRIES =>
+            {
+                retries += 1;
+                tracing::warn!(error = %error, retries, "hold retried after a transient database error");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// One transaction: checks, then seats in seat order, then units.
+async fn attempt(
+    pool: &PgPool,
+    user: Uuid,
+    event: Uuid,
+    request: &HoldRequest,
+    limits: HoldLimits,
+) -> Result<Attempt, BookingError> {
     let mut tx = pool.begin().await?;
     let sale: Option<Sale> = sqlx::query_as(
         "SELECT status, now() >= COALESCE(sales_start, published_at, now())
@@ -174,7 +230,14 @@ pub async fn create(
         .await?;
     let mut items = claim_seats(&mut tx, event, hold, expires_at, &request.seats).await?;
     if let (Some(ticket_type), Some(quantity)) = (request.ticket_type_id, request.quantity) {
-        items.push(claim_units(&mut tx, event, ticket_type, quantity).await?);
+        match claim_units(&mut tx, event, ticket_type, quantity).await? {
+            Ok(item) => items.push(item),
+            Err(left) => {
+                // Let go of the seats before anyone releases expired holds.
+                tx.rollback().await?;
+                return Ok(Attempt::UnitsShort { left });
+            }
+        }
     }
     let total_cents: i64 = items
         .iter()
@@ -210,7 +273,7 @@ pub async fn create(
         .await?;
     }
     tx.commit().await?;
-    Ok(Hold {
+    Ok(Attempt::Placed(Hold {
         id: hold,
         event_id: event,
         status: "active".to_owned(),
@@ -218,7 +281,7 @@ pub async fn create(
         total_cents,
         currency: sale.currency,
         expires_at,
-    })
+    }))
 }
 
 /// Claims every seat or none: one statement locks the claimable ones in
@@ -284,37 +347,33 @@ async fn claim_seats(
         .collect())
 }
 
-/// Claims `quantity` units in one conditional statement; if there are too
-/// few, releases the event's expired holds and tries once more.
+/// Claims `quantity` units in one conditional statement; `Err(left)` when
+/// there are too few (nothing claimed), 422 for a ticket type of another
+/// event.
 async fn claim_units(
     conn: &mut PgConnection,
     event: Uuid,
     ticket_type: Uuid,
     quantity: i32,
-) -> Result<HoldItem, BookingError> {
-    for attempt in 0..2 {
-        let claimed: Option<(String, i32)> = sqlx::query_as(
-            "UPDATE ticket_types SET held = held + $3
-             WHERE id = $2 AND event_id = $1 AND capacity - sold - held >= $3
-             RETURNING name, price_cents",
-        )
-        .bind(event)
-        .bind(ticket_type)
-        .bind(quantity)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some((label, price_cents)) = claimed {
-            return Ok(HoldItem {
-                seat_id: None,
-                ticket_type_id: Some(ticket_type),
-                label,
-                quantity,
-                price_cents,
-            });
-        }
-        if attempt == 0 {
-            expire(&mut *conn, Some(event)).await?;
-        }
+) -> Result<Result<HoldItem, i32>, BookingError> {
+    let claimed: Option<(String, i32)> = sqlx::query_as(
+        "UPDATE ticket_types SET held = held + $3
+         WHERE id = $2 AND event_id = $1 AND capacity - sold - held >= $3
+         RETURNING name, price_cents",
+    )
+    .bind(event)
+    .bind(ticket_type)
+    .bind(quantity)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((label, price_cents)) = claimed {
+        return Ok(Ok(HoldItem {
+            seat_id: None,
+            ticket_type_id: Some(ticket_type),
+            label,
+            quantity,
+            price_cents,
+        }));
     }
     let left: Option<i32> = sqlx::query_scalar(
         "SELECT capacity - sold - held FROM ticket_types WHERE id = $2 AND event_id = $1",
@@ -329,74 +388,8 @@ async fn claim_units(
             "not a ticket type of this event",
         )]
         .into()),
-        Some(left) => Err(BookingError::Conflict(format!(
-            "only {left} ticket(s) of this type left"
-        ))),
+        Some(left) => Ok(Err(left)),
     }
-}
-
-/// Releases holds past their time (all events, or one): seats back to
-/// available, units back to the ticket type. Each hold is released once,
-/// however many sweeps run at once. Returns how many.
-pub async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sqlx::Error> {
-    let expired: Vec<Uuid> = sqlx::query_scalar(
-        // Holds someone is checking out or releasing right now are skipped,
-        // never waited for: no lock cycle with a claim, and the sweep never
-        // queues behind a payment provider.
-        "UPDATE holds SET status = 'expired', updated_at = now()
-         WHERE id IN (SELECT id FROM holds
-                      WHERE status = 'active' AND expires_at <= now()
-                        AND ($1::uuid IS NULL OR event_id = $1)
-                      ORDER BY id FOR UPDATE SKIP LOCKED)
-         RETURNING id",
-    )
-    .bind(event)
-    .fetch_all(&mut *conn)
-    .await?;
-    give_back(conn, &expired).await?;
-    Ok(expired.len() as u64)
-}
-
-/// Returns the inventory of `holds` (already marked expired or released).
-async fn give_back(conn: &mut PgConnection, holds: &[Uuid]) -> Result<(), sqlx::Error> {
-    if holds.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE event_seats SET status = 'available', hold_id = NULL, held_until = NULL
-         WHERE hold_id = ANY($1) AND status = 'held'",
-    )
-    .bind(holds)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE ticket_types t SET held = t.held - u.quantity
-         FROM (SELECT ticket_type_id, sum(quantity)::int AS quantity FROM hold_items
-               WHERE hold_id = ANY($1) AND ticket_type_id IS NOT NULL
-               GROUP BY ticket_type_id ORDER BY ticket_type_id) u
-         WHERE t.id = u.ticket_type_id",
-    )
-    .bind(holds)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The scheduler's sweep as a job (queue `system`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ExpireHolds {}
-
-impl crate::jobs::Job for ExpireHolds {
-    const KIND: &'static str = "expire_holds";
-    const QUEUE: &'static str = crate::jobs::queues::SYSTEM;
-}
-
-/// The sweep: releases every expired hold, in its own transaction.
-pub async fn sweep(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let released = expire(&mut tx, None).await?;
-    tx.commit().await?;
-    Ok(released)
 }
 
 /// The owner's hold; anyone else's is `NotFound`.
@@ -468,7 +461,7 @@ pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, Bookin
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            give_back(&mut tx, &[id]).await?;
+            super::expiry::give_back(&mut tx, &[id]).await?;
         }
         _ => {}
     }

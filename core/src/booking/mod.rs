@@ -8,6 +8,7 @@
 pub mod bookings;
 pub mod cancel;
 pub mod checkout;
+mod expiry;
 pub mod holds;
 pub mod payments;
 pub mod policy;

@@ -41,8 +41,7 @@ pub async fn run(job: ProcessRefund, ctx: JobContext) -> Result<(), JobError> {
         "reference": reference,
         "title": title,
         "reason": reason,
-        "amount": format!("{}.{:02}", amount_cents / 100, amount_cents % 100),
-        "currency": currency,
+        "amount": marquee_core::money::format(i64::from(amount_cents), &currency),
     });
     send_once(&ctx, &email, "refund_issued", context).await
 }

@@ -3,6 +3,7 @@
 use marquee_core::booking::bookings;
 use marquee_core::booking::checkout::SendBookingConfirmation;
 use marquee_core::jobs::JobError;
+use marquee_core::money;
 
 use crate::email::send_once;
 use crate::registry::JobContext;
@@ -29,8 +30,8 @@ pub async fn run(job: SendBookingConfirmation, ctx: JobContext) -> Result<(), Jo
         "title": title,
         "starts_at": starts_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         "items": booking.items,
-        "total": format!("{}.{:02}", booking.total_cents / 100, booking.total_cents % 100),
-        "currency": booking.currency,
+        // "10.50 USD", "1500 JPY", "1.234 KWD": the currency's own decimals.
+        "total": money::format(i64::from(booking.total_cents), &booking.currency),
     });
     send_once(&ctx, &email, "booking_confirmed", context).await
 }

@@ -52,7 +52,7 @@ pub struct EventFields {
     pub section_prices: Vec<SectionPrice>,
     /// General-admission ticket types.
     pub ticket_types: Vec<TicketTypeInput>,
-    /// ISO 4217 code, e.g. "EUR".
+    /// ISO 4217 code, e.g. "EUR" (lower case is normalised).
     pub currency: String,
     /// Sales open (default: at publish).
     pub sales_start: Option<DateTime<Utc>>,
@@ -78,11 +78,14 @@ impl EventFields {
         if self.ends_at.is_some_and(|end| end <= self.starts_at) {
             problems.push(Invalid::new("ends_at", "must be after starts_at"));
         }
+        // Lower case is accepted and stored upper case ("eur" -> "EUR");
+        // anything ISO 4217 does not list as a currency with a minor unit
+        // ("XYZ", funds, gold, "XXX") is refused.
         let currency = self.currency.trim().to_ascii_uppercase();
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        if crate::money::currency(&currency).is_none() {
             problems.push(Invalid::new(
                 "currency",
-                "must be a three-letter ISO 4217 code",
+                "must be an ISO 4217 currency code, e.g. EUR",
             ));
         }
         self.currency = currency;

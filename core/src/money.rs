@@ -1,0 +1,66 @@
+//! Money: which ISO 4217 currencies an event may be priced in, and amounts
+//! (always integer minor units) written out with each currency's own number
+//! of decimals — 1050 USD is 10.50, 1500 JPY is 1500, 1234 KWD is 1.234.
+
+use iso_currency::Currency;
+
+/// The currency named by `code` (upper case, as stored), if tickets can be
+/// priced in it: an ISO 4217 code with a minor unit that is neither a fund
+/// (BOV, CLF, …) nor a special code (gold XAU, testing XTS, "no currency"
+/// XXX, …).
+pub fn currency(code: &str) -> Option<Currency> {
+    Currency::from_code(code).filter(|c| c.exponent().is_some() && !c.is_fund() && !c.is_special())
+}
+
+/// Decimals of `code`'s minor unit; 2 for a code we do not know (none is
+/// stored since events are validated, but a row older than that may be).
+pub fn minor_digits(code: &str) -> u32 {
+    currency(code)
+        .and_then(Currency::exponent)
+        .map_or(2, u32::from)
+}
+
+/// `minor` minor units of `code` as people read them: the amount with the
+/// currency's decimals, then the code ("10.50 USD", "1500 JPY",
+/// "1.234 KWD", "-0.05 EUR"). No grouping: the same in every language.
+pub fn format(minor: i64, code: &str) -> String {
+    let digits = minor_digits(code);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    if digits == 0 {
+        return format!("{sign}{abs} {code}");
+    }
+    let scale = 10u64.pow(digits);
+    let width = digits as usize;
+    format!("{sign}{}.{:0width$} {code}", abs / scale, abs % scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_use_each_currencys_minor_units() {
+        assert_eq!(format(1050, "USD"), "10.50 USD");
+        assert_eq!(format(5, "EUR"), "0.05 EUR");
+        assert_eq!(format(-5, "EUR"), "-0.05 EUR");
+        assert_eq!(format(0, "EUR"), "0.00 EUR");
+        assert_eq!(format(1500, "JPY"), "1500 JPY");
+        assert_eq!(format(1234, "KWD"), "1.234 KWD");
+        assert_eq!(format(7, "BHD"), "0.007 BHD");
+        assert_eq!(format(100_000_000, "ISK"), "100000000 ISK");
+        assert_eq!(format(i64::MIN, "USD"), "-92233720368547758.08 USD");
+        // Unknown (legacy) codes keep two decimals.
+        assert_eq!(format(1050, "ABC"), "10.50 ABC");
+    }
+
+    #[test]
+    fn only_real_currencies_with_a_minor_unit_are_accepted() {
+        for code in ["EUR", "USD", "JPY", "KWD", "GBP", "CHF"] {
+            assert!(currency(code).is_some(), "{code}");
+        }
+        for code in ["XYZ", "usd", "XXX", "XTS", "XAU", "BOV", "EU", "EURO", ""] {
+            assert!(currency(code).is_none(), "{code}");
+        }
+    }
+}

@@ -157,7 +157,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 10] = [
+        let checks: [(&str, bool, &str); 12] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -207,6 +207,16 @@ impl Settings {
                 "jobs.backoff_max_ms",
                 self.jobs.backoff_max_ms >= self.jobs.backoff_base_ms,
                 "must be >= jobs.backoff_base_ms",
+            ),
+            (
+                "worker.ledger_retry_first_ms",
+                self.worker.ledger_retry_first_ms > 0,
+                "must be at least 1",
+            ),
+            (
+                "worker.ledger_retry_max_ms",
+                self.worker.ledger_retry_max_ms >= self.worker.ledger_retry_first_ms,
+                "must be >= worker.ledger_retry_first_ms",
             ),
         ];
         for (key, ok, message) in checks {

@@ -238,6 +238,10 @@ impl Settings {
                 &self.scheduler.subscriptions_cron,
             ),
             ("scheduler.hold_sweep_cron", &self.scheduler.hold_sweep_cron),
+            (
+                "scheduler.refund_sweep_cron",
+                &self.scheduler.refund_sweep_cron,
+            ),
         ] {
             if cron::Schedule::try_from(expression.as_str()).is_err() {
                 return Err(ConfigError::invalid(

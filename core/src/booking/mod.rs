@@ -11,6 +11,7 @@ pub mod checkout;
 pub mod holds;
 pub mod payments;
 pub mod policy;
+pub mod redrive;
 mod reference;
 
 use uuid::Uuid;

@@ -164,6 +164,9 @@ pub struct SchedulerSettings {
     pub subscriptions_cron: String,
     /// Cron expression of the sweep that releases expired holds.
     pub hold_sweep_cron: String,
+    /// Cron expression of the sweep that re-drives refunds and event
+    /// cancellations whose jobs died.
+    pub refund_sweep_cron: String,
 }
 
 /// `[booking]`

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use marquee_core::booking::cancel::{self, Processed};
+use marquee_core::booking::redrive;
 use marquee_core::booking::payments::FakeProvider;
 use marquee_core::testing::TestContext;
 use marquee_worker::testing::SmtpSink;
@@ -571,4 +572,161 @@ async fn emails_show_amounts_in_each_currencys_minor_units() {
             "{refund}"
         );
     }
+}
+
+/// Runs a worker on every queue until the ledger is drained, allowing
+/// `timeout` (retries through Redis wait whole seconds each).
+async fn drain_within(s: &Shop, timeout: std::time::Duration) {
+    let mut settings = s.app.ctx.settings.clone();
+    settings.worker.queues = marquee_core::jobs::queues::ALL.map(str::to_owned).to_vec();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(marquee_worker::run(
+        settings,
+        marquee_worker::Registry::standard(),
+        marquee_worker::unique_worker_name(),
+        async move {
+            let _ = stopped.await;
+            Ok(())
+        },
+    ));
+    marquee_worker::testing::wait_until_drained(&s.app.ctx, timeout).await;
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_refund_whose_provider_fails_20_times_in_a_row_is_paid_once_afterwards() {
+    let mut ctx = TestContext::new().await;
+    // The number of failures matters, not the hours they would take.
+    ctx.settings.jobs.backoff_base_ms = 1;
+    ctx.settings.jobs.backoff_max_ms = 1;
+    let s = shop(Some(ctx)).await;
+    let fan = people(&s.app, 1).await.remove(0);
+    let booking = booked(&s, &fan, &s.seats[0]).await;
+    FakeProvider::fail_next_refunds(&s.app.ctx.pool, 20)
+        .await
+        .unwrap();
+    let refund = json_of(cancel_booking(&s, &fan, &booking).await, 200).await["refund"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    drain_within(&s, std::time::Duration::from_secs(90)).await;
+
+    let (status, attempts): (String, i32) = sqlx::query_as(
+        "SELECT status, attempts FROM jobs WHERE kind = 'process_refund' AND payload->>'refund_id' = $1",
+    )
+    .bind(&refund)
+    .fetch_one(&s.app.ctx.pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), attempts), ("succeeded", 21));
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM refunds WHERE status = 'refunded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM fake_provider_refunds").await,
+        1,
+        "paid once"
+    );
+    assert_eq!(
+        count(&s.app, "SELECT sum(remaining) FROM fake_provider_outages").await,
+        0,
+        "all 20 failures happened"
+    );
+}
+
+#[tokio::test]
+async fn the_refund_sweep_redrives_refunds_and_event_cancels_whose_jobs_died() {
+    let s = shop(None).await;
+    let fans = people(&s.app, 3).await;
+    let mut bookings = Vec::new();
+    for (fan, seat) in fans.iter().zip(&s.seats) {
+        bookings.push(booked(&s, fan, seat).await);
+    }
+    let pool = &s.app.ctx.pool;
+    // One person cancels, then the organizer calls the event off; both jobs
+    // die before doing anything (as after an outage longer than their
+    // attempts), so nobody would ever be paid back.
+    json_of(cancel_booking(&s, &fans[0], &bookings[0]).await, 200).await;
+    let id = s.event["id"].as_str().unwrap();
+    let cancel_path = format!("/api/v1/events/{id}/cancel");
+    json_of(
+        call(&s.app, Method::POST, &cancel_path, Some(&s.alice), None).await,
+        200,
+    )
+    .await;
+    sqlx::query("UPDATE jobs SET status = 'dead', last_error = 'outage' WHERE queue = 'refunds'")
+        .execute(pool)
+        .await
+        .unwrap();
+    drain_with(&s.app, s.app.ctx.settings.clone()).await;
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM bookings WHERE status = 'confirmed'"
+        )
+        .await,
+        2,
+        "stranded: the cancel job died"
+    );
+    problem(
+        call(&s.app, Method::POST, &cancel_path, Some(&s.alice), None).await,
+        409,
+    )
+    .await;
+
+    // The sweep, as the scheduler's tick enqueues it.
+    let mut tx = pool.begin().await.unwrap();
+    let sweep = marquee_core::jobs::enqueue(&mut tx, &redrive::RedriveRefunds {})
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let producer = marquee_core::jobs::Producer::new(
+        pool.clone(),
+        s.app.ctx.redis(),
+        s.app.ctx.settings.redis.key_prefix.clone(),
+    );
+    producer.dispatch(&[sweep]).await;
+    drain_with(&s.app, s.app.ctx.settings.clone()).await;
+
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM bookings WHERE status = 'cancelled'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM refunds WHERE status = 'refunded'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM fake_provider_refunds").await,
+        3,
+        "each paid once"
+    );
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM jobs WHERE kind = 'process_refund' AND max_attempts = 25"
+        )
+        .await,
+        4,
+        "the dead one and three new ones, each with the long budget"
+    );
+    assert!(
+        redrive::redrive(pool, 100).await.unwrap().is_empty(),
+        "nothing left to re-drive"
+    );
 }

@@ -157,7 +157,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 10] = [
+        let checks: [(&str, bool, &str); 12] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -208,6 +208,16 @@ impl Settings {
                 self.jobs.backoff_max_ms >= self.jobs.backoff_base_ms,
                 "must be >= jobs.backoff_base_ms",
             ),
+            (
+                "worker.ledger_retry_first_ms",
+                self.worker.ledger_retry_first_ms > 0,
+                "must be at least 1",
+            ),
+            (
+                "worker.ledger_retry_max_ms",
+                self.worker.ledger_retry_max_ms >= self.worker.ledger_retry_first_ms,
+                "must be >= worker.ledger_retry_first_ms",
+            ),
         ];
         for (key, ok, message) in checks {
             if !ok {
@@ -228,6 +238,10 @@ impl Settings {
                 &self.scheduler.subscriptions_cron,
             ),
             ("scheduler.hold_sweep_cron", &self.scheduler.hold_sweep_cron),
+            (
+                "scheduler.refund_sweep_cron",
+                &self.scheduler.refund_sweep_cron,
+            ),
         ] {
             if cron::Schedule::try_from(expression.as_str()).is_err() {
                 return Err(ConfigError::invalid(

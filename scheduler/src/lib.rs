@@ -38,11 +38,13 @@ pub async fn run(
     let prune = cron::Schedule::from_str(&settings.scheduler.prune_cron)?;
     let newsletters = cron::Schedule::from_str(&settings.scheduler.subscriptions_cron)?;
     let sweep = cron::Schedule::from_str(&settings.scheduler.hold_sweep_cron)?;
+    let refund_sweep = cron::Schedule::from_str(&settings.scheduler.refund_sweep_cron)?;
     let deps = ticks::TickDeps { pool, producer };
     tracing::info!(scheduler.name = %name, "scheduler starting");
     let (heartbeat_deps, heartbeat_name) = (deps.clone(), name.clone());
     let (newsletter_deps, newsletter_name) = (deps.clone(), name.clone());
     let (sweep_deps, sweep_name) = (deps.clone(), name.clone());
+    let (refund_deps, refund_name) = (deps.clone(), name.clone());
     let monitor = Monitor::new()
         .register(move |restarts| {
             WorkerBuilder::new(format!("{heartbeat_name}:heartbeat:{restarts}"))
@@ -61,6 +63,12 @@ pub async fn run(
                 .backend(CronScheduler::new(sweep.clone()))
                 .data(sweep_deps.clone())
                 .build(ticks::hold_sweep)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{refund_name}:refund_sweep:{restarts}"))
+                .backend(CronScheduler::new(refund_sweep.clone()))
+                .data(refund_deps.clone())
+                .build(ticks::refund_sweep)
         })
         .register(move |restarts| {
             WorkerBuilder::new(format!("{name}:prune:{restarts}"))

@@ -101,3 +101,17 @@ pub async fn prune_queues(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDyn
     .await?;
     Ok(())
 }
+
+/// `scheduler.refund_sweep_cron`: re-drives refunds and event cancellations
+/// whose jobs died (a job, so a worker does it; once per tick).
+pub async fn refund_sweep(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
+    enqueue_for_tick(
+        &deps.pool,
+        &deps.producer,
+        "refund_sweep",
+        tick.get_timestamp(),
+        &marquee_core::booking::redrive::RedriveRefunds {},
+    )
+    .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ use marquee_core::auth::codes::SendCode;
 use marquee_core::booking::cancel::{CancelEventBookings, ProcessRefund};
 use marquee_core::booking::checkout::SendBookingConfirmation;
 use marquee_core::booking::holds::ExpireHolds;
+use marquee_core::booking::redrive::RedriveRefunds;
 use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmail};
 use marquee_core::otp::IssueOtp;
 use marquee_core::subscriptions::{SendDigest, SendNewsletter, Subscribe, Unsubscribe};
@@ -74,6 +75,7 @@ impl Registry {
             .on::<ExpireHolds, _, _>(handlers::expire_holds::run)
             .on::<ProcessRefund, _, _>(handlers::process_refund::run)
             .on::<CancelEventBookings, _, _>(handlers::cancel_event_bookings::run)
+            .on::<RedriveRefunds, _, _>(handlers::redrive_refunds::run)
             .on::<SendBookingConfirmation, _, _>(handlers::send_booking_confirmation::run)
     }
 

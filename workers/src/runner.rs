@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::batch::Batcher;
+use crate::batch::{Batcher, WriteRetry};
 use crate::email::Mailer;
 use crate::registry::{JobContext, Registry};
 
@@ -62,9 +62,13 @@ impl Runner {
             &settings.database,
             settings.email.smtp.max_connections + 2,
         )?;
+        let retry = WriteRetry {
+            first: Duration::from_millis(settings.worker.ledger_retry_first_ms),
+            max: Duration::from_millis(settings.worker.ledger_retry_max_ms),
+        };
         let claim_pool = pool.clone();
         let worker_name = worker_name.to_owned();
-        let claims = Batcher::spawn(LEDGER_BATCH, move |ids: Vec<Uuid>| {
+        let claims = Batcher::spawn("claim", LEDGER_BATCH, retry, move |ids: Vec<Uuid>| {
             let pool = claim_pool.clone();
             let worker_name = worker_name.clone();
             async move {
@@ -82,14 +86,19 @@ impl Runner {
             .boxed()
         });
         let finish_pool = pool.clone();
-        let finishes = Batcher::spawn(LEDGER_BATCH, move |outcomes: Vec<Finish>| {
-            let pool = finish_pool.clone();
-            async move {
-                jobs::finish_batch(&pool, &outcomes).await?;
-                Ok(vec![(); outcomes.len()])
-            }
-            .boxed()
-        });
+        let finishes = Batcher::spawn(
+            "finish",
+            LEDGER_BATCH,
+            retry,
+            move |outcomes: Vec<Finish>| {
+                let pool = finish_pool.clone();
+                async move {
+                    jobs::finish_batch(&pool, &outcomes).await?;
+                    Ok(vec![(); outcomes.len()])
+                }
+                .boxed()
+            },
+        );
         Ok(Arc::new(Self {
             registry,
             claims,
@@ -105,9 +114,12 @@ impl Runner {
         }))
     }
 
-    /// Runs one delivery of a job. An `Err` means the ledger could not be
-    /// written; apalis then redelivers the task, which is safe because the
-    /// claim skips finished jobs.
+    /// Runs one delivery of a job. Ledger writes that fail are retried
+    /// inside the batchers until they succeed, so apalis (whose own retries
+    /// end in a dead set that strands the job) never sees them; an `Err` only
+    /// means the ledger writers are gone, i.e. the runtime is shutting down.
+    /// A job still retrying its outcome when the process stops is orphaned
+    /// and re-run elsewhere: safe, because the claim skips finished jobs.
     pub async fn run(&self, job: JobRef) -> anyhow::Result<()> {
         let Some(claimed) = self.claims.call(job.id).await? else {
             tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");

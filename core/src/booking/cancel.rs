@@ -19,9 +19,15 @@ pub struct ProcessRefund {
     pub refund_id: Uuid,
 }
 
+/// Attempts of the jobs that move money back: a provider outage must not
+/// kill them within seconds. 25 attempts under the `[jobs]` backoff span
+/// about an hour; past that the refund sweep (`redrive`) starts a new job.
+pub const MONEY_ATTEMPTS: i32 = 25;
+
 impl Job for ProcessRefund {
     const KIND: &'static str = "process_refund";
     const QUEUE: &'static str = queues::REFUNDS;
+    const MAX_ATTEMPTS: i32 = MONEY_ATTEMPTS;
 }
 
 /// Cancels every confirmed booking of a cancelled event, in batches.
@@ -34,6 +40,7 @@ pub struct CancelEventBookings {
 impl Job for CancelEventBookings {
     const KIND: &'static str = "cancel_event_bookings";
     const QUEUE: &'static str = queues::REFUNDS;
+    const MAX_ATTEMPTS: i32 = MONEY_ATTEMPTS;
 }
 
 /// A refund as the API shows it.
@@ -43,7 +50,7 @@ pub struct Refund {
     pub id: Uuid,
     /// Minor units.
     pub amount_cents: i32,
-    /// pending, then refunded.
+    /// pending, then refunded (or refused by the provider for good).
     pub status: String,
     /// The cancelled booking's event (its availability changed).
     pub event_id: Uuid,
@@ -194,8 +201,14 @@ pub async fn process_refund(
     let Some((status, amount_cents, charge)) = row else {
         return Err(BookingError::NotFound("no such refund"));
     };
-    if status == "refunded" {
-        return Ok(Processed::AlreadyDone);
+    match status.as_str() {
+        "refunded" => return Ok(Processed::AlreadyDone),
+        "refused" => {
+            return Err(BookingError::Conflict(
+                "the provider refused this refund".to_owned(),
+            ));
+        }
+        _ => {}
     }
     let provider_ref = if amount_cents > 0 {
         let request = RefundRequest {
@@ -203,11 +216,23 @@ pub async fn process_refund(
             charge_id: charge.unwrap_or_default(),
             amount_cents: i64::from(amount_cents),
         };
-        Some(provider.refund(&request).await.map_err(|e| match e {
-            // A refused refund will not pass on retry: an operator looks.
-            PaymentError::Declined(why) => BookingError::Conflict(why),
-            PaymentError::Unavailable(why) => BookingError::ProviderUnavailable(why),
-        })?)
+        match provider.refund(&request).await {
+            Ok(id) => Some(id),
+            // A refused refund will not pass on retry: an operator looks,
+            // and the refund sweep leaves it alone.
+            Err(PaymentError::Declined(why)) => {
+                sqlx::query(
+                    "UPDATE refunds SET status = 'refused' WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(refund)
+                .execute(pool)
+                .await?;
+                return Err(BookingError::Conflict(why));
+            }
+            Err(PaymentError::Unavailable(why)) => {
+                return Err(BookingError::ProviderUnavailable(why));
+            }
+        }
     } else {
         None
     };

@@ -12,6 +12,7 @@ mod expiry;
 pub mod holds;
 pub mod payments;
 pub mod policy;
+pub mod redrive;
 mod reference;
 
 use uuid::Uuid;

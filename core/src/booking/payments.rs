@@ -7,6 +7,11 @@
 //! | `tok_ok` | paid |
 //! | `tok_declined` (or any unknown token) | declined (402) |
 //! | `tok_error` | provider failure, retryable (503) |
+//!
+//! Refunds always succeed, unless an outage is switched on with
+//! [`FakeProvider::fail_next_refunds`]: the next N refund calls then fail as
+//! "unavailable" (retryable), counted in `fake_provider_outages`, so every
+//! process using the same database sees the same outage.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -79,6 +84,51 @@ impl FakeProvider {
         Self { pool }
     }
 
+    /// Makes the next `calls` refund calls fail as unavailable (0 ends the
+    /// outage): a deterministic provider outage for tests and demos.
+    pub async fn fail_next_refunds(pool: &PgPool, calls: i32) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO fake_provider_outages (operation, remaining) VALUES ('refund', $1)
+             ON CONFLICT (operation) DO UPDATE SET remaining = EXCLUDED.remaining",
+        )
+        .bind(calls)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn refund_now(&self, request: &RefundRequest) -> Result<String, PaymentError> {
+        let unavailable = |e: sqlx::Error| PaymentError::Unavailable(e.to_string());
+        let outage: Option<i32> = sqlx::query_scalar(
+            "UPDATE fake_provider_outages SET remaining = remaining - 1
+             WHERE operation = 'refund' AND remaining > 0 RETURNING remaining",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if let Some(left) = outage {
+            return Err(PaymentError::Unavailable(format!(
+                "the fake provider is down ({left} more refund calls fail)"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO fake_provider_refunds (idempotency_key, id, charge_id, amount_cents)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&request.idempotency_key)
+        .bind(format!("fake_re_{}", uuid::Uuid::new_v4().simple()))
+        .bind(&request.charge_id)
+        .bind(i32::try_from(request.amount_cents).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query_scalar("SELECT id FROM fake_provider_refunds WHERE idempotency_key = $1")
+            .bind(&request.idempotency_key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn charge_now(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
         let outcome = match request.token.as_str() {
             "tok_ok" => "paid",
@@ -144,25 +194,6 @@ impl PaymentProvider for FakeProvider {
         &'a self,
         request: &'a RefundRequest,
     ) -> BoxFuture<'a, Result<String, PaymentError>> {
-        async move {
-            let unavailable = |e: sqlx::Error| PaymentError::Unavailable(e.to_string());
-            sqlx::query(
-                "INSERT INTO fake_provider_refunds (idempotency_key, id, charge_id, amount_cents)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
-            )
-            .bind(&request.idempotency_key)
-            .bind(format!("fake_re_{}", uuid::Uuid::new_v4().simple()))
-            .bind(&request.charge_id)
-            .bind(i32::try_from(request.amount_cents).unwrap_or(i32::MAX))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-            sqlx::query_scalar("SELECT id FROM fake_provider_refunds WHERE idempotency_key = $1")
-                .bind(&request.idempotency_key)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(unavailable)
-        }
-        .boxed()
+        self.refund_now(request).boxed()
     }
 }

@@ -127,6 +127,12 @@ pub struct WorkerSettings {
     pub metrics_port: u16,
     /// Address the metrics listener binds.
     pub metrics_host: String,
+    /// First delay before a failed ledger write (claim or outcome) is tried
+    /// again; doubled per failure up to `ledger_retry_max_ms`. The worker
+    /// retries until PostgreSQL is back, never hands the failure to apalis.
+    pub ledger_retry_first_ms: u64,
+    /// Longest delay between tries of a failed ledger write.
+    pub ledger_retry_max_ms: u64,
 }
 
 /// `[jobs]`
@@ -158,6 +164,9 @@ pub struct SchedulerSettings {
     pub subscriptions_cron: String,
     /// Cron expression of the sweep that releases expired holds.
     pub hold_sweep_cron: String,
+    /// Cron expression of the sweep that re-drives refunds and event
+    /// cancellations whose jobs died.
+    pub refund_sweep_cron: String,
 }
 
 /// `[booking]`

@@ -21,8 +21,8 @@ pub struct Enqueued {
 /// Per-job choices beyond the payload.
 #[derive(Debug, Clone, Default)]
 pub struct JobOptions {
-    /// Attempts before the job is dead; `None` takes `jobs.default_max_attempts`
-    /// (5).
+    /// Attempts before the job is dead; `None` takes the kind's
+    /// [`Job::MAX_ATTEMPTS`] (5 unless the kind says otherwise).
     pub max_attempts: Option<i32>,
     /// At most one job ever exists per key (e.g. one per cron tick).
     pub dedupe_key: Option<String>,
@@ -59,7 +59,7 @@ pub async fn enqueue_with<J: Job>(
     .bind(J::QUEUE)
     .bind(J::KIND)
     .bind(payload)
-    .bind(options.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))
+    .bind(options.max_attempts.unwrap_or(J::MAX_ATTEMPTS))
     .bind(current_request_id())
     .bind(options.dedupe_key)
     .bind(options.run_at)
@@ -91,7 +91,7 @@ pub async fn enqueue_many<J: Job>(
     .bind(payloads)
     .bind(J::QUEUE)
     .bind(J::KIND)
-    .bind(DEFAULT_MAX_ATTEMPTS)
+    .bind(J::MAX_ATTEMPTS)
     .bind(current_request_id())
     .execute(conn)
     .await?;
@@ -131,7 +131,7 @@ pub async fn enqueue_many_deduped<J: Job>(
     .bind(keys)
     .bind(J::QUEUE)
     .bind(J::KIND)
-    .bind(DEFAULT_MAX_ATTEMPTS)
+    .bind(J::MAX_ATTEMPTS)
     .bind(current_request_id())
     .fetch_all(conn)
     .await?;

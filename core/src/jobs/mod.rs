@@ -62,6 +62,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KIND: &'static str;
     /// The queue it is pushed to.
     const QUEUE: &'static str;
+    /// Attempts before the job is dead, wherever it is enqueued (a
+    /// [`JobOptions::max_attempts`] overrides it). Jobs that must outlast an
+    /// outage, such as those moving money, ask for more.
+    const MAX_ATTEMPTS: i32 = DEFAULT_MAX_ATTEMPTS;
 }
 
 /// What travels through Redis: only the ledger row id. The payload is read

@@ -16,15 +16,28 @@ pub const PROMOTE_CHUNK: usize = 1_000;
 static PUSH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
--- KEYS: data hash, active list, signal list, meta prefix, scheduled zset
+-- KEYS: data hash, active list, signal list, meta prefix, scheduled zset,
+--       done set, dead set
 -- ARGV: now, then (task_id, data, run_at) triples
 local now = tonumber(ARGV[1])
 local ready = 0
 for i = 2, #ARGV, 3 do
     local id, data, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
     -- HSETNX: a task id already stored (pushed by the producer and again by
-    -- the relay) is not queued twice.
-    if redis.call("hsetnx", KEYS[1], id, data) == 1 then
+    -- the relay) is not queued twice while it is live (active, scheduled or
+    -- in flight). But apalis keeps the data of a task it finished or gave up
+    -- on (done / dead set): such a task is requeued, or a re-push of a job
+    -- the ledger still waits for would be a no-op forever.
+    local fresh = redis.call("hsetnx", KEYS[1], id, data) == 1
+    if not fresh then
+        local finished = redis.call("srem", KEYS[6], id) + redis.call("srem", KEYS[7], id)
+        if finished > 0 then
+            redis.call("hset", KEYS[1], id, data)
+            redis.call("del", KEYS[4] .. ":" .. id)
+            fresh = true
+        end
+    end
+    if fresh then
         redis.call("hset", KEYS[4] .. ":" .. id, "attempts", 0, "max_attempts", 25,
             "status", "Pending", "idempotency_key", "")
         if run_at > now then
@@ -90,6 +103,8 @@ pub async fn push<C: ConnectionLike>(
         .key(config.signal_list())
         .key(config.job_meta_hash())
         .key(config.scheduled_jobs_set())
+        .key(config.done_jobs_set())
+        .key(config.dead_jobs_set())
         .arg(now_secs());
     for task in tasks {
         invocation

@@ -77,7 +77,9 @@ pub async fn relay_once(
 /// eviction): `dispatched` or `retrying` rows pushed and due more than
 /// `stale_after` ago, and `running` rows started more than `running_after`
 /// ago (past any job timeout, so their worker is gone). Pushing again is
-/// harmless when Redis still has the task: its HSETNX ignores a known id.
+/// harmless when Redis still has the task live: its HSETNX ignores a known
+/// id. A task apalis finished or parked dead is requeued (see
+/// `redis_queue`), so a job the ledger still waits for always runs again.
 /// Each row is re-pushed at most once per `stale_after`.
 pub async fn repush_stale(
     pool: &PgPool,

@@ -6,6 +6,7 @@ pub mod issue_otp;
 pub mod noop;
 pub mod process_refund;
 pub mod prune_queues;
+pub mod redrive_refunds;
 pub mod send_booking_confirmation;
 pub mod send_code;
 pub mod send_digest;

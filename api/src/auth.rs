@@ -1,7 +1,7 @@
 //! Who is calling: people with access tokens, applications with API keys.
 
 use marquee_core::auth::api_keys::{self, KEY_PREFIX, Scope};
-use marquee_core::auth::{Role, cache};
+use marquee_core::auth::{Role, revocation};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
@@ -184,11 +184,14 @@ async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller>
         .tokens
         .verify(&bearer.token)
         .ok_or_else(unauthorized)?;
-    let role = cache::current_role(
+    // Every token we issue names its session; one without cannot be revoked.
+    let session_id = claims.sid.ok_or_else(unauthorized)?;
+    let role = revocation::check_access(
         &state.pool,
         &state.redis,
         &state.settings.redis.key_prefix,
         claims.sub,
+        session_id,
     )
     .await
     .map_err(ApiError::from)?
@@ -196,7 +199,7 @@ async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller>
     Ok(Caller {
         user_id: claims.sub,
         role,
-        credential: Credential::Session(claims.sid),
+        credential: Credential::Session(Some(session_id)),
     })
 }
 

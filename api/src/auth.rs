@@ -1,7 +1,7 @@
 //! Who is calling: people with access tokens, applications with API keys.
 
 use marquee_core::auth::api_keys::{self, KEY_PREFIX, Scope};
-use marquee_core::auth::{Role, cache};
+use marquee_core::auth::{Role, revocation};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
@@ -91,16 +91,25 @@ impl Caller {
     }
 }
 
-/// `Authorization: Bearer <access token>` or `Bearer mk_…` (an API key).
-/// Anything missing, malformed, expired, wrongly signed, revoked or of the
-/// wrong type gets 401.
+/// `Authorization: Bearer <access token>`: a signed-in person, and only a
+/// person. This is the default for routes: an API key here (`Bearer mk_…`)
+/// gets 403, so a handler cannot forget to turn keys away. Routes that
+/// applications call take [`AnyAuth`] and check `require_scope`.
+/// Anything missing, malformed, expired, wrongly signed, of a revoked session
+/// or of the wrong type gets 401.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_person")]
+pub struct BearerAuth(pub Caller);
+
+/// `Authorization: Bearer <access token>` or `Bearer mk_…` (an API key); only
+/// inside [`AnyAuth`].
 #[derive(SecurityScheme)]
 #[oai(
     ty = "bearer",
     bearer_format = "JWT or mk_ API key",
     checker = "check_bearer"
 )]
-pub struct BearerAuth(pub Caller);
+pub struct KeyBearerAuth(pub Caller);
 
 /// `X-API-Key: mk_…`
 #[derive(SecurityScheme)]
@@ -112,20 +121,22 @@ pub struct BearerAuth(pub Caller);
 )]
 pub struct ApiKeyAuth(pub Caller);
 
-/// Either scheme, for endpoints applications call.
+/// A person or an API key, for endpoints applications call: the handler
+/// must check `require_scope` (or decide that every key may call it).
 #[derive(SecurityScheme)]
 pub enum AnyAuth {
     /// Bearer token or key.
-    Bearer(BearerAuth),
+    Bearer(KeyBearerAuth),
     /// X-API-Key header.
     ApiKey(ApiKeyAuth),
 }
 
 /// A signed-in person if credentials are given; anyone otherwise. Invalid
-/// credentials count as none (the caller sees what the public sees).
+/// credentials, and API keys, count as none (the caller sees what the public
+/// sees).
 #[derive(SecurityScheme)]
 pub enum MaybeAuth {
-    /// Bearer token or key.
+    /// Access token.
     Bearer(BearerAuth),
     /// Nobody in particular.
     #[oai(fallback)]
@@ -156,6 +167,14 @@ fn unauthorized() -> poem::Error {
     ApiError::Unauthorized("missing or invalid credentials".to_owned()).into()
 }
 
+/// People only: a valid API key is refused with 403, anything else invalid
+/// with 401.
+async fn check_person(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    let caller = check_bearer(request, bearer).await?;
+    caller.require_person()?;
+    Ok(caller)
+}
+
 async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = request.data::<AppState>().ok_or_else(unauthorized)?;
     if bearer.token.starts_with(KEY_PREFIX) {
@@ -165,11 +184,14 @@ async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller>
         .tokens
         .verify(&bearer.token)
         .ok_or_else(unauthorized)?;
-    let role = cache::current_role(
+    // Every token we issue names its session; one without cannot be revoked.
+    let session_id = claims.sid.ok_or_else(unauthorized)?;
+    let role = revocation::check_access(
         &state.pool,
         &state.redis,
         &state.settings.redis.key_prefix,
         claims.sub,
+        session_id,
     )
     .await
     .map_err(ApiError::from)?
@@ -177,7 +199,7 @@ async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller>
     Ok(Caller {
         user_id: claims.sub,
         role,
-        credential: Credential::Session(claims.sid),
+        credential: Credential::Session(Some(session_id)),
     })
 }
 

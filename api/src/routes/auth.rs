@@ -1,7 +1,7 @@
 //! Sign-up, sign-in, token rotation, sign-out and "who am I".
 
 use chrono::{DateTime, Duration, Utc};
-use marquee_core::auth::{self, IssuedRefresh, NewUser, RefreshError, Role, User};
+use marquee_core::auth::{self, IssuedRefresh, NewUser, RefreshError, Role, User, revocation};
 use marquee_core::jobs::{self, WelcomeEmail};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
@@ -253,9 +253,10 @@ impl AuthApi {
             .map_err(ApiError::from)?;
         // Commit either way: a detected reuse must leave the family revoked.
         tx.commit().await.map_err(ApiError::from)?;
-        let refresh = rotated.map_err(|e| match e {
-            RefreshError::Invalid | RefreshError::Reused => ApiError::Unauthorized(e.to_string()),
-        })?;
+        if let Err(RefreshError::Reused { family_id }) = &rotated {
+            forget_sessions(state.0, &[*family_id]).await;
+        }
+        let refresh = rotated.map_err(|e| ApiError::Unauthorized(e.to_string()))?;
         let user = auth::find_by_id(&state.pool, refresh.user_id)
             .await
             .map_err(ApiError::from)?
@@ -271,13 +272,15 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> poem::Result<LogoutResponse> {
         let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
-        auth::revoke_family_of(&mut conn, &body.refresh_token)
+        let revoked = auth::revoke_family_of(&mut conn, &body.refresh_token)
             .await
             .map_err(ApiError::from)?;
+        forget_sessions(state.0, &revoked).await;
         Ok(LogoutResponse::Revoked)
     }
 
-    /// Change the password; every other session is signed out.
+    /// Change the password; every other session is signed out and every API
+    /// key revoked (the old password may have leaked, and so may they).
     #[oai(path = "/change-password", method = "post")]
     async fn change_password(
         &self,
@@ -306,11 +309,12 @@ impl AuthApi {
         auth::set_password(&mut *tx, user.id, &hash)
             .await
             .map_err(ApiError::from)?;
-        auth::revoke_other_families(&mut tx, user.id, caller.0.session_id())
+        let revoked = revocation::revoke_credentials(&mut tx, user.id, caller.0.session_id())
             .await
             .map_err(ApiError::from)?;
         tx.commit().await.map_err(ApiError::from)?;
-        tracing::info!(user.id = %user.id, "password changed; other sessions revoked");
+        forget_sessions(state.0, &revoked).await;
+        tracing::info!(user.id = %user.id, "password changed; other sessions and API keys revoked");
         Ok(LogoutResponse::Revoked)
     }
 
@@ -335,6 +339,11 @@ impl AuthApi {
             scopes,
         }))
     }
+}
+
+/// Refuses the sessions' access tokens on every replica from now on.
+pub(crate) async fn forget_sessions(state: &AppState, sessions: &[Uuid]) {
+    revocation::forget_sessions(&state.redis, &state.settings.redis.key_prefix, sessions).await;
 }
 
 fn refresh_ttl(state: &AppState) -> Duration {

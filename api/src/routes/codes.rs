@@ -1,14 +1,14 @@
 //! Password reset and email verification with one-time codes sent by email.
 
 use marquee_core::auth::codes::{self, CodeError, Purpose, SendCode};
-use marquee_core::auth::{self, Invalid};
+use marquee_core::auth::{self, Invalid, revocation};
 use marquee_core::jobs;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::auth::hash_blocking;
+use super::auth::{forget_sessions, hash_blocking};
 use crate::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
@@ -82,7 +82,8 @@ impl CodesApi {
         Ok(Accepted::Accepted)
     }
 
-    /// Set a new password with a reset code; signs out every session.
+    /// Set a new password with a reset code; signs out every session and
+    /// revokes every API key.
     #[oai(path = "/password-reset/confirm", method = "post")]
     async fn password_reset_confirm(
         &self,
@@ -116,18 +117,20 @@ impl CodesApi {
         )
         .await
         .map_err(ApiError::from)?;
+        let mut revoked = Vec::new();
         if spent.is_ok() {
             // Hashed only once the code checks out: wrong guesses cost no argon2.
             let hash = hash_blocking(state.0, body.new_password.clone()).await?;
             auth::set_password(&mut *tx, user.id, &hash)
                 .await
                 .map_err(ApiError::from)?;
-            auth::revoke_other_families(&mut tx, user.id, None)
+            revoked = revocation::revoke_credentials(&mut tx, user.id, None)
                 .await
                 .map_err(ApiError::from)?;
         }
         // Commit either way: a wrong try must count.
         tx.commit().await.map_err(ApiError::from)?;
+        forget_sessions(state.0, &revoked).await;
         spent.map_err(code_error)?;
         tracing::info!(user.id = %user.id, "password reset with a code");
         Ok(Done::Done)

@@ -12,7 +12,7 @@ use super::Role;
 /// Seconds a cached role lives without being invalidated (a safety net).
 const TTL_SECONDS: u64 = 300;
 
-fn key(prefix: &str, user_id: Uuid) -> String {
+pub(super) fn key(prefix: &str, user_id: Uuid) -> String {
     format!("{prefix}:user:{user_id}:role")
 }
 
@@ -26,9 +26,24 @@ pub async fn current_role(
 ) -> Result<Option<Role>, sqlx::Error> {
     let mut redis = redis.clone();
     let cached: Option<String> = redis.get(key(prefix, user_id)).await.unwrap_or(None);
-    if let Some(role) = cached.and_then(|r| serde_json::from_str::<Role>(&r).ok()) {
-        return Ok(Some(role));
+    match parse(cached) {
+        Some(role) => Ok(Some(role)),
+        None => load(pool, &mut redis, prefix, user_id).await,
     }
+}
+
+/// A cached value, if it is a role.
+pub(super) fn parse(cached: Option<String>) -> Option<Role> {
+    cached.and_then(|r| serde_json::from_str::<Role>(&r).ok())
+}
+
+/// Reads the role from PostgreSQL and caches it (a cache miss).
+pub(super) async fn load(
+    pool: &PgPool,
+    redis: &mut ConnectionManager,
+    prefix: &str,
+    user_id: Uuid,
+) -> Result<Option<Role>, sqlx::Error> {
     let role: Option<Role> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(pool)

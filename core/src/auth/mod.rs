@@ -5,6 +5,7 @@ pub mod cache;
 pub mod code_seed;
 pub mod codes;
 mod password;
+pub mod revocation;
 mod sessions;
 mod tokens;
 mod users;
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use password::Passwords;
 pub use sessions::{
-    IssuedRefresh, RefreshError, revoke_family_of, revoke_other_families, rotate, start_family,
+    IssuedRefresh, RefreshError, is_revoked, revoke_family_of, revoke_other_families, rotate,
+    start_family,
 };
 pub use tokens::{AccessTokens, Claims, hash_secret, new_refresh_token};
 pub use users::{

@@ -24,9 +24,12 @@ pub enum RefreshError {
     /// Unknown, expired or revoked.
     #[error("invalid refresh token")]
     Invalid,
-    /// Already spent: the family is now revoked.
+    /// Already spent: the family (this session) is now revoked.
     #[error("refresh token reused; the session was revoked")]
-    Reused,
+    Reused {
+        /// The revoked session, so its access tokens can be refused too.
+        family_id: Uuid,
+    },
 }
 
 async fn insert(
@@ -105,7 +108,7 @@ pub async fn rotate(
     if used_at.is_some() {
         revoke_family(conn, family_id).await?;
         tracing::warn!(user.id = %user_id, family.id = %family_id, "refresh token reused; family revoked");
-        return Ok(Err(RefreshError::Reused));
+        return Ok(Err(RefreshError::Reused { family_id }));
     }
     sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
         .bind(id)
@@ -124,32 +127,60 @@ async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<(), s
     Ok(())
 }
 
-/// Revokes the family `token` belongs to (logout). Unknown tokens are ignored.
-pub async fn revoke_family_of(conn: &mut PgConnection, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Revokes the family `token` belongs to (logout). Unknown tokens are
+/// ignored. Returns the sessions revoked now, for `revocation::forget_sessions`.
+pub async fn revoke_family_of(
+    conn: &mut PgConnection,
+    token: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let families = sqlx::query_scalar(
         "UPDATE refresh_tokens SET revoked_at = now()
          WHERE revoked_at IS NULL
-           AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+           AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
+         RETURNING family_id",
     )
     .bind(hash_secret(token))
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    Ok(distinct(families))
 }
 
 /// Revokes every family of the user except `keep` (the caller's session).
+/// Returns the sessions revoked now.
 pub async fn revoke_other_families(
     conn: &mut PgConnection,
     user_id: Uuid,
     keep: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let families = sqlx::query_scalar(
         "UPDATE refresh_tokens SET revoked_at = now()
-         WHERE user_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $2",
+         WHERE user_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $2
+         RETURNING family_id",
     )
     .bind(user_id)
     .bind(keep)
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    Ok(distinct(families))
+}
+
+/// Whether the session (family) was revoked. An unknown family is not: every
+/// access token is signed by us, and its family row may simply not exist
+/// (tokens minted directly in tests and tools).
+pub async fn is_revoked(
+    db: impl sqlx::PgExecutor<'_>,
+    family_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL)",
+    )
+    .bind(family_id)
+    .fetch_one(db)
+    .await
+}
+
+fn distinct(mut families: Vec<Uuid>) -> Vec<Uuid> {
+    families.sort_unstable();
+    families.dedup();
+    families
 }

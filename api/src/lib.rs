@@ -8,6 +8,7 @@ pub mod problem;
 pub mod request_id;
 mod routes;
 pub mod seed;
+mod senders;
 pub mod state;
 
 use std::future::Future;

@@ -214,6 +214,12 @@ impl Settings {
                 return Err(ConfigError::invalid(key, message));
             }
         }
+        if !(1..=1_000).contains(&self.auth.max_api_keys_per_user) {
+            return Err(ConfigError::invalid(
+                "auth.max_api_keys_per_user",
+                "must be 1-1000",
+            ));
+        }
         if self.worker.missed_heartbeats == 0 {
             return Err(ConfigError::invalid(
                 "worker.missed_heartbeats",

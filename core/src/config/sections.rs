@@ -216,6 +216,11 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     /// argon2id passes.
     pub argon2_iterations: u32,
+    /// Refuse `message` tasks and API-key creation until the account's
+    /// address is verified (off only for closed installations).
+    pub require_verified_email: bool,
+    /// Live (unrevoked) API keys one account may hold.
+    pub max_api_keys_per_user: i64,
 }
 
 /// `[rate_limits]`: each `{ limit, period_seconds }`.
@@ -231,4 +236,6 @@ pub struct RateLimitSettings {
     pub code_verify_per_email: crate::rate_limit::Rule,
     /// Requests per API key.
     pub per_api_key: crate::rate_limit::Rule,
+    /// Tasks (mail) per account, whichever token or key submits them.
+    pub tasks_per_user: crate::rate_limit::Rule,
 }

@@ -69,3 +69,10 @@ fn secrets_never_print() {
     assert!(!printed.contains(DEV_JWT_SECRET), "{printed}");
     assert!(!printed.contains("postgres://"), "{printed}");
 }
+
+#[test]
+fn the_key_cap_must_be_positive() {
+    let dir = dir_with("[auth]\nmax_api_keys_per_user = 0\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "auth.max_api_keys_per_user");
+}

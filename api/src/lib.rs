@@ -3,6 +3,8 @@
 
 pub mod admin_cli;
 mod auth;
+pub mod client_ip;
+mod guesses;
 mod pagination;
 pub mod problem;
 pub mod request_id;

@@ -125,7 +125,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("worker.queues"),
+                    .with_list_parse_key("worker.queues")
+                    .with_list_parse_key("http.trusted_proxies"),
             )
             .build()
             .map_err(from_config_error)?;

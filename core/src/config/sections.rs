@@ -19,6 +19,10 @@ pub struct HttpSettings {
     pub diagnostics: bool,
     /// Seconds in-flight requests get on shutdown.
     pub shutdown_timeout_seconds: u64,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed, for rate limits
+    /// and logs; from any other peer the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[database]`
@@ -238,4 +242,13 @@ pub struct RateLimitSettings {
     pub per_api_key: crate::rate_limit::Rule,
     /// Tasks (mail) per account, whichever token or key submits them.
     pub tasks_per_user: crate::rate_limit::Rule,
+    /// Password-reset requests per client IP.
+    pub password_reset_per_ip: crate::rate_limit::Rule,
+    /// Verification-code emails per account.
+    pub verify_email_per_user: crate::rate_limit::Rule,
+    /// One-time-code checks (reset and verification) per client IP.
+    pub code_verify_per_ip: crate::rate_limit::Rule,
+    /// Failed one-time-code checks across every account; past it every
+    /// check is refused until the budget refills.
+    pub code_failures_global: crate::rate_limit::Rule,
 }

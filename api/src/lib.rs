@@ -3,11 +3,14 @@
 
 pub mod admin_cli;
 mod auth;
+pub mod client_ip;
+mod guesses;
 mod pagination;
 pub mod problem;
 pub mod request_id;
 mod routes;
 pub mod seed;
+mod senders;
 pub mod state;
 
 use std::future::Future;

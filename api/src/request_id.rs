@@ -1,6 +1,7 @@
 //! `X-Request-Id`: accepted when sane, generated otherwise, echoed on the
 //! response, attached to every log line of the request (a span field) and
-//! inherited by every job the request enqueues (a task-local).
+//! inherited by every job the request enqueues (a task-local). The span also
+//! carries the client IP as `client_ip::ResolveClientIp` resolved it.
 
 use std::time::Instant;
 
@@ -21,9 +22,15 @@ pub async fn middleware<E: Endpoint>(next: E, request: Request) -> poem::Result<
         .filter(|v| is_acceptable(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let client_ip = request
+        .extensions()
+        .get::<crate::client_ip::ClientIp>()
+        .copied()
+        .unwrap_or(crate::client_ip::ClientIp(None));
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        client.ip = %client_ip,
         http.method = %request.method(),
         http.path = %request.uri().path(),
     );

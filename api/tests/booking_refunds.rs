@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use marquee_core::booking::cancel::{self, Processed};
-use marquee_core::booking::redrive;
 use marquee_core::booking::payments::FakeProvider;
+use marquee_core::booking::redrive;
 use marquee_core::testing::TestContext;
 use marquee_worker::testing::SmtpSink;
 use reqwest::Method;

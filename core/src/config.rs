@@ -125,7 +125,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("worker.queues"),
+                    .with_list_parse_key("worker.queues")
+                    .with_list_parse_key("http.trusted_proxies"),
             )
             .build()
             .map_err(from_config_error)?;
@@ -223,6 +224,12 @@ impl Settings {
             if !ok {
                 return Err(ConfigError::invalid(key, message));
             }
+        }
+        if !(1..=1_000).contains(&self.auth.max_api_keys_per_user) {
+            return Err(ConfigError::invalid(
+                "auth.max_api_keys_per_user",
+                "must be 1-1000",
+            ));
         }
         if self.worker.missed_heartbeats == 0 {
             return Err(ConfigError::invalid(

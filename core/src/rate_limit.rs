@@ -50,6 +50,25 @@ return -1
     )
 });
 
+static REFUND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS[1]: bucket; ARGV: emission interval (ms). Takes back one cell.
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local tat = tonumber(redis.call("GET", KEYS[1]))
+if not tat then return 0 end
+local new_tat = tat - tonumber(ARGV[1])
+if new_tat <= now then
+    redis.call("DEL", KEYS[1])
+else
+    redis.call("SET", KEYS[1], new_tat, "PX", new_tat - now)
+end
+return 1
+"#,
+    )
+});
+
 /// Checks and counts requests against rules.
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -78,7 +97,7 @@ impl RateLimiter {
     /// request is allowed (and logged): limits protect, they must not take
     /// the API down with Redis.
     pub async fn check(&self, name: &str, key: &str, rule: Rule) -> Decision {
-        let interval_ms = (rule.period_seconds * 1000 / u64::from(rule.limit.max(1))).max(1);
+        let interval_ms = interval_ms(rule);
         let tolerance_ms = interval_ms * u64::from(rule.limit.max(1) - 1);
         let mut redis = self.redis.clone();
         let result: redis::RedisResult<i64> = GCRA
@@ -98,4 +117,24 @@ impl RateLimiter {
             }
         }
     }
+
+    /// Takes back one request that [`RateLimiter::check`] counted, for
+    /// limits on failures only: count before trying (so concurrent tries
+    /// cannot overshoot), refund when the try succeeded.
+    pub async fn refund(&self, name: &str, key: &str, rule: Rule) {
+        let mut redis = self.redis.clone();
+        let result: redis::RedisResult<i64> = REFUND
+            .key(format!("{}:{name}:{key}", self.prefix))
+            .arg(interval_ms(rule))
+            .invoke_async(&mut redis)
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, bucket = name, "rate limiter unavailable; refund lost");
+        }
+    }
+}
+
+/// One request's share of the period.
+fn interval_ms(rule: Rule) -> u64 {
+    (rule.period_seconds * 1000 / u64::from(rule.limit.max(1))).max(1)
 }

@@ -80,7 +80,8 @@ enum RevokeResponse {
 
 #[OpenApi(prefix_path = "/api/v1/api-keys", tag = "ApiTags::ApiKeys")]
 impl ApiKeysApi {
-    /// Create a key.
+    /// Create a key. The account's address must be verified first (403),
+    /// and it may hold at most `auth.max_api_keys_per_user` live keys (409).
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
@@ -91,9 +92,18 @@ impl ApiKeysApi {
         caller.0.require_person()?;
         let (name, scopes) =
             api_keys::parse_new(&body.name, &body.scopes).map_err(ApiError::from)?;
-        let (key, secret) = api_keys::create(&state.pool, caller.0.user_id, &name, &scopes)
+        crate::senders::require_verified_email(state.0, caller.0.user_id).await?;
+        let max = state.settings.auth.max_api_keys_per_user;
+        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+        let (key, secret) = api_keys::create(&mut tx, caller.0.user_id, &name, &scopes, max)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(ApiError::from)?
+            .ok_or_else(|| {
+                ApiError::Conflict(format!(
+                    "you already have {max} API keys, the most allowed; revoke one first"
+                ))
+            })?;
+        tx.commit().await.map_err(ApiError::from)?;
         tracing::info!(api_key.id = %key.id, user.id = %caller.0.user_id, "API key created");
         Ok(CreateResponse::Created(Json(CreatedApiKey {
             key: key.into(),

@@ -205,16 +205,13 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&AppState>,
-        request: &poem::Request,
+        ip: Data<&crate::client_ip::ClientIp>,
         body: Json<LoginRequest>,
     ) -> poem::Result<SessionResponse> {
         let limits = &state.settings.rate_limits;
-        let ip = request
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        state.limit("login-ip", &ip, limits.login_per_ip).await?;
+        state
+            .limit("login-ip", &ip.to_string(), limits.login_per_ip)
+            .await?;
         state
             .limit(
                 "login-email",

@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use super::auth::{forget_sessions, hash_blocking};
 use crate::auth::BearerAuth;
+use crate::client_ip::ClientIp;
+use crate::guesses;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -63,9 +65,17 @@ impl CodesApi {
     async fn password_reset(
         &self,
         state: Data<&AppState>,
+        ip: Data<&ClientIp>,
         body: Json<ResetRequest>,
     ) -> poem::Result<Accepted> {
         let email = auth::normalise_email(&body.email);
+        state
+            .limit(
+                "reset-ip",
+                &ip.to_string(),
+                state.settings.rate_limits.password_reset_per_ip,
+            )
+            .await?;
         state
             .limit(
                 "reset-email",
@@ -88,6 +98,7 @@ impl CodesApi {
     async fn password_reset_confirm(
         &self,
         state: Data<&AppState>,
+        ip: Data<&ClientIp>,
         body: Json<ResetConfirm>,
     ) -> poem::Result<Done> {
         auth::check_password("new_password", &body.new_password)
@@ -100,11 +111,13 @@ impl CodesApi {
                 state.settings.rate_limits.code_verify_per_email,
             )
             .await?;
+        let guess = guesses::begin(state.0, *ip.0, Purpose::PasswordReset).await?;
         let user = auth::find_by_email(&state.pool, &email)
             .await
             .map_err(ApiError::from)?;
         // An unknown email fails exactly like a wrong code.
         let Some(user) = user else {
+            guess.settle(false).await;
             return Err(code_error(CodeError::Invalid).into());
         };
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
@@ -131,6 +144,7 @@ impl CodesApi {
         // Commit either way: a wrong try must count.
         tx.commit().await.map_err(ApiError::from)?;
         forget_sessions(state.0, &revoked).await;
+        guess.settle(spent.is_ok()).await;
         spent.map_err(code_error)?;
         tracing::info!(user.id = %user.id, "password reset with a code");
         Ok(Done::Done)
@@ -144,6 +158,13 @@ impl CodesApi {
         caller: BearerAuth,
     ) -> poem::Result<Accepted> {
         caller.0.require_person()?;
+        state
+            .limit(
+                "verify-email-user",
+                &caller.0.user_id.to_string(),
+                state.settings.rate_limits.verify_email_per_user,
+            )
+            .await?;
         send_code(state.0, caller.0.user_id, Purpose::VerifyEmail).await?;
         Ok(Accepted::Accepted)
     }
@@ -153,6 +174,7 @@ impl CodesApi {
     async fn verify_email_confirm(
         &self,
         state: Data<&AppState>,
+        ip: Data<&ClientIp>,
         caller: BearerAuth,
         body: Json<VerifyConfirm>,
     ) -> poem::Result<Done> {
@@ -164,6 +186,7 @@ impl CodesApi {
                 state.settings.rate_limits.code_verify_per_email,
             )
             .await?;
+        let guess = guesses::begin(state.0, *ip.0, Purpose::VerifyEmail).await?;
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
         let spent = codes::consume(
             &mut tx,
@@ -175,15 +198,12 @@ impl CodesApi {
         .await
         .map_err(ApiError::from)?;
         if spent.is_ok() {
-            sqlx::query(
-                "UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = $1",
-            )
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(ApiError::from)?;
+            auth::mark_email_verified(&mut *tx, user_id)
+                .await
+                .map_err(ApiError::from)?;
         }
         tx.commit().await.map_err(ApiError::from)?;
+        guess.settle(spent.is_ok()).await;
         spent.map_err(code_error)?;
         Ok(Done::Done)
     }

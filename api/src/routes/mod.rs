@@ -63,6 +63,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     )
     .description("Event tickets and transactional email, driven by durable jobs.")
     .server(state.settings.http.public_url.clone());
+    let client_ip = crate::client_ip::ResolveClientIp::new(&state.settings.http.trusted_proxies);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .into_endpoint()
         .catch_all_error(crate::problem::render)
         .around(crate::request_id::middleware)
+        .with(client_ip)
 }
 
 /// Prometheus text format: this process's counters plus queue depths

@@ -100,8 +100,34 @@ pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Va
     body
 }
 
-/// Registers `email` (password "correct horse") and returns the session.
+/// Registers `email` (password "correct horse") with a verified address, as
+/// sending mail and creating keys require, and returns the session.
 pub async fn register(app: &TestApp, email: &str) -> serde_json::Value {
+    let session = register_unverified(app, email).await;
+    verify_email(app, user_id(&session)).await;
+    session
+}
+
+/// Marks the address verified, as spending the emailed code does.
+pub async fn verify_email(app: &TestApp, user: uuid::Uuid) {
+    assert!(
+        marquee_core::auth::mark_email_verified(&app.ctx.pool, user)
+            .await
+            .unwrap()
+    );
+}
+
+/// The user id of a session.
+pub fn user_id(session: &serde_json::Value) -> uuid::Uuid {
+    session["user"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("session names its user")
+}
+
+/// Registers `email` (password "correct horse") and returns the session; the
+/// address stays unverified.
+pub async fn register_unverified(app: &TestApp, email: &str) -> serde_json::Value {
     let body = serde_json::json!({"email": email, "password": "correct horse", "name": "Dev"});
     let response = app
         .client
@@ -163,10 +189,7 @@ pub async fn organizer(app: &TestApp, email: &str) -> String {
 /// Registers `email` with `role`; returns their access token.
 pub async fn with_role(app: &TestApp, email: &str, role: marquee_core::auth::Role) -> String {
     let session = register(app, email).await;
-    let id: uuid::Uuid = session["user"]["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .expect("session names its user");
+    let id = user_id(&session);
     marquee_core::auth::cache::set_role(
         &app.ctx.pool,
         &app.ctx.redis(),
@@ -214,8 +237,8 @@ pub async fn people(app: &TestApp, n: usize) -> Vec<String> {
         .map(|id| format!("fan-{id}@example.com"))
         .collect();
     sqlx::query(
-        "INSERT INTO users (id, email, name, password_hash, role)
-         SELECT id, email, 'Fan', 'unusable', 'user' FROM UNNEST($1::uuid[], $2::text[]) AS t(id, email)",
+        "INSERT INTO users (id, email, name, password_hash, role, email_verified_at)
+         SELECT id, email, 'Fan', 'unusable', 'user', now() FROM UNNEST($1::uuid[], $2::text[]) AS t(id, email)",
     )
     .bind(&ids)
     .bind(&emails)

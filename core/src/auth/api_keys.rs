@@ -1,7 +1,7 @@
 //! API keys: how applications act for their owner, within scopes.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::tokens::{hash_secret, new_refresh_token};
@@ -98,13 +98,30 @@ pub fn parse_new(name: &str, scopes: &[String]) -> Result<(String, Vec<Scope>), 
     }
 }
 
-/// Creates a key; returns it with the secret, which is never stored.
+/// Creates a key unless the owner already holds `max_live` live keys
+/// (`None` then); returns it with the secret, which is never stored. Run it
+/// in a transaction: the owner's row is locked first, so concurrent
+/// creations cannot pass the cap together.
 pub async fn create(
-    db: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     user_id: Uuid,
     name: &str,
     scopes: &[Scope],
-) -> Result<(ApiKey, String), sqlx::Error> {
+    max_live: i64,
+) -> Result<Option<(ApiKey, String)>, sqlx::Error> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if live >= max_live {
+        return Ok(None);
+    }
     let secret = format!("{KEY_PREFIX}{}", new_refresh_token());
     let prefix: String = secret.chars().take(KEY_PREFIX.len() + 8).collect();
     let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
@@ -118,9 +135,9 @@ pub async fn create(
     .bind(&prefix)
     .bind(hash_secret(&secret))
     .bind(scopes)
-    .fetch_one(db)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok((key, secret))
+    Ok(Some((key, secret)))
 }
 
 /// The owner's keys that are not revoked, oldest first.

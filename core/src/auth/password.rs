@@ -69,6 +69,8 @@ mod tests {
         let passwords = Passwords::new(&AuthSettings {
             argon2_memory_kib: 256,
             argon2_iterations: 1,
+            require_verified_email: true,
+            max_api_keys_per_user: 10,
         })
         .unwrap();
         let hash = passwords.hash("correct horse");

@@ -138,6 +138,32 @@ pub async fn set_password(
     Ok(())
 }
 
+/// Whether the account's address was confirmed (false for no account).
+pub async fn email_verified(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    let verified: Option<bool> =
+        sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(verified.unwrap_or(false))
+}
+
+/// Records that the account's address is confirmed (a spent verification
+/// code; tests and seeding). Keeps the first confirmation time.
+pub async fn mark_email_verified(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

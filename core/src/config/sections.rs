@@ -19,6 +19,10 @@ pub struct HttpSettings {
     pub diagnostics: bool,
     /// Seconds in-flight requests get on shutdown.
     pub shutdown_timeout_seconds: u64,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed, for rate limits
+    /// and logs; from any other peer the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[database]`
@@ -225,6 +229,11 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     /// argon2id passes.
     pub argon2_iterations: u32,
+    /// Refuse `message` tasks and API-key creation until the account's
+    /// address is verified (off only for closed installations).
+    pub require_verified_email: bool,
+    /// Live (unrevoked) API keys one account may hold.
+    pub max_api_keys_per_user: i64,
 }
 
 /// `[rate_limits]`: each `{ limit, period_seconds }`.
@@ -240,4 +249,15 @@ pub struct RateLimitSettings {
     pub code_verify_per_email: crate::rate_limit::Rule,
     /// Requests per API key.
     pub per_api_key: crate::rate_limit::Rule,
+    /// Tasks (mail) per account, whichever token or key submits them.
+    pub tasks_per_user: crate::rate_limit::Rule,
+    /// Password-reset requests per client IP.
+    pub password_reset_per_ip: crate::rate_limit::Rule,
+    /// Verification-code emails per account.
+    pub verify_email_per_user: crate::rate_limit::Rule,
+    /// One-time-code checks (reset and verification) per client IP.
+    pub code_verify_per_ip: crate::rate_limit::Rule,
+    /// Failed one-time-code checks across every account; past it every
+    /// check is refused until the budget refills.
+    pub code_failures_global: crate::rate_limit::Rule,
 }

@@ -69,3 +69,23 @@ fn secrets_never_print() {
     assert!(!printed.contains(DEV_JWT_SECRET), "{printed}");
     assert!(!printed.contains("postgres://"), "{printed}");
 }
+
+#[test]
+fn trusted_proxies_are_cidrs_and_a_bad_one_names_its_key() {
+    let dir = dir_with("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1/128\"]\n");
+    let settings = Settings::load_from(dir.path(), Environment::Development).unwrap();
+    assert_eq!(settings.http.trusted_proxies.len(), 2);
+    assert!(
+        settings.http.trusted_proxies[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap())
+    );
+    let dir = dir_with("[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert!(err.key.starts_with("http.trusted_proxies"), "{err}");
+}
+
+#[test]
+fn the_key_cap_must_be_positive() {
+    let dir = dir_with("[auth]\nmax_api_keys_per_user = 0\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "auth.max_api_keys_per_user");
+}

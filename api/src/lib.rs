@@ -3,6 +3,7 @@
 
 pub mod admin_cli;
 mod auth;
+mod boundary;
 mod pagination;
 pub mod problem;
 pub mod request_id;

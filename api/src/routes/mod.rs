@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     .server(state.settings.http.public_url.clone());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let boundary = crate::boundary::Boundary::new(state.settings.http.max_body_bytes);
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
@@ -72,6 +73,10 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .at("/metrics", poem::get(prometheus))
         .data(state)
         .into_endpoint()
+        .around(move |next, request| {
+            let boundary = boundary.clone();
+            async move { boundary.check(next, request).await }
+        })
         .catch_all_error(crate::problem::render)
         .around(crate::request_id::middleware)
 }

@@ -19,6 +19,8 @@ pub struct HttpSettings {
     pub diagnostics: bool,
     /// Seconds in-flight requests get on shutdown.
     pub shutdown_timeout_seconds: u64,
+    /// Largest request body read; larger ones get 413.
+    pub max_body_bytes: usize,
 }
 
 /// `[database]`

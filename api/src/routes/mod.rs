@@ -65,7 +65,13 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     .server(state.settings.http.public_url.clone());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let boundary = crate::boundary::Boundary::new(state.settings.http.max_body_bytes);
+    // Path templates from our own document name the parameter a bad path
+    // segment stands for.
+    let document = serde_json::from_str(&api.spec()).unwrap_or_default();
+    let boundary = crate::boundary::Boundary::new(
+        state.settings.http.max_body_bytes,
+        crate::boundary::PathTemplates::from_spec(&document),
+    );
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)

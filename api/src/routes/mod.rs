@@ -76,7 +76,6 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .at("/metrics", poem::get(prometheus))
         .data(state)
         .into_endpoint()
         .around(move |next, request| {
@@ -85,20 +84,4 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         })
         .catch_all_error(crate::problem::render)
         .around(crate::request_id::middleware)
-}
-
-/// Prometheus text format: this process's counters plus queue depths
-/// sampled from Redis now.
-#[poem::handler]
-async fn prometheus(state: poem::web::Data<&AppState>) -> poem::Response {
-    let queues = marquee_core::jobs::queues::ALL.map(str::to_owned);
-    marquee_core::metrics::sample_queue_depths(
-        &state.redis,
-        &state.settings.redis.key_prefix,
-        &queues,
-    )
-    .await;
-    poem::Response::builder()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
 }

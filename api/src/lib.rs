@@ -5,6 +5,8 @@ pub mod admin_cli;
 mod auth;
 pub mod client_ip;
 mod guesses;
+mod boundary;
+pub mod metrics;
 mod pagination;
 pub mod problem;
 pub mod request_id;
@@ -23,21 +25,29 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 pub use routes::app;
 pub use state::AppState;
 
-/// A bound, not yet serving, HTTP server.
+/// A bound, not yet serving, HTTP server: the public listener and, unless
+/// `http.metrics_port` is 0, the Prometheus one.
 pub struct Server {
     acceptor: poem::listener::TcpAcceptor,
+    metrics: Option<poem::listener::TcpAcceptor>,
     state: AppState,
 }
 
 impl Server {
-    /// Binds `http.host:http.port` (port 0 picks a free one).
+    /// Binds `http.host:http.port` (port 0 picks a free one) and
+    /// `http.metrics_host:metrics_port`.
     pub async fn bind(state: AppState) -> anyhow::Result<Self> {
-        let address = format!("{}:{}", state.settings.http.host, state.settings.http.port);
-        let acceptor = TcpListener::bind(address.clone())
-            .into_acceptor()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-        Ok(Self { acceptor, state })
+        let http = &state.settings.http;
+        let acceptor = listen(format!("{}:{}", http.host, http.port)).await?;
+        let metrics = match http.metrics_port {
+            0 => None,
+            port => Some(listen(format!("{}:{port}", http.metrics_host)).await?),
+        };
+        Ok(Self {
+            acceptor,
+            metrics,
+            state,
+        })
     }
 
     /// The bound address.
@@ -55,10 +65,25 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let timeout = Duration::from_secs(self.state.settings.http.shutdown_timeout_seconds);
-        poem::Server::new_with_acceptor(self.acceptor)
+        let metrics = self.metrics.map(|acceptor| {
+            let endpoint = metrics::endpoint(self.state.clone());
+            tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint))
+        });
+        let served = poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app(self.state), shutdown, Some(timeout))
-            .await
+            .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        served
     }
+}
+
+async fn listen(address: String) -> anyhow::Result<poem::listener::TcpAcceptor> {
+    TcpListener::bind(address.clone())
+        .into_acceptor()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))
 }
 
 /// Migrates when configured, binds and serves until SIGINT/SIGTERM.
@@ -72,7 +97,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let server = Server::bind(state.clone()).await?;
     let address = server.local_addr();
-    tracing::info!(%address, public_url = %state.settings.http.public_url, "marquee-api listening");
+    let metrics_port = state.settings.http.metrics_port;
+    tracing::info!(%address, public_url = %state.settings.http.public_url, metrics_port, "marquee-api listening");
     server
         .run(async {
             let _ = marquee_core::shutdown::signal().await;

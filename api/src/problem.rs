@@ -92,6 +92,12 @@ pub enum ApiError {
     /// 409 naming the seats that are taken.
     #[error("some seats are not available")]
     SeatsTaken(Vec<uuid::Uuid>),
+    /// 413: the body is larger than `http.max_body_bytes`.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// Bytes.
+        limit: usize,
+    },
     /// 410: it existed, and is gone.
     #[error("{0}")]
     Gone(String),
@@ -187,6 +193,7 @@ impl ResponseError for ApiError {
             Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Conflict(_) | Self::SeatsTaken(_) => StatusCode::CONFLICT,
             Self::Gone(_) => StatusCode::GONE,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -216,6 +223,12 @@ impl ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        if let Self::TooLarge { .. } = self {
+            // The rest of the body stays unread: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
     /// Public catalog reads.
     pub catalog: marquee_core::catalog::cache::CatalogCache,
+    /// Operator figures, cached.
+    pub figures: Arc<crate::metrics::Figures>,
 }
 
 impl AppState {
@@ -76,7 +78,11 @@ impl AppState {
             redis.clone(),
             &settings.redis.key_prefix,
         );
+        let figures = Arc::new(crate::metrics::Figures::new(
+            std::time::Duration::from_secs(settings.http.metrics_cache_seconds),
+        ));
         Ok(Self {
+            figures,
             pool,
             redis,
             producer,

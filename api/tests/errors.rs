@@ -28,6 +28,7 @@ async fn malformed_json_is_a_problem_400_and_enqueues_nothing() {
     let response = app
         .client
         .post(app.url("/api/v1/system/noop"))
+        .bearer_auth(admin_token(&app).await)
         .header("content-type", "application/json")
         .body("{\"sleep_ms\": ")
         .send()
@@ -48,6 +49,7 @@ async fn wrongly_typed_or_out_of_range_fields_are_4xx_problems() {
         let response = app
             .client
             .post(app.url("/api/v1/system/noop"))
+            .bearer_auth(admin_token(&app).await)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -66,6 +68,7 @@ async fn missing_content_type_is_a_problem_not_plain_text() {
     let response = app
         .client
         .post(app.url("/api/v1/system/noop"))
+        .bearer_auth(admin_token(&app).await)
         .body("{}")
         .send()
         .await

@@ -1,6 +1,7 @@
 mod common;
 
 use common::*;
+use marquee_core::auth::Role;
 use marquee_core::testing::TestContext;
 use secrecy::SecretString;
 
@@ -76,19 +77,21 @@ async fn openapi_document_is_openapi_3_and_docs_render() {
 }
 
 #[tokio::test]
-async fn job_totals_and_prometheus_metrics() {
+async fn job_totals_are_for_admins_and_cached() {
     let app = TestApp::spawn().await;
+    let admin = with_role(&app, "admin@example.com", Role::Admin).await;
     for body in [
         serde_json::json!({}),
         serde_json::json!({"permanent": true}),
     ] {
-        let response = app
-            .client
-            .post(app.url("/api/v1/system/noop"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/system/noop",
+            Some(&admin),
+            Some(body),
+        )
+        .await;
         assert_eq!(response.status(), 202);
     }
     marquee_worker::testing::drain(
@@ -97,15 +100,108 @@ async fn job_totals_and_prometheus_metrics() {
         std::time::Duration::from_secs(20),
     )
     .await;
-    let totals: serde_json::Value = app.get("/health/metrics").await.json().await.unwrap();
-    assert_eq!(totals["executed"], 2);
-    assert_eq!(totals["succeeded"], 1);
-    assert_eq!(totals["failed"], 1);
-    assert_eq!(totals["queues"][0]["queue"], "system");
+    let totals = json_of(
+        call(
+            &app,
+            reqwest::Method::GET,
+            "/health/metrics",
+            Some(&admin),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    // The admin's welcome email is a job too, on the email queue.
+    let system = totals["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "system")
+        .expect("the system queue")
+        .clone();
+    assert_eq!(system["executed"], 2, "{totals}");
+    assert_eq!(system["succeeded"], 1);
+    assert_eq!(system["failed"], 1);
+    assert!(totals["executed"].as_i64().unwrap() >= 2, "{totals}");
 
-    let text = app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        text.contains(r#"marquee_queue_depth{queue="system",state="ready"} 0"#),
-        "{text}"
+    // A job finished behind the cache's back: within the cache window the
+    // figures are the cached ones, so requests do not reach the database.
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, queue, payload, status)
+         VALUES ($1, 'noop', 'system', '{}', 'dead')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&app.ctx.pool)
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        let again = json_of(
+            call(
+                &app,
+                reqwest::Method::GET,
+                "/health/metrics",
+                Some(&admin),
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(again, totals);
+    }
+}
+
+#[tokio::test]
+async fn job_totals_are_401_anonymous_and_403_for_people_who_are_not_admins() {
+    let app = TestApp::spawn().await;
+    problem(app.get("/health/metrics").await, 401).await;
+    let user = with_role(&app, "user@example.com", Role::User).await;
+    let organizer = organizer(&app, "org@example.com").await;
+    for token in [&user, &organizer] {
+        let response = call(
+            &app,
+            reqwest::Method::GET,
+            "/health/metrics",
+            Some(token),
+            None,
+        )
+        .await;
+        problem(response, 403).await;
+    }
+}
+
+#[tokio::test]
+async fn the_noop_diagnostic_is_for_admins_only() {
+    let app = TestApp::spawn().await;
+    let body = serde_json::json!({});
+    let response = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/system/noop",
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    problem(response, 401).await;
+    let user = with_role(&app, "user@example.com", Role::User).await;
+    let response = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/system/noop",
+        Some(&user),
+        Some(body),
+    )
+    .await;
+    problem(response, 403).await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM jobs WHERE queue = 'system'").await,
+        0
     );
+}
+
+#[tokio::test]
+async fn prometheus_metrics_are_not_served_on_the_public_listener() {
+    let app = TestApp::spawn().await;
+    problem(app.get("/metrics").await, 404).await;
 }

@@ -83,6 +83,7 @@ async fn run_a_job(app: &TestApp, timeout: Duration) {
     let response = app
         .client
         .post(app.url("/api/v1/system/noop"))
+        .bearer_auth(admin_token(app).await)
         .json(&serde_json::json!({}))
         .send()
         .await

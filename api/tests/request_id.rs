@@ -14,6 +14,7 @@ async fn request_id_is_echoed_and_carried_into_the_job() {
     let response = app
         .client
         .post(app.url("/api/v1/system/noop"))
+        .bearer_auth(admin_token(&app).await)
         .header("x-request-id", "req-abc-123")
         .json(&serde_json::json!({}))
         .send()

@@ -158,11 +158,16 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 12] = [
+        let checks: [(&str, bool, &str); 13] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
                 "must be an http(s) URL",
+            ),
+            (
+                "http.max_body_bytes",
+                self.http.max_body_bytes >= 1024,
+                "must be at least 1024",
             ),
             (
                 "database.max_connections",

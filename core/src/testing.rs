@@ -61,6 +61,8 @@ impl TestContext {
         settings.database.url = SecretString::from(db_options.to_url_lossy().to_string());
         settings.redis.key_prefix = format!("test:{}", &db_name["marquee_t_".len()..][..12]);
         settings.http.port = 0;
+        // Tests run many servers at once; one that wants metrics picks a port.
+        settings.http.metrics_port = 0;
         // The file mail transport writes here, never into the source tree.
         settings.email.file_dir = std::env::temp_dir().join(format!("marquee-mail-{db_name}"));
         let pool = sqlx::postgres::PgPoolOptions::new()

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use marquee_core::auth::Role;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
+use crate::auth::BearerAuth;
 use crate::routes::ApiTags;
 use crate::state::AppState;
 
@@ -53,7 +55,7 @@ pub struct NotReady {
 }
 
 /// One queue's jobs by outcome.
-#[derive(Debug, Object, sqlx::FromRow)]
+#[derive(Debug, Object)]
 pub struct QueueTotals {
     /// Queue name.
     pub queue: String,
@@ -135,20 +137,31 @@ impl HealthApi {
     }
 
     /// Job totals from the ledger, overall and per queue (all workers).
+    /// Operators only (signed-in admins); recomputed at most every
+    /// `http.metrics_cache_seconds`, as it scans the whole ledger.
     #[oai(path = "/health/metrics", method = "get")]
-    async fn metrics(&self, state: Data<&AppState>) -> poem::Result<Json<JobTotals>> {
-        let queues: Vec<QueueTotals> = sqlx::query_as(
-            "SELECT queue,
-                    count(*) FILTER (WHERE status IN ('succeeded', 'dead')) AS executed,
-                    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-                    count(*) FILTER (WHERE status = 'dead') AS failed,
-                    count(*) FILTER (WHERE status = 'retrying') AS retrying,
-                    count(*) FILTER (WHERE status IN ('queued', 'dispatched', 'running')) AS pending
-             FROM jobs GROUP BY queue ORDER BY queue",
-        )
-        .fetch_all(&state.pool)
-        .await
-        .map_err(crate::problem::ApiError::from)?;
+    async fn metrics(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<JobTotals>> {
+        auth.0.require_person()?;
+        auth.0.require(Role::Admin)?;
+        let queues: Vec<QueueTotals> = state
+            .figures
+            .job_totals(&state)
+            .await
+            .map_err(crate::problem::ApiError::from)?
+            .into_iter()
+            .map(|q| QueueTotals {
+                queue: q.queue,
+                executed: q.executed,
+                succeeded: q.succeeded,
+                failed: q.failed,
+                retrying: q.retrying,
+                pending: q.pending,
+            })
+            .collect();
         let sum = |f: fn(&QueueTotals) -> i64| queues.iter().map(f).sum();
         Ok(Json(JobTotals {
             executed: sum(|q| q.executed),

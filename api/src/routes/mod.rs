@@ -66,30 +66,24 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     let client_ip = crate::client_ip::ResolveClientIp::new(&state.settings.http.trusted_proxies);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    // Path templates from our own document name the parameter a bad path
+    // segment stands for.
+    let document = serde_json::from_str(&api.spec()).unwrap_or_default();
+    let boundary = crate::boundary::Boundary::new(
+        state.settings.http.max_body_bytes,
+        crate::boundary::PathTemplates::from_spec(&document),
+    );
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .at("/metrics", poem::get(prometheus))
         .data(state)
         .into_endpoint()
+        .around(move |next, request| {
+            let boundary = boundary.clone();
+            async move { boundary.check(next, request).await }
+        })
         .catch_all_error(crate::problem::render)
         .around(crate::request_id::middleware)
         .with(client_ip)
-}
-
-/// Prometheus text format: this process's counters plus queue depths
-/// sampled from Redis now.
-#[poem::handler]
-async fn prometheus(state: poem::web::Data<&AppState>) -> poem::Response {
-    let queues = marquee_core::jobs::queues::ALL.map(str::to_owned);
-    marquee_core::metrics::sample_queue_depths(
-        &state.redis,
-        &state.settings.redis.key_prefix,
-        &queues,
-    )
-    .await;
-    poem::Response::builder()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
 }

@@ -1,12 +1,14 @@
 //! Diagnostics for operators: enqueue a noop job through the real path.
-//! Served only with `http.diagnostics = true` (development and test);
-//! the identity issue puts it behind the admin role.
+//! Served only with `http.diagnostics = true` (development and test), and
+//! only to signed-in admins.
 
+use marquee_core::auth::Role;
 use marquee_core::jobs::{self, Noop};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
+use crate::auth::BearerAuth;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -49,13 +51,16 @@ enum EnqueueResponse {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::System")]
 impl SystemApi {
-    /// Enqueue a noop job (diagnostics).
+    /// Enqueue a noop job (diagnostics; admins only).
     #[oai(path = "/system/noop", method = "post")]
     async fn noop(
         &self,
         state: Data<&AppState>,
+        auth: BearerAuth,
         body: Json<NoopRequest>,
     ) -> poem::Result<EnqueueResponse> {
+        auth.0.require_person()?;
+        auth.0.require(Role::Admin)?;
         if !state.settings.http.diagnostics {
             return Err(ApiError::NotFound(
                 "diagnostics are disabled (http.diagnostics)".to_owned(),

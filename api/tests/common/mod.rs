@@ -370,3 +370,22 @@ pub async fn rerun_as_if_the_commit_was_lost(app: &TestApp, kind: &str, table: &
         .unwrap();
     assert_eq!(pushed, 1);
 }
+
+/// An admin created directly (no request, no Redis); returns an access token.
+pub async fn admin_token(app: &TestApp) -> String {
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, role)
+         VALUES ($1, $2, 'Admin', 'unusable', 'admin')",
+    )
+    .bind(id)
+    .bind(format!("admin-{id}@example.com"))
+    .execute(&app.ctx.pool)
+    .await
+    .unwrap();
+    marquee_core::auth::AccessTokens::new(&app.ctx.settings.jwt).issue(
+        id,
+        marquee_core::auth::Role::Admin,
+        uuid::Uuid::now_v7(),
+    )
+}

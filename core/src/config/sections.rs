@@ -23,6 +23,14 @@ pub struct HttpSettings {
     /// and logs; from any other peer the header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Largest request body read; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Prometheus `/metrics` listener port (not the public one); 0 = off.
+    pub metrics_port: u16,
+    /// Its bind address: loopback unless scrapers come from elsewhere.
+    pub metrics_host: String,
+    /// How long queue depths and job totals are reused before another query.
+    pub metrics_cache_seconds: u64,
 }
 
 /// `[database]`

@@ -12,6 +12,7 @@ mod prune;
 pub mod redis_queue;
 mod relay;
 mod retry;
+mod totals;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
@@ -26,6 +27,7 @@ pub use producer::{Producer, Push};
 pub use prune::{PruneQueues, prune_finished};
 pub use relay::{relay_once, repush_stale};
 pub use retry::{JobError, RetryPolicy};
+pub use totals::{QueueTotals, totals};
 
 /// Queue names, one Redis list each; workers choose theirs with `--queues`.
 pub mod queues {

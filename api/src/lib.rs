@@ -3,9 +3,9 @@
 
 pub mod admin_cli;
 mod auth;
+mod boundary;
 pub mod client_ip;
 mod guesses;
-mod boundary;
 pub mod metrics;
 mod pagination;
 pub mod problem;

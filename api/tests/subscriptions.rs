@@ -435,20 +435,24 @@ async fn nul_characters_and_impossible_names_are_refused_without_a_500() {
     let payload =
         json!({"to": "a@example.com", "content_type": "news", "frequency": "@daily", "x": "\u{0}"});
     let body = problem(task(&app, &key, "subscribe", payload).await, 422).await;
-    assert_eq!(body["errors"][0]["field"], "payload");
-    for path in [format!("{CONTENTS}/a%00b"), format!("{CONTENTS}/NoSuch")] {
+    // The boundary names the field inside the payload.
+    assert_eq!(body["errors"][0]["field"], "payload.x");
+    for (path, status) in [
+        (format!("{CONTENTS}/a%00b"), 422),
+        (format!("{CONTENTS}/NoSuch"), 404),
+    ] {
         problem(
             send(&app, &key, reqwest::Method::GET, &path, None).await,
-            404,
+            status,
         )
         .await;
         problem(
             send(&app, &key, reqwest::Method::DELETE, &path, None).await,
-            404,
+            status,
         )
         .await;
     }
-    assert_eq!(app.get("/api/v1/unsubscribe/a%00b").await.status(), 404);
+    assert_eq!(app.get("/api/v1/unsubscribe/a%00b").await.status(), 422);
     assert_eq!(
         count(&app, "SELECT count(*) FROM subscription_contents").await,
         0

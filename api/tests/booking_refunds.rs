@@ -574,26 +574,6 @@ async fn emails_show_amounts_in_each_currencys_minor_units() {
     }
 }
 
-/// Runs a worker on every queue until the ledger is drained, allowing
-/// `timeout` (retries through Redis wait whole seconds each).
-async fn drain_within(s: &Shop, timeout: std::time::Duration) {
-    let mut settings = s.app.ctx.settings.clone();
-    settings.worker.queues = marquee_core::jobs::queues::ALL.map(str::to_owned).to_vec();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(marquee_worker::run(
-        settings,
-        marquee_worker::Registry::standard(),
-        marquee_worker::unique_worker_name(),
-        async move {
-            let _ = stopped.await;
-            Ok(())
-        },
-    ));
-    marquee_worker::testing::wait_until_drained(&s.app.ctx, timeout).await;
-    let _ = stop.send(());
-    worker.await.unwrap().unwrap();
-}
-
 #[tokio::test]
 async fn a_refund_whose_provider_fails_20_times_in_a_row_is_paid_once_afterwards() {
     let mut ctx = TestContext::new().await;
@@ -611,7 +591,13 @@ async fn a_refund_whose_provider_fails_20_times_in_a_row_is_paid_once_afterwards
         .unwrap()
         .to_owned();
 
-    drain_within(&s, std::time::Duration::from_secs(90)).await;
+    // Retries through Redis wait whole seconds each.
+    drain_within(
+        &s.app,
+        s.app.ctx.settings.clone(),
+        std::time::Duration::from_secs(90),
+    )
+    .await;
 
     let (status, attempts): (String, i32) = sqlx::query_as(
         "SELECT status, attempts FROM jobs WHERE kind = 'process_refund' AND payload->>'refund_id' = $1",

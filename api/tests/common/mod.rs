@@ -164,7 +164,16 @@ pub async fn api_key(app: &TestApp, token: &str, scopes: serde_json::Value) -> S
 
 /// Runs a real worker on `settings` (every queue) until the ledger is
 /// drained.
-pub async fn drain_with(app: &TestApp, mut settings: marquee_core::Settings) {
+pub async fn drain_with(app: &TestApp, settings: marquee_core::Settings) {
+    drain_within(app, settings, std::time::Duration::from_secs(20)).await;
+}
+
+/// `drain_with`, allowing `timeout` for the ledger to empty.
+pub async fn drain_within(
+    app: &TestApp,
+    mut settings: marquee_core::Settings,
+    timeout: std::time::Duration,
+) {
     settings.worker.queues = marquee_core::jobs::queues::ALL.map(str::to_owned).to_vec();
     let (stop, stopped) = oneshot::channel::<()>();
     let worker = tokio::spawn(marquee_worker::run(
@@ -176,7 +185,7 @@ pub async fn drain_with(app: &TestApp, mut settings: marquee_core::Settings) {
             Ok(())
         },
     ));
-    marquee_worker::testing::wait_until_drained(&app.ctx, std::time::Duration::from_secs(20)).await;
+    marquee_worker::testing::wait_until_drained(&app.ctx, timeout).await;
     let _ = stop.send(());
     worker.await.unwrap().unwrap();
 }

@@ -244,3 +244,64 @@ async fn a_password_reset_ends_every_session_and_every_api_key() {
     let key = api_key(&app, access_token(&fresh), json!(["otp"])).await;
     assert_eq!(key_status(&app, &key).await, (200, 200));
 }
+
+/// A key asked for by a session that a password change or reset revokes
+/// while the request waits must not be created: the creation waits for the
+/// user row that the change holds, then sees the session revoked.
+#[tokio::test]
+async fn a_key_asked_for_while_the_password_changes_is_not_created() {
+    let app = TestApp::spawn().await;
+    let session = register(&app, "ada@example.com").await;
+    let token = access_token(&session).to_owned();
+    let user: Uuid = session["user"]["id"].as_str().unwrap().parse().unwrap();
+    // The password change's transaction: it holds the user row...
+    let mut change = app.ctx.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user)
+        .execute(&mut *change)
+        .await
+        .unwrap();
+    let creation = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/api/v1/api-keys");
+        async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"name": "stolen", "scopes": ["email:send"]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND query ILIKE '%FROM users%FOR UPDATE%'",
+        )
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // ...while it revokes every session of the account, then commits.
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1")
+        .bind(user)
+        .execute(&mut *change)
+        .await
+        .unwrap();
+    change.commit().await.unwrap();
+    assert_eq!(creation.await.unwrap(), 401, "the session ended first");
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 0, "no key outlives the session that asked for it");
+}

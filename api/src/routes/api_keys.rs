@@ -94,15 +94,29 @@ impl ApiKeysApi {
             api_keys::parse_new(&body.name, &body.scopes).map_err(ApiError::from)?;
         crate::senders::require_verified_email(state.0, caller.0.user_id).await?;
         let max = state.settings.auth.max_api_keys_per_user;
+        let session = caller
+            .0
+            .session_id()
+            .ok_or_else(|| ApiError::Unauthorized("sign in again".to_owned()))?;
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
-        let (key, secret) = api_keys::create(&mut tx, caller.0.user_id, &name, &scopes, max)
+        let created = api_keys::create(&mut tx, caller.0.user_id, session, &name, &scopes, max)
             .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| {
-                ApiError::Conflict(format!(
+            .map_err(ApiError::from)?;
+        let (key, secret) = match created {
+            api_keys::Creation::Created(key, secret) => (key, secret),
+            api_keys::Creation::AtCap => {
+                return Err(ApiError::Conflict(format!(
                     "you already have {max} API keys, the most allowed; revoke one first"
                 ))
-            })?;
+                .into());
+            }
+            api_keys::Creation::SessionEnded => {
+                return Err(ApiError::Unauthorized(
+                    "this session has ended; sign in again".to_owned(),
+                )
+                .into());
+            }
+        };
         tx.commit().await.map_err(ApiError::from)?;
         tracing::info!(api_key.id = %key.id, user.id = %caller.0.user_id, "API key created");
         Ok(CreateResponse::Created(Json(CreatedApiKey {

@@ -98,21 +98,38 @@ pub fn parse_new(name: &str, scopes: &[String]) -> Result<(String, Vec<Scope>), 
     }
 }
 
-/// Creates a key unless the owner already holds `max_live` live keys
-/// (`None` then); returns it with the secret, which is never stored. Run it
-/// in a transaction: the owner's row is locked first, so concurrent
-/// creations cannot pass the cap together.
+/// What [`create`] did.
+#[derive(Debug)]
+pub enum Creation {
+    /// The key, and its secret (shown once).
+    Created(ApiKey, String),
+    /// The owner already holds `max_live` keys.
+    AtCap,
+    /// The session asking was revoked (logout, password change or reset)
+    /// while the request waited: no key may outlive it.
+    SessionEnded,
+}
+
+/// Creates a key for `user_id`, asked for by `session`, unless the owner
+/// already holds `max_live` live keys. Both checks run under a lock on the
+/// user row, which a password change or reset also takes while it revokes
+/// sessions and keys: a creation that waited for that lock sees the
+/// revocation, so a stolen session cannot mint a key that survives it.
 pub async fn create(
     conn: &mut PgConnection,
     user_id: Uuid,
+    session: Uuid,
     name: &str,
     scopes: &[Scope],
     max_live: i64,
-) -> Result<Option<(ApiKey, String)>, sqlx::Error> {
+) -> Result<Creation, sqlx::Error> {
     sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
+    if super::sessions::is_revoked(&mut *conn, session).await? {
+        return Ok(Creation::SessionEnded);
+    }
     let live: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
     )
@@ -120,7 +137,7 @@ pub async fn create(
     .fetch_one(&mut *conn)
     .await?;
     if live >= max_live {
-        return Ok(None);
+        return Ok(Creation::AtCap);
     }
     let secret = format!("{KEY_PREFIX}{}", new_refresh_token());
     let prefix: String = secret.chars().take(KEY_PREFIX.len() + 8).collect();
@@ -137,7 +154,7 @@ pub async fn create(
     .bind(scopes)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(Some((key, secret)))
+    Ok(Creation::Created(key, secret))
 }
 
 /// The owner's keys that are not revoked, oldest first.

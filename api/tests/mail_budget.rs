@@ -230,7 +230,7 @@ async fn a_key_made_while_the_check_was_off_cannot_send_for_an_unverified_accoun
         .await
         .unwrap();
     problem(response, 403).await;
-    // Other task types do not send free text from our address.
+    // An OTP mails an address the caller chose too: also refused.
     let otp = json!({"type": "otp", "payload": {"to": "guest@example.com"}});
     let response = open
         .client
@@ -240,7 +240,8 @@ async fn a_key_made_while_the_check_was_off_cannot_send_for_an_unverified_accoun
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 202);
+    problem(response, 403).await;
+    assert_eq!(count(&open, "SELECT count(*) FROM tasks").await, 0);
 }
 
 #[tokio::test]
@@ -256,4 +257,50 @@ async fn closed_installations_may_let_unverified_accounts_send() {
         202
     );
     assert_eq!(count(&app, "SELECT count(*) FROM tasks").await, 2);
+}
+
+/// Not only `message`: an OTP, a subscribe (newsletters follow) and a
+/// newsletter's content all put the caller's words in someone's mailbox.
+#[tokio::test]
+async fn an_unverified_account_mails_nobody_through_otps_or_newsletters() {
+    let app = TestApp::spawn().await;
+    let session = register_unverified(&app, "new@example.com").await;
+    let token = access_token(&session).to_owned();
+    let tasks = [
+        json!({"type": "otp", "payload": {"to": "victim@example.org"}}),
+        json!({"type": "subscribe", "payload": {"to": "victim@example.org", "content_type": "spam", "frequency": "@daily"}}),
+    ];
+    for body in tasks {
+        let response = call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/tasks",
+            Some(&token),
+            Some(body),
+        )
+        .await;
+        problem(response, 403).await;
+    }
+    let content =
+        json!({"content_type": "spam", "subject": "BUY NOW", "text": "http://evil.example"});
+    let response = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/subscription-contents",
+        Some(&token),
+        Some(content),
+    )
+    .await;
+    problem(response, 403).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM tasks").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM otps").await, 0);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM subscription_contents").await,
+        0
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM jobs WHERE queue <> 'email'").await,
+        0,
+        "only the welcome email was queued"
+    );
 }

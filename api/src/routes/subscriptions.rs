@@ -132,6 +132,9 @@ impl SubscriptionsApi {
     ) -> poem::Result<CreateResponse> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
+        // What a content type holds is mailed to every subscriber: only
+        // verified accounts write it (see `senders`).
+        crate::senders::require_verified_email(state.0, caller.user_id).await?;
         let input = parse(None, &body)?;
         let created = contents::create(&state.pool, caller.user_id, &input)
             .await
@@ -185,6 +188,9 @@ impl SubscriptionsApi {
     ) -> poem::Result<Json<ContentView>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
+        // What a content type holds is mailed to every subscriber: only
+        // verified accounts write it (see `senders`).
+        crate::senders::require_verified_email(state.0, caller.user_id).await?;
         let input = parse(Some(existing_name(&content_type.0)?), &body)?;
         let updated = contents::update(&state.pool, caller.user_id, &input)
             .await

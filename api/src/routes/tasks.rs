@@ -88,7 +88,7 @@ enum SubmitResponse {
 impl TasksApi {
     /// Submit a task. The same Idempotency-Key with the same body within 24 h
     /// returns the same task and does nothing more; with another body, 409.
-    /// A `message` needs the account's address verified (403). Tasks count
+    /// Every task needs the account's address verified (403). Tasks count
     /// against one budget per account, whichever token or key sends them
     /// (429 with Retry-After).
     #[oai(path = "/", method = "post")]
@@ -102,9 +102,9 @@ impl TasksApi {
         let caller = auth.caller();
         let work = parse(&body)?;
         caller.require_scope(work.scope())?;
-        if let Work::Message(_) = work {
-            crate::senders::require_verified_email(state.0, caller.user_id).await?;
-        }
+        // Every task type mails an address the caller chose (a message, an
+        // OTP, newsletters after a subscribe): only verified accounts.
+        crate::senders::require_verified_email(state.0, caller.user_id).await?;
         crate::senders::count_task(state.0, caller.user_id).await?;
         let key = idempotency_key.0.filter(|k| !k.is_empty());
         if key.as_ref().is_some_and(|k| k.len() > 255) {

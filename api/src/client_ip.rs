@@ -25,6 +25,20 @@ impl fmt::Display for ClientIp {
     }
 }
 
+impl ClientIp {
+    /// What per-IP limits count by: the address itself for IPv4, its /64 for
+    /// IPv6, since one host commonly holds a whole /64 and could otherwise
+    /// take a fresh address (and a fresh budget) for every request.
+    pub fn limit_key(&self) -> String {
+        match self.0 {
+            Some(IpAddr::V6(v6)) => ipnet::Ipv6Net::new(v6, 64)
+                .map(|net| net.trunc().to_string())
+                .unwrap_or_else(|_| v6.to_string()),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// The header.
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
@@ -108,6 +122,17 @@ pub fn resolve(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAdd
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64() {
+        let a = super::ClientIp(Some("2001:db8:1:3::1".parse().unwrap()));
+        let b = super::ClientIp(Some("2001:db8:1:3:ffff::104".parse().unwrap()));
+        let c = super::ClientIp(Some("2001:db8:1:4::1".parse().unwrap()));
+        assert_eq!(a.limit_key(), b.limit_key());
+        assert_ne!(a.limit_key(), c.limit_key());
+        let v4 = super::ClientIp(Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(v4.limit_key(), "192.0.2.7");
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

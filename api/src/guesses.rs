@@ -35,7 +35,7 @@ pub async fn begin(
 ) -> Result<Guess<'_>, ApiError> {
     let rules = &state.settings.rate_limits;
     state
-        .limit("code-ip", &ip.to_string(), rules.code_verify_per_ip)
+        .limit("code-ip", &ip.limit_key(), rules.code_verify_per_ip)
         .await?;
     match state
         .limiter

@@ -210,7 +210,7 @@ impl AuthApi {
     ) -> poem::Result<SessionResponse> {
         let limits = &state.settings.rate_limits;
         state
-            .limit("login-ip", &ip.to_string(), limits.login_per_ip)
+            .limit("login-ip", &ip.limit_key(), limits.login_per_ip)
             .await?;
         state
             .limit(

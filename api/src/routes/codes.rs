@@ -72,7 +72,7 @@ impl CodesApi {
         state
             .limit(
                 "reset-ip",
-                &ip.to_string(),
+                &ip.limit_key(),
                 state.settings.rate_limits.password_reset_per_ip,
             )
             .await?;

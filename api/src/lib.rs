@@ -69,7 +69,9 @@ impl Server {
             let endpoint = metrics::endpoint(self.state.clone());
             tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint))
         });
+        let idle = Duration::from_secs(self.state.settings.http.idle_timeout_seconds);
         let served = poem::Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(idle)
             .run_with_graceful_shutdown(app(self.state), shutdown, Some(timeout))
             .await;
         if let Some(metrics) = metrics {

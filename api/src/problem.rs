@@ -98,6 +98,12 @@ pub enum ApiError {
         /// Bytes.
         limit: usize,
     },
+    /// 408: the body did not arrive within `http.body_read_timeout_seconds`.
+    #[error("the request body did not arrive within {seconds} s")]
+    BodyTimeout {
+        /// Seconds allowed.
+        seconds: u64,
+    },
     /// 410: it existed, and is gone.
     #[error("{0}")]
     Gone(String),
@@ -194,6 +200,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) | Self::SeatsTaken(_) => StatusCode::CONFLICT,
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -224,7 +231,7 @@ impl ResponseError for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
-        if let Self::TooLarge { .. } = self {
+        if let Self::TooLarge { .. } | Self::BodyTimeout { .. } = self {
             // The rest of the body stays unread: the connection cannot be reused.
             response
                 .headers_mut()

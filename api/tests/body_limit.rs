@@ -226,3 +226,25 @@ fn peak_memory() -> u64 {
         .expect("VmHWM in /proc/self/status");
     kib * 1024
 }
+
+/// A client that announces a body and then stalls gets 408 once
+/// `http.body_read_timeout_seconds` passes, and the connection is closed:
+/// stalled bodies cannot pin connections and their buffers for ever.
+#[tokio::test]
+async fn a_stalled_body_is_408_after_the_read_timeout() {
+    let mut ctx = marquee_core::testing::TestContext::new().await;
+    ctx.settings.http.body_read_timeout_seconds = 1;
+    let app = TestApp::spawn_with(ctx).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"email\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+    read.await.expect("the API answers and closes").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+}

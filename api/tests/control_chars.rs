@@ -138,6 +138,52 @@ async fn tab_newline_and_carriage_return_are_still_text() {
     assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
 }
 
+/// 50,000 bad keys in a 1 MiB body buy a short answer, not one problem per
+/// key: an anonymous client cannot make the API build megabytes.
+#[tokio::test]
+async fn a_body_full_of_bad_keys_gets_a_short_answer() {
+    let app = TestApp::spawn().await;
+    let fields: Vec<String> = (0..20_000)
+        .map(|n| format!("\"k{n}\":\"\\u0001\""))
+        .collect();
+    let body = format!("{{{}}}", fields.join(","));
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let problem = problem(response, 422).await;
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 20, "capped");
+}
+
+/// An Idempotency-Key that is not visible ASCII used to read as no key at
+/// all, so a retry sent the mail twice. It is a 422 now, and nothing is sent.
+#[tokio::test]
+async fn an_unreadable_idempotency_key_is_422_not_ignored() {
+    let app = TestApp::spawn().await;
+    let session = register(&app, "sender@example.com").await;
+    let token = access_token(&session).to_owned();
+    let body = json!({"type": "message", "payload": {"to": "someone@example.com",
+        "subject": "Invoice", "text": "pay"}});
+    for _ in 0..2 {
+        let key = reqwest::header::HeaderValue::from_bytes(b"r\xc3\xa9sum\xc3\xa9-1").unwrap();
+        let response = app
+            .client
+            .post(app.url("/api/v1/tasks"))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        expect_422(response, "Idempotency-Key", "non-ASCII key").await;
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM tasks").await, 0);
+}
+
 async fn expect_422(response: reqwest::Response, field: &str, what: &str) {
     let status = response.status().as_u16();
     let content_type = response

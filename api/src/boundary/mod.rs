@@ -26,14 +26,21 @@ pub use text::PathTemplates;
 #[derive(Debug, Clone)]
 pub struct Boundary {
     max_body_bytes: usize,
+    body_timeout: std::time::Duration,
     paths: Arc<PathTemplates>,
 }
 
 impl Boundary {
-    /// Bodies up to `max_body_bytes`; path parameters named after `paths`.
-    pub fn new(max_body_bytes: usize, paths: PathTemplates) -> Self {
+    /// Bodies up to `max_body_bytes`, arriving within `body_timeout`; path
+    /// parameters named after `paths`.
+    pub fn new(
+        max_body_bytes: usize,
+        body_timeout: std::time::Duration,
+        paths: PathTemplates,
+    ) -> Self {
         Self {
             max_body_bytes,
+            body_timeout,
             paths: Arc::new(paths),
         }
     }
@@ -46,6 +53,20 @@ impl Boundary {
     ) -> poem::Result<Response> {
         let body = self.read_body(&mut request).await?;
         let mut problems = text::path_problems(request.uri().path(), &self.paths);
+        // A header that is not visible ASCII reads as absent to poem-openapi;
+        // an unreadable Idempotency-Key must not silently turn a retry into
+        // a second send.
+        if request
+            .headers()
+            .get_all(IDEMPOTENCY_KEY)
+            .iter()
+            .any(|value| value.to_str().is_err())
+        {
+            problems.push(field_error(
+                "Idempotency-Key",
+                "must be visible ASCII characters",
+            ));
+        }
         if let Some(query) = request.uri().query() {
             problems.extend(text::query_problems(query));
         }
@@ -53,6 +74,7 @@ impl Boundary {
             problems.extend(text::json_problems(&body));
         }
         if !problems.is_empty() {
+            problems.truncate(text::MAX_PROBLEMS);
             return Err(ApiError::Validation(problems).into());
         }
         request.set_body(body);
@@ -72,17 +94,27 @@ impl Boundary {
         }
         let mut body = Vec::with_capacity(announced.unwrap_or(0) as usize);
         // One byte past the limit tells "too large" from "exactly the limit".
-        request
-            .take_body()
-            .into_async_read()
-            .take(limit as u64 + 1)
-            .read_to_end(&mut body)
+        let mut stream = request.take_body().into_async_read().take(limit as u64 + 1);
+        let read = stream.read_to_end(&mut body);
+        tokio::time::timeout(self.body_timeout, read)
             .await
+            .map_err(|_| ApiError::BodyTimeout {
+                seconds: self.body_timeout.as_secs(),
+            })?
             .map_err(poem::error::ReadBodyError::Io)?;
         if body.len() > limit {
             return Err(ApiError::TooLarge { limit }.into());
         }
         Ok(body)
+    }
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn field_error(field: &str, message: &str) -> crate::problem::FieldError {
+    crate::problem::FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
     }
 }
 

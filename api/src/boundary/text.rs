@@ -60,7 +60,14 @@ fn may_hold_controls(body: &[u8]) -> bool {
     }) || body.last() == Some(&0x7F)
 }
 
+/// Most problems reported for one request: a body of 50,000 bad keys must
+/// not buy a 6 MB answer (and the CPU to build it) without signing in.
+pub const MAX_PROBLEMS: usize = 20;
+
 fn walk(value: &Value, field: &str, problems: &mut Vec<FieldError>) {
+    if problems.len() >= MAX_PROBLEMS {
+        return;
+    }
     let field_name = || if field.is_empty() { "body" } else { field };
     match value {
         Value::String(text) => problems.extend(problem(field_name(), text)),
@@ -183,6 +190,16 @@ mod tests {
         let mut found = fields(json_problems(&body));
         found.sort();
         assert_eq!(found, ["c1", "del", "note", "sections.rows.label"]);
+    }
+
+    #[test]
+    fn problems_stop_at_the_cap() {
+        let body: String = (0..500)
+            .map(|n| format!("\"k{n}\": \"\\u0001\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        let found = json_problems(format!("{{{body}}}").as_bytes());
+        assert_eq!(found.len(), MAX_PROBLEMS);
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     let document = serde_json::from_str(&api.spec()).unwrap_or_default();
     let boundary = crate::boundary::Boundary::new(
         state.settings.http.max_body_bytes,
+        std::time::Duration::from_secs(state.settings.http.body_read_timeout_seconds),
         crate::boundary::PathTemplates::from_spec(&document),
     );
     Route::new()

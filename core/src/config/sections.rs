@@ -25,6 +25,11 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body read; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Seconds a request body may take to arrive in full; past it, 408.
+    pub body_read_timeout_seconds: u64,
+    /// Seconds a connection may stay silent (no byte either way) before it
+    /// is closed: a stalled client cannot pin a connection for ever.
+    pub idle_timeout_seconds: u64,
     /// Prometheus `/metrics` listener port (not the public one); 0 = off.
     pub metrics_port: u16,
     /// Its bind address: loopback unless scrapers come from elsewhere.

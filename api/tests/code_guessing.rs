@@ -5,10 +5,8 @@
 mod common;
 
 use common::*;
-use marquee_core::auth::codes;
 use marquee_core::rate_limit::Rule;
 use marquee_core::testing::TestContext;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 fn per_hour(limit: u32) -> Rule {
@@ -16,25 +14,6 @@ fn per_hour(limit: u32) -> Rule {
         limit,
         period_seconds: 3600,
     }
-}
-
-/// What the email job does: draw the latest code and return it.
-async fn deliver_latest_code(app: &TestApp) -> String {
-    let id: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM one_time_codes ORDER BY created_at DESC LIMIT 1")
-            .fetch_one(&app.ctx.pool)
-            .await
-            .unwrap();
-    let pepper = app
-        .ctx
-        .settings
-        .jwt
-        .secret
-        .expose_secret()
-        .as_bytes()
-        .to_vec();
-    let mut conn = app.ctx.pool.acquire().await.unwrap();
-    codes::issue(&mut conn, id, &pepper).await.unwrap().unwrap()
 }
 
 async fn post(app: &TestApp, path: &str, forwarded: &str, body: Value) -> reqwest::Response {

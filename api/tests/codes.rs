@@ -3,10 +3,7 @@
 mod common;
 
 use common::*;
-use marquee_core::auth::codes;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 async fn register(app: &TestApp) -> Value {
     let body = json!({"email": "ada@example.com", "password": "correct horse", "name": "Ada"});
@@ -19,28 +16,6 @@ async fn register(app: &TestApp) -> Value {
         .json()
         .await
         .unwrap()
-}
-
-/// What the email job will do: draw the code, store its hash, "send" it.
-async fn deliver_latest_code(app: &TestApp) -> String {
-    let id: Uuid =
-        sqlx::query_scalar("SELECT id FROM one_time_codes ORDER BY created_at DESC LIMIT 1")
-            .fetch_one(&app.ctx.pool)
-            .await
-            .unwrap();
-    let mut conn = app.ctx.pool.acquire().await.unwrap();
-    let pepper = app
-        .ctx
-        .settings
-        .jwt
-        .secret
-        .expose_secret()
-        .as_bytes()
-        .to_vec();
-    codes::issue(&mut conn, id, &pepper)
-        .await
-        .unwrap()
-        .expect("a pending code")
 }
 
 async fn request_reset(app: &TestApp, email: &str) {

@@ -5,10 +5,8 @@
 mod common;
 
 use common::*;
-use marquee_core::auth::codes;
 use marquee_core::rate_limit::Rule;
 use marquee_core::testing::TestContext;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 fn message() -> Value {
@@ -170,24 +168,7 @@ async fn an_unverified_account_sends_nothing_and_creates_no_key_until_verified()
     )
     .await;
     assert_eq!(asked.status(), 202);
-    let code_id: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM one_time_codes ORDER BY created_at DESC LIMIT 1")
-            .fetch_one(&app.ctx.pool)
-            .await
-            .unwrap();
-    let pepper = app
-        .ctx
-        .settings
-        .jwt
-        .secret
-        .expose_secret()
-        .as_bytes()
-        .to_vec();
-    let mut conn = app.ctx.pool.acquire().await.unwrap();
-    let code = codes::issue(&mut conn, code_id, &pepper)
-        .await
-        .unwrap()
-        .unwrap();
+    let code = deliver_latest_code(&app).await;
     let confirmed = call(
         &app,
         reqwest::Method::POST,

@@ -398,3 +398,21 @@ pub async fn admin_token(app: &TestApp) -> String {
         uuid::Uuid::now_v7(),
     )
 }
+
+/// What the email job does for the newest one-time code: derive it and
+/// store its hash; returns the code (as if read from the mailbox).
+pub async fn deliver_latest_code(app: &TestApp) -> String {
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM one_time_codes ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&app.ctx.pool)
+            .await
+            .unwrap();
+    let pepper = secrecy::ExposeSecret::expose_secret(&app.ctx.settings.jwt.secret)
+        .as_bytes()
+        .to_vec();
+    let mut conn = app.ctx.pool.acquire().await.unwrap();
+    marquee_core::auth::codes::issue(&mut conn, id, &pepper)
+        .await
+        .unwrap()
+        .expect("a pending code")
+}

@@ -1,5 +1,7 @@
 //! One place that sets up logging for every binary and test.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogFormat, LogSettings};
@@ -21,7 +23,15 @@ pub fn init_tracing(service: &'static str, log: &LogSettings) {
                     .with_span_list(false),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
+        // Colour only for a person at a terminal: a log piped to a file or a
+        // collector must not carry ANSI escape codes.
+        LogFormat::Pretty => registry
+            .with(
+                fmt::layer()
+                    .compact()
+                    .with_ansi(std::io::stdout().is_terminal()),
+            )
+            .try_init(),
     };
     if result.is_ok() {
         tracing::debug!(service, "tracing initialised");

@@ -112,13 +112,13 @@ pub async fn fan_out(
     let mut after = Uuid::nil();
     let mut total = 0;
     loop {
-        let subscribers: Vec<Uuid> = sqlx::query_scalar(
+        let subscribers = sqlx::query_scalar!(
             "SELECT id FROM subscribers WHERE active AND frequency = $1 AND id > $2
              ORDER BY id LIMIT $3",
+            digest.frequency.as_str(),
+            after,
+            FAN_OUT_BATCH,
         )
-        .bind(digest.frequency.as_str())
-        .bind(after)
-        .bind(FAN_OUT_BATCH)
         .fetch_all(pool)
         .await?;
         let Some(&last) = subscribers.last() else {

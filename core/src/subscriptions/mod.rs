@@ -157,22 +157,22 @@ pub async fn apply(
 ) -> Result<bool, sqlx::Error> {
     // An unsubscribe for an address never seen still writes an inactive
     // row, so that an older subscribe processed later cannot win.
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "INSERT INTO subscribers (id, owner_id, content_type, address, frequency, active, token, changed_seq)
          VALUES ($1, $2, $3, $4, COALESCE($5, '@monthly'), $6, $7, $8)
          ON CONFLICT (owner_id, content_type, address) DO UPDATE
             SET frequency = COALESCE($5, subscribers.frequency), active = $6,
                 changed_seq = $8, updated_at = now()
             WHERE subscribers.changed_seq < $8",
+        Uuid::now_v7(),
+        owner,
+        change.content_type,
+        change.to,
+        change.frequency.map(Frequency::as_str),
+        change.frequency.is_some(),
+        crate::auth::new_refresh_token(),
+        task_seq,
     )
-    .bind(Uuid::now_v7())
-    .bind(owner)
-    .bind(&change.content_type)
-    .bind(&change.to)
-    .bind(change.frequency.map(Frequency::as_str))
-    .bind(change.frequency.is_some())
-    .bind(crate::auth::new_refresh_token())
-    .bind(task_seq)
     .execute(pool)
     .await;
     match result {
@@ -193,13 +193,13 @@ pub async fn unsubscribe_by_token(
     if !is_token(token) {
         return Ok(None);
     }
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE subscribers
          SET active = false, updated_at = now(),
              changed_seq = nextval(pg_get_serial_sequence('tasks', 'seq'))
          WHERE token = $1 RETURNING content_type",
+        token,
     )
-    .bind(token)
     .fetch_optional(pool)
     .await
 }

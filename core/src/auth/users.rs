@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Invalid, Role};
 
 /// A stored account.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct User {
     /// Id.
     pub id: Uuid,
@@ -127,6 +127,48 @@ pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User
     )
     .fetch_optional(db)
     .await
+}
+
+/// One page of every account, oldest first.
+pub async fn list_users(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    sqlx::query_as!(
+        User,
+        r#"SELECT id, email, name, password_hash, role AS "role: Role", email_verified_at, created_at
+         FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2"#,
+        limit,
+        offset,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// How many accounts there are.
+pub async fn count_users(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users"#)
+        .fetch_one(db)
+        .await
+}
+
+/// Gives an account a role without touching the role cache: for an account
+/// nobody has used yet (the admin CLI creating it). A live account's role
+/// changes through [`super::cache::set_role`], which invalidates the cache.
+pub async fn assign_role(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    role: Role,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE users SET role = $2 WHERE id = $1",
+        user_id,
+        role as Role,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Replaces the password hash.

@@ -51,6 +51,32 @@ pub enum CodeError {
     Locked,
 }
 
+/// Whom a code goes to, and what for.
+#[derive(Debug, Clone)]
+pub struct CodeRecipient {
+    /// The account's address.
+    pub email: String,
+    /// The account's display name.
+    pub name: String,
+    /// What the code is for.
+    pub purpose: Purpose,
+}
+
+/// The account a code row belongs to; `None` if the row is gone.
+pub async fn recipient(
+    db: impl sqlx::PgExecutor<'_>,
+    code_id: Uuid,
+) -> Result<Option<CodeRecipient>, sqlx::Error> {
+    sqlx::query_as!(
+        CodeRecipient,
+        r#"SELECT u.email, u.name, c.purpose AS "purpose: Purpose"
+         FROM one_time_codes c JOIN users u ON u.id = c.user_id WHERE c.id = $1"#,
+        code_id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// Creates a pending code row (no code yet) and voids older ones.
 pub async fn request(
     conn: &mut PgConnection,

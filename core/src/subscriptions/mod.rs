@@ -16,7 +16,7 @@ use crate::auth::Invalid;
 use crate::jobs::{Job, queues};
 
 pub use contents::{Content, ContentInput};
-pub use digest::{SendDigest, SendNewsletter, enqueue_digests, fan_out};
+pub use digest::{Newsletter, SendDigest, SendNewsletter, enqueue_digests, fan_out, newsletter};
 
 /// How often a subscriber gets the content. Periods are UTC calendar units;
 /// weeks start on Monday.
@@ -144,6 +144,39 @@ pub struct Unsubscribe {
 impl Job for Unsubscribe {
     const KIND: &'static str = "unsubscribe";
     const QUEUE: &'static str = queues::SUBSCRIPTIONS;
+}
+
+/// A `subscribe` or `unsubscribe` task, as its job applies it.
+#[derive(Debug, Clone)]
+pub struct ChangeTask {
+    /// Whose content type.
+    pub owner_id: Uuid,
+    /// Its submission order (see the module docs).
+    pub seq: i64,
+    /// The change.
+    pub change: SubscriptionPayload,
+}
+
+/// The task `task_id` of type `kind` (`subscribe` or `unsubscribe`); `None`
+/// if there is no such task.
+pub async fn change_task(
+    db: impl sqlx::PgExecutor<'_>,
+    task_id: Uuid,
+    kind: &str,
+) -> Result<Option<ChangeTask>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT owner_id, seq, payload AS "payload: sqlx::types::Json<SubscriptionPayload>"
+         FROM tasks WHERE id = $1 AND type = $2"#,
+        task_id,
+        kind,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|row| ChangeTask {
+        owner_id: row.owner_id,
+        seq: row.seq,
+        change: row.payload.0,
+    }))
 }
 
 /// Applies a subscribe (`frequency` given) or unsubscribe task for `owner`,

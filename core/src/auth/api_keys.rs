@@ -41,7 +41,7 @@ impl Scope {
 }
 
 /// A stored key, without its secret.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ApiKey {
     /// Id.
     pub id: Uuid,

@@ -41,7 +41,7 @@ impl JobStatus {
 }
 
 /// One row of the ledger.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JobRecord {
     /// Row id and first Redis task id.
     pub id: Uuid,
@@ -96,7 +96,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRecord>
 }
 
 /// A job a worker may run now.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
     /// `jobs.id`
     pub id: Uuid,

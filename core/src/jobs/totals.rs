@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 /// One queue's jobs by outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueTotals {
     /// Queue name.
     pub queue: String,

@@ -9,7 +9,7 @@ use crate::auth::Invalid;
 use crate::tasks::body_problems;
 
 /// A content type and its current content.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
     /// Its name, unique per owner.
     pub content_type: String,

@@ -32,11 +32,7 @@ pub async fn create_user(
     let user = auth::create_user(&mut *tx, &new, &hash)
         .await?
         .ok_or_else(|| anyhow::anyhow!("an account with email {} already exists", new.email))?;
-    sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
-        .bind(user.id)
-        .bind(role)
-        .execute(&mut *tx)
-        .await?;
+    auth::assign_role(&mut *tx, user.id, role).await?;
     tx.commit().await?;
     println!(
         "created {} ({}) with role {}",

@@ -75,11 +75,13 @@ pub async fn run(pool: &PgPool, passwords: &Passwords) -> anyhow::Result<Seeded>
         let Some(user) = auth::create_user(pool, &new, &hash).await? else {
             continue;
         };
-        sqlx::query("UPDATE users SET role = $2, email_verified_at = now() WHERE id = $1")
-            .bind(user.id)
-            .bind(role)
-            .execute(pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE users SET role = $2, email_verified_at = now() WHERE id = $1",
+            user.id,
+            role as Role,
+        )
+        .execute(pool)
+        .await?;
         if role == Role::Organizer {
             organizer = user.id;
         }
@@ -156,7 +158,7 @@ pub async fn run(pool: &PgPool, passwords: &Passwords) -> anyhow::Result<Seeded>
         events::publish(pool, actor, event.id).await?;
     }
     // The secret gig sold out (bookings come with the booking issue).
-    sqlx::query(
+    sqlx::query!(
         "UPDATE ticket_types t SET sold = capacity FROM events e
          WHERE e.id = t.event_id AND e.title = 'Secret Gig'",
     )

@@ -52,6 +52,12 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
 
+/// One round trip to PostgreSQL (`SELECT 1`): the readiness probe.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar!("SELECT 1").fetch_one(pool).await?;
+    Ok(())
+}
+
 /// A deadlock or serialization failure: PostgreSQL aborted the transaction
 /// and the same transaction may pass if run again.
 pub fn is_transient(error: &sqlx::Error) -> bool {

@@ -34,49 +34,51 @@ pub async fn begin(
     key: &str,
     request_hash: &[u8],
 ) -> Result<Begin, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM idempotent_responses
          WHERE user_id = $1 AND scope = $2 AND key = $3
            AND (created_at < now() - interval '24 hours'
                 OR (status IS NULL AND created_at < now() - interval '1 minute'))",
+        user,
+        scope,
+        key,
     )
-    .bind(user)
-    .bind(scope)
-    .bind(key)
     .execute(pool)
     .await?;
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "INSERT INTO idempotent_responses (user_id, scope, key, request_hash)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        user,
+        scope,
+        key,
+        request_hash,
     )
-    .bind(user)
-    .bind(scope)
-    .bind(key)
-    .bind(request_hash)
     .execute(pool)
     .await?;
     if claimed.rows_affected() == 1 {
         return Ok(Begin::Fresh);
     }
-    let stored: Option<(Vec<u8>, Option<i32>, Option<serde_json::Value>)> = sqlx::query_as(
+    let stored = sqlx::query!(
         "SELECT request_hash, status, body FROM idempotent_responses
          WHERE user_id = $1 AND scope = $2 AND key = $3",
+        user,
+        scope,
+        key,
     )
-    .bind(user)
-    .bind(scope)
-    .bind(key)
     .fetch_optional(pool)
     .await?;
     Ok(match stored {
         // Finished and forgotten in between: treat as in progress; the
         // client's retry will find the key free.
         None => Begin::InProgress,
-        Some((hash, _, _)) if hash != request_hash => Begin::Mismatch,
-        Some((_, Some(status), Some(body))) => Begin::Replay {
-            status: status as u16,
-            body,
+        Some(row) if row.request_hash != request_hash => Begin::Mismatch,
+        Some(row) => match (row.status, row.body) {
+            (Some(status), Some(body)) => Begin::Replay {
+                status: status as u16,
+                body,
+            },
+            _ => Begin::InProgress,
         },
-        Some(_) => Begin::InProgress,
     })
 }
 
@@ -89,15 +91,15 @@ pub async fn finish(
     status: u16,
     body: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE idempotent_responses SET status = $4, body = $5
          WHERE user_id = $1 AND scope = $2 AND key = $3",
+        user,
+        scope,
+        key,
+        i32::from(status),
+        body,
     )
-    .bind(user)
-    .bind(scope)
-    .bind(key)
-    .bind(i32::from(status))
-    .bind(body)
     .execute(pool)
     .await?;
     Ok(())
@@ -105,11 +107,13 @@ pub async fn finish(
 
 /// Frees the key after a failed request.
 pub async fn abandon(pool: &PgPool, user: Uuid, scope: &str, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idempotent_responses WHERE user_id = $1 AND scope = $2 AND key = $3 AND status IS NULL")
-        .bind(user)
-        .bind(scope)
-        .bind(key)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM idempotent_responses WHERE user_id = $1 AND scope = $2 AND key = $3 AND status IS NULL",
+        user,
+        scope,
+        key,
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod booking;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod emails;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;

@@ -88,25 +88,28 @@ pub async fn request(
     owner_id: Uuid,
     otp: &OtpPayload,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE otps SET voided_at = now()
          WHERE owner_id = $1 AND to_address = $2 AND purpose = $3 AND used_at IS NULL AND voided_at IS NULL",
+        owner_id,
+        otp.to,
+        otp.purpose,
     )
-    .bind(owner_id)
-    .bind(&otp.to)
-    .bind(&otp.purpose)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("INSERT INTO otps (id, owner_id, to_address, purpose, length, ttl_seconds, seed) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(id)
-        .bind(owner_id)
-        .bind(&otp.to)
-        .bind(&otp.purpose)
-        .bind(otp.length)
-        .bind(otp.ttl_seconds)
-        .bind(crate::auth::code_seed::new_seed())
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO otps (id, owner_id, to_address, purpose, length, ttl_seconds, seed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id,
+        owner_id,
+        otp.to,
+        otp.purpose,
+        otp.length,
+        otp.ttl_seconds,
+        crate::auth::code_seed::new_seed(),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -119,30 +122,30 @@ pub async fn issue(
     id: Uuid,
     pepper: &[u8],
 ) -> Result<Option<(String, String, i32)>, sqlx::Error> {
-    let row: Option<(String, i32, i32, Vec<u8>, bool)> = sqlx::query_as(
-        "SELECT to_address, length, ttl_seconds, seed, code_hash IS NULL FROM otps
+    let row = sqlx::query!(
+        r#"SELECT to_address, length, ttl_seconds, seed, code_hash IS NULL AS "unhashed!" FROM otps
          WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL
            AND (expires_at IS NULL OR expires_at > now())
-         FOR UPDATE",
+         FOR UPDATE"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((to, length, ttl, seed, unhashed)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
-    let code = crate::auth::code_seed::code(pepper, &seed, length as u32);
-    if unhashed {
-        sqlx::query(
+    let code = crate::auth::code_seed::code(pepper, &row.seed, row.length as u32);
+    if row.unhashed {
+        sqlx::query!(
             "UPDATE otps SET code_hash = $2, expires_at = now() + make_interval(secs => $3) WHERE id = $1",
+            id,
+            hash(pepper, id, &code),
+            f64::from(row.ttl_seconds),
         )
-        .bind(id)
-        .bind(hash(pepper, id, &code))
-        .bind(f64::from(ttl))
         .execute(conn)
         .await?;
     }
-    Ok(Some((to, code, ttl)))
+    Ok(Some((row.to_address, code, row.ttl_seconds)))
 }
 
 /// Checks `code` against the owner's current OTP for the address and
@@ -156,32 +159,32 @@ pub async fn verify(
     code: &str,
     pepper: &[u8],
 ) -> Result<bool, sqlx::Error> {
-    let row: Option<(Uuid, Vec<u8>, i32)> = sqlx::query_as(
-        "SELECT id, code_hash, attempts FROM otps
+    // code_hash is not null: the WHERE clause says so.
+    let row = sqlx::query!(
+        r#"SELECT id, code_hash AS "code_hash!", attempts FROM otps
          WHERE owner_id = $1 AND to_address = $2 AND purpose = $3 AND code_hash IS NOT NULL
            AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()
-         ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
+         ORDER BY created_at DESC LIMIT 1 FOR UPDATE"#,
+        owner_id,
+        to.trim().to_lowercase(),
+        purpose.trim(),
     )
-    .bind(owner_id)
-    .bind(to.trim().to_lowercase())
-    .bind(purpose.trim())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((id, stored, attempts)) = row else {
+    let Some(row) = row else {
         return Ok(false);
     };
-    if attempts >= MAX_WRONG_TRIES {
+    let id = row.id;
+    if row.attempts >= MAX_WRONG_TRIES {
         return Ok(false);
     }
-    if stored != hash(pepper, id, code.trim()) {
-        sqlx::query("UPDATE otps SET attempts = attempts + 1 WHERE id = $1")
-            .bind(id)
+    if row.code_hash != hash(pepper, id, code.trim()) {
+        sqlx::query!("UPDATE otps SET attempts = attempts + 1 WHERE id = $1", id)
             .execute(conn)
             .await?;
         return Ok(false);
     }
-    sqlx::query("UPDATE otps SET used_at = now() WHERE id = $1")
-        .bind(id)
+    sqlx::query!("UPDATE otps SET used_at = now() WHERE id = $1", id)
         .execute(conn)
         .await?;
     Ok(true)

@@ -1,6 +1,8 @@
 //! Tasks: email work applications hand to Marquee and follow by id.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::auth::Invalid;
@@ -105,4 +107,143 @@ pub struct SendMessage {
 impl Job for SendMessage {
     const KIND: &'static str = "send_message";
     const QUEUE: &'static str = queues::EMAIL;
+}
+
+/// A task being submitted: its row in `tasks`, next to its job.
+#[derive(Debug, Clone)]
+pub struct NewTask<'a> {
+    /// The task's id, also its job's.
+    pub id: Uuid,
+    /// Who submitted it.
+    pub owner_id: Uuid,
+    /// `message`, `otp`, `subscribe` or `unsubscribe`.
+    pub kind: &'a str,
+    /// The submitter's label.
+    pub name: Option<&'a str>,
+    /// The validated payload.
+    pub payload: serde_json::Value,
+    /// The request's `Idempotency-Key`, if any.
+    pub idempotency_key: Option<&'a str>,
+    /// SHA-256 of the request body, to tell a replay from another request.
+    pub request_hash: &'a [u8],
+}
+
+/// Writes the task row inside the caller's transaction (which also wrote
+/// its job). `false` when the owner already has a task with this
+/// idempotency key: a concurrent request with the same key won.
+pub async fn insert(conn: &mut PgConnection, task: &NewTask<'_>) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query!(
+        "INSERT INTO tasks (id, owner_id, type, name, payload, idempotency_key, request_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner_id, idempotency_key) DO NOTHING",
+        task.id,
+        task.owner_id,
+        task.kind,
+        task.name,
+        task.payload,
+        task.idempotency_key,
+        task.request_hash,
+    )
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// The email a `message` task sends; `None` if there is no such task.
+pub async fn message(
+    db: impl PgExecutor<'_>,
+    task_id: Uuid,
+) -> Result<Option<MessagePayload>, sqlx::Error> {
+    let payload = sqlx::query_scalar!(
+        r#"SELECT payload AS "payload: sqlx::types::Json<MessagePayload>"
+         FROM tasks WHERE id = $1 AND type = 'message'"#,
+        task_id,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(payload.map(|sqlx::types::Json(message)| message))
+}
+
+/// A task as its owner follows it: the row and its job's progress.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Id.
+    pub id: Uuid,
+    /// `message`, `otp`, `subscribe` or `unsubscribe`.
+    pub kind: String,
+    /// The submitter's label.
+    pub name: Option<String>,
+    /// Its job's status (`jobs.status`).
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Error of the latest failed attempt.
+    pub last_error: Option<String>,
+    /// Accepted at.
+    pub created_at: DateTime<Utc>,
+    /// Last change of its job.
+    pub updated_at: DateTime<Utc>,
+    /// When its job succeeded or died.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One of the owner's tasks; `None` for another owner's or no task.
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Task>, sqlx::Error> {
+    sqlx::query_as!(
+        Task,
+        "SELECT t.id, t.type AS kind, t.name, j.status, j.attempts, j.max_attempts, j.last_error,
+                t.created_at, j.updated_at, j.finished_at
+         FROM tasks t JOIN jobs j ON j.id = t.id WHERE t.id = $1 AND t.owner_id = $2",
+        id,
+        owner_id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The task an earlier request with the same idempotency key created.
+#[derive(Debug, Clone)]
+pub struct KeyedTask {
+    /// Its id.
+    pub id: Uuid,
+    /// SHA-256 of that request's body.
+    pub request_hash: Vec<u8>,
+    /// Whether it was submitted within the last 24 hours (the key's life).
+    pub recent: bool,
+    /// Its job's status now.
+    pub status: String,
+}
+
+/// The owner's task with idempotency key `key`, its row locked until the
+/// caller's transaction ends.
+pub async fn find_by_key(
+    conn: &mut PgConnection,
+    owner_id: Uuid,
+    key: &str,
+) -> Result<Option<KeyedTask>, sqlx::Error> {
+    // Every keyed task is written with its request hash (see [`insert`]);
+    // created_at is NOT NULL, so the comparison is never NULL either.
+    sqlx::query_as!(
+        KeyedTask,
+        r#"SELECT t.id, t.request_hash AS "request_hash!", t.created_at > now() - interval '24 hours' AS "recent!", j.status
+         FROM tasks t JOIN jobs j ON j.id = t.id
+         WHERE t.owner_id = $1 AND t.idempotency_key = $2 FOR UPDATE OF t"#,
+        owner_id,
+        key,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Frees an expired idempotency key for reuse (the task itself stays).
+pub async fn release_key(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!("UPDATE tasks SET idempotency_key = NULL WHERE id = $1", id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -49,10 +49,10 @@ impl TestContext {
         let mut conn = PgConnection::connect_with(&admin)
             .await
             .expect("connect as admin");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            r#"CREATE DATABASE "{db_name}" TEMPLATE "{template}""#
-        )))
-        .execute(&mut conn)
+        run_admin(
+            &mut conn,
+            format!(r#"CREATE DATABASE "{db_name}" TEMPLATE "{template}""#),
+        )
         .await
         .expect("create test database");
         conn.close().await.ok();
@@ -107,9 +107,7 @@ impl Drop for TestContext {
             runtime.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect_with(&admin).await {
                     let drop = format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#);
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
-                        .execute(&mut conn)
-                        .await;
+                    let _ = run_admin(&mut conn, drop).await;
                 }
                 let _ = delete_prefix(&redis_url, &prefix).await;
             });
@@ -147,37 +145,44 @@ async fn ensure_template(admin: &PgConnectOptions) -> Result<String, sqlx::Error
     }
     let name = format!("marquee_tmpl_{:016x}", hasher.finish());
     let mut conn = PgConnection::connect_with(admin).await?;
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(TEMPLATE_LOCK)
-        .execute(&mut conn)
+    sqlx::query_scalar!("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+        .fetch_one(&mut conn)
         .await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name,
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !exists {
         let building = format!("{name}_build");
         for statement in [
             format!(r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE)"#),
             format!(r#"CREATE DATABASE "{building}""#),
         ] {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&mut conn)
-                .await?;
+            run_admin(&mut conn, statement).await?;
         }
         let pool = PgPool::connect_with(admin.clone().database(&building)).await?;
         MIGRATOR.run(&pool).await?;
         pool.close().await;
         let rename = format!(r#"ALTER DATABASE "{building}" RENAME TO "{name}""#);
-        sqlx::query(sqlx::AssertSqlSafe(rename))
-            .execute(&mut conn)
-            .await?;
+        run_admin(&mut conn, rename).await?;
     }
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(TEMPLATE_LOCK)
-        .execute(&mut conn)
+    sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
+        .fetch_one(&mut conn)
         .await?;
     conn.close().await?;
     Ok(name)
+}
+
+/// Runs one database-level statement (CREATE, DROP or ALTER DATABASE) as
+/// the admin connection.
+// Dynamic on purpose: database names cannot be bind parameters, and they are
+// generated here (a UUID or a migrations hash), never taken from input.
+#[allow(clippy::disallowed_methods)]
+async fn run_admin(conn: &mut PgConnection, statement: String) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

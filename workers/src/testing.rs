@@ -55,7 +55,7 @@ pub async fn drain(ctx: &TestContext, registry: Registry, timeout: Duration) {
 pub async fn wait_until_drained(ctx: &TestContext, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        let pending: Vec<(uuid::Uuid, String, String)> = sqlx::query_as(
+        let pending = sqlx::query!(
             "SELECT id, kind, status FROM jobs WHERE status NOT IN ('succeeded', 'dead') LIMIT 10",
         )
         .fetch_all(&ctx.pool)

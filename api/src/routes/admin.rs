@@ -1,6 +1,6 @@
 //! `/api/v1/admin/*`: admins only; everyone else gets 403.
 
-use marquee_core::auth::{self, Role, User};
+use marquee_core::auth::{self, Role};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{Object, OpenApi, payload::Json};
@@ -50,17 +50,10 @@ impl AdminApi {
         caller.0.require_person()?;
         caller.0.require(Role::Admin)?;
         let page = Page::parse(page.0, per_page.0)?;
-        let users: Vec<User> = sqlx::query_as(
-            "SELECT id, email, name, password_hash, role, email_verified_at, created_at FROM users
-             ORDER BY created_at, id LIMIT $1 OFFSET $2",
-        )
-        .bind(page.per_page)
-        .bind(page.offset())
-        .fetch_all(&state.pool)
-        .await
-        .map_err(ApiError::from)?;
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-            .fetch_one(&state.pool)
+        let users = auth::list_users(&state.pool, page.per_page, page.offset())
+            .await
+            .map_err(ApiError::from)?;
+        let total = auth::count_users(&state.pool)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(UserPage {

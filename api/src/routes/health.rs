@@ -188,7 +188,7 @@ fn describe(result: Result<(), String>) -> String {
 }
 
 async fn check_postgres(state: &AppState) -> Result<(), String> {
-    let query = sqlx::query("SELECT 1").execute(&state.pool);
+    let query = marquee_core::db::ping(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), query).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),

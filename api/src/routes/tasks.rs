@@ -6,7 +6,7 @@ use marquee_core::auth::api_keys::Scope;
 use marquee_core::jobs::{self, JobOptions, JobStatus};
 use marquee_core::otp::{self, IssueOtp, OtpPayload};
 use marquee_core::subscriptions::{self, Subscribe, SubscriptionPayload, Unsubscribe};
-use marquee_core::tasks::{MessagePayload, SendMessage};
+use marquee_core::tasks::{self, MessagePayload, SendMessage};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -52,7 +52,7 @@ pub struct TaskAccepted {
 }
 
 /// A task's state.
-#[derive(Debug, Object, sqlx::FromRow)]
+#[derive(Debug, Object)]
 pub struct TaskView {
     /// Id.
     pub id: Uuid,
@@ -159,21 +159,19 @@ impl TasksApi {
         }
         .map_err(ApiError::from)?
         .expect("a fresh id");
-        let inserted = sqlx::query(
-            "INSERT INTO tasks (id, owner_id, type, name, payload, idempotency_key, request_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner_id, idempotency_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(caller.user_id)
-        .bind(work.kind())
-        .bind(&body.name)
-        .bind(work.payload())
-        .bind(&key)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(ApiError::from)?;
-        if inserted.rows_affected() == 0 {
+        let task = tasks::NewTask {
+            id,
+            owner_id: caller.user_id,
+            kind: work.kind(),
+            name: body.name.as_deref(),
+            payload: work.payload(),
+            idempotency_key: key.as_deref(),
+            request_hash: &hash,
+        };
+        let inserted = tasks::insert(&mut tx, &task)
+            .await
+            .map_err(ApiError::from)?;
+        if !inserted {
             // A concurrent request with the same key won; answer as it did.
             tx.rollback().await.map_err(ApiError::from)?;
             let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
@@ -199,17 +197,10 @@ impl TasksApi {
         auth: AnyAuth,
         id: Path<Uuid>,
     ) -> poem::Result<Json<TaskView>> {
-        let task: Option<TaskView> = sqlx::query_as(
-            "SELECT t.id, t.type AS kind, t.name, j.status, j.attempts, j.max_attempts, j.last_error,
-                    t.created_at, j.updated_at, j.finished_at
-             FROM tasks t JOIN jobs j ON j.id = t.id WHERE t.id = $1 AND t.owner_id = $2",
-        )
-        .bind(id.0)
-        .bind(auth.caller().user_id)
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(ApiError::from)?;
-        task.map(Json)
+        let task = tasks::find(&state.pool, auth.caller().user_id, id.0)
+            .await
+            .map_err(ApiError::from)?;
+        task.map(|task| Json(TaskView::from(task)))
             .ok_or_else(|| ApiError::NotFound("no such task".to_owned()).into())
     }
 }
@@ -339,27 +330,35 @@ async fn replay(
     key: &str,
     hash: &[u8],
 ) -> Result<Option<TaskAccepted>, ApiError> {
-    let row: Option<(Uuid, Vec<u8>, bool, String)> = sqlx::query_as(
-        "SELECT t.id, t.request_hash, t.created_at > now() - interval '24 hours', j.status
-         FROM tasks t JOIN jobs j ON j.id = t.id
-         WHERE t.owner_id = $1 AND t.idempotency_key = $2 FOR UPDATE OF t",
-    )
-    .bind(owner)
-    .bind(key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
+    match tasks::find_by_key(&mut *conn, owner, key).await? {
         None => Ok(None),
-        Some((id, _, false, _)) => {
-            sqlx::query("UPDATE tasks SET idempotency_key = NULL WHERE id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+        Some(task) if !task.recent => {
+            tasks::release_key(&mut *conn, task.id).await?;
             Ok(None)
         }
-        Some((id, stored, true, status)) if stored == hash => Ok(Some(TaskAccepted { id, status })),
+        Some(task) if task.request_hash == hash => Ok(Some(TaskAccepted {
+            id: task.id,
+            status: task.status,
+        })),
         Some(_) => Err(ApiError::Conflict(
             "this Idempotency-Key was used with a different request".to_owned(),
         )),
+    }
+}
+
+impl From<tasks::Task> for TaskView {
+    fn from(task: tasks::Task) -> Self {
+        Self {
+            id: task.id,
+            kind: task.kind,
+            name: task.name,
+            status: task.status,
+            attempts: task.attempts,
+            max_attempts: task.max_attempts,
+            last_error: task.last_error,
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+            finished_at: task.finished_at,
+        }
     }
 }

@@ -41,7 +41,7 @@ impl Scope {
 }
 
 /// A stored key, without its secret.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ApiKey {
     /// Id.
     pub id: Uuid,
@@ -123,17 +123,20 @@ pub async fn create(
     scopes: &[Scope],
     max_live: i64,
 ) -> Result<Creation, sqlx::Error> {
-    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
+    // The lock is the point; the row (at most one, by primary key) is not.
+    sqlx::query_scalar!(
+        "SELECT 1 AS locked FROM users WHERE id = $1 FOR UPDATE",
+        user_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     if super::sessions::is_revoked(&mut *conn, session).await? {
         return Ok(Creation::SessionEnded);
     }
-    let live: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+    let live = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "live!" FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL"#,
+        user_id,
     )
-    .bind(user_id)
     .fetch_one(&mut *conn)
     .await?;
     if live >= max_live {
@@ -142,16 +145,17 @@ pub async fn create(
     let secret = format!("{KEY_PREFIX}{}", new_refresh_token());
     let prefix: String = secret.chars().take(KEY_PREFIX.len() + 8).collect();
     let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    let key = sqlx::query_as::<_, ApiKey>(
+    let key = sqlx::query_as!(
+        ApiKey,
         "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id, name, prefix, scopes, created_at, last_used_at",
+        Uuid::now_v7(),
+        user_id,
+        name,
+        prefix,
+        hash_secret(&secret),
+        &scopes as &[&str],
     )
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(name)
-    .bind(&prefix)
-    .bind(hash_secret(&secret))
-    .bind(scopes)
     .fetch_one(&mut *conn)
     .await?;
     Ok(Creation::Created(key, secret))
@@ -159,11 +163,12 @@ pub async fn create(
 
 /// The owner's keys that are not revoked, oldest first.
 pub async fn list(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<ApiKey>, sqlx::Error> {
-    sqlx::query_as::<_, ApiKey>(
+    sqlx::query_as!(
+        ApiKey,
         "SELECT id, name, prefix, scopes, created_at, last_used_at FROM api_keys
          WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+        user_id,
     )
-    .bind(user_id)
     .fetch_all(db)
     .await
 }
@@ -174,11 +179,13 @@ pub async fn revoke(
     user_id: Uuid,
     key_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
-        .bind(key_id)
-        .bind(user_id)
-        .execute(db)
-        .await?;
+    let done = sqlx::query!(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        key_id,
+        user_id,
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -188,34 +195,35 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<KeyOwner
     if !secret.starts_with(KEY_PREFIX) {
         return Ok(None);
     }
-    let row: Option<(Uuid, Uuid, Role, Vec<String>, bool)> = sqlx::query_as(
-        "SELECT k.id, k.user_id, u.role, k.scopes,
-                k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'
+    let row = sqlx::query!(
+        r#"SELECT k.id, k.user_id, u.role AS "role: Role", k.scopes,
+                k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS "stale!"
          FROM api_keys k JOIN users u ON u.id = k.user_id
-         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL"#,
+        hash_secret(secret),
     )
-    .bind(hash_secret(secret))
     .fetch_optional(pool)
     .await?;
-    let Some((key_id, user_id, role, scopes, stale)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
+    let key_id = row.id;
     // At most one write a minute per key, not one per request (nor even a
     // statement per request).
-    if stale {
-        sqlx::query(
+    if row.stale {
+        sqlx::query!(
             "UPDATE api_keys SET last_used_at = now()
          WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+            key_id,
         )
-        .bind(key_id)
         .execute(pool)
         .await?;
     }
-    let scopes = scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+    let scopes = row.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
     Ok(Some(KeyOwner {
         key_id,
-        user_id,
-        role,
+        user_id: row.user_id,
+        role: row.role,
         scopes,
     }))
 }

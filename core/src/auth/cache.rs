@@ -44,10 +44,12 @@ pub(super) async fn load(
     prefix: &str,
     user_id: Uuid,
 ) -> Result<Option<Role>, sqlx::Error> {
-    let role: Option<Role> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
+    let role = sqlx::query_scalar!(
+        r#"SELECT role AS "role: Role" FROM users WHERE id = $1"#,
+        user_id
+    )
+    .fetch_optional(pool)
+    .await?;
     if let Some(role) = role {
         let value = serde_json::to_string(&role).expect("role serialises");
         let _: Result<(), _> = redis.set_ex(key(prefix, user_id), value, TTL_SECONDS).await;
@@ -72,12 +74,13 @@ pub async fn set_role(
     user_id: Uuid,
     role: Role,
 ) -> Result<Option<super::User>, sqlx::Error> {
-    let user = sqlx::query_as::<_, super::User>(
-        "UPDATE users SET role = $2, updated_at = now() WHERE id = $1
-         RETURNING id, email, name, password_hash, role, email_verified_at, created_at",
+    let user = sqlx::query_as!(
+        super::User,
+        r#"UPDATE users SET role = $2, updated_at = now() WHERE id = $1
+         RETURNING id, email, name, password_hash, role AS "role: Role", email_verified_at, created_at"#,
+        user_id,
+        role as Role,
     )
-    .bind(user_id)
-    .bind(role)
     .fetch_optional(pool)
     .await?;
     invalidate(redis, prefix, user_id).await;

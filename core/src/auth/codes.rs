@@ -51,29 +51,55 @@ pub enum CodeError {
     Locked,
 }
 
+/// Whom a code goes to, and what for.
+#[derive(Debug, Clone)]
+pub struct CodeRecipient {
+    /// The account's address.
+    pub email: String,
+    /// The account's display name.
+    pub name: String,
+    /// What the code is for.
+    pub purpose: Purpose,
+}
+
+/// The account a code row belongs to; `None` if the row is gone.
+pub async fn recipient(
+    db: impl sqlx::PgExecutor<'_>,
+    code_id: Uuid,
+) -> Result<Option<CodeRecipient>, sqlx::Error> {
+    sqlx::query_as!(
+        CodeRecipient,
+        r#"SELECT u.email, u.name, c.purpose AS "purpose: Purpose"
+         FROM one_time_codes c JOIN users u ON u.id = c.user_id WHERE c.id = $1"#,
+        code_id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// Creates a pending code row (no code yet) and voids older ones.
 pub async fn request(
     conn: &mut PgConnection,
     user_id: Uuid,
     purpose: Purpose,
 ) -> Result<Uuid, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE one_time_codes SET voided_at = now()
          WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND voided_at IS NULL",
+        user_id,
+        purpose as Purpose,
     )
-    .bind(user_id)
-    .bind(purpose)
     .execute(&mut *conn)
     .await?;
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO one_time_codes (id, user_id, purpose, expires_at, seed) VALUES ($1, $2, $3, $4, $5)",
+        id,
+        user_id,
+        purpose as Purpose,
+        Utc::now() + Duration::minutes(CODE_TTL_MINUTES),
+        super::code_seed::new_seed(),
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(purpose)
-    .bind(Utc::now() + Duration::minutes(CODE_TTL_MINUTES))
-    .bind(super::code_seed::new_seed())
     .execute(&mut *conn)
     .await?;
     Ok(id)
@@ -88,24 +114,27 @@ pub async fn issue(
     code_id: Uuid,
     pepper: &[u8],
 ) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(Uuid, Purpose, Vec<u8>, bool)> = sqlx::query_as(
-        "SELECT user_id, purpose, seed, code_hash IS NULL FROM one_time_codes
+    let row = sqlx::query!(
+        r#"SELECT user_id, purpose AS "purpose: Purpose", seed, code_hash IS NULL AS "unhashed!"
+         FROM one_time_codes
          WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()
-         FOR UPDATE",
+         FOR UPDATE"#,
+        code_id,
     )
-    .bind(code_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((user_id, purpose, seed, unhashed)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
-    let code = super::code_seed::code(pepper, &seed, 6);
-    if unhashed {
-        sqlx::query("UPDATE one_time_codes SET code_hash = $2 WHERE id = $1")
-            .bind(code_id)
-            .bind(hash(pepper, user_id, purpose, &code))
-            .execute(&mut *conn)
-            .await?;
+    let code = super::code_seed::code(pepper, &row.seed, 6);
+    if row.unhashed {
+        sqlx::query!(
+            "UPDATE one_time_codes SET code_hash = $2 WHERE id = $1",
+            code_id,
+            hash(pepper, row.user_id, row.purpose, &code),
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(Some(code))
 }
@@ -119,32 +148,40 @@ pub async fn consume(
     code: &str,
     pepper: &[u8],
 ) -> Result<Result<(), CodeError>, sqlx::Error> {
-    let row: Option<(Uuid, Option<Vec<u8>>, i32)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT id, code_hash, attempts FROM one_time_codes
          WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now()
          ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
+        user_id,
+        purpose as Purpose,
     )
-    .bind(user_id)
-    .bind(purpose)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((id, Some(stored), attempts)) = row else {
+    let Some(row) = row else {
+        return Ok(Err(CodeError::Invalid));
+    };
+    let (id, attempts) = (row.id, row.attempts);
+    let Some(stored) = row.code_hash else {
         return Ok(Err(CodeError::Invalid));
     };
     if attempts >= MAX_WRONG_TRIES {
         return Ok(Err(CodeError::Locked));
     }
     if stored != hash(pepper, user_id, purpose, code.trim()) {
-        sqlx::query("UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        return Ok(Err(CodeError::Invalid));
-    }
-    sqlx::query("UPDATE one_time_codes SET used_at = now() WHERE id = $1")
-        .bind(id)
+        sqlx::query!(
+            "UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1",
+            id,
+        )
         .execute(&mut *conn)
         .await?;
+        return Ok(Err(CodeError::Invalid));
+    }
+    sqlx::query!(
+        "UPDATE one_time_codes SET used_at = now() WHERE id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(Ok(()))
 }
 

@@ -19,8 +19,8 @@ pub use sessions::{
 };
 pub use tokens::{AccessTokens, Claims, hash_secret, new_refresh_token};
 pub use users::{
-    NewUser, User, check_password, create_user, email_verified, find_by_email, find_by_id,
-    mark_email_verified, normalise_email, set_password,
+    NewUser, User, assign_role, check_password, count_users, create_user, email_verified,
+    find_by_email, find_by_id, list_users, mark_email_verified, normalise_email, set_password,
 };
 
 /// What a person may do. Nobody picks their own role.

@@ -113,10 +113,10 @@ pub async fn revoke_credentials(
     keep: Option<Uuid>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let sessions = sessions::revoke_other_families(&mut *conn, user_id, keep).await?;
-    let keys = sqlx::query(
+    let keys = sqlx::query!(
         "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
     )
-    .bind(user_id)
     .execute(&mut *conn)
     .await?;
     tracing::info!(

@@ -39,14 +39,14 @@ async fn insert(
     ttl: Duration,
 ) -> Result<IssuedRefresh, sqlx::Error> {
     let token = new_refresh_token();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        Uuid::now_v7(),
+        family_id,
+        user_id,
+        hash_secret(&token),
+        Utc::now() + ttl,
     )
-    .bind(Uuid::now_v7())
-    .bind(family_id)
-    .bind(user_id)
-    .bind(hash_secret(&token))
-    .bind(Utc::now() + ttl)
     .execute(conn)
     .await?;
     Ok(IssuedRefresh {
@@ -56,7 +56,6 @@ async fn insert(
     })
 }
 
-#[derive(sqlx::FromRow)]
 struct StoredToken {
     id: Uuid,
     family_id: Uuid,
@@ -84,11 +83,12 @@ pub async fn rotate(
     token: &str,
     ttl: Duration,
 ) -> Result<Result<IssuedRefresh, RefreshError>, sqlx::Error> {
-    let row: Option<StoredToken> = sqlx::query_as(
+    let row = sqlx::query_as!(
+        StoredToken,
         "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens
          WHERE token_hash = $1 FOR UPDATE",
+        hash_secret(token),
     )
-    .bind(hash_secret(token))
     .fetch_optional(&mut *conn)
     .await?;
     let Some(StoredToken {
@@ -110,18 +110,20 @@ pub async fn rotate(
         tracing::warn!(user.id = %user_id, family.id = %family_id, "refresh token reused; family revoked");
         return Ok(Err(RefreshError::Reused { family_id }));
     }
-    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET used_at = now() WHERE id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(Ok(insert(conn, user_id, family_id, ttl).await?))
 }
 
 async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
     )
-    .bind(family_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -133,13 +135,13 @@ pub async fn revoke_family_of(
     conn: &mut PgConnection,
     token: &str,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let families = sqlx::query_scalar(
+    let families = sqlx::query_scalar!(
         "UPDATE refresh_tokens SET revoked_at = now()
          WHERE revoked_at IS NULL
            AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
          RETURNING family_id",
+        hash_secret(token),
     )
-    .bind(hash_secret(token))
     .fetch_all(conn)
     .await?;
     Ok(distinct(families))
@@ -152,13 +154,13 @@ pub async fn revoke_other_families(
     user_id: Uuid,
     keep: Option<Uuid>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let families = sqlx::query_scalar(
+    let families = sqlx::query_scalar!(
         "UPDATE refresh_tokens SET revoked_at = now()
          WHERE user_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $2
          RETURNING family_id",
+        user_id,
+        keep,
     )
-    .bind(user_id)
-    .bind(keep)
     .fetch_all(conn)
     .await?;
     Ok(distinct(families))
@@ -171,10 +173,10 @@ pub async fn is_revoked(
     db: impl sqlx::PgExecutor<'_>,
     family_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL) AS "revoked!""#,
+        family_id,
     )
-    .bind(family_id)
     .fetch_one(db)
     .await
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Invalid, Role};
 
 /// A stored account.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct User {
     /// Id.
     pub id: Uuid,
@@ -88,15 +88,16 @@ pub async fn create_user(
     new: &NewUser,
     password_hash: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
-        "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
+    sqlx::query_as!(
+        User,
+        r#"INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
          ON CONFLICT (email) DO NOTHING
-         RETURNING id, email, name, password_hash, role, email_verified_at, created_at",
+         RETURNING id, email, name, password_hash, role AS "role: Role", email_verified_at, created_at"#,
+        Uuid::now_v7(),
+        new.email,
+        new.name,
+        password_hash,
     )
-    .bind(Uuid::now_v7())
-    .bind(&new.email)
-    .bind(&new.name)
-    .bind(password_hash)
     .fetch_optional(db)
     .await
 }
@@ -106,22 +107,68 @@ pub async fn find_by_email(
     db: impl PgExecutor<'_>,
     email: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
-        "SELECT id, email, name, password_hash, role, email_verified_at, created_at FROM users WHERE email = $1",
+    sqlx::query_as!(
+        User,
+        r#"SELECT id, email, name, password_hash, role AS "role: Role", email_verified_at, created_at
+         FROM users WHERE email = $1"#,
+        normalise_email(email),
     )
-    .bind(normalise_email(email))
     .fetch_optional(db)
     .await
 }
 
 /// Looks a user up by id.
 pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
-        "SELECT id, email, name, password_hash, role, email_verified_at, created_at FROM users WHERE id = $1",
+    sqlx::query_as!(
+        User,
+        r#"SELECT id, email, name, password_hash, role AS "role: Role", email_verified_at, created_at
+         FROM users WHERE id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await
+}
+
+/// One page of every account, oldest first.
+pub async fn list_users(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    sqlx::query_as!(
+        User,
+        r#"SELECT id, email, name, password_hash, role AS "role: Role", email_verified_at, created_at
+         FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2"#,
+        limit,
+        offset,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// How many accounts there are.
+pub async fn count_users(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users"#)
+        .fetch_one(db)
+        .await
+}
+
+/// Gives an account a role without touching the role cache: for an account
+/// nobody has used yet (the admin CLI creating it). A live account's role
+/// changes through [`super::cache::set_role`], which invalidates the cache.
+pub async fn assign_role(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    role: Role,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE users SET role = $2 WHERE id = $1",
+        user_id,
+        role as Role,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Replaces the password hash.
@@ -130,21 +177,24 @@ pub async fn set_password(
     user_id: Uuid,
     password_hash: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
-        .bind(user_id)
-        .bind(password_hash)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        user_id,
+        password_hash,
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Whether the account's address was confirmed (false for no account).
 pub async fn email_verified(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<bool, sqlx::Error> {
-    let verified: Option<bool> =
-        sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(db)
-            .await?;
+    let verified = sqlx::query_scalar!(
+        r#"SELECT email_verified_at IS NOT NULL AS "verified!" FROM users WHERE id = $1"#,
+        user_id,
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(verified.unwrap_or(false))
 }
 
@@ -154,11 +204,11 @@ pub async fn mark_email_verified(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
          WHERE id = $1",
+        user_id,
     )
-    .bind(user_id)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

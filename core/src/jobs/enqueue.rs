@@ -49,20 +49,20 @@ pub async fn enqueue_with<J: Job>(
 ) -> Result<Option<Enqueued>, sqlx::Error> {
     let id = options.id.unwrap_or_else(Uuid::now_v7);
     let payload = serde_json::to_value(job).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let inserted = sqlx::query_scalar::<_, Uuid>(
+    let inserted = sqlx::query_scalar!(
         "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id, dedupe_key, run_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING id",
+        id,
+        J::QUEUE,
+        J::KIND,
+        payload,
+        options.max_attempts.unwrap_or(J::MAX_ATTEMPTS),
+        current_request_id(),
+        options.dedupe_key,
+        options.run_at,
     )
-    .bind(id)
-    .bind(J::QUEUE)
-    .bind(J::KIND)
-    .bind(payload)
-    .bind(options.max_attempts.unwrap_or(J::MAX_ATTEMPTS))
-    .bind(current_request_id())
-    .bind(options.dedupe_key)
-    .bind(options.run_at)
     .fetch_optional(conn)
     .await?;
     Ok(inserted.map(|id| Enqueued {
@@ -83,16 +83,16 @@ pub async fn enqueue_many<J: Job>(
         .map(serde_json::to_value)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id)
          SELECT id, $3, $4, payload, $5, $6 FROM UNNEST($1::uuid[], $2::jsonb[]) AS t(id, payload)",
+        &ids,
+        &payloads,
+        J::QUEUE,
+        J::KIND,
+        J::MAX_ATTEMPTS,
+        current_request_id(),
     )
-    .bind(&ids)
-    .bind(payloads)
-    .bind(J::QUEUE)
-    .bind(J::KIND)
-    .bind(J::MAX_ATTEMPTS)
-    .bind(current_request_id())
     .execute(conn)
     .await?;
     Ok(ids
@@ -119,20 +119,20 @@ pub async fn enqueue_many_deduped<J: Job>(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let keys: Vec<&str> = jobs.iter().map(|(_, key)| key.as_str()).collect();
-    let written: Vec<Uuid> = sqlx::query_scalar(
+    let written = sqlx::query_scalar!(
         "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id, dedupe_key)
          SELECT id, $4, $5, payload, $6, $7, key
          FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[]) AS t(id, payload, key)
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING id",
+        &ids,
+        &payloads,
+        &keys as &[&str],
+        J::QUEUE,
+        J::KIND,
+        J::MAX_ATTEMPTS,
+        current_request_id(),
     )
-    .bind(&ids)
-    .bind(payloads)
-    .bind(keys)
-    .bind(J::QUEUE)
-    .bind(J::KIND)
-    .bind(J::MAX_ATTEMPTS)
-    .bind(current_request_id())
     .fetch_all(conn)
     .await?;
     Ok(written

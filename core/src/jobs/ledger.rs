@@ -41,7 +41,7 @@ impl JobStatus {
 }
 
 /// One row of the ledger.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JobRecord {
     /// Row id and first Redis task id.
     pub id: Uuid,
@@ -83,14 +83,20 @@ pub struct JobRecord {
 
 /// Reads one job.
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRecord>, sqlx::Error> {
-    sqlx::query_as::<_, JobRecord>("SELECT * FROM jobs WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        JobRecord,
+        r#"SELECT id, queue, kind, payload, status AS "status: JobStatus", attempts, max_attempts,
+                  last_error, request_id, dispatches, worker, run_at, created_at, updated_at,
+                  dispatched_at, started_at, finished_at, pruned_at
+         FROM jobs WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// A job a worker may run now.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
     /// `jobs.id`
     pub id: Uuid,
@@ -119,15 +125,16 @@ pub async fn claim_batch(
     ids: &[Uuid],
     worker: &str,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as::<_, Claimed>(
+    sqlx::query_as!(
+        Claimed,
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
                 started_at = now(), updated_at = now()
          FROM (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
          WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead')
          RETURNING jobs.id, queue, kind, payload, attempts, max_attempts, request_id",
+        ids,
+        worker,
     )
-    .bind(ids)
-    .bind(worker)
     .fetch_all(pool)
     .await
 }
@@ -152,7 +159,7 @@ pub async fn finish_batch(pool: &PgPool, outcomes: &[Finish]) -> Result<(), sqlx
     let statuses: Vec<&str> = outcomes.iter().map(|f| f.status.as_str()).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|f| f.error.as_deref()).collect();
     let retry_at: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|f| f.retry_at).collect();
-    sqlx::query(
+    sqlx::query!(
         "UPDATE jobs AS j SET
             status = v.status,
             last_error = COALESCE(v.error, j.last_error),
@@ -164,11 +171,11 @@ pub async fn finish_batch(pool: &PgPool, outcomes: &[Finish]) -> Result<(), sqlx
               AS v(id, status, error, retry_at),
               (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
          WHERE j.id = v.id AND j.id = locked.id AND j.status NOT IN ('succeeded', 'dead')",
+        &ids,
+        &statuses as &[&str],
+        &errors as &[Option<&str>],
+        &retry_at as &[Option<DateTime<Utc>>],
     )
-    .bind(ids)
-    .bind(statuses)
-    .bind(errors)
-    .bind(retry_at)
     .execute(pool)
     .await?;
     Ok(())

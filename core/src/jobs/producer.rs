@@ -164,15 +164,15 @@ pub(crate) async fn mark_dispatched(
     db: impl sqlx::PgExecutor<'_>,
     ids: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE jobs SET dispatched_at = now(), dispatches = dispatches + 1, updated_at = now(),
                 status = CASE WHEN status = 'queued' THEN 'dispatched' ELSE status END
          FROM (SELECT id FROM jobs
                WHERE id = ANY($1) AND dispatched_at IS NULL AND status IN ('queued', 'retrying')
                FOR UPDATE SKIP LOCKED) AS waiting
          WHERE jobs.id = waiting.id",
+        ids,
     )
-    .bind(ids)
     .execute(db)
     .await?;
     Ok(())

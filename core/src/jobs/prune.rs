@@ -30,33 +30,33 @@ pub async fn prune_finished(
     limit: i64,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<(Uuid, String, i32)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT id, queue, attempts FROM jobs
          WHERE pruned_at IS NULL AND status IN ('succeeded', 'dead')
            AND finished_at < now() - make_interval(secs => $1)
          ORDER BY finished_at
          LIMIT $2
          FOR UPDATE SKIP LOCKED",
+        older_than.as_secs_f64(),
+        limit,
     )
-    .bind(older_than.as_secs_f64())
-    .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
         return Ok(0);
     }
     let mut by_queue: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (id, queue, attempts) in &rows {
-        let task_ids = by_queue.entry(queue.as_str()).or_default();
-        task_ids.extend((1..=(*attempts).max(1)).map(|n| task_id_for_attempt(*id, n).to_string()));
+    for row in &rows {
+        let task_ids = by_queue.entry(row.queue.as_str()).or_default();
+        task_ids
+            .extend((1..=row.attempts.max(1)).map(|n| task_id_for_attempt(row.id, n).to_string()));
     }
     let mut redis = producer.redis();
     for (queue, task_ids) in by_queue {
         redis_queue::forget(&mut redis, &producer.queue_config(queue), &task_ids).await?;
     }
-    let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
-    sqlx::query("UPDATE jobs SET pruned_at = now() WHERE id = ANY($1)")
-        .bind(&ids)
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    sqlx::query!("UPDATE jobs SET pruned_at = now() WHERE id = ANY($1)", &ids)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -11,7 +11,6 @@ use super::producer::{Push, mark_dispatched};
 use super::{Producer, task_id_for_attempt};
 
 /// A row waiting for a push.
-#[derive(sqlx::FromRow)]
 struct Waiting {
     id: Uuid,
     queue: String,
@@ -49,16 +48,17 @@ pub async fn relay_once(
     limit: i64,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<Waiting> = sqlx::query_as(
+    let rows = sqlx::query_as!(
+        Waiting,
         "SELECT id, queue, status, attempts, run_at FROM jobs
          WHERE dispatched_at IS NULL AND status IN ('queued', 'retrying')
            AND updated_at < now() - make_interval(secs => $1)
          ORDER BY updated_at
          LIMIT $2
          FOR UPDATE SKIP LOCKED",
+        grace.as_secs_f64(),
+        limit,
     )
-    .bind(grace.as_secs_f64())
-    .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
@@ -89,7 +89,8 @@ pub async fn repush_stale(
     limit: i64,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<Waiting> = sqlx::query_as(
+    let rows = sqlx::query_as!(
+        Waiting,
         "SELECT id, queue, status, attempts, run_at FROM jobs
          WHERE status IN ('dispatched', 'running', 'retrying')
            AND CASE WHEN status = 'running'
@@ -98,10 +99,10 @@ pub async fn repush_stale(
          ORDER BY dispatched_at NULLS FIRST
          LIMIT $3
          FOR UPDATE SKIP LOCKED",
+        stale_after.as_secs_f64(),
+        running_after.as_secs_f64(),
+        limit,
     )
-    .bind(stale_after.as_secs_f64())
-    .bind(running_after.as_secs_f64())
-    .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
@@ -110,10 +111,12 @@ pub async fn repush_stale(
     let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
     producer.push(&pushes).await?;
     let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
-    sqlx::query("UPDATE jobs SET dispatched_at = now() WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE jobs SET dispatched_at = now() WHERE id = ANY($1)",
+        &ids
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     tracing::info!(jobs = ids.len(), "relay re-pushed jobs Redis may have lost");
     Ok(ids.len())

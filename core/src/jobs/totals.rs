@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 /// One queue's jobs by outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueTotals {
     /// Queue name.
     pub queue: String,
@@ -24,14 +24,15 @@ pub struct QueueTotals {
 /// answer (the API for `http.metrics_cache_seconds`) and keep it away from
 /// anonymous callers.
 pub async fn totals(pool: &PgPool) -> Result<Vec<QueueTotals>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT queue,
-                count(*) FILTER (WHERE status IN ('succeeded', 'dead')) AS executed,
-                count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-                count(*) FILTER (WHERE status = 'dead') AS failed,
-                count(*) FILTER (WHERE status = 'retrying') AS retrying,
-                count(*) FILTER (WHERE status IN ('queued', 'dispatched', 'running')) AS pending
-         FROM jobs GROUP BY queue ORDER BY queue",
+    sqlx::query_as!(
+        QueueTotals,
+        r#"SELECT queue,
+                count(*) FILTER (WHERE status IN ('succeeded', 'dead')) AS "executed!",
+                count(*) FILTER (WHERE status = 'succeeded') AS "succeeded!",
+                count(*) FILTER (WHERE status = 'dead') AS "failed!",
+                count(*) FILTER (WHERE status = 'retrying') AS "retrying!",
+                count(*) FILTER (WHERE status IN ('queued', 'dispatched', 'running')) AS "pending!"
+         FROM jobs GROUP BY queue ORDER BY queue"#,
     )
     .fetch_all(pool)
     .await

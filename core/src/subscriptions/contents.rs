@@ -9,7 +9,7 @@ use crate::auth::Invalid;
 use crate::tasks::body_problems;
 
 /// A content type and its current content.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
     /// Its name, unique per owner.
     pub content_type: String,
@@ -71,35 +71,21 @@ impl ContentInput {
     }
 }
 
-/// The content-type query with `$tail` appended, as one static string.
-macro_rules! select_contents {
-    ($tail:literal) => {
-        concat!(
-            "SELECT c.content_type, c.subject, c.text_body AS text, c.html_body AS html,
-        (SELECT count(*) FROM subscribers s
-          WHERE s.owner_id = c.owner_id AND s.content_type = c.content_type AND s.active) AS subscribers,
-        c.created_at, c.updated_at
-     FROM subscription_contents c ",
-            $tail
-        )
-    };
-}
-
 /// Creates it; `None` when the owner already has one of this name.
 pub async fn create(
     pool: &PgPool,
     owner: Uuid,
     input: &ContentInput,
 ) -> Result<Option<Content>, sqlx::Error> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO subscription_contents (owner_id, content_type, subject, text_body, html_body)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        owner,
+        input.content_type,
+        input.subject,
+        input.text,
+        input.html,
     )
-    .bind(owner)
-    .bind(&input.content_type)
-    .bind(&input.subject)
-    .bind(&input.text)
-    .bind(&input.html)
     .execute(pool)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -114,15 +100,15 @@ pub async fn update(
     owner: Uuid,
     input: &ContentInput,
 ) -> Result<Option<Content>, sqlx::Error> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE subscription_contents SET subject = $3, text_body = $4, html_body = $5, updated_at = now()
          WHERE owner_id = $1 AND content_type = $2",
+        owner,
+        input.content_type,
+        input.subject,
+        input.text,
+        input.html,
     )
-    .bind(owner)
-    .bind(&input.content_type)
-    .bind(&input.subject)
-    .bind(&input.text)
-    .bind(&input.html)
     .execute(pool)
     .await?;
     if updated.rows_affected() == 0 {
@@ -137,33 +123,50 @@ pub async fn get(
     owner: Uuid,
     content_type: &str,
 ) -> Result<Option<Content>, sqlx::Error> {
-    sqlx::query_as(select_contents!(
-        "WHERE c.owner_id = $1 AND c.content_type = $2"
-    ))
-    .bind(owner)
-    .bind(content_type)
+    // The subscriber count is a count(*): never null.
+    sqlx::query_as!(
+        Content,
+        r#"SELECT c.content_type, c.subject, c.text_body AS text, c.html_body AS html,
+                (SELECT count(*) FROM subscribers s
+                  WHERE s.owner_id = c.owner_id AND s.content_type = c.content_type AND s.active)
+                  AS "subscribers!",
+                c.created_at, c.updated_at
+         FROM subscription_contents c
+         WHERE c.owner_id = $1 AND c.content_type = $2"#,
+        owner,
+        content_type,
+    )
     .fetch_optional(pool)
     .await
 }
 
 /// The owner's content types, by name.
 pub async fn list(pool: &PgPool, owner: Uuid) -> Result<Vec<Content>, sqlx::Error> {
-    sqlx::query_as(select_contents!(
-        "WHERE c.owner_id = $1 ORDER BY c.content_type"
-    ))
-    .bind(owner)
+    // The same columns as [`get`].
+    sqlx::query_as!(
+        Content,
+        r#"SELECT c.content_type, c.subject, c.text_body AS text, c.html_body AS html,
+                (SELECT count(*) FROM subscribers s
+                  WHERE s.owner_id = c.owner_id AND s.content_type = c.content_type AND s.active)
+                  AS "subscribers!",
+                c.created_at, c.updated_at
+         FROM subscription_contents c
+         WHERE c.owner_id = $1 ORDER BY c.content_type"#,
+        owner,
+    )
     .fetch_all(pool)
     .await
 }
 
 /// Deletes it and its subscribers; `false` when there was none.
 pub async fn delete(pool: &PgPool, owner: Uuid, content_type: &str) -> Result<bool, sqlx::Error> {
-    let deleted =
-        sqlx::query("DELETE FROM subscription_contents WHERE owner_id = $1 AND content_type = $2")
-            .bind(owner)
-            .bind(content_type)
-            .execute(pool)
-            .await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM subscription_contents WHERE owner_id = $1 AND content_type = $2",
+        owner,
+        content_type,
+    )
+    .execute(pool)
+    .await?;
     Ok(deleted.rows_affected() > 0)
 }
 
@@ -173,11 +176,12 @@ pub async fn exists(
     owner: Uuid,
     content_type: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM subscription_contents WHERE owner_id = $1 AND content_type = $2)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM subscription_contents WHERE owner_id = $1 AND content_type = $2)
+           AS "exists!""#,
+        owner,
+        content_type,
     )
-    .bind(owner)
-    .bind(content_type)
     .fetch_one(conn)
     .await
 }

@@ -64,6 +64,40 @@ impl Job for SendNewsletter {
     const QUEUE: &'static str = queues::EMAIL;
 }
 
+/// One subscriber's newsletter as it would be sent now.
+#[derive(Debug, Clone)]
+pub struct Newsletter {
+    /// The subscriber's address.
+    pub address: String,
+    /// False once unsubscribed.
+    pub active: bool,
+    /// The secret of the unsubscribe link.
+    pub token: String,
+    /// The content's subject.
+    pub subject: String,
+    /// Its plain-text body.
+    pub text_body: String,
+    /// Its HTML body.
+    pub html_body: String,
+}
+
+/// The subscriber's newsletter: the address and the content type's current
+/// content. `None` if the subscription (or its content type) is gone.
+pub async fn newsletter(
+    db: impl sqlx::PgExecutor<'_>,
+    subscriber_id: Uuid,
+) -> Result<Option<Newsletter>, sqlx::Error> {
+    sqlx::query_as!(
+        Newsletter,
+        "SELECT s.address, s.active, s.token, c.subject, c.text_body, c.html_body
+         FROM subscribers s JOIN subscription_contents c USING (owner_id, content_type)
+         WHERE s.id = $1",
+        subscriber_id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// Enqueues the digest of the period containing `at` for every frequency,
 /// unless it exists already. The scheduler calls it every minute, so a
 /// period's digest goes out at its first tick, or as soon as a scheduler is
@@ -112,13 +146,13 @@ pub async fn fan_out(
     let mut after = Uuid::nil();
     let mut total = 0;
     loop {
-        let subscribers: Vec<Uuid> = sqlx::query_scalar(
+        let subscribers = sqlx::query_scalar!(
             "SELECT id FROM subscribers WHERE active AND frequency = $1 AND id > $2
              ORDER BY id LIMIT $3",
+            digest.frequency.as_str(),
+            after,
+            FAN_OUT_BATCH,
         )
-        .bind(digest.frequency.as_str())
-        .bind(after)
-        .bind(FAN_OUT_BATCH)
         .fetch_all(pool)
         .await?;
         let Some(&last) = subscribers.last() else {

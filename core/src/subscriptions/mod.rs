@@ -16,7 +16,7 @@ use crate::auth::Invalid;
 use crate::jobs::{Job, queues};
 
 pub use contents::{Content, ContentInput};
-pub use digest::{SendDigest, SendNewsletter, enqueue_digests, fan_out};
+pub use digest::{Newsletter, SendDigest, SendNewsletter, enqueue_digests, fan_out, newsletter};
 
 /// How often a subscriber gets the content. Periods are UTC calendar units;
 /// weeks start on Monday.
@@ -146,6 +146,39 @@ impl Job for Unsubscribe {
     const QUEUE: &'static str = queues::SUBSCRIPTIONS;
 }
 
+/// A `subscribe` or `unsubscribe` task, as its job applies it.
+#[derive(Debug, Clone)]
+pub struct ChangeTask {
+    /// Whose content type.
+    pub owner_id: Uuid,
+    /// Its submission order (see the module docs).
+    pub seq: i64,
+    /// The change.
+    pub change: SubscriptionPayload,
+}
+
+/// The task `task_id` of type `kind` (`subscribe` or `unsubscribe`); `None`
+/// if there is no such task.
+pub async fn change_task(
+    db: impl sqlx::PgExecutor<'_>,
+    task_id: Uuid,
+    kind: &str,
+) -> Result<Option<ChangeTask>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT owner_id, seq, payload AS "payload: sqlx::types::Json<SubscriptionPayload>"
+         FROM tasks WHERE id = $1 AND type = $2"#,
+        task_id,
+        kind,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|row| ChangeTask {
+        owner_id: row.owner_id,
+        seq: row.seq,
+        change: row.payload.0,
+    }))
+}
+
 /// Applies a subscribe (`frequency` given) or unsubscribe task for `owner`,
 /// unless a newer change (higher `task_seq`) already applied. `Ok(false)`
 /// when the content type no longer exists.
@@ -157,22 +190,22 @@ pub async fn apply(
 ) -> Result<bool, sqlx::Error> {
     // An unsubscribe for an address never seen still writes an inactive
     // row, so that an older subscribe processed later cannot win.
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "INSERT INTO subscribers (id, owner_id, content_type, address, frequency, active, token, changed_seq)
          VALUES ($1, $2, $3, $4, COALESCE($5, '@monthly'), $6, $7, $8)
          ON CONFLICT (owner_id, content_type, address) DO UPDATE
             SET frequency = COALESCE($5, subscribers.frequency), active = $6,
                 changed_seq = $8, updated_at = now()
             WHERE subscribers.changed_seq < $8",
+        Uuid::now_v7(),
+        owner,
+        change.content_type,
+        change.to,
+        change.frequency.map(Frequency::as_str),
+        change.frequency.is_some(),
+        crate::auth::new_refresh_token(),
+        task_seq,
     )
-    .bind(Uuid::now_v7())
-    .bind(owner)
-    .bind(&change.content_type)
-    .bind(&change.to)
-    .bind(change.frequency.map(Frequency::as_str))
-    .bind(change.frequency.is_some())
-    .bind(crate::auth::new_refresh_token())
-    .bind(task_seq)
     .execute(pool)
     .await;
     match result {
@@ -193,13 +226,13 @@ pub async fn unsubscribe_by_token(
     if !is_token(token) {
         return Ok(None);
     }
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE subscribers
          SET active = false, updated_at = now(),
              changed_seq = nextval(pg_get_serial_sequence('tasks', 'seq'))
          WHERE token = $1 RETURNING content_type",
+        token,
     )
-    .bind(token)
     .fetch_optional(pool)
     .await
 }

@@ -90,35 +90,9 @@ async fn mark_sending(
     template: &str,
     message_id: &str,
 ) -> Result<Option<String>, JobError> {
-    let created = sqlx::query(
-        "INSERT INTO emails (id, to_address, template, message_id, status)
-         VALUES ($1, $2, $3, $4, 'sending') ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(email_id)
-    .bind(to)
-    .bind(template)
-    .bind(message_id)
-    .execute(&ctx.records)
-    .await
-    .map_err(JobError::retryable)?;
-    if created.rows_affected() == 1 {
-        return Ok(None);
-    }
-    // The row lock makes a concurrent attempt of the same job see the
-    // other's committed status, not a stale snapshot.
-    let before: String = sqlx::query_scalar(
-        "UPDATE emails e
-         SET status = CASE WHEN old.status = 'sent' THEN 'sent' ELSE 'sending' END,
-             interrupted_sends = e.interrupted_sends + (old.status = 'sending')::int
-         FROM (SELECT id, status FROM emails WHERE id = $1 FOR UPDATE) old
-         WHERE e.id = old.id
-         RETURNING old.status",
-    )
-    .bind(email_id)
-    .fetch_one(&ctx.records)
-    .await
-    .map_err(JobError::retryable)?;
-    Ok(Some(before))
+    marquee_core::emails::mark_sending(&ctx.records, email_id, to, template, message_id)
+        .await
+        .map_err(JobError::retryable)
 }
 
 fn build(
@@ -165,17 +139,9 @@ async fn record(
         Ok(()) => ("sent", None),
         Err(error) => ("failed", Some(error.to_string())),
     };
-    sqlx::query(
-        "UPDATE emails SET status = $2, attempts = attempts + 1, last_error = COALESCE($3, last_error),
-                sent_at = CASE WHEN $2 = 'sent' THEN now() END
-         WHERE id = $1",
-    )
-    .bind(email_id)
-    .bind(status)
-    .bind(error)
-    .execute(&ctx.records)
-    .await
-    .map_err(JobError::retryable)?;
+    marquee_core::emails::record_attempt(&ctx.records, email_id, status, error.as_deref())
+        .await
+        .map_err(JobError::retryable)?;
     metrics::counter!("marquee_emails_total", "outcome" => status).increment(1);
     Ok(())
 }

@@ -12,14 +12,14 @@ use crate::registry::JobContext;
 /// crash interrupts, the code in the mailbox is the one that verifies. (A
 /// hash committed for a send that never succeeds guards a code nobody has.)
 pub async fn run(job: SendCode, ctx: JobContext) -> Result<(), JobError> {
-    let row: Option<(String, String, Purpose)> = sqlx::query_as(
-        "SELECT u.email, u.name, c.purpose FROM one_time_codes c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
-    )
-    .bind(job.code_id)
-    .fetch_optional(&ctx.pool)
-    .await
-    .map_err(JobError::retryable)?;
-    let Some((email, name, purpose)) = row else {
+    let Some(codes::CodeRecipient {
+        email,
+        name,
+        purpose,
+    }) = codes::recipient(&ctx.pool, job.code_id)
+        .await
+        .map_err(JobError::retryable)?
+    else {
         return Ok(());
     };
     let mut tx = ctx.pool.begin().await.map_err(JobError::retryable)?;

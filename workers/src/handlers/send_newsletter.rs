@@ -1,23 +1,25 @@
 //! `send_newsletter`: one subscriber's issue, with its unsubscribe link.
 
 use marquee_core::jobs::JobError;
-use marquee_core::subscriptions::SendNewsletter;
+use marquee_core::subscriptions::{self, SendNewsletter};
 
 use crate::email::{Rendered, send_content_once};
 use crate::registry::JobContext;
 
 /// Sends the content as it is now, unless the subscriber left meanwhile.
 pub async fn run(job: SendNewsletter, ctx: JobContext) -> Result<(), JobError> {
-    let row: Option<(String, bool, String, String, String, String)> = sqlx::query_as(
-        "SELECT s.address, s.active, s.token, c.subject, c.text_body, c.html_body
-         FROM subscribers s JOIN subscription_contents c USING (owner_id, content_type)
-         WHERE s.id = $1",
-    )
-    .bind(job.subscriber_id)
-    .fetch_optional(&ctx.pool)
-    .await
-    .map_err(JobError::retryable)?;
-    let Some((to, active, token, subject, text, html)) = row else {
+    let row = subscriptions::newsletter(&ctx.pool, job.subscriber_id)
+        .await
+        .map_err(JobError::retryable)?;
+    let Some(subscriptions::Newsletter {
+        address: to,
+        active,
+        token,
+        subject,
+        text_body: text,
+        html_body: html,
+    }) = row
+    else {
         tracing::info!(subscriber.id = %job.subscriber_id, "subscription gone; nothing to send");
         return Ok(());
     };

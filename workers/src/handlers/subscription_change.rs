@@ -1,7 +1,7 @@
 //! `subscribe` and `unsubscribe`: apply a subscription task.
 
 use marquee_core::jobs::JobError;
-use marquee_core::subscriptions::{self, Subscribe, SubscriptionPayload, Unsubscribe};
+use marquee_core::subscriptions::{self, Subscribe, Unsubscribe};
 use uuid::Uuid;
 
 use crate::registry::JobContext;
@@ -17,14 +17,15 @@ pub async fn unsubscribe(job: Unsubscribe, ctx: JobContext) -> Result<(), JobErr
 }
 
 async fn apply(task_id: Uuid, kind: &str, ctx: &JobContext) -> Result<(), JobError> {
-    let task: Option<(Uuid, i64, sqlx::types::Json<SubscriptionPayload>)> =
-        sqlx::query_as("SELECT owner_id, seq, payload FROM tasks WHERE id = $1 AND type = $2")
-            .bind(task_id)
-            .bind(kind)
-            .fetch_optional(&ctx.pool)
-            .await
-            .map_err(JobError::retryable)?;
-    let Some((owner, seq, sqlx::types::Json(change))) = task else {
+    let task = subscriptions::change_task(&ctx.pool, task_id, kind)
+        .await
+        .map_err(JobError::retryable)?;
+    let Some(subscriptions::ChangeTask {
+        owner_id: owner,
+        seq,
+        change,
+    }) = task
+    else {
         return Err(JobError::permanent(format!("no such {kind} task")));
     };
     let applied = subscriptions::apply(&ctx.pool, owner, seq, &change)

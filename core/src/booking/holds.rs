@@ -207,7 +207,7 @@ async fn attempt(
     // parallel requests cannot both slip under the limit.
     // (`$1::uuid::text`: without the `::uuid` the macro would take $1 for text.)
     sqlx::query!(
-        r#"SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0)) AS "locked: ()""#,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0))",
         user,
         event,
     )

@@ -432,8 +432,9 @@ pub async fn items_of(
 ) -> Result<Vec<HoldItem>, sqlx::Error> {
     sqlx::query_as!(
         HoldItem,
-        "SELECT seat_id, ticket_type_id, label, quantity, price_cents FROM hold_items
-         WHERE hold_id = $1 ORDER BY label",
+        r#"SELECT seat_id AS "seat_id?", ticket_type_id AS "ticket_type_id?", label, quantity,
+                price_cents
+         FROM hold_items WHERE hold_id = $1 ORDER BY label"#,
         hold,
     )
     .fetch_all(db)

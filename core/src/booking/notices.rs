@@ -58,7 +58,7 @@ pub struct RefundNotice {
 pub async fn refund_notice(pool: &PgPool, refund: Uuid) -> Result<RefundNotice, sqlx::Error> {
     sqlx::query_as!(
         RefundNotice,
-        r#"SELECT u.email, u.name, b.reference, e.title, b.cancel_reason AS reason,
+        r#"SELECT u.email, u.name, b.reference, e.title, b.cancel_reason AS "reason?",
                 r.amount_cents, r.currency
          FROM refunds r JOIN bookings b ON b.id = r.booking_id
          JOIN users u ON u.id = b.user_id JOIN events e ON e.id = b.event_id

@@ -75,13 +75,15 @@ pub async fn list(
     )
     .fetch_one(pool)
     .await?;
+    // `?`: query_as! would decode a column it takes for NOT NULL into an
+    // Option field as if it could never be NULL; the venue is a LEFT JOIN.
     let events = sqlx::query_as!(
         EventSummary,
-        "SELECT e.id, e.title, e.starts_at, e.ends_at, e.venue_id, v.name AS venue_name,
+        r#"SELECT e.id, e.title, e.starts_at, e.ends_at, e.venue_id, v.name AS "venue_name?",
                 e.organizer_id, e.currency,
                 LEAST((SELECT min(price_cents) FROM event_section_prices p WHERE p.event_id = e.id),
                       (SELECT min(price_cents) FROM ticket_types t WHERE t.event_id = e.id))
-                    AS min_price_cents
+                    AS "min_price_cents?"
          FROM events e LEFT JOIN venues v ON v.id = e.venue_id
          WHERE e.status = 'published'
           AND ($1::text IS NULL OR e.search @@ websearch_to_tsquery('simple', $1))
@@ -89,7 +91,7 @@ pub async fn list(
           AND ($3::timestamptz IS NULL OR e.starts_at < $3)
           AND ($4::uuid IS NULL OR e.venue_id = $4)
           AND ($5::uuid IS NULL OR e.organizer_id = $5)
-         ORDER BY e.starts_at, e.id LIMIT $6 OFFSET $7",
+         ORDER BY e.starts_at, e.id LIMIT $6 OFFSET $7"#,
         q,
         query.from,
         query.to,

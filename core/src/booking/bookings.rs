@@ -37,7 +37,7 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
+/// A booking joined with its payment, before its lines are read.
 struct Row {
     id: Uuid,
     reference: String,
@@ -51,11 +51,6 @@ struct Row {
     payment_status: String,
     created_at: DateTime<Utc>,
 }
-
-const SELECT: &str =
-    "SELECT b.id, b.reference, b.status, b.event_id, b.user_id, b.hold_id, b.total_cents,
-        b.currency, p.id AS payment_id, p.status AS payment_status, b.created_at
-     FROM bookings b JOIN payments p ON p.booking_id = b.id";
 
 async fn complete(pool: &PgPool, row: Row) -> Result<Booking, sqlx::Error> {
     let items = items_of(pool, row.hold_id).await?;
@@ -76,10 +71,16 @@ async fn complete(pool: &PgPool, row: Row) -> Result<Booking, sqlx::Error> {
 
 /// Any booking by id (callers check who may see it).
 pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Booking>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE b.id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query_as!(
+        Row,
+        "SELECT b.id, b.reference, b.status, b.event_id, b.user_id, b.hold_id, b.total_cents,
+            b.currency, p.id AS payment_id, p.status AS payment_status, b.created_at
+         FROM bookings b JOIN payments p ON p.booking_id = b.id
+         WHERE b.id = $1",
+        id,
+    )
+    .fetch_optional(pool)
+    .await?;
     match row {
         Some(row) => Ok(Some(complete(pool, row).await?)),
         None => Ok(None),
@@ -91,10 +92,12 @@ pub async fn get(pool: &PgPool, viewer: Actor, id: Uuid) -> Result<Booking, Book
     let Some(booking) = load(pool, id).await? else {
         return Err(BookingError::NotFound("no such booking"));
     };
-    let organizer: Uuid = sqlx::query_scalar("SELECT organizer_id FROM events WHERE id = $1")
-        .bind(booking.event_id)
-        .fetch_one(pool)
-        .await?;
+    let organizer = sqlx::query_scalar!(
+        "SELECT organizer_id FROM events WHERE id = $1",
+        booking.event_id,
+    )
+    .fetch_one(pool)
+    .await?;
     if viewer.user_id == booking.user_id
         || viewer.user_id == organizer
         || viewer.role == Role::Admin
@@ -112,16 +115,22 @@ pub async fn list(
     page: i64,
     per_page: i64,
 ) -> Result<(Vec<Booking>, i64), sqlx::Error> {
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE user_id = $1")
-        .bind(user)
-        .fetch_one(pool)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE b.user_id = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(user)
-    .bind(per_page)
-    .bind((page - 1).saturating_mul(per_page))
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "total!" FROM bookings WHERE user_id = $1"#,
+        user,
+    )
+    .fetch_one(pool)
+    .await?;
+    let rows = sqlx::query_as!(
+        Row,
+        "SELECT b.id, b.reference, b.status, b.event_id, b.user_id, b.hold_id, b.total_cents,
+            b.currency, p.id AS payment_id, p.status AS payment_status, b.created_at
+         FROM bookings b JOIN payments p ON p.booking_id = b.id
+         WHERE b.user_id = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2 OFFSET $3",
+        user,
+        per_page,
+        (page - 1).saturating_mul(per_page),
+    )
     .fetch_all(pool)
     .await?;
     let mut bookings = Vec::with_capacity(rows.len());

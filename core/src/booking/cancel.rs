@@ -74,11 +74,12 @@ pub async fn cancel(
     reason: Option<&str>,
 ) -> Result<(Refund, Enqueued), BookingError> {
     let mut tx = pool.begin().await?;
-    let owner: Option<Uuid> =
-        sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1 FOR UPDATE")
-            .bind(booking)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let owner = sqlx::query_scalar!(
+        "SELECT user_id FROM bookings WHERE id = $1 FOR UPDATE",
+        booking,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     if owner != Some(user) {
         return Err(BookingError::NotFound("no such booking"));
     }
@@ -96,13 +97,14 @@ pub async fn cancel_in(
     rule: RefundRule,
     reason: Option<&str>,
 ) -> Result<(Refund, Enqueued), BookingError> {
-    let (status, hold, event, total_cents, currency): (String, Uuid, Uuid, i32, String) = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT status, hold_id, event_id, total_cents, currency FROM bookings WHERE id = $1 FOR UPDATE",
+        booking,
     )
-    .bind(booking)
     .fetch_one(&mut *conn)
     .await?;
-    if status == "cancelled" {
+    let (hold, event, total_cents) = (row.hold_id, row.event_id, row.total_cents);
+    if row.status == "cancelled" {
         return Err(BookingError::Conflict(
             "this booking is already cancelled".to_owned(),
         ));
@@ -112,14 +114,15 @@ pub async fn cancel_in(
     // `cancelled`, or it waits for this one. Without the lock a person's
     // cancel could read `published`, commit a policy refund after the
     // event was called off, and the event's job would skip the booking.
-    let (event_cancelled, starts_at): (bool, chrono::DateTime<Utc>) = sqlx::query_as(
-        "SELECT status = 'cancelled', starts_at FROM events WHERE id = $1 FOR SHARE",
+    let event_row = sqlx::query!(
+        r#"SELECT status = 'cancelled' AS "cancelled!", starts_at FROM events WHERE id = $1 FOR SHARE"#,
+        event,
     )
-    .bind(event)
     .fetch_one(&mut *conn)
     .await?;
+    let starts_at = event_row.starts_at;
     // Once the organizer has called the event off, everyone gets it all back.
-    let rule = if event_cancelled {
+    let rule = if event_row.cancelled {
         RefundRule::Full
     } else {
         rule
@@ -135,32 +138,34 @@ pub async fn cancel_in(
                 })?
         }
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2 WHERE id = $1",
+        booking,
+        reason,
     )
-    .bind(booking)
-    .bind(reason)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE event_seats SET status = 'available', hold_id = NULL, held_until = NULL WHERE hold_id = $1 AND status = 'sold'")
-        .bind(hold)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "UPDATE event_seats SET status = 'available', hold_id = NULL, held_until = NULL WHERE hold_id = $1 AND status = 'sold'",
+        hold,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
         "UPDATE ticket_types t SET sold = t.sold - i.quantity
          FROM hold_items i WHERE i.hold_id = $1 AND i.ticket_type_id = t.id",
+        hold,
     )
-    .bind(hold)
     .execute(&mut *conn)
     .await?;
     let refund = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refunds (id, booking_id, amount_cents, currency, status) VALUES ($1, $2, $3, $4, 'pending')",
+        refund,
+        booking,
+        amount_cents,
+        row.currency,
     )
-    .bind(refund)
-    .bind(booking)
-    .bind(amount_cents)
-    .bind(&currency)
     .execute(&mut *conn)
     .await?;
     let job = jobs::enqueue(&mut *conn, &ProcessRefund { refund_id: refund }).await?;
@@ -191,17 +196,18 @@ pub async fn process_refund(
     provider: &dyn PaymentProvider,
     refund: Uuid,
 ) -> Result<Processed, BookingError> {
-    let row: Option<(String, i32, Option<String>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT r.status, r.amount_cents, p.provider_ref FROM refunds r
          JOIN payments p ON p.booking_id = r.booking_id WHERE r.id = $1",
+        refund,
     )
-    .bind(refund)
     .fetch_optional(pool)
     .await?;
-    let Some((status, amount_cents, charge)) = row else {
+    let Some(row) = row else {
         return Err(BookingError::NotFound("no such refund"));
     };
-    match status.as_str() {
+    let (amount_cents, charge) = (row.amount_cents, row.provider_ref);
+    match row.status.as_str() {
         "refunded" => return Ok(Processed::AlreadyDone),
         "refused" => {
             return Err(BookingError::Conflict(
@@ -221,10 +227,10 @@ pub async fn process_refund(
             // A refused refund will not pass on retry: an operator looks,
             // and the refund sweep leaves it alone.
             Err(PaymentError::Declined(why)) => {
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE refunds SET status = 'refused' WHERE id = $1 AND status = 'pending'",
+                    refund,
                 )
-                .bind(refund)
                 .execute(pool)
                 .await?;
                 return Err(BookingError::Conflict(why));
@@ -236,12 +242,12 @@ pub async fn process_refund(
     } else {
         None
     };
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE refunds SET status = 'refunded', provider_ref = $2, refunded_at = now()
          WHERE id = $1 AND status = 'pending'",
+        refund,
+        provider_ref,
     )
-    .bind(refund)
-    .bind(provider_ref)
     .execute(pool)
     .await?;
     Ok(if updated.rows_affected() == 1 {
@@ -269,12 +275,12 @@ where
     let mut cancelled = 0;
     loop {
         let mut tx = pool.begin().await?;
-        let batch: Vec<Uuid> = sqlx::query_scalar(
+        let batch = sqlx::query_scalar!(
             "SELECT id FROM bookings WHERE event_id = $1 AND status = 'confirmed'
              ORDER BY id LIMIT $2 FOR UPDATE",
+            event,
+            BATCH,
         )
-        .bind(event)
-        .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
         if batch.is_empty() {
@@ -312,20 +318,15 @@ pub struct CancellationProgress {
 
 /// Counts for one event.
 pub async fn progress(pool: &PgPool, event: Uuid) -> Result<CancellationProgress, sqlx::Error> {
-    let (bookings_confirmed, bookings_cancelled, refunds_pending, refunds_paid) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE b.status = 'confirmed'),
-                count(*) FILTER (WHERE b.status = 'cancelled'),
-                count(r.id) FILTER (WHERE r.status = 'pending'),
-                count(r.id) FILTER (WHERE r.status = 'refunded')
-         FROM bookings b LEFT JOIN refunds r ON r.booking_id = b.id WHERE b.event_id = $1",
+    sqlx::query_as!(
+        CancellationProgress,
+        r#"SELECT count(*) FILTER (WHERE b.status = 'confirmed') AS "bookings_confirmed!",
+                count(*) FILTER (WHERE b.status = 'cancelled') AS "bookings_cancelled!",
+                count(r.id) FILTER (WHERE r.status = 'pending') AS "refunds_pending!",
+                count(r.id) FILTER (WHERE r.status = 'refunded') AS "refunds_paid!"
+         FROM bookings b LEFT JOIN refunds r ON r.booking_id = b.id WHERE b.event_id = $1"#,
+        event,
     )
-    .bind(event)
     .fetch_one(pool)
-    .await?;
-    Ok(CancellationProgress {
-        bookings_confirmed,
-        bookings_cancelled,
-        refunds_pending,
-        refunds_paid,
-    })
+    .await
 }

@@ -45,32 +45,35 @@ pub async fn confirm(
     // own committed statement, so a crash between the charge and the
     // booking can be reconciled. (Nothing is written for a hold that is not
     // the caller's active one.)
-    sqlx::query(
+    // (`$3::uuid`, `$4::text`: the types the values always had; a bare
+    // parameter in a SELECT list would be taken for text.)
+    sqlx::query!(
         "INSERT INTO payments (id, hold_id, provider, amount_cents, currency, status)
-         SELECT $3, h.id, $4, h.total_cents, h.currency, 'pending' FROM holds h
+         SELECT $3::uuid, h.id, $4::text, h.total_cents, h.currency, 'pending' FROM holds h
          WHERE h.id = $1 AND h.user_id = $2 AND h.status = 'active'
          ON CONFLICT (hold_id) DO UPDATE SET status = 'pending', updated_at = now()
          WHERE payments.status IN ('declined', 'failed')",
+        request.hold_id,
+        user,
+        Uuid::now_v7(),
+        provider.name(),
     )
-    .bind(request.hold_id)
-    .bind(user)
-    .bind(Uuid::now_v7())
-    .bind(provider.name())
     .execute(pool)
     .await?;
     let mut tx = pool.begin().await?;
-    let hold: Option<(Uuid, String, bool, i32, String)> = sqlx::query_as(
-        "SELECT event_id, status, expires_at > now(), total_cents, currency FROM holds
-         WHERE id = $1 AND user_id = $2 FOR UPDATE",
+    let hold = sqlx::query!(
+        r#"SELECT event_id, status, expires_at > now() AS "live!", total_cents, currency FROM holds
+         WHERE id = $1 AND user_id = $2 FOR UPDATE"#,
+        request.hold_id,
+        user,
     )
-    .bind(request.hold_id)
-    .bind(user)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((event, status, live, total_cents, currency)) = hold else {
+    let Some(hold) = hold else {
         return Err(BookingError::NotFound("no such hold"));
     };
-    match (status.as_str(), live) {
+    let (event, total_cents, currency) = (hold.event_id, hold.total_cents, hold.currency);
+    match (hold.status.as_str(), hold.live) {
         ("confirmed", _) => {
             return Err(BookingError::Conflict(
                 "this hold is already booked".to_owned(),
@@ -84,9 +87,8 @@ pub async fn confirm(
         }
     }
     // A cancelled event sells nothing more (its refund job may be done).
-    let event_status: String =
-        sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR SHARE")
-            .bind(event)
+    let event_status =
+        sqlx::query_scalar!("SELECT status FROM events WHERE id = $1 FOR SHARE", event)
             .fetch_one(&mut *tx)
             .await?;
     if event_status != "published" {
@@ -98,12 +100,12 @@ pub async fn confirm(
     let seats = items.iter().filter(|i| i.seat_id.is_some()).count();
     // Lock the seats this hold still has: a claim that would take one as
     // expired now waits for this transaction, and then finds it sold.
-    let still_held: Vec<Uuid> = sqlx::query_scalar(
+    let still_held = sqlx::query_scalar!(
         "SELECT seat_id FROM event_seats
          WHERE hold_id = $1 AND status = 'held' AND held_until > clock_timestamp()
          ORDER BY seat_id FOR UPDATE",
+        request.hold_id,
     )
-    .bind(request.hold_id)
     .fetch_all(&mut *tx)
     .await?;
     if still_held.len() != seats {
@@ -128,19 +130,21 @@ pub async fn confirm(
                     ("failed", BookingError::ProviderUnavailable(why))
                 }
             };
-            sqlx::query("UPDATE payments SET status = $2, updated_at = now() WHERE hold_id = $1 AND status = 'pending'")
-                .bind(request.hold_id)
-                .bind(status)
-                .execute(pool)
-                .await?;
+            sqlx::query!(
+                "UPDATE payments SET status = $2, updated_at = now() WHERE hold_id = $1 AND status = 'pending'",
+                request.hold_id,
+                status,
+            )
+            .execute(pool)
+            .await?;
             return Err(error);
         }
     };
 
-    let sold = sqlx::query(
+    let sold = sqlx::query!(
         "UPDATE event_seats SET status = 'sold', held_until = NULL WHERE hold_id = $1 AND status = 'held'",
+        request.hold_id,
     )
-    .bind(request.hold_id)
     .execute(&mut *tx)
     .await?;
     // Cannot differ while the rows are locked; if it ever does, sell nothing
@@ -151,48 +155,50 @@ pub async fn confirm(
             "this hold expired; hold again".to_owned(),
         ));
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE ticket_types t SET held = t.held - i.quantity, sold = t.sold + i.quantity
          FROM hold_items i WHERE i.hold_id = $1 AND i.ticket_type_id = t.id",
+        request.hold_id,
     )
-    .bind(request.hold_id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE holds SET status = 'confirmed', updated_at = now() WHERE id = $1")
-        .bind(request.hold_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE holds SET status = 'confirmed', updated_at = now() WHERE id = $1",
+        request.hold_id,
+    )
+    .execute(&mut *tx)
+    .await?;
     let booking_id = Uuid::now_v7();
     loop {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query!(
             "INSERT INTO bookings (id, reference, hold_id, event_id, user_id, status, total_cents, currency)
              VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7) ON CONFLICT (reference) DO NOTHING",
+            booking_id,
+            new_reference(),
+            request.hold_id,
+            event,
+            user,
+            total_cents,
+            currency,
         )
-        .bind(booking_id)
-        .bind(new_reference())
-        .bind(request.hold_id)
-        .bind(event)
-        .bind(user)
-        .bind(total_cents)
-        .bind(&currency)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
             break;
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO payments (id, hold_id, booking_id, provider, provider_ref, amount_cents, currency, status)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'paid')
          ON CONFLICT (hold_id) DO UPDATE SET booking_id = $3, provider_ref = $5, status = 'paid', updated_at = now()",
+        Uuid::now_v7(),
+        request.hold_id,
+        booking_id,
+        provider.name(),
+        provider_ref,
+        total_cents,
+        currency,
     )
-    .bind(Uuid::now_v7())
-    .bind(request.hold_id)
-    .bind(booking_id)
-    .bind(provider.name())
-    .bind(&provider_ref)
-    .bind(total_cents)
-    .bind(&currency)
     .execute(&mut *tx)
     .await?;
     let job = jobs::enqueue(&mut tx, &SendBookingConfirmation { booking_id }).await?;

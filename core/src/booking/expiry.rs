@@ -35,7 +35,7 @@ pub async fn sweep_event(pool: &PgPool, event: Uuid) -> Result<u64, sqlx::Error>
 /// Releases holds past their time (all events, or one). Each hold is
 /// released once, however many sweeps run at once. Returns how many.
 async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sqlx::Error> {
-    let expired: Vec<Uuid> = sqlx::query_scalar(
+    let expired = sqlx::query_scalar!(
         // Holds someone is checking out or releasing right now are skipped,
         // never waited for: no lock cycle with a checkout, and the sweep
         // never queues behind a payment provider. Two sweeps take disjoint
@@ -46,8 +46,8 @@ async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sql
                         AND ($1::uuid IS NULL OR event_id = $1)
                       ORDER BY id FOR UPDATE SKIP LOCKED)
          RETURNING id",
+        event,
     )
-    .bind(event)
     .fetch_all(&mut *conn)
     .await?;
     give_back(conn, &expired).await?;
@@ -63,7 +63,7 @@ pub(super) async fn give_back(conn: &mut PgConnection, holds: &[Uuid]) -> Result
     if holds.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "WITH mine AS MATERIALIZED (
              SELECT event_id, seat_id FROM event_seats
              WHERE hold_id = ANY($1) AND status = 'held'
@@ -71,11 +71,11 @@ pub(super) async fn give_back(conn: &mut PgConnection, holds: &[Uuid]) -> Result
              FOR UPDATE)
          UPDATE event_seats s SET status = 'available', hold_id = NULL, held_until = NULL
          FROM mine m WHERE s.event_id = m.event_id AND s.seat_id = m.seat_id",
+        holds,
     )
-    .bind(holds)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "WITH units AS (
              SELECT ticket_type_id, sum(quantity)::int AS quantity FROM hold_items
              WHERE hold_id = ANY($1) AND ticket_type_id IS NOT NULL
@@ -87,8 +87,8 @@ pub(super) async fn give_back(conn: &mut PgConnection, holds: &[Uuid]) -> Result
          UPDATE ticket_types t SET held = t.held - u.quantity
          FROM units u JOIN locked l ON l.id = u.ticket_type_id
          WHERE t.id = u.ticket_type_id",
+        holds,
     )
-    .bind(holds)
     .execute(conn)
     .await?;
     Ok(())

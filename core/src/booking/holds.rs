@@ -108,7 +108,6 @@ pub struct HoldLimits {
     pub active_per_person: i64,
 }
 
-#[derive(sqlx::FromRow)]
 struct Sale {
     status: String,
     open: bool,
@@ -173,13 +172,14 @@ async fn attempt(
     limits: HoldLimits,
 ) -> Result<Attempt, BookingError> {
     let mut tx = pool.begin().await?;
-    let sale: Option<Sale> = sqlx::query_as(
-        "SELECT status, now() >= COALESCE(sales_start, published_at, now())
-                        AND now() < COALESCE(sales_end, starts_at) AS open,
+    let sale = sqlx::query_as!(
+        Sale,
+        r#"SELECT status, now() >= COALESCE(sales_start, published_at, now())
+                        AND now() < COALESCE(sales_end, starts_at) AS "open!",
                 max_per_order, hold_minutes, currency
-         FROM events WHERE id = $1",
+         FROM events WHERE id = $1"#,
+        event,
     )
-    .bind(event)
     .fetch_optional(&mut *tx)
     .await?;
     let sale = match sale {
@@ -205,16 +205,19 @@ async fn attempt(
     }
     // One person's holds on one event are counted under a lock, so two
     // parallel requests cannot both slip under the limit.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || $2::text, 0))")
-        .bind(user)
-        .bind(event)
-        .execute(&mut *tx)
-        .await?;
-    let active: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM holds WHERE user_id = $1 AND event_id = $2 AND status = 'active' AND expires_at > now()",
+    // (`$1::uuid::text`: without the `::uuid` the macro would take $1 for text.)
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0))",
+        user,
+        event,
     )
-    .bind(user)
-    .bind(event)
+    .execute(&mut *tx)
+    .await?;
+    let active = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "active!" FROM holds WHERE user_id = $1 AND event_id = $2 AND status = 'active' AND expires_at > now()"#,
+        user,
+        event,
+    )
     .fetch_one(&mut *tx)
     .await?;
     if active >= limits.active_per_person {
@@ -224,10 +227,12 @@ async fn attempt(
     }
 
     let hold = Uuid::now_v7();
-    let expires_at: DateTime<Utc> = sqlx::query_scalar("SELECT now() + make_interval(mins => $1)")
-        .bind(sale.hold_minutes)
-        .fetch_one(&mut *tx)
-        .await?;
+    let expires_at = sqlx::query_scalar!(
+        r#"SELECT now() + make_interval(mins => $1) AS "expires_at!""#,
+        sale.hold_minutes,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let mut items = claim_seats(&mut tx, event, hold, expires_at, &request.seats).await?;
     if let (Some(ticket_type), Some(quantity)) = (request.ticket_type_id, request.quantity) {
         match claim_units(&mut tx, event, ticket_type, quantity).await? {
@@ -243,32 +248,31 @@ async fn attempt(
         .iter()
         .map(|i| i64::from(i.quantity) * i64::from(i.price_cents))
         .sum();
-    sqlx::query(
+    let total_cents_row = i32::try_from(total_cents)
+        .map_err(|_| BookingError::Conflict("order too large".to_owned()))?;
+    sqlx::query!(
         "INSERT INTO holds (id, event_id, user_id, status, total_cents, currency, expires_at)
          VALUES ($1, $2, $3, 'active', $4, $5, $6)",
+        hold,
+        event,
+        user,
+        total_cents_row,
+        sale.currency,
+        expires_at,
     )
-    .bind(hold)
-    .bind(event)
-    .bind(user)
-    .bind(
-        i32::try_from(total_cents)
-            .map_err(|_| BookingError::Conflict("order too large".to_owned()))?,
-    )
-    .bind(&sale.currency)
-    .bind(expires_at)
     .execute(&mut *tx)
     .await?;
     for item in &items {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO hold_items (hold_id, seat_id, ticket_type_id, label, quantity, price_cents)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            hold,
+            item.seat_id,
+            item.ticket_type_id,
+            item.label,
+            item.quantity,
+            item.price_cents,
         )
-        .bind(hold)
-        .bind(item.seat_id)
-        .bind(item.ticket_type_id)
-        .bind(&item.label)
-        .bind(item.quantity)
-        .bind(item.price_cents)
         .execute(&mut *tx)
         .await?;
     }
@@ -296,11 +300,11 @@ async fn claim_seats(
     if seats.is_empty() {
         return Ok(Vec::new());
     }
-    let known: Vec<Uuid> = sqlx::query_scalar(
+    let known = sqlx::query_scalar!(
         "SELECT seat_id FROM event_seats WHERE event_id = $1 AND seat_id = ANY($2)",
+        event,
+        seats,
     )
-    .bind(event)
-    .bind(seats)
     .fetch_all(&mut *conn)
     .await?;
     if known.len() != seats.len() {
@@ -310,7 +314,7 @@ async fn claim_seats(
         )]
         .into());
     }
-    let claimed: Vec<(Uuid, String, i32)> = sqlx::query_as(
+    let claimed = sqlx::query!(
         "WITH claimable AS (
              SELECT seat_id FROM event_seats
              WHERE event_id = $1 AND seat_id = ANY($2)
@@ -320,29 +324,29 @@ async fn claim_seats(
          UPDATE event_seats s SET status = 'held', hold_id = $3, held_until = $4
          FROM claimable c WHERE s.event_id = $1 AND s.seat_id = c.seat_id
          RETURNING s.seat_id, s.label, s.price_cents",
+        event,
+        seats,
+        hold,
+        until,
     )
-    .bind(event)
-    .bind(seats)
-    .bind(hold)
-    .bind(until)
     .fetch_all(&mut *conn)
     .await?;
     if claimed.len() != seats.len() {
         let taken = seats
             .iter()
-            .filter(|s| !claimed.iter().any(|(id, _, _)| id == *s))
+            .filter(|s| !claimed.iter().any(|c| c.seat_id == **s))
             .copied()
             .collect();
         return Err(BookingError::SeatsTaken(taken));
     }
     Ok(claimed
         .into_iter()
-        .map(|(seat_id, label, price_cents)| HoldItem {
-            seat_id: Some(seat_id),
+        .map(|seat| HoldItem {
+            seat_id: Some(seat.seat_id),
             ticket_type_id: None,
-            label,
+            label: seat.label,
             quantity: 1,
-            price_cents,
+            price_cents: seat.price_cents,
         })
         .collect())
 }
@@ -356,30 +360,30 @@ async fn claim_units(
     ticket_type: Uuid,
     quantity: i32,
 ) -> Result<Result<HoldItem, i32>, BookingError> {
-    let claimed: Option<(String, i32)> = sqlx::query_as(
+    let claimed = sqlx::query!(
         "UPDATE ticket_types SET held = held + $3
          WHERE id = $2 AND event_id = $1 AND capacity - sold - held >= $3
          RETURNING name, price_cents",
+        event,
+        ticket_type,
+        quantity,
     )
-    .bind(event)
-    .bind(ticket_type)
-    .bind(quantity)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some((label, price_cents)) = claimed {
+    if let Some(claimed) = claimed {
         return Ok(Ok(HoldItem {
             seat_id: None,
             ticket_type_id: Some(ticket_type),
-            label,
+            label: claimed.name,
             quantity,
-            price_cents,
+            price_cents: claimed.price_cents,
         }));
     }
-    let left: Option<i32> = sqlx::query_scalar(
-        "SELECT capacity - sold - held FROM ticket_types WHERE id = $2 AND event_id = $1",
+    let left = sqlx::query_scalar!(
+        r#"SELECT capacity - sold - held AS "left!" FROM ticket_types WHERE id = $2 AND event_id = $1"#,
+        event,
+        ticket_type,
     )
-    .bind(event)
-    .bind(ticket_type)
     .fetch_optional(&mut *conn)
     .await?;
     match left {
@@ -394,30 +398,30 @@ async fn claim_units(
 
 /// The owner's hold; anyone else's is `NotFound`.
 pub async fn get(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Hold, BookingError> {
-    let row: Option<(Uuid, String, i32, String, DateTime<Utc>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT event_id, status, total_cents, currency, expires_at FROM holds WHERE id = $1 AND user_id = $2",
+        id,
+        user,
     )
-    .bind(id)
-    .bind(user)
     .fetch_optional(pool)
     .await?;
-    let Some((event_id, status, total_cents, currency, expires_at)) = row else {
+    let Some(row) = row else {
         return Err(BookingError::NotFound("no such hold"));
     };
     let items = items_of(pool, id).await?;
-    let status = if status == "active" && expires_at <= Utc::now() {
+    let status = if row.status == "active" && row.expires_at <= Utc::now() {
         "expired".to_owned()
     } else {
-        status
+        row.status
     };
     Ok(Hold {
         id,
-        event_id,
+        event_id: row.event_id,
         status,
         items,
-        total_cents: i64::from(total_cents),
-        currency,
-        expires_at,
+        total_cents: i64::from(row.total_cents),
+        currency: row.currency,
+        expires_at: row.expires_at,
     })
 }
 
@@ -426,11 +430,13 @@ pub async fn items_of(
     db: impl sqlx::PgExecutor<'_>,
     hold: Uuid,
 ) -> Result<Vec<HoldItem>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seat_id, ticket_type_id, label, quantity, price_cents FROM hold_items
-         WHERE hold_id = $1 ORDER BY label",
+    sqlx::query_as!(
+        HoldItem,
+        r#"SELECT seat_id AS "seat_id?", ticket_type_id AS "ticket_type_id?", label, quantity,
+                price_cents
+         FROM hold_items WHERE hold_id = $1 ORDER BY label"#,
+        hold,
     )
-    .bind(hold)
     .fetch_all(db)
     .await
 }
@@ -440,27 +446,30 @@ pub async fn items_of(
 /// the hold's event.
 pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, BookingError> {
     let mut tx = pool.begin().await?;
-    let hold: Option<(String, Uuid)> = sqlx::query_as(
+    let hold = sqlx::query!(
         "SELECT status, event_id FROM holds WHERE id = $1 AND user_id = $2 FOR UPDATE",
+        id,
+        user,
     )
-    .bind(id)
-    .bind(user)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((status, event)) = hold else {
+    let Some(hold) = hold else {
         return Err(BookingError::NotFound("no such hold"));
     };
-    match status.as_str() {
+    let event = hold.event_id;
+    match hold.status.as_str() {
         "confirmed" => {
             return Err(BookingError::Conflict(
                 "this hold is booked; cancel the booking instead".to_owned(),
             ));
         }
         "active" => {
-            sqlx::query("UPDATE holds SET status = 'released', updated_at = now() WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE holds SET status = 'released', updated_at = now() WHERE id = $1",
+                id,
+            )
+            .execute(&mut *tx)
+            .await?;
             super::expiry::give_back(&mut tx, &[id]).await?;
         }
         _ => {}

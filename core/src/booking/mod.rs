@@ -10,6 +10,7 @@ pub mod cancel;
 pub mod checkout;
 mod expiry;
 pub mod holds;
+pub mod notices;
 pub mod payments;
 pub mod policy;
 pub mod redrive;

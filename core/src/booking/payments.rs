@@ -87,11 +87,11 @@ impl FakeProvider {
     /// Makes the next `calls` refund calls fail as unavailable (0 ends the
     /// outage): a deterministic provider outage for tests and demos.
     pub async fn fail_next_refunds(pool: &PgPool, calls: i32) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO fake_provider_outages (operation, remaining) VALUES ('refund', $1)
              ON CONFLICT (operation) DO UPDATE SET remaining = EXCLUDED.remaining",
+            calls,
         )
-        .bind(calls)
         .execute(pool)
         .await?;
         Ok(())
@@ -99,7 +99,7 @@ impl FakeProvider {
 
     async fn refund_now(&self, request: &RefundRequest) -> Result<String, PaymentError> {
         let unavailable = |e: sqlx::Error| PaymentError::Unavailable(e.to_string());
-        let outage: Option<i32> = sqlx::query_scalar(
+        let outage = sqlx::query_scalar!(
             "UPDATE fake_provider_outages SET remaining = remaining - 1
              WHERE operation = 'refund' AND remaining > 0 RETURNING remaining",
         )
@@ -111,22 +111,24 @@ impl FakeProvider {
                 "the fake provider is down ({left} more refund calls fail)"
             )));
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO fake_provider_refunds (idempotency_key, id, charge_id, amount_cents)
              VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
+            request.idempotency_key,
+            format!("fake_re_{}", uuid::Uuid::new_v4().simple()),
+            request.charge_id,
+            i32::try_from(request.amount_cents).unwrap_or(i32::MAX),
         )
-        .bind(&request.idempotency_key)
-        .bind(format!("fake_re_{}", uuid::Uuid::new_v4().simple()))
-        .bind(&request.charge_id)
-        .bind(i32::try_from(request.amount_cents).unwrap_or(i32::MAX))
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
-        sqlx::query_scalar("SELECT id FROM fake_provider_refunds WHERE idempotency_key = $1")
-            .bind(&request.idempotency_key)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)
+        sqlx::query_scalar!(
+            "SELECT id FROM fake_provider_refunds WHERE idempotency_key = $1",
+            request.idempotency_key,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)
     }
 
     async fn charge_now(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
@@ -140,38 +142,41 @@ impl FakeProvider {
             _ => "declined",
         };
         let unavailable = |e: sqlx::Error| PaymentError::Unavailable(e.to_string());
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO fake_provider_charges (idempotency_key, id, token, amount_cents, currency, outcome)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+            request.idempotency_key,
+            format!("fake_ch_{}", uuid::Uuid::new_v4().simple()),
+            request.token,
+            i32::try_from(request.amount_cents).unwrap_or(i32::MAX),
+            request.currency,
+            outcome,
         )
-        .bind(&request.idempotency_key)
-        .bind(format!("fake_ch_{}", uuid::Uuid::new_v4().simple()))
-        .bind(&request.token)
-        .bind(i32::try_from(request.amount_cents).unwrap_or(i32::MAX))
-        .bind(&request.currency)
-        .bind(outcome)
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
         // The first charge under a key decides (a paid key stays paid).
-        let (id, recorded): (String, String) = sqlx::query_as(
+        let charge = sqlx::query!(
             "SELECT id, outcome FROM fake_provider_charges WHERE idempotency_key = $1",
+            request.idempotency_key,
         )
-        .bind(&request.idempotency_key)
         .fetch_one(&self.pool)
         .await
         .map_err(unavailable)?;
-        if recorded == "paid" {
+        let id = charge.id;
+        if charge.outcome == "paid" {
             return Ok(id);
         }
         if outcome == "paid" {
             // A new card after a decline: a new attempt under a new key.
-            sqlx::query("UPDATE fake_provider_charges SET outcome = 'paid', token = $2 WHERE idempotency_key = $1")
-                .bind(&request.idempotency_key)
-                .bind(&request.token)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
+            sqlx::query!(
+                "UPDATE fake_provider_charges SET outcome = 'paid', token = $2 WHERE idempotency_key = $1",
+                request.idempotency_key,
+                request.token,
+            )
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
             return Ok(id);
         }
         Err(PaymentError::Declined("the card was declined".to_owned()))

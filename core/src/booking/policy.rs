@@ -152,30 +152,39 @@ impl Policy {
     }
 }
 
-/// allow, deadline, tiers, fee type, fee amount.
-type PolicyRow = (bool, i32, sqlx::types::Json<Vec<RefundTier>>, String, i32);
+/// A stored policy, before its fee type is parsed.
+struct PolicyRow {
+    allow: bool,
+    deadline_hours_before_start: i32,
+    refund_tiers: sqlx::types::Json<Vec<RefundTier>>,
+    fee_type: String,
+    fee_amount: i32,
+}
 
 /// The event's policy, or the default.
 pub async fn get(db: impl sqlx::PgExecutor<'_>, event: Uuid) -> Result<Policy, sqlx::Error> {
-    let row: Option<PolicyRow> = sqlx::query_as(
-        "SELECT allow, deadline_hours_before_start, refund_tiers, fee_type, fee_amount
-         FROM cancellation_policies WHERE event_id = $1",
+    let row = sqlx::query_as!(
+        PolicyRow,
+        r#"SELECT allow, deadline_hours_before_start,
+                refund_tiers AS "refund_tiers: sqlx::types::Json<Vec<RefundTier>>",
+                fee_type, fee_amount
+         FROM cancellation_policies WHERE event_id = $1"#,
+        event,
     )
-    .bind(event)
     .fetch_optional(db)
     .await?;
     Ok(match row {
         None => Policy::default(),
-        Some((allow, deadline, tiers, fee_type, fee_amount)) => Policy {
-            allow,
-            deadline_hours_before_start: deadline,
-            refund_tiers: tiers.0,
-            fee_type: match fee_type.as_str() {
+        Some(row) => Policy {
+            allow: row.allow,
+            deadline_hours_before_start: row.deadline_hours_before_start,
+            refund_tiers: row.refund_tiers.0,
+            fee_type: match row.fee_type.as_str() {
                 "fixed" => FeeType::Fixed,
                 "percent" => FeeType::Percent,
                 _ => FeeType::None,
             },
-            fee_amount,
+            fee_amount: row.fee_amount,
         },
     })
 }
@@ -187,18 +196,19 @@ pub async fn put(pool: &PgPool, event: Uuid, policy: &Policy) -> Result<(), sqlx
         FeeType::Fixed => "fixed",
         FeeType::Percent => "percent",
     };
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO cancellation_policies (event_id, allow, deadline_hours_before_start, refund_tiers, fee_type, fee_amount)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (event_id) DO UPDATE SET allow = $2, deadline_hours_before_start = $3,
              refund_tiers = $4, fee_type = $5, fee_amount = $6, updated_at = now()",
+        event,
+        policy.allow,
+        policy.deadline_hours_before_start,
+        // Encoded as JSON, not checked against `JsonValue`.
+        sqlx::types::Json(&policy.refund_tiers) as _,
+        fee_type,
+        policy.fee_amount,
     )
-    .bind(event)
-    .bind(policy.allow)
-    .bind(policy.deadline_hours_before_start)
-    .bind(sqlx::types::Json(&policy.refund_tiers))
-    .bind(fee_type)
-    .bind(policy.fee_amount)
     .execute(pool)
     .await?;
     Ok(())

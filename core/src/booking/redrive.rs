@@ -8,7 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::cancel::{CancelEventBookings, ProcessRefund};
 use crate::jobs::{self, Enqueued, Job, queues};
@@ -37,14 +36,16 @@ const SWEEP_LOCK: i64 = 0x6d71_7265_6472_7631; // "mqredrv1"
 /// refund id). Returns the jobs to dispatch after it returns.
 pub async fn redrive(pool: &PgPool, limit: i64) -> Result<Vec<Enqueued>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(SWEEP_LOCK)
-        .fetch_one(&mut *tx)
-        .await?;
+    let ours = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1) AS "ours!""#,
+        SWEEP_LOCK,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !ours {
         return Ok(Vec::new());
     }
-    let refunds: Vec<Uuid> = sqlx::query_scalar(
+    let refunds = sqlx::query_scalar!(
         "SELECT r.id FROM refunds r
          WHERE r.status = 'pending'
            AND NOT EXISTS (
@@ -53,11 +54,11 @@ pub async fn redrive(pool: &PgPool, limit: i64) -> Result<Vec<Enqueued>, sqlx::E
                  AND j.status IN ('queued', 'dispatched', 'running', 'retrying'))
          ORDER BY r.created_at
          LIMIT $1",
+        limit,
     )
-    .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    let events: Vec<Uuid> = sqlx::query_scalar(
+    let events = sqlx::query_scalar!(
         "SELECT e.id FROM events e
          WHERE e.status = 'cancelled'
            AND EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status = 'confirmed')
@@ -67,8 +68,8 @@ pub async fn redrive(pool: &PgPool, limit: i64) -> Result<Vec<Enqueued>, sqlx::E
                  AND j.status IN ('queued', 'dispatched', 'running', 'retrying'))
          ORDER BY e.id
          LIMIT $1",
+        limit,
     )
-    .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
     let refund_jobs: Vec<ProcessRefund> = refunds

@@ -56,40 +56,50 @@ pub async fn list(
     pool: &PgPool,
     query: &EventQuery,
 ) -> Result<(Vec<EventSummary>, i64), sqlx::Error> {
-    const FILTER: &str = "e.status = 'published'
+    // Both statements filter alike: an absent filter is a NULL parameter,
+    // so the SQL is static (keep the two WHERE clauses the same).
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "total!" FROM events e
+         WHERE e.status = 'published'
           AND ($1::text IS NULL OR e.search @@ websearch_to_tsquery('simple', $1))
           AND ($2::timestamptz IS NULL OR e.starts_at >= $2)
           AND ($3::timestamptz IS NULL OR e.starts_at < $3)
           AND ($4::uuid IS NULL OR e.venue_id = $4)
-          AND ($5::uuid IS NULL OR e.organizer_id = $5)";
-    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM events e WHERE {FILTER}"
-    )))
-    .bind(q)
-    .bind(query.from)
-    .bind(query.to)
-    .bind(query.venue_id)
-    .bind(query.organizer_id)
+          AND ($5::uuid IS NULL OR e.organizer_id = $5)"#,
+        q,
+        query.from,
+        query.to,
+        query.venue_id,
+        query.organizer_id,
+    )
     .fetch_one(pool)
     .await?;
-    let events = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT e.id, e.title, e.starts_at, e.ends_at, e.venue_id, v.name AS venue_name,
+    // `?`: query_as! would decode a column it takes for NOT NULL into an
+    // Option field as if it could never be NULL; the venue is a LEFT JOIN.
+    let events = sqlx::query_as!(
+        EventSummary,
+        r#"SELECT e.id, e.title, e.starts_at, e.ends_at, e.venue_id, v.name AS "venue_name?",
                 e.organizer_id, e.currency,
                 LEAST((SELECT min(price_cents) FROM event_section_prices p WHERE p.event_id = e.id),
                       (SELECT min(price_cents) FROM ticket_types t WHERE t.event_id = e.id))
-                    AS min_price_cents
+                    AS "min_price_cents?"
          FROM events e LEFT JOIN venues v ON v.id = e.venue_id
-         WHERE {FILTER}
-         ORDER BY e.starts_at, e.id LIMIT $6 OFFSET $7"
-    )))
-    .bind(q)
-    .bind(query.from)
-    .bind(query.to)
-    .bind(query.venue_id)
-    .bind(query.organizer_id)
-    .bind(query.per_page)
-    .bind((query.page - 1).saturating_mul(query.per_page))
+         WHERE e.status = 'published'
+          AND ($1::text IS NULL OR e.search @@ websearch_to_tsquery('simple', $1))
+          AND ($2::timestamptz IS NULL OR e.starts_at >= $2)
+          AND ($3::timestamptz IS NULL OR e.starts_at < $3)
+          AND ($4::uuid IS NULL OR e.venue_id = $4)
+          AND ($5::uuid IS NULL OR e.organizer_id = $5)
+         ORDER BY e.starts_at, e.id LIMIT $6 OFFSET $7"#,
+        q,
+        query.from,
+        query.to,
+        query.venue_id,
+        query.organizer_id,
+        query.per_page,
+        (query.page - 1).saturating_mul(query.per_page),
+    )
     .fetch_all(pool)
     .await?;
     Ok((events, total))
@@ -142,31 +152,31 @@ pub async fn detail(
         Some(event) if visible(&event, viewer) => event,
         _ => return Err(CatalogError::NotFound("no such event")),
     };
-    let (seats_total, seats_available, seats_held, seats_sold, seats_blocked): (i64, i64, i64, i64, i64) =
-        sqlx::query_as(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE status = 'available' OR (status = 'held' AND held_until <= now())),
-                    count(*) FILTER (WHERE status = 'held' AND held_until > now()),
-                    count(*) FILTER (WHERE status = 'sold'),
-                    count(*) FILTER (WHERE status = 'blocked')
-             FROM event_seats WHERE event_id = $1",
-        )
-        .bind(id)
-        .fetch_one(pool)
-        .await?;
+    let seats = sqlx::query!(
+        r#"SELECT count(*) AS "total!",
+                count(*) FILTER (WHERE status = 'available' OR (status = 'held' AND held_until <= now()))
+                    AS "available!",
+                count(*) FILTER (WHERE status = 'held' AND held_until > now()) AS "held!",
+                count(*) FILTER (WHERE status = 'sold') AS "sold!",
+                count(*) FILTER (WHERE status = 'blocked') AS "blocked!"
+         FROM event_seats WHERE event_id = $1"#,
+        id,
+    )
+    .fetch_one(pool)
+    .await?;
     let tickets_available: i64 = event
         .ticket_types
         .iter()
         .map(|t| i64::from(t.capacity - t.sold - t.held))
         .sum();
     let availability = Availability {
-        seats_total,
-        seats_available,
-        seats_held,
-        seats_sold,
-        seats_blocked,
+        seats_total: seats.total,
+        seats_available: seats.available,
+        seats_held: seats.held,
+        seats_sold: seats.sold,
+        seats_blocked: seats.blocked,
         tickets_available,
-        sold_out: seats_available + tickets_available == 0,
+        sold_out: seats.available + tickets_available == 0,
     };
     let cancellation = if event.status == EventStatus::Cancelled {
         Some(crate::booking::cancel::progress(pool, id).await?)
@@ -208,16 +218,18 @@ pub async fn seat_map(
         Some(event) if visible(&event, viewer) => {}
         _ => return Err(CatalogError::NotFound("no such event")),
     }
-    Ok(sqlx::query_as(
-        "SELECT es.seat_id, es.section_id, c.name AS section, es.label, es.price_cents,
-                (es.status = 'available' OR (es.status = 'held' AND es.held_until <= now())) AS available
+    Ok(sqlx::query_as!(
+        MapSeat,
+        r#"SELECT es.seat_id, es.section_id, c.name AS section, es.label, es.price_cents,
+                (es.status = 'available' OR (es.status = 'held' AND es.held_until <= now()))
+                    AS "available!"
          FROM event_seats es
          JOIN venue_sections c ON c.id = es.section_id
          JOIN venue_seats s ON s.id = es.seat_id
          WHERE es.event_id = $1
-         ORDER BY c.position, s.row_label, s.number",
+         ORDER BY c.position, s.row_label, s.number"#,
+        id,
     )
-    .bind(id)
     .fetch_all(pool)
     .await?)
 }

@@ -90,23 +90,23 @@ pub async fn create(
     let mut tx = pool.begin().await?;
     check_venue_and_sections(&mut tx, actor, &fields).await?;
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO events (id, organizer_id, venue_id, title, description, starts_at, ends_at,
                              currency, sales_start, sales_end, max_per_order, hold_minutes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        id,
+        actor.user_id,
+        fields.venue_id,
+        fields.title,
+        fields.description,
+        fields.starts_at,
+        fields.ends_at,
+        fields.currency,
+        fields.sales_start,
+        fields.sales_end,
+        fields.max_per_order,
+        fields.hold_minutes,
     )
-    .bind(id)
-    .bind(actor.user_id)
-    .bind(fields.venue_id)
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(fields.starts_at)
-    .bind(fields.ends_at)
-    .bind(&fields.currency)
-    .bind(fields.sales_start)
-    .bind(fields.sales_end)
-    .bind(fields.max_per_order)
-    .bind(fields.hold_minutes)
     .execute(&mut *tx)
     .await?;
     write_prices(&mut tx, id, &fields.section_prices).await?;
@@ -132,43 +132,42 @@ pub async fn update(
 ) -> Result<Event, CatalogError> {
     let current = get(pool, actor, id).await?;
     let mut tx = pool.begin().await?;
-    let status: EventStatus =
-        sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: EventStatus" FROM events WHERE id = $1 FOR UPDATE"#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     patch.allowed_in(status)?;
     let fields = patch.apply(current.fields)?;
     check_venue_and_sections(&mut tx, actor, &fields).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE events SET venue_id = $2, title = $3, description = $4, starts_at = $5, ends_at = $6,
                 currency = $7, sales_start = $8, sales_end = $9, max_per_order = $10,
                 hold_minutes = $11, updated_at = now()
          WHERE id = $1",
+        id,
+        fields.venue_id,
+        fields.title,
+        fields.description,
+        fields.starts_at,
+        fields.ends_at,
+        fields.currency,
+        fields.sales_start,
+        fields.sales_end,
+        fields.max_per_order,
+        fields.hold_minutes,
     )
-    .bind(id)
-    .bind(fields.venue_id)
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(fields.starts_at)
-    .bind(fields.ends_at)
-    .bind(&fields.currency)
-    .bind(fields.sales_start)
-    .bind(fields.sales_end)
-    .bind(fields.max_per_order)
-    .bind(fields.hold_minutes)
     .execute(&mut *tx)
     .await?;
     if patch.section_prices.is_some() || patch.venue_id.is_some() {
-        sqlx::query("DELETE FROM event_section_prices WHERE event_id = $1")
-            .bind(id)
+        sqlx::query!("DELETE FROM event_section_prices WHERE event_id = $1", id)
             .execute(&mut *tx)
             .await?;
         write_prices(&mut tx, id, &fields.section_prices).await?;
     }
     if patch.ticket_types.is_some() {
-        sqlx::query("DELETE FROM ticket_types WHERE event_id = $1")
-            .bind(id)
+        sqlx::query!("DELETE FROM ticket_types WHERE event_id = $1", id)
             .execute(&mut *tx)
             .await?;
         write_ticket_types(&mut tx, id, &fields.ticket_types).await?;
@@ -188,16 +187,13 @@ async fn check_venue_and_sections(
     let sections: Vec<Uuid> = match fields.venue_id {
         None => Vec::new(),
         Some(venue) => {
-            let owner: Option<Uuid> =
-                sqlx::query_scalar("SELECT owner_id FROM venues WHERE id = $1")
-                    .bind(venue)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let owner = sqlx::query_scalar!("SELECT owner_id FROM venues WHERE id = $1", venue)
+                .fetch_optional(&mut *conn)
+                .await?;
             if owner.is_none() || actor.owner_filter().is_some_and(|me| Some(me) != owner) {
                 problems.push(Invalid::new("venue_id", "no such venue of yours"));
             }
-            sqlx::query_scalar("SELECT id FROM venue_sections WHERE venue_id = $1")
-                .bind(venue)
+            sqlx::query_scalar!("SELECT id FROM venue_sections WHERE venue_id = $1", venue)
                 .fetch_all(&mut *conn)
                 .await?
         }
@@ -231,13 +227,15 @@ async fn write_prices(
 ) -> Result<(), sqlx::Error> {
     let sections: Vec<Uuid> = prices.iter().map(|p| p.section_id).collect();
     let cents: Vec<i32> = prices.iter().map(|p| p.price_cents).collect();
-    sqlx::query(
+    // (`$1::uuid`: the type it always had; a bare parameter in a SELECT
+    // list would be taken for text.)
+    sqlx::query!(
         "INSERT INTO event_section_prices (event_id, section_id, price_cents)
-         SELECT $1, * FROM UNNEST($2::uuid[], $3::int[])",
+         SELECT $1::uuid, * FROM UNNEST($2::uuid[], $3::int[])",
+        event,
+        &sections,
+        &cents,
     )
-    .bind(event)
-    .bind(sections)
-    .bind(cents)
     .execute(conn)
     .await?;
     Ok(())
@@ -249,23 +247,23 @@ async fn write_ticket_types(
     types: &[TicketTypeInput],
 ) -> Result<(), sqlx::Error> {
     for (position, ticket) in types.iter().enumerate() {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO ticket_types (id, event_id, name, price_cents, capacity, position)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            Uuid::now_v7(),
+            event,
+            ticket.name,
+            ticket.price_cents,
+            ticket.capacity,
+            position as i32,
         )
-        .bind(Uuid::now_v7())
-        .bind(event)
-        .bind(&ticket.name)
-        .bind(ticket.price_cents)
-        .bind(ticket.capacity)
-        .bind(position as i32)
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
+/// An event's own row, before its prices and ticket types are read.
 struct EventRow {
     id: Uuid,
     organizer_id: Uuid,
@@ -287,28 +285,31 @@ struct EventRow {
 
 /// Reads an event whoever may see it; callers check visibility.
 pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error> {
-    let row: Option<EventRow> = sqlx::query_as(
-        "SELECT id, organizer_id, venue_id, title, description, starts_at, ends_at, currency,
-                sales_start, sales_end, max_per_order, hold_minutes, status, published_at,
-                created_at, updated_at
-         FROM events WHERE id = $1",
+    let row = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, organizer_id, venue_id, title, description, starts_at, ends_at, currency,
+                sales_start, sales_end, max_per_order, hold_minutes,
+                status AS "status: EventStatus", published_at, created_at, updated_at
+         FROM events WHERE id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let section_prices: Vec<SectionPrice> = sqlx::query_as(
+    let section_prices = sqlx::query_as!(
+        SectionPrice,
         "SELECT p.section_id, p.price_cents FROM event_section_prices p
          JOIN venue_sections s ON s.id = p.section_id WHERE p.event_id = $1 ORDER BY s.position",
+        id,
     )
-    .bind(id)
     .fetch_all(pool)
     .await?;
-    let ticket_types: Vec<TicketType> = sqlx::query_as(
+    let ticket_types = sqlx::query_as!(
+        TicketType,
         "SELECT id, name, price_cents, capacity, sold, held FROM ticket_types
          WHERE event_id = $1 ORDER BY position",
+        id,
     )
-    .bind(id)
     .fetch_all(pool)
     .await?;
     Ok(Some(Event {

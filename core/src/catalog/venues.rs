@@ -199,13 +199,15 @@ pub async fn create(
 ) -> Result<Venue, CatalogError> {
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO venues (id, owner_id, name, address) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(owner)
-        .bind(name)
-        .bind(address)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO venues (id, owner_id, name, address) VALUES ($1, $2, $3, $4)",
+        id,
+        owner,
+        name,
+        address,
+    )
+    .execute(&mut *tx)
+    .await?;
     insert_sections(&mut tx, id, sections).await?;
     tx.commit().await?;
     Ok(get_unchecked(pool, id).await?.expect("just created"))
@@ -220,13 +222,13 @@ async fn insert_sections(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (position, section) in sections.iter().enumerate() {
         let section_id = Uuid::now_v7();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO venue_sections (id, venue_id, name, position) VALUES ($1, $2, $3, $4)",
+            section_id,
+            venue,
+            section.name,
+            position as i32,
         )
-        .bind(section_id)
-        .bind(venue)
-        .bind(&section.name)
-        .bind(position as i32)
         .execute(&mut *conn)
         .await?;
         for row in &section.rows {
@@ -239,15 +241,15 @@ async fn insert_sections(
             }
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO venue_seats (id, section_id, row_label, number, label)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[])",
+        &seat_ids,
+        &seat_sections,
+        &rows,
+        &numbers,
+        &labels,
     )
-    .bind(seat_ids)
-    .bind(seat_sections)
-    .bind(rows)
-    .bind(numbers)
-    .bind(labels)
     .execute(conn)
     .await?;
     Ok(())
@@ -255,13 +257,14 @@ async fn insert_sections(
 
 /// The caller's venues (every venue for an admin), by name.
 pub async fn list(pool: &PgPool, actor: Actor) -> Result<Vec<VenueSummary>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT v.id, v.owner_id, v.name, v.address,
+    sqlx::query_as!(
+        VenueSummary,
+        r#"SELECT v.id, v.owner_id, v.name, v.address,
                 (SELECT count(*) FROM venue_seats s JOIN venue_sections c ON c.id = s.section_id
-                  WHERE c.venue_id = v.id) AS seats
-         FROM venues v WHERE $1::uuid IS NULL OR v.owner_id = $1 ORDER BY v.name, v.id",
+                  WHERE c.venue_id = v.id) AS "seats!"
+         FROM venues v WHERE $1::uuid IS NULL OR v.owner_id = $1 ORDER BY v.name, v.id"#,
+        actor.owner_filter(),
     )
-    .bind(actor.owner_filter())
     .fetch_all(pool)
     .await
 }
@@ -281,7 +284,6 @@ pub async fn get(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Venue, Catalog
 }
 
 async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::Error> {
-    #[derive(sqlx::FromRow)]
     struct Row {
         owner_id: Uuid,
         name: String,
@@ -289,10 +291,11 @@ async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::E
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
     }
-    let venue: Option<Row> = sqlx::query_as(
+    let venue = sqlx::query_as!(
+        Row,
         "SELECT owner_id, name, address, created_at, updated_at FROM venues WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await?;
     let Some(Row {
@@ -305,32 +308,33 @@ async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::E
     else {
         return Ok(None);
     };
-    let sections: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT id, name FROM venue_sections WHERE venue_id = $1 ORDER BY position")
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-    let seats: Vec<(Uuid, Uuid, String, i32, String)> = sqlx::query_as(
+    let sections = sqlx::query!(
+        "SELECT id, name FROM venue_sections WHERE venue_id = $1 ORDER BY position",
+        id,
+    )
+    .fetch_all(pool)
+    .await?;
+    let seats = sqlx::query!(
         "SELECT s.section_id, s.id, s.row_label, s.number, s.label
          FROM venue_seats s JOIN venue_sections c ON c.id = s.section_id
          WHERE c.venue_id = $1 ORDER BY c.position, s.row_label, s.number",
+        id,
     )
-    .bind(id)
     .fetch_all(pool)
     .await?;
     let sections = sections
         .into_iter()
-        .map(|(section_id, name)| Section {
-            id: section_id,
-            name,
+        .map(|section| Section {
+            id: section.id,
+            name: section.name,
             seats: seats
                 .iter()
-                .filter(|seat| seat.0 == section_id)
-                .map(|(_, id, row, number, label)| Seat {
-                    id: *id,
-                    row: row.clone(),
-                    number: *number,
-                    label: label.clone(),
+                .filter(|seat| seat.section_id == section.id)
+                .map(|seat| Seat {
+                    id: seat.id,
+                    row: seat.row_label.clone(),
+                    number: seat.number,
+                    label: seat.label.clone(),
                 })
                 .collect(),
         })
@@ -354,15 +358,15 @@ pub async fn update_details(
     patch: &DetailsPatch,
 ) -> Result<Venue, CatalogError> {
     get(pool, actor, id).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE venues SET name = COALESCE($2, name),
                 address = CASE WHEN $3 THEN $4 ELSE address END, updated_at = now()
          WHERE id = $1",
+        id,
+        patch.name,
+        patch.address.is_some(),
+        patch.address.clone().flatten(),
     )
-    .bind(id)
-    .bind(&patch.name)
-    .bind(patch.address.is_some())
-    .bind(patch.address.clone().flatten())
     .execute(pool)
     .await?;
     get(pool, actor, id).await
@@ -379,35 +383,36 @@ pub async fn replace_sections(
     get(pool, actor, id).await?;
     let mut tx = pool.begin().await?;
     // Lock the venue so an event cannot be published against it meanwhile.
-    sqlx::query("SELECT 1 FROM venues WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let used: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE venue_id = $1 AND status <> 'draft'")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    sqlx::query!(
+        "SELECT 1 AS locked FROM venues WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let used = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "used!" FROM events WHERE venue_id = $1 AND status <> 'draft'"#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if used > 0 {
         return Err(CatalogError::Conflict(format!(
             "{used} published event(s) use this venue; its sections and seats cannot change"
         )));
     }
     // Drafts priced against the old sections lose those prices.
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM event_section_prices p USING venue_sections s
          WHERE p.section_id = s.id AND s.venue_id = $1",
+        id,
     )
-    .bind(id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM venue_sections WHERE venue_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM venue_sections WHERE venue_id = $1", id)
         .execute(&mut *tx)
         .await?;
     insert_sections(&mut tx, id, sections).await?;
-    sqlx::query("UPDATE venues SET updated_at = now() WHERE id = $1")
-        .bind(id)
+    sqlx::query!("UPDATE venues SET updated_at = now() WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -2,6 +2,7 @@
 
 use marquee_core::booking::BookingError;
 use marquee_core::booking::cancel::{self, ProcessRefund};
+use marquee_core::booking::notices;
 use marquee_core::jobs::JobError;
 
 use crate::email::send_once;
@@ -18,30 +19,15 @@ pub async fn run(job: ProcessRefund, ctx: JobContext) -> Result<(), JobError> {
             BookingError::Conflict(why) => JobError::permanent(format!("refund refused: {why}")),
             other => JobError::retryable(other),
         })?;
-    let (email, name, reference, title, reason, amount_cents, currency): (
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        i32,
-        String,
-    ) = sqlx::query_as(
-        "SELECT u.email, u.name, b.reference, e.title, b.cancel_reason, r.amount_cents, r.currency
-         FROM refunds r JOIN bookings b ON b.id = r.booking_id
-         JOIN users u ON u.id = b.user_id JOIN events e ON e.id = b.event_id
-         WHERE r.id = $1",
-    )
-    .bind(job.refund_id)
-    .fetch_one(&ctx.pool)
-    .await
-    .map_err(JobError::retryable)?;
+    let notice = notices::refund_notice(&ctx.pool, job.refund_id)
+        .await
+        .map_err(JobError::retryable)?;
     let context = serde_json::json!({
-        "name": name,
-        "reference": reference,
-        "title": title,
-        "reason": reason,
-        "amount": marquee_core::money::format(i64::from(amount_cents), &currency),
+        "name": notice.name,
+        "reference": notice.reference,
+        "title": notice.title,
+        "reason": notice.reason,
+        "amount": marquee_core::money::format(i64::from(notice.amount_cents), &notice.currency),
     });
-    send_once(&ctx, &email, "refund_issued", context).await
+    send_once(&ctx, &notice.email, "refund_issued", context).await
 }

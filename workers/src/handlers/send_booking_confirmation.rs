@@ -1,7 +1,7 @@
 //! `send_booking_confirmation`: tells the buyer what they booked.
 
-use marquee_core::booking::bookings;
 use marquee_core::booking::checkout::SendBookingConfirmation;
+use marquee_core::booking::{bookings, notices};
 use marquee_core::jobs::JobError;
 use marquee_core::money;
 
@@ -14,24 +14,17 @@ pub async fn run(job: SendBookingConfirmation, ctx: JobContext) -> Result<(), Jo
         .await
         .map_err(JobError::retryable)?
         .ok_or_else(|| JobError::permanent("no such booking"))?;
-    let (email, name, title, starts_at): (String, String, String, chrono::DateTime<chrono::Utc>) =
-        sqlx::query_as(
-            "SELECT u.email, u.name, e.title, e.starts_at FROM users u, events e
-             WHERE u.id = $1 AND e.id = $2",
-        )
-        .bind(booking.user_id)
-        .bind(booking.event_id)
-        .fetch_one(&ctx.pool)
+    let notice = notices::confirmation_notice(&ctx.pool, booking.user_id, booking.event_id)
         .await
         .map_err(JobError::retryable)?;
     let context = serde_json::json!({
-        "name": name,
+        "name": notice.name,
         "reference": booking.reference,
-        "title": title,
-        "starts_at": starts_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        "title": notice.title,
+        "starts_at": notice.starts_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         "items": booking.items,
         // "10.50 USD", "1500 JPY", "1.234 KWD": the currency's own decimals.
         "total": money::format(i64::from(booking.total_cents), &booking.currency),
     });
-    send_once(&ctx, &email, "booking_confirmed", context).await
+    send_once(&ctx, &notice.email, "booking_confirmed", context).await
 }

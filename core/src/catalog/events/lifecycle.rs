@@ -15,15 +15,14 @@ async fn lock(
     actor: Actor,
     id: Uuid,
 ) -> Result<EventStatus, CatalogError> {
-    let row: Option<(EventStatus, uuid::Uuid)> =
-        sqlx::query_as("SELECT status, organizer_id FROM events WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row = sqlx::query!(
+        r#"SELECT status AS "status: EventStatus", organizer_id FROM events WHERE id = $1 FOR UPDATE"#,
+        id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     match row {
-        Some((status, organizer)) if actor.owner_filter().is_none_or(|me| me == organizer) => {
-            Ok(status)
-        }
+        Some(row) if actor.owner_filter().is_none_or(|me| me == row.organizer_id) => Ok(row.status),
         _ => Err(CatalogError::NotFound("no such event")),
     }
 }
@@ -46,25 +45,26 @@ pub async fn publish(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, Cat
     if status != EventStatus::Draft {
         return Err(refuse("publish", &[EventStatus::Draft], status));
     }
-    let (future, venue): (bool, Option<Uuid>) =
-        sqlx::query_as("SELECT starts_at > now(), venue_id FROM events WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-    if !future {
+    let timing = sqlx::query!(
+        r#"SELECT starts_at > now() AS "future!", venue_id FROM events WHERE id = $1"#,
+        id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !timing.future {
         return Err(CatalogError::Conflict(
             "the event starts in the past; move starts_at first".to_owned(),
         ));
     }
-    if let Some(venue) = venue {
-        let unpriced: Vec<String> = sqlx::query_scalar(
+    if let Some(venue) = timing.venue_id {
+        let unpriced = sqlx::query_scalar!(
             "SELECT s.name FROM venue_sections s
              WHERE s.venue_id = $1 AND NOT EXISTS (
                  SELECT 1 FROM event_section_prices p WHERE p.event_id = $2 AND p.section_id = s.id)
              ORDER BY s.position",
+            venue,
+            id,
         )
-        .bind(venue)
-        .bind(id)
         .fetch_all(&mut *tx)
         .await?;
         if !unpriced.is_empty() {
@@ -74,25 +74,30 @@ pub async fn publish(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, Cat
             )));
         }
         // Keep the layout still while its seats are copied.
-        sqlx::query("SELECT 1 FROM venues WHERE id = $1 FOR SHARE")
-            .bind(venue)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        sqlx::query!(
+            "SELECT 1 AS locked FROM venues WHERE id = $1 FOR SHARE",
+            venue
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        // (`$1::uuid`: the type it always had; a bare parameter in a SELECT
+        // list would be taken for text.)
+        sqlx::query!(
             "INSERT INTO event_seats (event_id, seat_id, section_id, label, price_cents, status)
-             SELECT $1, s.id, s.section_id, s.label, p.price_cents, 'available'
+             SELECT $1::uuid, s.id, s.section_id, s.label, p.price_cents, 'available'
              FROM venue_seats s
              JOIN event_section_prices p ON p.section_id = s.section_id AND p.event_id = $1",
+            id,
         )
-        .bind(id)
         .execute(&mut *tx)
         .await?;
     }
-    let inventory: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM event_seats WHERE event_id = $1)
-              + (SELECT COALESCE(sum(capacity), 0) FROM ticket_types WHERE event_id = $1)",
+    let inventory = sqlx::query_scalar!(
+        r#"SELECT (SELECT count(*) FROM event_seats WHERE event_id = $1)
+              + (SELECT COALESCE(sum(capacity), 0) FROM ticket_types WHERE event_id = $1)
+              AS "inventory!""#,
+        id,
     )
-    .bind(id)
     .fetch_one(&mut *tx)
     .await?;
     if inventory == 0 {
@@ -149,15 +154,15 @@ async fn transition(
 
 /// Sets the status and stamps the time it was reached.
 async fn set_status(conn: &mut PgConnection, id: Uuid, to: EventStatus) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE events SET status = $2, updated_at = now(),
                 published_at = CASE WHEN $2 = 'published' THEN now() ELSE published_at END,
                 cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE cancelled_at END,
                 completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END
          WHERE id = $1",
+        id,
+        to as EventStatus,
     )
-    .bind(id)
-    .bind(to)
     .execute(conn)
     .await?;
     Ok(())
@@ -171,8 +176,7 @@ pub async fn delete(pool: &PgPool, actor: Actor, id: Uuid) -> Result<(), Catalog
     if status != EventStatus::Draft {
         return Err(refuse("delete", &[EventStatus::Draft], status));
     }
-    sqlx::query("DELETE FROM events WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM events WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

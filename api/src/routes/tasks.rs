@@ -15,6 +15,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::AnyAuth;
+use crate::contract::{
+    CONFLICT, FORBIDDEN, NOT_FOUND, Problems, TOO_MANY_REQUESTS, UNPROCESSABLE_ENTITY,
+};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -98,7 +101,10 @@ impl TasksApi {
         auth: AnyAuth,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<TaskRequest>,
-    ) -> poem::Result<SubmitResponse> {
+    ) -> Result<
+        SubmitResponse,
+        Problems<{ FORBIDDEN | CONFLICT | UNPROCESSABLE_ENTITY | TOO_MANY_REQUESTS }>,
+    > {
         let caller = auth.caller();
         let work = parse(&body)?;
         caller.require_scope(work.scope())?;
@@ -198,7 +204,7 @@ impl TasksApi {
         state: Data<&AppState>,
         auth: AnyAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<TaskView>> {
+    ) -> Result<Json<TaskView>, Problems<NOT_FOUND>> {
         let task: Option<TaskView> = sqlx::query_as(
             "SELECT t.id, t.type AS kind, t.name, j.status, j.attempts, j.max_attempts, j.last_error,
                     t.created_at, j.updated_at, j.finished_at

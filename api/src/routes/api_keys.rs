@@ -41,6 +41,7 @@ pub struct ApiKeyView {
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last use (updated at most once a minute).
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -23,6 +23,7 @@ pub struct VerifyRequest {
     /// The code.
     pub code: String,
     /// The purpose given when it was requested.
+    #[oai(nullable)]
     pub purpose: Option<String>,
 }
 

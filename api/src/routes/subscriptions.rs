@@ -26,12 +26,15 @@ pub struct SubscriptionsApi;
 pub struct ContentRequest {
     /// Its name: 1-64 of a-z, 0-9, `.`, `_`, `-`. On PUT it may be left out;
     /// if given it must match the path.
+    #[oai(nullable)]
     pub content_type: Option<String>,
     /// Subject of every issue, 1-998 characters.
     pub subject: String,
     /// Plain-text body; give text and/or html.
+    #[oai(nullable)]
     pub text: Option<String>,
     /// HTML body.
+    #[oai(nullable)]
     pub html: Option<String>,
 }
 

@@ -31,6 +31,7 @@ pub struct NoopRequest {
     pub permanent: bool,
     /// Attempts before the job is dead (1-25, default 5).
     #[oai(validator(minimum(value = "1"), maximum(value = "25")))]
+    #[oai(nullable)]
     pub max_attempts: Option<i32>,
 }
 

@@ -35,8 +35,10 @@ pub struct TaskRequest {
     #[serde(rename = "type")]
     pub kind: String,
     /// A label of your own.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Attempts before the task is dead, 1-25 (default 5).
+    #[oai(nullable)]
     pub max_attempts: Option<i32>,
     /// `message`: `{to, subject, text?, html?}`; `otp`: `{to, length? (4-8,
     /// default 6), purpose?, ttl_seconds? (60-3600, default 600)}`;
@@ -63,6 +65,7 @@ pub struct TaskView {
     #[oai(rename = "type")]
     pub kind: String,
     /// Label.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// queued, dispatched, running, succeeded, retrying or dead.
     pub status: String,
@@ -71,12 +74,14 @@ pub struct TaskView {
     /// Attempts allowed.
     pub max_attempts: i32,
     /// Error of the latest failed attempt.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// Accepted at.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
     /// Succeeded or died at.
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -41,6 +41,7 @@ pub struct NewVenue {
     /// 1-200 characters.
     pub name: String,
     /// Up to 500 characters.
+    #[oai(nullable)]
     pub address: Option<String>,
     /// Up to 50 sections; may be empty (general admission only).
     #[oai(default)]
@@ -51,8 +52,10 @@ pub struct NewVenue {
 #[derive(Debug, Object)]
 pub struct VenuePatch {
     /// New name.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// New address; null clears it.
+    #[oai(nullable)]
     pub address: MaybeUndefined<String>,
 }
 
@@ -97,6 +100,7 @@ pub struct VenueView {
     /// Name.
     pub name: String,
     /// Address.
+    #[oai(nullable)]
     pub address: Option<String>,
     /// Sections.
     pub sections: Vec<SectionView>,
@@ -147,6 +151,7 @@ pub struct VenueListItem {
     /// Name.
     pub name: String,
     /// Address.
+    #[oai(nullable)]
     pub address: Option<String>,
     /// Seats in all sections.
     pub seats: i64,

@@ -38,7 +38,7 @@ cleanup() {
   wait "$api" 2>/dev/null || true
   psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS marquee_$run WITH (FORCE)" >/dev/null 2>&1 || true
   redis-cli --scan --pattern "marquee-$run*" 2>/dev/null | xargs -r redis-cli del >/dev/null 2>&1 || true
-  rm -f "$log"
+  rm -f "$log" "${config:-}"
 }
 trap cleanup EXIT
 fail() { echo "contract: $*"; tail -n 40 "$log"; exit 1; }
@@ -62,8 +62,48 @@ token=$(curl -fsS -X POST "$url/api/v1/auth/login" -H 'content-type: application
   -d "{\"email\": \"$email\", \"password\": \"correct horse\"}" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])') || fail "login"
 
+# Real rows for path parameters, so generated requests reach the handlers'
+# logic instead of 404: a published event with a venue, a hold, a booking,
+# a task, an API key, a newsletter, and another user for the admin routes.
+config=$(mktemp --suffix=.toml)
+python3 - "$url" "$token" "$config" <<'PY' || fail "fixtures"
+import datetime, json, sys, urllib.request
+url, token, config = sys.argv[1:]
+def call(method, path, body=None, headers=None, auth=True):
+    request = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode())
+    request.add_header("content-type", "application/json")
+    if auth:
+        request.add_header("authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+venue = call("POST", "/api/v1/venues", {"name": "Hall", "sections": [{"name": "Floor", "rows": [{"label": "A", "seats": 8}]}]})
+starts = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)).isoformat()
+event = call("POST", "/api/v1/events", {"title": "Contract", "currency": "EUR", "max_per_order": 10, "starts_at": starts,
+    "venue_id": venue["id"], "section_prices": [{"section_id": venue["sections"][0]["id"], "price_cents": 2500}],
+    "ticket_types": [{"name": "GA", "price_cents": 1000, "capacity": 100}]})
+call("POST", f"/api/v1/events/{event['id']}/publish")
+ticket = call("GET", f"/api/v1/events/{event['id']}")["ticket_types"][0]["id"]
+hold = lambda: call("POST", f"/api/v1/events/{event['id']}/holds", {"ticket_type_id": ticket, "quantity": 1})["id"]
+paid = hold()
+booking = call("POST", "/api/v1/bookings", {"hold_id": paid, "payment": {"method": "card", "token": "tok_ok"}}, {"idempotency-key": "contract"})
+task = call("POST", "/api/v1/tasks", {"type": "message", "payload": {"to": "guest@example.com", "subject": "Hi", "text": "Hello"}})
+call("POST", "/api/v1/subscription-contents", {"content_type": "news", "subject": "This week", "text": "Hello"})
+key = call("POST", "/api/v1/api-keys", {"name": "app", "scopes": ["otp"]})
+other = call("POST", "/api/v1/auth/register", {"email": "other@example.com", "password": "correct horse", "name": "Other"}, auth=False)
+rows = [("events/\\{id\\}", "path.id", event["id"]), ("venues/\\{id\\}", "path.id", venue["id"]),
+        ("holds/", "path.id", hold()), ("bookings/\\{id\\}", "path.id", booking["id"]),
+        ("tasks/", "path.id", task["id"]), ("api-keys/", "path.id", key["id"]),
+        ("subscription-contents/", "path.content_type", "news"), ("admin/users/", "path.id", other["user"]["id"])]
+with open(config, "w") as out:
+    for path, name, value in rows:
+        out.write(f"""[[operations]]\ninclude-path-regex = '^/api/v1/{path}'\nparameters = {{ "{name}" = "{value}" }}\n\n""")
+PY
+
 status=0
-python3 -m schemathesis.cli run "$url/openapi.json" --url "$url" \
+status=0
+python3 -m schemathesis.cli --config-file "$config" run "$url/openapi.json" --url "$url" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --phases examples,coverage,fuzzing \

@@ -38,7 +38,7 @@ cleanup() {
   wait "$api" 2>/dev/null || true
   psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS marquee_$run WITH (FORCE)" >/dev/null 2>&1 || true
   redis-cli --scan --pattern "marquee-$run*" 2>/dev/null | xargs -r redis-cli del >/dev/null 2>&1 || true
-  rm -f "$log" "${config:-}"
+  rm -rf "$log" "${work:-}"
 }
 trap cleanup EXIT
 fail() { echo "contract: $*"; tail -n 40 "$log"; exit 1; }
@@ -65,7 +65,8 @@ token=$(curl -fsS -X POST "$url/api/v1/auth/login" -H 'content-type: application
 # Real rows for path parameters, so generated requests reach the handlers'
 # logic instead of 404: a published event with a venue, a hold, a booking,
 # a task, an API key, a newsletter, and another user for the admin routes.
-config=$(mktemp --suffix=.toml)
+work=$(mktemp -d)
+config=$work/schemathesis.toml
 python3 - "$url" "$token" "$config" <<'PY' || fail "fixtures"
 import datetime, json, sys, urllib.request
 url, token, config = sys.argv[1:]
@@ -102,13 +103,13 @@ with open(config, "w") as out:
 PY
 
 status=0
-status=0
-python3 -m schemathesis.cli --config-file "$config" run "$url/openapi.json" --url "$url" \
+# From a scratch folder: schemathesis keeps a cache in the working directory.
+(cd "$work" && python3 -m schemathesis.cli --config-file "$config" run "$url/openapi.json" --url "$url" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --phases examples,coverage,fuzzing \
   --max-examples "$max_examples" --max-time "$max_time" \
   --seed 20240611 --workers 2 --generation-database none \
-  --request-timeout 10 --no-color || status=$?
+  --request-timeout 10 --no-color) || status=$?
 [ "$status" -eq 0 ] || tail -n 20 "$log"
 exit "$status"

@@ -163,6 +163,22 @@ impl AnyAuth {
     }
 }
 
+/// What a security scheme answers when it refuses, for the contract: 401
+/// for missing or bad credentials, 503 when PostgreSQL is busy; people-only
+/// bearer refuses an API key with 403; API keys count against their limit.
+pub fn refusals(scheme: &str) -> u32 {
+    use crate::contract::{FORBIDDEN, SERVICE_UNAVAILABLE, TOO_MANY_REQUESTS, UNAUTHORIZED};
+    use poem_openapi::ApiExtractor;
+    let is = |schemes: Vec<&str>| schemes.contains(&scheme);
+    if is(BearerAuth::security_schemes()) {
+        UNAUTHORIZED | FORBIDDEN | SERVICE_UNAVAILABLE
+    } else if is(KeyBearerAuth::security_schemes()) || is(ApiKeyAuth::security_schemes()) {
+        UNAUTHORIZED | TOO_MANY_REQUESTS | SERVICE_UNAVAILABLE
+    } else {
+        UNAUTHORIZED
+    }
+}
+
 fn unauthorized() -> poem::Error {
     ApiError::Unauthorized("missing or invalid credentials".to_owned()).into()
 }

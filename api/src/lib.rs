@@ -5,6 +5,7 @@ pub mod admin_cli;
 mod auth;
 mod boundary;
 pub mod client_ip;
+pub mod contract;
 mod guesses;
 pub mod metrics;
 mod pagination;
@@ -20,9 +21,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use marquee_core::Settings;
+use poem::EndpointExt;
+use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
-pub use routes::app;
+pub use routes::{app, openapi};
 pub use state::AppState;
 
 /// A bound, not yet serving, HTTP server: the public listener and, unless
@@ -31,7 +34,12 @@ pub struct Server {
     acceptor: poem::listener::TcpAcceptor,
     metrics: Option<poem::listener::TcpAcceptor>,
     state: AppState,
+    layer: Option<Layer>,
 }
+
+/// Something wrapped around the whole application (tests watch every
+/// answer through one).
+pub type Layer = Box<dyn FnOnce(BoxEndpoint<'static>) -> BoxEndpoint<'static> + Send>;
 
 impl Server {
     /// Binds `http.host:http.port` (port 0 picks a free one) and
@@ -47,7 +55,14 @@ impl Server {
             acceptor,
             metrics,
             state,
+            layer: None,
         })
+    }
+
+    /// Serves the application through `layer`.
+    pub fn with_layer(mut self, layer: Layer) -> Self {
+        self.layer = Some(layer);
+        self
     }
 
     /// The bound address.
@@ -70,9 +85,14 @@ impl Server {
             tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint))
         });
         let idle = Duration::from_secs(self.state.settings.http.idle_timeout_seconds);
+        let app = app(self.state).map_to_response().boxed();
+        let app = match self.layer {
+            Some(layer) => layer(app),
+            None => app,
+        };
         let served = poem::Server::new_with_acceptor(self.acceptor)
             .idle_timeout(idle)
-            .run_with_graceful_shutdown(app(self.state), shutdown, Some(timeout))
+            .run_with_graceful_shutdown(app, shutdown, Some(timeout))
             .await;
         if let Some(metrics) = metrics {
             metrics.abort();

@@ -342,3 +342,87 @@ async fn api_keys_reach_only_the_routes_meant_for_applications() {
     .await;
     json_of(hold, 200).await;
 }
+
+/// Operations anyone may call: no credentials are read.
+const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/health/ping"),
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/unsubscribe/{token}"),
+    ("POST", "/api/v1/unsubscribe/{token}"),
+];
+
+/// Operations where signing in is optional: organizers see their drafts.
+const OPTIONAL: &[(&str, &str)] = &[
+    ("GET", "/api/v1/events/{id}"),
+    ("GET", "/api/v1/events/{id}/seats"),
+];
+
+/// Every operation declares its security in /openapi.json: people's bearer
+/// token, an API key (bearer or X-API-Key) for the routes applications call,
+/// optional sign-in, or none for the public ones; and the behaviour agrees:
+/// without credentials, exactly the operations that declare a requirement
+/// answer 401.
+#[tokio::test]
+async fn every_operation_declares_its_security_and_keeps_it() {
+    let app = TestApp::spawn().await;
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let people = json!([{"BearerAuth": []}]);
+    let keys = json!([{"KeyBearerAuth": []}, {"ApiKeyAuth": []}]);
+    let optional = json!([{"BearerAuth": []}, {}]);
+    let mut failures = Vec::new();
+    let mut public = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let is = |list: &[(&str, &str)]| list.iter().any(|(m, p)| *m == method && p == path);
+            let declared = &operation["security"];
+            let expected = if is(PUBLIC) {
+                public += 1;
+                Value::Null
+            } else if is(OPTIONAL) {
+                optional.clone()
+            } else if KEY_ROUTES.iter().any(|(m, p, _)| *m == method && p == path) {
+                keys.clone()
+            } else {
+                people.clone()
+            };
+            if *declared != expected {
+                failures.push(format!(
+                    "{method} {path} declares {declared}, expected {expected}"
+                ));
+            }
+            let url = path
+                .replace("{id}", &uuid::Uuid::now_v7().to_string())
+                .replace("{content_type}", "news")
+                .replace("{token}", "no-such-link");
+            let mut request = app.client.request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url(&url),
+            );
+            if operation.get("requestBody").is_some() {
+                request = request.json(&json!({}));
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            let secured = expected.is_array() && expected != optional;
+            if secured != (status == 401) {
+                failures.push(format!(
+                    "{method} {path} without credentials answers {status}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        public,
+        PUBLIC.len(),
+        "every PUBLIC operation is in the spec"
+    );
+}

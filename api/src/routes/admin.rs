@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::auth::{RoleView, UserView};
 use crate::auth::BearerAuth;
+use crate::contract::{FORBIDDEN, NOT_FOUND, Problems, UNPROCESSABLE_ENTITY};
 use crate::pagination::Page;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
@@ -46,7 +47,7 @@ impl AdminApi {
         caller: BearerAuth,
         page: Query<Option<i64>>,
         per_page: Query<Option<i64>>,
-    ) -> poem::Result<Json<UserPage>> {
+    ) -> Result<Json<UserPage>, Problems<{ FORBIDDEN | UNPROCESSABLE_ENTITY }>> {
         caller.0.require_person()?;
         caller.0.require(Role::Admin)?;
         let page = Page::parse(page.0, per_page.0)?;
@@ -72,7 +73,7 @@ impl AdminApi {
         caller: BearerAuth,
         id: Path<Uuid>,
         body: Json<RoleChange>,
-    ) -> poem::Result<Json<UserView>> {
+    ) -> Result<Json<UserView>, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         caller.0.require_person()?;
         caller.0.require(Role::Admin)?;
         let prefix = &state.settings.redis.key_prefix;

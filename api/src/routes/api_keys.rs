@@ -8,6 +8,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::auth::BearerAuth;
+use crate::contract::{
+    CONFLICT, FORBIDDEN, NOT_FOUND, Problems, UNAUTHORIZED, UNPROCESSABLE_ENTITY,
+};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -38,6 +41,7 @@ pub struct ApiKeyView {
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last use (updated at most once a minute).
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -88,7 +92,10 @@ impl ApiKeysApi {
         state: Data<&AppState>,
         caller: BearerAuth,
         body: Json<NewApiKey>,
-    ) -> poem::Result<CreateResponse> {
+    ) -> Result<
+        CreateResponse,
+        Problems<{ UNAUTHORIZED | FORBIDDEN | CONFLICT | UNPROCESSABLE_ENTITY }>,
+    > {
         caller.0.require_person()?;
         let (name, scopes) =
             api_keys::parse_new(&body.name, &body.scopes).map_err(ApiError::from)?;
@@ -131,7 +138,7 @@ impl ApiKeysApi {
         &self,
         state: Data<&AppState>,
         caller: BearerAuth,
-    ) -> poem::Result<Json<Vec<ApiKeyView>>> {
+    ) -> Result<Json<Vec<ApiKeyView>>, Problems<FORBIDDEN>> {
         caller.0.require_person()?;
         let keys = api_keys::list(&state.pool, caller.0.user_id)
             .await
@@ -146,7 +153,7 @@ impl ApiKeysApi {
         state: Data<&AppState>,
         caller: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<RevokeResponse> {
+    ) -> Result<RevokeResponse, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         caller.0.require_person()?;
         if !api_keys::revoke(&state.pool, caller.0.user_id, id.0)
             .await

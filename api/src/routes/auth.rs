@@ -8,6 +8,9 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::auth::{AnyAuth, BearerAuth, Credential};
+use crate::contract::{
+    CONFLICT, FORBIDDEN, NONE, Problems, TOO_MANY_REQUESTS, UNAUTHORIZED, UNPROCESSABLE_ENTITY,
+};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -173,7 +176,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         body: Json<RegisterRequest>,
-    ) -> poem::Result<RegisterResponse> {
+    ) -> Result<RegisterResponse, Problems<{ CONFLICT | UNPROCESSABLE_ENTITY }>> {
         let new =
             NewUser::parse(&body.email, &body.name, &body.password).map_err(ApiError::from)?;
         let hash = hash_blocking(state.0, new.password.clone()).await?;
@@ -207,7 +210,7 @@ impl AuthApi {
         state: Data<&AppState>,
         ip: Data<&crate::client_ip::ClientIp>,
         body: Json<LoginRequest>,
-    ) -> poem::Result<SessionResponse> {
+    ) -> Result<SessionResponse, Problems<{ UNAUTHORIZED | TOO_MANY_REQUESTS }>> {
         let limits = &state.settings.rate_limits;
         state
             .limit("login-ip", &ip.limit_key(), limits.login_per_ip)
@@ -243,7 +246,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         body: Json<RefreshRequest>,
-    ) -> poem::Result<SessionResponse> {
+    ) -> Result<SessionResponse, Problems<UNAUTHORIZED>> {
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
         let rotated = auth::rotate(&mut tx, &body.refresh_token, refresh_ttl(state.0))
             .await
@@ -267,7 +270,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         body: Json<RefreshRequest>,
-    ) -> poem::Result<LogoutResponse> {
+    ) -> Result<LogoutResponse, Problems<NONE>> {
         let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
         let revoked = auth::revoke_family_of(&mut conn, &body.refresh_token)
             .await
@@ -284,7 +287,7 @@ impl AuthApi {
         state: Data<&AppState>,
         caller: BearerAuth,
         body: Json<ChangePasswordRequest>,
-    ) -> poem::Result<LogoutResponse> {
+    ) -> Result<LogoutResponse, Problems<{ UNAUTHORIZED | FORBIDDEN | UNPROCESSABLE_ENTITY }>> {
         caller.0.require_person()?;
         auth::check_password("new_password", &body.new_password)
             .map_err(|p| ApiError::from(vec![p]))?;
@@ -317,7 +320,11 @@ impl AuthApi {
 
     /// The caller's account, and how they authenticated.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, state: Data<&AppState>, auth: AnyAuth) -> poem::Result<Json<Me>> {
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+    ) -> Result<Json<Me>, Problems<UNAUTHORIZED>> {
         let caller = auth.caller();
         let user = auth::find_by_id(&state.pool, caller.user_id)
             .await

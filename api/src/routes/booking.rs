@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::BearerAuth;
+use crate::contract::{
+    CONFLICT, FORBIDDEN, GONE, NOT_FOUND, PAYMENT_REQUIRED, Problems, UNPROCESSABLE_ENTITY,
+};
 use crate::pagination::Page;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
@@ -56,7 +59,10 @@ impl BookingApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<HoldBody>,
-    ) -> poem::Result<HoldCreated> {
+    ) -> Result<
+        HoldCreated,
+        Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | GONE | UNPROCESSABLE_ENTITY }>,
+    > {
         auth.0.require_person()?;
         let request = HoldRequest {
             seats: body.0.seats,
@@ -82,7 +88,7 @@ impl BookingApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<HoldView>> {
+    ) -> Result<Json<HoldView>, Problems<NOT_FOUND>> {
         let hold = holds::get(&state.pool, auth.0.user_id, id.0)
             .await
             .map_err(ApiError::from)?;
@@ -96,7 +102,7 @@ impl BookingApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Released> {
+    ) -> Result<Released, Problems<{ NOT_FOUND | CONFLICT }>> {
         let event = holds::release(&state.pool, auth.0.user_id, id.0)
             .await
             .map_err(ApiError::from)?;
@@ -113,7 +119,12 @@ impl BookingApi {
         auth: BearerAuth,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CheckoutBody>,
-    ) -> poem::Result<BookingCreated> {
+    ) -> Result<
+        BookingCreated,
+        Problems<
+            { PAYMENT_REQUIRED | FORBIDDEN | NOT_FOUND | CONFLICT | GONE | UNPROCESSABLE_ENTITY },
+        >,
+    > {
         auth.0.require_person()?;
         let user = auth.0.user_id;
         let key = match idempotency_key.0.filter(|k| !k.is_empty()) {
@@ -211,7 +222,10 @@ impl BookingApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<CancelBody>,
-    ) -> poem::Result<Json<CancelledView>> {
+    ) -> Result<
+        Json<CancelledView>,
+        Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY }>,
+    > {
         auth.0.require_person()?;
         let reason = body.0.reason.filter(|r| !r.trim().is_empty());
         if reason
@@ -247,7 +261,7 @@ impl BookingApi {
         auth: BearerAuth,
         page: Query<Option<i64>>,
         per_page: Query<Option<i64>>,
-    ) -> poem::Result<Json<BookingPage>> {
+    ) -> Result<Json<BookingPage>, Problems<UNPROCESSABLE_ENTITY>> {
         let paging = Page::parse(page.0, per_page.0)?;
         let (items, total) =
             bookings::list(&state.pool, auth.0.user_id, paging.page, paging.per_page)
@@ -268,7 +282,7 @@ impl BookingApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<BookingView>> {
+    ) -> Result<Json<BookingView>, Problems<NOT_FOUND>> {
         let booking = bookings::get(&state.pool, auth.0.actor(), id.0)
             .await
             .map_err(ApiError::from)?;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::auth::{forget_sessions, hash_blocking};
 use crate::auth::BearerAuth;
 use crate::client_ip::ClientIp;
+use crate::contract::{FORBIDDEN, Problems, TOO_MANY_REQUESTS, UNPROCESSABLE_ENTITY};
 use crate::guesses;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
@@ -67,7 +68,7 @@ impl CodesApi {
         state: Data<&AppState>,
         ip: Data<&ClientIp>,
         body: Json<ResetRequest>,
-    ) -> poem::Result<Accepted> {
+    ) -> Result<Accepted, Problems<TOO_MANY_REQUESTS>> {
         let email = auth::normalise_email(&body.email);
         state
             .limit(
@@ -100,7 +101,7 @@ impl CodesApi {
         state: Data<&AppState>,
         ip: Data<&ClientIp>,
         body: Json<ResetConfirm>,
-    ) -> poem::Result<Done> {
+    ) -> Result<Done, Problems<{ UNPROCESSABLE_ENTITY | TOO_MANY_REQUESTS }>> {
         auth::check_password("new_password", &body.new_password)
             .map_err(|p| ApiError::from(vec![p]))?;
         let email = auth::normalise_email(&body.email);
@@ -156,7 +157,7 @@ impl CodesApi {
         &self,
         state: Data<&AppState>,
         caller: BearerAuth,
-    ) -> poem::Result<Accepted> {
+    ) -> Result<Accepted, Problems<{ FORBIDDEN | TOO_MANY_REQUESTS }>> {
         caller.0.require_person()?;
         state
             .limit(
@@ -177,7 +178,7 @@ impl CodesApi {
         ip: Data<&ClientIp>,
         caller: BearerAuth,
         body: Json<VerifyConfirm>,
-    ) -> poem::Result<Done> {
+    ) -> Result<Done, Problems<{ UNPROCESSABLE_ENTITY | TOO_MANY_REQUESTS }>> {
         let user_id = caller.0.user_id;
         state
             .limit(

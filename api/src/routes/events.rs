@@ -13,6 +13,7 @@ use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::auth::{BearerAuth, MaybeAuth};
+use crate::contract::{CONFLICT, FORBIDDEN, NOT_FOUND, Problems, UNPROCESSABLE_ENTITY};
 use crate::pagination::Page;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
@@ -46,7 +47,8 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<NewEventBody>,
-    ) -> poem::Result<CreateResponse> {
+    ) -> Result<CreateResponse, Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY }>>
+    {
         let actor = auth.0.require_organizer()?;
         let fields = EventFields::from(body.0).check().map_err(ApiError::from)?;
         let event = events::create(&state.pool, actor, fields)
@@ -69,7 +71,7 @@ impl EventsApi {
         organizer_id: Query<Option<Uuid>>,
         page: Query<Option<i64>>,
         per_page: Query<Option<i64>>,
-    ) -> poem::Result<Json<EventPage>> {
+    ) -> Result<Json<EventPage>, Problems<UNPROCESSABLE_ENTITY>> {
         let paging = Page::parse(page.0, per_page.0)?;
         if q.0
             .as_ref()
@@ -115,7 +117,7 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: MaybeAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<EventDetailView>> {
+    ) -> Result<Json<EventDetailView>, Problems<NOT_FOUND>> {
         let public = state
             .catalog
             .get_or_load(
@@ -142,7 +144,7 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: MaybeAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<Vec<MapSeatView>>> {
+    ) -> Result<Json<Vec<MapSeatView>>, Problems<NOT_FOUND>> {
         let public = state
             .catalog
             .get_or_load(
@@ -172,7 +174,10 @@ impl EventsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<EventPatchBody>,
-    ) -> poem::Result<Json<EventView>> {
+    ) -> Result<
+        Json<EventView>,
+        Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY }>,
+    > {
         let actor = auth.0.require_organizer()?;
         let patch = EventPatch::from(body.0);
         let event = events::update(&state.pool, actor, id.0, &patch)
@@ -189,7 +194,7 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<DeleteResponse> {
+    ) -> Result<DeleteResponse, Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT }>> {
         let actor = auth.0.require_organizer()?;
         events::delete(&state.pool, actor, id.0)
             .await
@@ -206,7 +211,7 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<EventView>> {
+    ) -> Result<Json<EventView>, Problems<TRANSITION>> {
         transition(&state, &auth, id.0, Action::Publish).await
     }
 
@@ -217,7 +222,7 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<PolicyBody>> {
+    ) -> Result<Json<PolicyBody>, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         let actor = auth.0.require_organizer()?;
         events::get(&state.pool, actor, id.0)
             .await
@@ -236,7 +241,7 @@ impl EventsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<PolicyBody>,
-    ) -> poem::Result<Json<PolicyBody>> {
+    ) -> Result<Json<PolicyBody>, Problems<{ FORBIDDEN | NOT_FOUND | UNPROCESSABLE_ENTITY }>> {
         let actor = auth.0.require_organizer()?;
         events::get(&state.pool, actor, id.0)
             .await
@@ -259,7 +264,7 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<EventView>> {
+    ) -> Result<Json<EventView>, Problems<TRANSITION>> {
         transition(&state, &auth, id.0, Action::Cancel).await
     }
 
@@ -270,10 +275,13 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<EventView>> {
+    ) -> Result<Json<EventView>, Problems<TRANSITION>> {
         transition(&state, &auth, id.0, Action::Complete).await
     }
 }
+
+/// What a status change can answer.
+const TRANSITION: u32 = FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY;
 
 enum Action {
     Publish,
@@ -286,7 +294,7 @@ async fn transition(
     auth: &BearerAuth,
     id: Uuid,
     action: Action,
-) -> poem::Result<Json<EventView>> {
+) -> Result<Json<EventView>, Problems<TRANSITION>> {
     let actor = auth.0.require_organizer()?;
     let event = match action {
         Action::Publish => events::publish(&state.pool, actor, id).await,

@@ -7,6 +7,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::auth::BearerAuth;
+use crate::contract::{FORBIDDEN, Problems};
 use crate::routes::ApiTags;
 use crate::state::AppState;
 
@@ -144,7 +145,7 @@ impl HealthApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> poem::Result<Json<JobTotals>> {
+    ) -> Result<Json<JobTotals>, Problems<FORBIDDEN>> {
         auth.0.require_person()?;
         auth.0.require(Role::Admin)?;
         let queues: Vec<QueueTotals> = state

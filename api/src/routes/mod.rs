@@ -16,6 +16,7 @@ mod venues;
 use poem::{EndpointExt, IntoEndpoint, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+use crate::contract::Contract;
 use crate::state::AppState;
 
 /// Groups in the OpenAPI document.
@@ -41,10 +42,10 @@ pub enum ApiTags {
     System,
 }
 
-/// The whole HTTP application.
-pub fn app(state: AppState) -> impl poem::Endpoint {
-    let api = OpenApiService::new(
-        (
+/// The OpenAPI service: every operation, with its problems documented.
+fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
+    OpenApiService::new(
+        Contract((
             health::HealthApi,
             auth::AuthApi,
             codes::CodesApi,
@@ -57,12 +58,22 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,
-        ),
+        )),
         "Marquee",
         env!("CARGO_PKG_VERSION"),
     )
     .description("Event tickets and transactional email, driven by durable jobs.")
-    .server(state.settings.http.public_url.clone());
+    .server(settings.http.public_url.clone())
+}
+
+/// The document served at `/openapi.json`.
+pub fn openapi(settings: &marquee_core::Settings) -> String {
+    service(settings).spec()
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> impl poem::Endpoint {
+    let api = service(&state.settings);
     let client_ip = crate::client_ip::ResolveClientIp::new(&state.settings.http.trusted_proxies);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();

@@ -7,6 +7,7 @@ use poem_openapi::{Object, OpenApi, payload::Json};
 use secrecy::ExposeSecret;
 
 use crate::auth::AnyAuth;
+use crate::contract::{FORBIDDEN, Problems, TOO_MANY_REQUESTS};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -22,6 +23,7 @@ pub struct VerifyRequest {
     /// The code.
     pub code: String,
     /// The purpose given when it was requested.
+    #[oai(nullable)]
     pub purpose: Option<String>,
 }
 
@@ -42,7 +44,7 @@ impl OtpApi {
         state: Data<&AppState>,
         auth: AnyAuth,
         body: Json<VerifyRequest>,
-    ) -> poem::Result<Json<Verified>> {
+    ) -> Result<Json<Verified>, Problems<{ FORBIDDEN | TOO_MANY_REQUESTS }>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Otp)?;
         let to = body.to.trim().to_lowercase();

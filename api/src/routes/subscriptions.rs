@@ -13,6 +13,7 @@ use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::auth::AnyAuth;
+use crate::contract::{CONFLICT, FORBIDDEN, NONE, NOT_FOUND, Problems, UNPROCESSABLE_ENTITY};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -25,12 +26,15 @@ pub struct SubscriptionsApi;
 pub struct ContentRequest {
     /// Its name: 1-64 of a-z, 0-9, `.`, `_`, `-`. On PUT it may be left out;
     /// if given it must match the path.
+    #[oai(nullable)]
     pub content_type: Option<String>,
     /// Subject of every issue, 1-998 characters.
     pub subject: String,
     /// Plain-text body; give text and/or html.
+    #[oai(nullable)]
     pub text: Option<String>,
     /// HTML body.
+    #[oai(nullable)]
     pub html: Option<String>,
 }
 
@@ -108,12 +112,12 @@ fn parse(path_name: Option<&str>, body: &ContentRequest) -> Result<ContentInput,
     .map_err(ApiError::from)
 }
 
-fn not_found() -> poem::Error {
-    ApiError::NotFound("no such content type".to_owned()).into()
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such content type".to_owned())
 }
 
 /// A name that cannot exist is simply not found (and never reaches SQL).
-fn existing_name(name: &str) -> Result<&str, poem::Error> {
+fn existing_name(name: &str) -> Result<&str, ApiError> {
     match check_content_type(name, "content_type") {
         None => Ok(name),
         Some(_) => Err(not_found()),
@@ -129,7 +133,7 @@ impl SubscriptionsApi {
         state: Data<&AppState>,
         auth: AnyAuth,
         body: Json<ContentRequest>,
-    ) -> poem::Result<CreateResponse> {
+    ) -> Result<CreateResponse, Problems<{ FORBIDDEN | CONFLICT | UNPROCESSABLE_ENTITY }>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
         // What a content type holds is mailed to every subscriber: only
@@ -151,7 +155,7 @@ impl SubscriptionsApi {
         &self,
         state: Data<&AppState>,
         auth: AnyAuth,
-    ) -> poem::Result<Json<Vec<ContentView>>> {
+    ) -> Result<Json<Vec<ContentView>>, Problems<FORBIDDEN>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
         let all = contents::list(&state.pool, caller.user_id)
@@ -167,14 +171,14 @@ impl SubscriptionsApi {
         state: Data<&AppState>,
         auth: AnyAuth,
         content_type: Path<String>,
-    ) -> poem::Result<Json<ContentView>> {
+    ) -> Result<Json<ContentView>, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
         let name = existing_name(&content_type.0)?;
         let found = contents::get(&state.pool, caller.user_id, name)
             .await
             .map_err(ApiError::from)?;
-        found.map(|c| Json(c.into())).ok_or_else(not_found)
+        Ok(found.map(|c| Json(c.into())).ok_or_else(not_found)?)
     }
 
     /// Replace the content; the next issue sends it.
@@ -185,7 +189,7 @@ impl SubscriptionsApi {
         auth: AnyAuth,
         content_type: Path<String>,
         body: Json<ContentRequest>,
-    ) -> poem::Result<Json<ContentView>> {
+    ) -> Result<Json<ContentView>, Problems<{ FORBIDDEN | NOT_FOUND | UNPROCESSABLE_ENTITY }>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
         // What a content type holds is mailed to every subscriber: only
@@ -195,7 +199,7 @@ impl SubscriptionsApi {
         let updated = contents::update(&state.pool, caller.user_id, &input)
             .await
             .map_err(ApiError::from)?;
-        updated.map(|c| Json(c.into())).ok_or_else(not_found)
+        Ok(updated.map(|c| Json(c.into())).ok_or_else(not_found)?)
     }
 
     /// Delete a content type and its subscribers.
@@ -208,7 +212,7 @@ impl SubscriptionsApi {
         state: Data<&AppState>,
         auth: AnyAuth,
         content_type: Path<String>,
-    ) -> poem::Result<DeleteResponse> {
+    ) -> Result<DeleteResponse, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         let caller = auth.caller();
         caller.require_scope(Scope::Subscriptions)?;
         let name = existing_name(&content_type.0)?;
@@ -218,7 +222,7 @@ impl SubscriptionsApi {
         {
             Ok(DeleteResponse::Deleted)
         } else {
-            Err(not_found())
+            Err(not_found().into())
         }
     }
 
@@ -229,8 +233,8 @@ impl SubscriptionsApi {
         &self,
         state: Data<&AppState>,
         token: Path<String>,
-    ) -> poem::Result<UnsubscribeResponse> {
-        unsubscribe(&state, &token.0).await
+    ) -> Result<UnsubscribeResponse, Problems<NONE>> {
+        Ok(unsubscribe(&state, &token.0).await?)
     }
 
     /// RFC 8058 one-click unsubscribe, as mail clients send it.
@@ -239,12 +243,12 @@ impl SubscriptionsApi {
         &self,
         state: Data<&AppState>,
         token: Path<String>,
-    ) -> poem::Result<UnsubscribeResponse> {
-        unsubscribe(&state, &token.0).await
+    ) -> Result<UnsubscribeResponse, Problems<NONE>> {
+        Ok(unsubscribe(&state, &token.0).await?)
     }
 }
 
-async fn unsubscribe(state: &AppState, token: &str) -> poem::Result<UnsubscribeResponse> {
+async fn unsubscribe(state: &AppState, token: &str) -> Result<UnsubscribeResponse, ApiError> {
     let content_type = unsubscribe_by_token(&state.pool, token)
         .await
         .map_err(ApiError::from)?;

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::auth::BearerAuth;
+use crate::contract::{FORBIDDEN, NOT_FOUND, Problems};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ pub struct NoopRequest {
     pub permanent: bool,
     /// Attempts before the job is dead (1-25, default 5).
     #[oai(validator(minimum(value = "1"), maximum(value = "25")))]
+    #[oai(nullable)]
     pub max_attempts: Option<i32>,
 }
 
@@ -58,7 +60,7 @@ impl SystemApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<NoopRequest>,
-    ) -> poem::Result<EnqueueResponse> {
+    ) -> Result<EnqueueResponse, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         auth.0.require_person()?;
         auth.0.require(Role::Admin)?;
         if !state.settings.http.diagnostics {

@@ -15,6 +15,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::AnyAuth;
+use crate::contract::{
+    CONFLICT, FORBIDDEN, NOT_FOUND, Problems, TOO_MANY_REQUESTS, UNPROCESSABLE_ENTITY,
+};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -32,8 +35,10 @@ pub struct TaskRequest {
     #[serde(rename = "type")]
     pub kind: String,
     /// A label of your own.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Attempts before the task is dead, 1-25 (default 5).
+    #[oai(nullable)]
     pub max_attempts: Option<i32>,
     /// `message`: `{to, subject, text?, html?}`; `otp`: `{to, length? (4-8,
     /// default 6), purpose?, ttl_seconds? (60-3600, default 600)}`;
@@ -60,6 +65,7 @@ pub struct TaskView {
     #[oai(rename = "type")]
     pub kind: String,
     /// Label.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// queued, dispatched, running, succeeded, retrying or dead.
     pub status: String,
@@ -68,12 +74,14 @@ pub struct TaskView {
     /// Attempts allowed.
     pub max_attempts: i32,
     /// Error of the latest failed attempt.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// Accepted at.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
     /// Succeeded or died at.
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -98,7 +106,10 @@ impl TasksApi {
         auth: AnyAuth,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<TaskRequest>,
-    ) -> poem::Result<SubmitResponse> {
+    ) -> Result<
+        SubmitResponse,
+        Problems<{ FORBIDDEN | CONFLICT | UNPROCESSABLE_ENTITY | TOO_MANY_REQUESTS }>,
+    > {
         let caller = auth.caller();
         let work = parse(&body)?;
         caller.require_scope(work.scope())?;
@@ -196,7 +207,7 @@ impl TasksApi {
         state: Data<&AppState>,
         auth: AnyAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<TaskView>> {
+    ) -> Result<Json<TaskView>, Problems<NOT_FOUND>> {
         let task = tasks::find(&state.pool, auth.caller().user_id, id.0)
             .await
             .map_err(ApiError::from)?;

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::auth::BearerAuth;
+use crate::contract::{CONFLICT, FORBIDDEN, NOT_FOUND, Problems, UNPROCESSABLE_ENTITY};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -40,6 +41,7 @@ pub struct NewVenue {
     /// 1-200 characters.
     pub name: String,
     /// Up to 500 characters.
+    #[oai(nullable)]
     pub address: Option<String>,
     /// Up to 50 sections; may be empty (general admission only).
     #[oai(default)]
@@ -50,8 +52,10 @@ pub struct NewVenue {
 #[derive(Debug, Object)]
 pub struct VenuePatch {
     /// New name.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// New address; null clears it.
+    #[oai(nullable)]
     pub address: MaybeUndefined<String>,
 }
 
@@ -96,6 +100,7 @@ pub struct VenueView {
     /// Name.
     pub name: String,
     /// Address.
+    #[oai(nullable)]
     pub address: Option<String>,
     /// Sections.
     pub sections: Vec<SectionView>,
@@ -146,6 +151,7 @@ pub struct VenueListItem {
     /// Name.
     pub name: String,
     /// Address.
+    #[oai(nullable)]
     pub address: Option<String>,
     /// Seats in all sections.
     pub seats: i64,
@@ -195,7 +201,7 @@ impl VenuesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<NewVenue>,
-    ) -> poem::Result<CreateResponse> {
+    ) -> Result<CreateResponse, Problems<{ FORBIDDEN | UNPROCESSABLE_ENTITY }>> {
         let actor = auth.0.require_organizer()?;
         let mut problems = Vec::new();
         let details = venues::check_details(&body.name, body.address.as_deref())
@@ -225,7 +231,7 @@ impl VenuesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> poem::Result<Json<Vec<VenueListItem>>> {
+    ) -> Result<Json<Vec<VenueListItem>>, Problems<FORBIDDEN>> {
         let actor = auth.0.require_organizer()?;
         let all = venues::list(&state.pool, actor)
             .await
@@ -240,7 +246,7 @@ impl VenuesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> poem::Result<Json<VenueView>> {
+    ) -> Result<Json<VenueView>, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         let actor = auth.0.require_organizer()?;
         let venue = venues::get(&state.pool, actor, id.0)
             .await
@@ -256,7 +262,7 @@ impl VenuesApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<VenuePatch>,
-    ) -> poem::Result<Json<VenueView>> {
+    ) -> Result<Json<VenueView>, Problems<{ FORBIDDEN | NOT_FOUND | UNPROCESSABLE_ENTITY }>> {
         let actor = auth.0.require_organizer()?;
         let patch = venues::DetailsPatch {
             name: body.name.clone(),
@@ -284,7 +290,10 @@ impl VenuesApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<SectionsBody>,
-    ) -> poem::Result<Json<VenueView>> {
+    ) -> Result<
+        Json<VenueView>,
+        Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY }>,
+    > {
         let actor = auth.0.require_organizer()?;
         let layout = venues::check_sections(&layout(&body.sections)).map_err(ApiError::from)?;
         let venue = venues::replace_sections(&state.pool, actor, id.0, &layout)

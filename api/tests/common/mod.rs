@@ -2,6 +2,10 @@
 //! Redis namespace.
 #![allow(dead_code)]
 
+pub mod contract;
+
+use std::sync::Arc;
+
 use marquee_api::{AppState, Server};
 use marquee_core::testing::TestContext;
 use tokio::sync::oneshot;
@@ -11,6 +15,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    /// Every answer, checked against /openapi.json when the test ends.
+    pub contract: Arc<contract::Contract>,
 }
 
 impl TestApp {
@@ -20,8 +26,12 @@ impl TestApp {
 
     /// Starts the API on `ctx`, whose settings the test may have changed.
     pub async fn spawn_with(ctx: TestContext) -> Self {
+        let contract = Arc::new(contract::Contract::of(&ctx.settings));
         let state = AppState::with_pool(ctx.settings.clone(), ctx.pool.clone()).unwrap();
-        let server = Server::bind(state).await.unwrap();
+        let server = Server::bind(state)
+            .await
+            .unwrap()
+            .with_layer(contract.layer());
         let base = format!("http://{}", server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
@@ -32,6 +42,7 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             stop: Some(stop),
+            contract,
         }
     }
 
@@ -61,7 +72,10 @@ impl Replica {
 impl TestApp {
     pub async fn spawn_replica(&self) -> Replica {
         let state = AppState::with_pool(self.ctx.settings.clone(), self.ctx.pool.clone()).unwrap();
-        let server = Server::bind(state).await.unwrap();
+        let server = Server::bind(state)
+            .await
+            .unwrap()
+            .with_layer(self.contract.layer());
         let base = format!("http://{}", server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
@@ -80,6 +94,7 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.contract.assert_kept();
     }
 }
 

@@ -13,8 +13,10 @@ pub struct HoldBody {
     #[oai(default)]
     pub seats: Vec<Uuid>,
     /// A ticket type of the event…
+    #[oai(nullable)]
     pub ticket_type_id: Option<Uuid>,
     /// …and how many.
+    #[oai(nullable)]
     pub quantity: Option<i32>,
 }
 
@@ -22,8 +24,10 @@ pub struct HoldBody {
 #[derive(Debug, Clone, Object)]
 pub struct ItemView {
     /// A seat…
+    #[oai(nullable)]
     pub seat_id: Option<Uuid>,
     /// …or a ticket type.
+    #[oai(nullable)]
     pub ticket_type_id: Option<Uuid>,
     /// "A-12" or the ticket type's name.
     pub label: String,
@@ -164,6 +168,7 @@ pub struct BookingPage {
 #[derive(Debug, Object)]
 pub struct CancelBody {
     /// Optional, up to 500 characters.
+    #[oai(nullable)]
     pub reason: Option<String>,
 }
 

@@ -40,8 +40,10 @@ pub struct NewEventBody {
     /// Start (RFC 3339).
     pub starts_at: DateTime<Utc>,
     /// End, after the start.
+    #[oai(nullable)]
     pub ends_at: Option<DateTime<Utc>>,
     /// One of your venues, for a seated event.
+    #[oai(nullable)]
     pub venue_id: Option<Uuid>,
     /// A price for every section of the venue (needed to publish).
     #[oai(default)]
@@ -52,12 +54,16 @@ pub struct NewEventBody {
     /// ISO 4217, e.g. "EUR".
     pub currency: String,
     /// Sales open (default: at publish).
+    #[oai(nullable)]
     pub sales_start: Option<DateTime<Utc>>,
     /// Sales close (default: at the start).
+    #[oai(nullable)]
     pub sales_end: Option<DateTime<Utc>>,
     /// Most seats or units per order (default 10).
+    #[oai(nullable)]
     pub max_per_order: Option<i32>,
     /// Minutes a hold lasts (default 10).
+    #[oai(nullable)]
     pub hold_minutes: Option<i32>,
 }
 
@@ -103,28 +109,40 @@ impl From<NewEventBody> for EventFields {
 #[derive(Debug, Object)]
 pub struct EventPatchBody {
     /// Title.
+    #[oai(nullable)]
     pub title: Option<String>,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Start.
+    #[oai(nullable)]
     pub starts_at: Option<DateTime<Utc>>,
     /// End.
+    #[oai(nullable)]
     pub ends_at: MaybeUndefined<DateTime<Utc>>,
     /// Venue.
+    #[oai(nullable)]
     pub venue_id: MaybeUndefined<Uuid>,
     /// Replaces every section price.
+    #[oai(nullable)]
     pub section_prices: Option<Vec<SectionPriceBody>>,
     /// Replaces every ticket type.
+    #[oai(nullable)]
     pub ticket_types: Option<Vec<TicketTypeBody>>,
     /// Currency.
+    #[oai(nullable)]
     pub currency: Option<String>,
     /// Sales open.
+    #[oai(nullable)]
     pub sales_start: MaybeUndefined<DateTime<Utc>>,
     /// Sales close.
+    #[oai(nullable)]
     pub sales_end: MaybeUndefined<DateTime<Utc>>,
     /// Order limit.
+    #[oai(nullable)]
     pub max_per_order: Option<i32>,
     /// Hold length in minutes.
+    #[oai(nullable)]
     pub hold_minutes: Option<i32>,
 }
 
@@ -190,8 +208,10 @@ pub struct EventView {
     /// Start.
     pub starts_at: DateTime<Utc>,
     /// End.
+    #[oai(nullable)]
     pub ends_at: Option<DateTime<Utc>>,
     /// Venue.
+    #[oai(nullable)]
     pub venue_id: Option<Uuid>,
     /// Section prices.
     pub section_prices: Vec<SectionPriceBody>,
@@ -200,14 +220,17 @@ pub struct EventView {
     /// Currency.
     pub currency: String,
     /// Sales open.
+    #[oai(nullable)]
     pub sales_start: Option<DateTime<Utc>>,
     /// Sales close.
+    #[oai(nullable)]
     pub sales_end: Option<DateTime<Utc>>,
     /// Order limit.
     pub max_per_order: i32,
     /// Hold length in minutes.
     pub hold_minutes: i32,
     /// Published at.
+    #[oai(nullable)]
     pub published_at: Option<DateTime<Utc>>,
     /// Created at.
     pub created_at: DateTime<Utc>,
@@ -302,6 +325,7 @@ pub struct EventDetailView {
     /// Its inventory now (cached for up to 2 s).
     pub availability: AvailabilityView,
     /// For a cancelled event: how far cancelling its bookings has got.
+    #[oai(nullable)]
     pub cancellation: Option<CancellationView>,
 }
 
@@ -438,16 +462,20 @@ pub struct EventListItem {
     /// Start.
     pub starts_at: DateTime<Utc>,
     /// End.
+    #[oai(nullable)]
     pub ends_at: Option<DateTime<Utc>>,
     /// Venue.
+    #[oai(nullable)]
     pub venue_id: Option<Uuid>,
     /// Venue name.
+    #[oai(nullable)]
     pub venue_name: Option<String>,
     /// Organizer.
     pub organizer_id: Uuid,
     /// Currency.
     pub currency: String,
     /// Cheapest price.
+    #[oai(nullable)]
     pub min_price_cents: Option<i32>,
 }
 

@@ -18,11 +18,13 @@ async fn list_users(app: &TestApp, token: &str, query: &str) -> reqwest::Respons
 }
 
 async fn make_admin(app: &TestApp, session: &Value) {
-    sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1::uuid")
-        .bind(session["user"]["id"].as_str().unwrap())
-        .execute(&app.ctx.pool)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "UPDATE users SET role = 'admin' WHERE id = $1",
+        user_id(session),
+    )
+    .execute(&app.ctx.pool)
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -42,7 +44,7 @@ async fn a_user_on_an_admin_route_gets_403_and_no_token_gets_401() {
         .await
         .unwrap();
     problem(patch, 403).await;
-    let role: String = sqlx::query_scalar("SELECT role FROM users")
+    let role = sqlx::query_scalar!("SELECT role FROM users")
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();

@@ -30,12 +30,13 @@ async fn a_key_is_shown_once_stored_hashed_and_works_as_bearer_or_header() {
     let secret = key["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("mk_") && secret.len() > 40, "{secret}");
     assert!(secret.starts_with(key["prefix"].as_str().unwrap()));
-    let stored: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE key_hash = sha256($1::bytea)")
-            .bind(secret.as_bytes())
-            .fetch_one(&app.ctx.pool)
-            .await
-            .unwrap();
+    let stored = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM api_keys WHERE key_hash = sha256($1::bytea)"#,
+        secret.as_bytes(),
+    )
+    .fetch_one(&app.ctx.pool)
+    .await
+    .unwrap();
     assert_eq!(stored, 1, "stored as its SHA-256 only");
 
     let via_bearer: Value = app
@@ -186,7 +187,7 @@ async fn keys_belong_to_their_owner_and_cannot_do_what_only_people_do() {
         .await
         .unwrap();
     problem(change, 403).await;
-    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+    let keys = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM api_keys"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
@@ -204,7 +205,7 @@ async fn unknown_or_missing_scopes_are_422_per_field() {
     .await;
     assert_eq!(body["errors"][0]["field"], "scopes");
     problem(create_key(&app, &token, json!([])).await, 422).await;
-    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+    let keys = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM api_keys"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();

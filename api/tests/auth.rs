@@ -39,8 +39,8 @@ async fn me(app: &TestApp, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+async fn users(app: &TestApp) -> i64 {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap()
@@ -60,14 +60,13 @@ async fn register_creates_a_user_signs_in_and_enqueues_the_welcome_email() {
         response.json::<Value>().await.unwrap()["email"],
         "ada@example.com"
     );
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM jobs WHERE kind = 'welcome_email' AND queue = 'email'"
-        )
-        .await,
-        1
-    );
+    let welcomes = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM jobs WHERE kind = 'welcome_email' AND queue = 'email'"#
+    )
+    .fetch_one(&app.ctx.pool)
+    .await
+    .unwrap();
+    assert_eq!(welcomes, 1);
 }
 
 #[tokio::test]
@@ -78,10 +77,11 @@ async fn a_role_in_the_body_never_grants_it() {
     assert_eq!(response.status(), 201);
     let session: Value = response.json().await.unwrap();
     assert_eq!(session["user"]["role"], "user");
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE role <> 'user'").await,
-        0
-    );
+    let raised = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE role <> 'user'"#)
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(raised, 0);
 }
 
 #[tokio::test]
@@ -95,12 +95,12 @@ async fn duplicate_email_is_409_whatever_its_case() {
     )
     .await;
     problem(again, 409).await;
-    assert_eq!(count(&app, "SELECT count(*) FROM users").await, 1);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM jobs").await,
-        1,
-        "no second welcome email"
-    );
+    assert_eq!(users(&app).await, 1);
+    let jobs = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs"#)
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 1, "no second welcome email");
 }
 
 #[tokio::test]
@@ -132,7 +132,7 @@ async fn weak_password_and_bad_fields_are_422_per_field_and_create_nothing() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["email", "name", "password"]);
-    assert_eq!(count(&app, "SELECT count(*) FROM users").await, 0);
+    assert_eq!(users(&app).await, 0);
 }
 
 #[tokio::test]

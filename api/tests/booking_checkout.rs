@@ -215,11 +215,13 @@ async fn expired_foreign_and_booked_holds_are_410_404_and_409() {
     let s = shop(None).await;
     let fans = people(&s.app, 2).await;
     let expired = hold(&s, &fans[0], &[&s.seats[0]]).await;
-    sqlx::query("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = $1::uuid")
-        .bind(&expired)
-        .execute(&s.app.ctx.pool)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = $1",
+        expired.parse::<uuid::Uuid>().unwrap(),
+    )
+    .execute(&s.app.ctx.pool)
+    .await
+    .unwrap();
     problem(book(&s, &fans[0], &expired, "tok_ok", Some("a")).await, 410).await;
 
     let mine = hold(&s, &fans[0], &[&s.seats[1]]).await;

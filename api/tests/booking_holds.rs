@@ -22,38 +22,40 @@ async fn hold(app: &TestApp, token: &str, event: &str, body: Value) -> reqwest::
 /// past capacity, held + sold + available = inventory.
 async fn check_inventory(app: &TestApp, event: &str) {
     let pool = &app.ctx.pool;
-    let doubled: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT i.seat_id FROM hold_items i JOIN holds h ON h.id = i.hold_id
-          WHERE h.event_id = $1::uuid AND h.status IN ('active', 'confirmed') AND h.expires_at > now()
-          AND i.seat_id IS NOT NULL GROUP BY i.seat_id HAVING count(*) > 1) d",
+    let event: uuid::Uuid = event.parse().unwrap();
+    let doubled = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (SELECT i.seat_id FROM hold_items i JOIN holds h ON h.id = i.hold_id
+          WHERE h.event_id = $1 AND h.status IN ('active', 'confirmed') AND h.expires_at > now()
+          AND i.seat_id IS NOT NULL GROUP BY i.seat_id HAVING count(*) > 1) d"#,
+        event,
     )
-    .bind(event)
     .fetch_one(pool)
     .await
     .unwrap();
     assert_eq!(doubled, 0, "a seat is in two live holds");
-    let (total, counted): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE status IN ('available', 'held', 'sold', 'blocked'))
-         FROM event_seats WHERE event_id = $1::uuid",
+    let seats = sqlx::query!(
+        r#"SELECT count(*) AS "total!",
+                  count(*) FILTER (WHERE status IN ('available', 'held', 'sold', 'blocked')) AS "counted!"
+         FROM event_seats WHERE event_id = $1"#,
+        event,
     )
-    .bind(event)
     .fetch_one(pool)
     .await
     .unwrap();
-    assert_eq!(total, counted);
-    let held_seats: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM event_seats s JOIN holds h ON h.id = s.hold_id
-         WHERE s.event_id = $1::uuid AND s.status = 'held' AND h.status = 'active'",
+    assert_eq!(seats.total, seats.counted);
+    let held_seats = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM event_seats s JOIN holds h ON h.id = s.hold_id
+         WHERE s.event_id = $1 AND s.status = 'held' AND h.status = 'active'"#,
+        event,
     )
-    .bind(event)
     .fetch_one(pool)
     .await
     .unwrap();
-    let items: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM hold_items i JOIN holds h ON h.id = i.hold_id
-         WHERE h.event_id = $1::uuid AND h.status = 'active' AND i.seat_id IS NOT NULL",
+    let items = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM hold_items i JOIN holds h ON h.id = i.hold_id
+         WHERE h.event_id = $1 AND h.status = 'active' AND i.seat_id IS NOT NULL"#,
+        event,
     )
-    .bind(event)
     .fetch_one(pool)
     .await
     .unwrap();
@@ -61,17 +63,24 @@ async fn check_inventory(app: &TestApp, event: &str) {
         held_seats <= items,
         "every held seat belongs to an active hold"
     );
-    let (capacity, sold, held, units): (i32, i32, i32, i64) = sqlx::query_as(
-        "SELECT t.capacity, t.sold, t.held, COALESCE((SELECT sum(i.quantity) FROM hold_items i JOIN holds h ON h.id = i.hold_id
-                 WHERE i.ticket_type_id = t.id AND h.status = 'active'), 0)
-         FROM ticket_types t WHERE t.event_id = $1::uuid",
+    let units = sqlx::query!(
+        r#"SELECT t.capacity, t.sold, t.held, COALESCE((SELECT sum(i.quantity) FROM hold_items i JOIN holds h ON h.id = i.hold_id
+                 WHERE i.ticket_type_id = t.id AND h.status = 'active'), 0) AS "in_holds!"
+         FROM ticket_types t WHERE t.event_id = $1"#,
+        event,
     )
-    .bind(event)
     .fetch_one(pool)
     .await
     .unwrap();
-    assert!(sold + held <= capacity, "never past capacity");
-    assert_eq!(i64::from(held), units, "held units = units in active holds");
+    assert!(
+        units.sold + units.held <= units.capacity,
+        "never past capacity"
+    );
+    assert_eq!(
+        i64::from(units.held),
+        units.in_holds,
+        "held units = units in active holds"
+    );
 }
 
 #[tokio::test]
@@ -99,10 +108,11 @@ async fn five_hundred_clients_race_for_ten_seats_and_exactly_ten_win() {
             .collect::<Vec<_>>()
     );
     check_inventory(&app, &event).await;
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM event_seats WHERE status = 'held'")
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap();
+    let held =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM event_seats WHERE status = 'held'"#)
+            .fetch_one(&app.ctx.pool)
+            .await
+            .unwrap();
     assert_eq!(held, 10);
 }
 
@@ -145,11 +155,12 @@ async fn a_hold_is_all_or_nothing_and_409_names_the_taken_seats() {
     let body = json!({"seats": [seats[0], seats[1], seats[2]], "ticket_type_id": null});
     let problem = problem(hold(&app, &fans[1], &event, body).await, 409).await;
     assert_eq!(problem["unavailable_seats"], json!([seats[1]]));
-    let free: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM event_seats WHERE status = 'available'")
-            .fetch_one(&app.ctx.pool)
-            .await
-            .unwrap();
+    let free = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM event_seats WHERE status = 'available'"#
+    )
+    .fetch_one(&app.ctx.pool)
+    .await
+    .unwrap();
     assert_eq!(free, 4, "nothing of the failed hold stuck");
     check_inventory(&app, &event).await;
 }
@@ -284,7 +295,7 @@ async fn limits_and_bad_holds_are_refused_without_a_change() {
         "{refused}"
     );
 
-    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM holds")
+    let holds = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM holds"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
@@ -305,11 +316,11 @@ async fn an_expired_hold_is_claimable_at_once_and_the_sweep_releases_it() {
     problem(hold(&app, &fans[1], &event_id, both.clone()).await, 409).await;
 
     // Time passes: the first hold is past its expiry.
-    sqlx::query("UPDATE holds SET expires_at = now() - interval '1 second'")
+    sqlx::query!("UPDATE holds SET expires_at = now() - interval '1 second'")
         .execute(&app.ctx.pool)
         .await
         .unwrap();
-    sqlx::query(
+    sqlx::query!(
         "UPDATE event_seats SET held_until = now() - interval '1 second' WHERE status = 'held'",
     )
     .execute(&app.ctx.pool)
@@ -346,11 +357,17 @@ async fn an_expired_hold_is_claimable_at_once_and_the_sweep_releases_it() {
     check_inventory(&app, &event_id).await;
 
     // The sweep releases holds past their time, each once.
-    sqlx::query("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = $1::uuid")
-        .bind(second["id"].as_str().unwrap())
-        .execute(&app.ctx.pool)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = $1",
+        second["id"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .unwrap(),
+    )
+    .execute(&app.ctx.pool)
+    .await
+    .unwrap();
     let sweeps = (0..3).map(|_| marquee_core::booking::holds::sweep(&app.ctx.pool));
     let released: u64 = futures::future::join_all(sweeps)
         .await
@@ -358,13 +375,14 @@ async fn an_expired_hold_is_claimable_at_once_and_the_sweep_releases_it() {
         .map(Result::unwrap)
         .sum();
     assert_eq!(released, 1, "only the second hold was still active");
-    let (held_seats, held_units): (i64, i32) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM event_seats WHERE status = 'held'), (SELECT held FROM ticket_types)",
+    let held = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM event_seats WHERE status = 'held') AS "seats!",
+                  (SELECT held FROM ticket_types) AS "units!""#,
     )
     .fetch_one(&app.ctx.pool)
     .await
     .unwrap();
-    assert_eq!((held_seats, held_units), (0, 0));
+    assert_eq!((held.seats, held.units), (0, 0));
     json_of(hold(&app, &fans[2], &event_id, both).await, 201).await;
     check_inventory(&app, &event_id).await;
 }
@@ -429,13 +447,13 @@ async fn only_the_owner_sees_or_releases_a_hold() {
 
 /// Makes every hold of the test's database past its time.
 async fn expire_everything(app: &TestApp) {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE holds SET expires_at = now() - interval '1 second' WHERE status = 'active'",
     )
     .execute(&app.ctx.pool)
     .await
     .unwrap();
-    sqlx::query(
+    sqlx::query!(
         "UPDATE event_seats SET held_until = now() - interval '1 second' WHERE status = 'held'",
     )
     .execute(&app.ctx.pool)

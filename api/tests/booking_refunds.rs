@@ -414,19 +414,18 @@ async fn a_cancel_racing_the_organizers_cancel_waits_and_refunds_in_full() {
 
     // The organizer's cancel has locked the event and not committed yet.
     let mut organizer = s.app.ctx.pool.begin().await.unwrap();
-    sqlx::query("SELECT status FROM events WHERE id = $1 FOR UPDATE")
-        .bind(event)
-        .execute(&mut *organizer)
+    sqlx::query_scalar!("SELECT status FROM events WHERE id = $1 FOR UPDATE", event)
+        .fetch_one(&mut *organizer)
         .await
         .unwrap();
     let cancel = cancel_booking(&s, &fan, &booking);
     tokio::pin!(cancel);
     let waiting = async {
         loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
+            let waiting = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!" FROM pg_stat_activity
                  WHERE datname = current_database() AND wait_event_type = 'Lock'
-                   AND query ILIKE '%events%'",
+                   AND query ILIKE '%events%'"#,
             )
             .fetch_one(&s.app.ctx.pool)
             .await
@@ -447,11 +446,13 @@ async fn a_cancel_racing_the_organizers_cancel_waits_and_refunds_in_full() {
             waited.expect("the cancel never waited for the event's lock");
         }
     }
-    sqlx::query("UPDATE events SET status = 'cancelled', cancelled_at = now() WHERE id = $1")
-        .bind(event)
-        .execute(&mut *organizer)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "UPDATE events SET status = 'cancelled', cancelled_at = now() WHERE id = $1",
+        event,
+    )
+    .execute(&mut *organizer)
+    .await
+    .unwrap();
     organizer.commit().await.unwrap();
 
     let cancelled = json_of(cancel.await, 200).await;
@@ -599,14 +600,14 @@ async fn a_refund_whose_provider_fails_20_times_in_a_row_is_paid_once_afterwards
     )
     .await;
 
-    let (status, attempts): (String, i32) = sqlx::query_as(
+    let job = sqlx::query!(
         "SELECT status, attempts FROM jobs WHERE kind = 'process_refund' AND payload->>'refund_id' = $1",
+        refund,
     )
-    .bind(&refund)
     .fetch_one(&s.app.ctx.pool)
     .await
     .unwrap();
-    assert_eq!((status.as_str(), attempts), ("succeeded", 21));
+    assert_eq!((job.status.as_str(), job.attempts), ("succeeded", 21));
     assert_eq!(
         count(
             &s.app,
@@ -647,7 +648,7 @@ async fn the_refund_sweep_redrives_refunds_and_event_cancels_whose_jobs_died() {
         200,
     )
     .await;
-    sqlx::query("UPDATE jobs SET status = 'dead', last_error = 'outage' WHERE queue = 'refunds'")
+    sqlx::query!("UPDATE jobs SET status = 'dead', last_error = 'outage' WHERE queue = 'refunds'")
         .execute(pool)
         .await
         .unwrap();

@@ -148,11 +148,10 @@ async fn search_filters_and_pagination_give_the_right_totals() {
     let at_hall = browse(&app, &format!("?venue_id={hall}")).await;
     assert_eq!(at_hall["total"], 2);
     assert_eq!(at_hall["items"][0]["venue_name"], "Blue Hall");
-    let bobs_id =
-        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM users WHERE email = 'bob@example.com'")
-            .fetch_one(&app.ctx.pool)
-            .await
-            .unwrap();
+    let bobs_id = sqlx::query_scalar!("SELECT id FROM users WHERE email = 'bob@example.com'")
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
     assert_eq!(
         titles(&browse(&app, &format!("?organizer_id={bobs_id}")).await),
         ["Poetry Slam", "Jazz Quartet"]
@@ -236,7 +235,7 @@ async fn an_update_is_visible_to_the_next_read_even_with_the_cache() {
     }
     // The list is served from Redis: a change behind the API's back stays
     // unseen until its entry expires or a write invalidates it.
-    sqlx::query("UPDATE events SET title = 'Changed behind our back'")
+    sqlx::query!("UPDATE events SET title = 'Changed behind our back'")
         .execute(&app.ctx.pool)
         .await
         .unwrap();

@@ -527,16 +527,22 @@ async fn two_events_at_one_venue_keep_independent_inventory() {
     assert_eq!(count(&s.app, "SELECT count(*) FROM event_seats").await, 20);
 
     // Sell and hold seats of the first event only.
-    sqlx::query("UPDATE event_seats SET status = 'sold' WHERE event_id = $1::uuid AND label IN ('A-1', 'A-2')")
-        .bind(&first)
-        .execute(&s.app.ctx.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE event_seats SET status = 'held', held_until = now() + interval '5 minutes' WHERE event_id = $1::uuid AND label = 'C-1'")
-        .bind(&first)
-        .execute(&s.app.ctx.pool)
-        .await
-        .unwrap();
+    let first_id: uuid::Uuid = first.parse().unwrap();
+    sqlx::query!(
+        "UPDATE event_seats SET status = 'sold' WHERE event_id = $1 AND label IN ('A-1', 'A-2')",
+        first_id,
+    )
+    .execute(&s.app.ctx.pool)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "UPDATE event_seats SET status = 'held', held_until = now() + interval '5 minutes'
+         WHERE event_id = $1 AND label = 'C-1'",
+        first_id,
+    )
+    .execute(&s.app.ctx.pool)
+    .await
+    .unwrap();
     let availability = |id: String| {
         let app = &s.app;
         async move {

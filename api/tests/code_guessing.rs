@@ -48,8 +48,7 @@ async fn verify_confirm(app: &TestApp, token: &str, code: &str) -> reqwest::Resp
 }
 
 async fn password_hash(app: &TestApp, email: &str) -> String {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
-        .bind(email)
+    sqlx::query_scalar!("SELECT password_hash FROM users WHERE email = $1", email)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap()
@@ -104,10 +103,11 @@ async fn rotating_forwarded_for_does_not_escape_the_per_ip_limit_on_code_checks(
         429,
     )
     .await;
-    let verified: bool = sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users")
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap();
+    let verified =
+        sqlx::query_scalar!(r#"SELECT email_verified_at IS NOT NULL AS "verified!" FROM users"#)
+            .fetch_one(&app.ctx.pool)
+            .await
+            .unwrap();
     assert!(!verified, "the refused check changed nothing");
 }
 

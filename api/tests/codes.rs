@@ -60,7 +60,7 @@ async fn a_reset_code_works_once_and_signs_out_every_session() {
     let app = TestApp::spawn().await;
     let session = register(&app).await;
     request_reset(&app, "ADA@example.com").await;
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'send_code'")
+    let jobs = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs WHERE kind = 'send_code'"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
@@ -127,7 +127,7 @@ async fn an_expired_or_superseded_code_is_refused() {
     if first != second {
         problem(confirm(&app, &first, "battery staple").await, 422).await;
     }
-    sqlx::query("UPDATE one_time_codes SET expires_at = now() - interval '1 second'")
+    sqlx::query!("UPDATE one_time_codes SET expires_at = now() - interval '1 second'")
         .execute(&app.ctx.pool)
         .await
         .unwrap();
@@ -139,11 +139,11 @@ async fn an_expired_or_superseded_code_is_refused() {
 async fn reset_for_an_unknown_email_is_202_and_does_nothing() {
     let app = TestApp::spawn().await;
     request_reset(&app, "nobody@example.com").await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM one_time_codes")
+    let rows = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM one_time_codes"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+    let jobs = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();

@@ -79,7 +79,7 @@ async fn missing_content_type_is_a_problem_not_plain_text() {
 }
 
 async fn job_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM jobs")
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap()

@@ -127,11 +127,11 @@ async fn job_totals_are_for_admins_and_cached() {
 
     // A job finished behind the cache's back: within the cache window the
     // figures are the cached ones, so requests do not reach the database.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO jobs (id, kind, queue, payload, status)
          VALUES ($1, 'noop', 'system', '{}', 'dead')",
+        uuid::Uuid::now_v7(),
     )
-    .bind(uuid::Uuid::now_v7())
     .execute(&app.ctx.pool)
     .await
     .unwrap();

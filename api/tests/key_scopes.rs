@@ -118,10 +118,10 @@ impl Owned {
 /// stamps `api_keys.last_used_at` and the producer marks jobs dispatched in
 /// the background, so those tables are compared by identity and state only.
 async fn fingerprint(app: &TestApp) -> String {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables
+    let tables = sqlx::query_scalar!(
+        r#"SELECT table_name::text AS "table_name!" FROM information_schema.tables
          WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
-           AND table_name <> '_sqlx_migrations' ORDER BY 1",
+           AND table_name <> '_sqlx_migrations' ORDER BY 1"#,
     )
     .fetch_all(&app.ctx.pool)
     .await
@@ -143,7 +143,14 @@ async fn fingerprint(app: &TestApp) -> String {
         "SELECT string_agg(name || '=' || digest, ',' ORDER BY name) FROM ({}) d",
         parts.join(" UNION ALL ")
     );
-    // Table names come from information_schema, not from input.
+    digest_of(app, sql).await
+}
+
+/// Runs the fingerprint's statement. It reads every table, and a table name
+/// cannot be a bind parameter, so the statement is built at run time; the
+/// names come from information_schema, not from input.
+#[allow(clippy::disallowed_methods)]
+async fn digest_of(app: &TestApp, sql: String) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(&app.ctx.pool)
         .await
@@ -197,11 +204,13 @@ async fn alice_owns_everything(app: &TestApp) -> (String, Owned) {
         .as_str()
         .unwrap()
         .to_owned();
-    let venue: String = sqlx::query_scalar("SELECT venue_id::text FROM events WHERE id = $1::uuid")
-        .bind(&event_id)
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap();
+    let venue = sqlx::query_scalar!(
+        r#"SELECT venue_id::text AS "venue_id!" FROM events WHERE id = $1"#,
+        event_id.parse::<uuid::Uuid>().unwrap(),
+    )
+    .fetch_one(&app.ctx.pool)
+    .await
+    .unwrap();
 
     let sender = api_key(app, &alice, json!(["email:send", "subscriptions"])).await;
     let task = json!({"type": "message", "payload": {"to": "guest@example.com", "subject": "Hi", "text": "Hello"}});

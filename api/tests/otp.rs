@@ -119,7 +119,7 @@ async fn an_expired_or_replaced_otp_is_refused() {
             "a new OTP voids the previous one"
         );
     }
-    sqlx::query("UPDATE otps SET expires_at = now() - interval '1 second'")
+    sqlx::query!("UPDATE otps SET expires_at = now() - interval '1 second'")
         .execute(&app.ctx.pool)
         .await
         .unwrap();
@@ -179,7 +179,7 @@ async fn otp_needs_the_otp_scope_and_valid_fields() {
         fields,
         ["payload.to", "payload.length", "payload.ttl_seconds"]
     );
-    let otps: i64 = sqlx::query_scalar("SELECT count(*) FROM otps")
+    let otps = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM otps"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();

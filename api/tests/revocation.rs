@@ -180,11 +180,10 @@ async fn a_password_change_ends_other_sessions_and_every_api_key() {
 
 /// What the email job does: draw the latest code.
 async fn deliver_latest_code(app: &TestApp) -> String {
-    let id: Uuid =
-        sqlx::query_scalar("SELECT id FROM one_time_codes ORDER BY created_at DESC LIMIT 1")
-            .fetch_one(&app.ctx.pool)
-            .await
-            .unwrap();
+    let id = sqlx::query_scalar!("SELECT id FROM one_time_codes ORDER BY created_at DESC LIMIT 1")
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
     let mut conn = app.ctx.pool.acquire().await.unwrap();
     let pepper = app.ctx.settings.jwt.secret.expose_secret().as_bytes();
     codes::issue(&mut conn, id, pepper)
@@ -234,10 +233,11 @@ async fn a_password_reset_ends_every_session_and_every_api_key() {
     for key in &keys {
         assert_eq!(key_status(&app, key).await, (401, 401));
     }
-    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap();
+    let live =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM api_keys WHERE revoked_at IS NULL"#)
+            .fetch_one(&app.ctx.pool)
+            .await
+            .unwrap();
     assert_eq!(live, 0);
     // Signing in again works, and a new key can be made.
     let fresh = login(&app, "ada@example.com", "battery staple").await;
@@ -256,9 +256,8 @@ async fn a_key_asked_for_while_the_password_changes_is_not_created() {
     let user: Uuid = session["user"]["id"].as_str().unwrap().parse().unwrap();
     // The password change's transaction: it holds the user row...
     let mut change = app.ctx.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user)
-        .execute(&mut *change)
+    sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", user)
+        .fetch_one(&mut *change)
         .await
         .unwrap();
     let creation = tokio::spawn({
@@ -277,10 +276,10 @@ async fn a_key_asked_for_while_the_password_changes_is_not_created() {
         }
     });
     loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
+        let waiting = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM pg_stat_activity
              WHERE datname = current_database() AND wait_event_type = 'Lock'
-               AND query ILIKE '%FROM users%FOR UPDATE%'",
+               AND query ILIKE '%FROM users%FOR UPDATE%'"#,
         )
         .fetch_one(&app.ctx.pool)
         .await
@@ -291,17 +290,21 @@ async fn a_key_asked_for_while_the_password_changes_is_not_created() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // ...while it revokes every session of the account, then commits.
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1")
-        .bind(user)
-        .execute(&mut *change)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1",
+        user,
+    )
+    .execute(&mut *change)
+    .await
+    .unwrap();
     change.commit().await.unwrap();
     assert_eq!(creation.await.unwrap(), 401, "the session ended first");
-    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE user_id = $1")
-        .bind(user)
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap();
+    let keys = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM api_keys WHERE user_id = $1"#,
+        user,
+    )
+    .fetch_one(&app.ctx.pool)
+    .await
+    .unwrap();
     assert_eq!(keys, 0, "no key outlives the session that asked for it");
 }

@@ -9,6 +9,13 @@ use marquee_core::auth::Passwords;
 use reqwest::Method;
 use serde_json::json;
 
+/// A venue and how many seats its sections have.
+#[derive(Debug, PartialEq)]
+struct VenueSeats {
+    name: String,
+    seats: i64,
+}
+
 #[tokio::test]
 async fn seeding_a_fresh_database_gives_a_catalog_to_browse_and_working_logins() {
     let app = TestApp::spawn().await;
@@ -22,9 +29,10 @@ async fn seeding_a_fresh_database_gives_a_catalog_to_browse_and_working_logins()
         Seeded::AlreadyThere
     );
 
-    let seats: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT v.name, count(*) FROM venues v JOIN venue_sections c ON c.venue_id = v.id
-         JOIN venue_seats s ON s.section_id = c.id GROUP BY v.name ORDER BY count(*)",
+    let seats = sqlx::query_as!(
+        VenueSeats,
+        r#"SELECT v.name, count(*) AS "seats!" FROM venues v JOIN venue_sections c ON c.venue_id = v.id
+         JOIN venue_seats s ON s.section_id = c.id GROUP BY v.name ORDER BY count(*)"#,
     )
     .fetch_all(&app.ctx.pool)
     .await
@@ -32,8 +40,14 @@ async fn seeding_a_fresh_database_gives_a_catalog_to_browse_and_working_logins()
     assert_eq!(
         seats,
         vec![
-            ("The Cellar Club".to_owned(), 30),
-            ("Grand Hall".to_owned(), 1000)
+            VenueSeats {
+                name: "The Cellar Club".to_owned(),
+                seats: 30
+            },
+            VenueSeats {
+                name: "Grand Hall".to_owned(),
+                seats: 1000
+            },
         ]
     );
 

@@ -14,6 +14,13 @@ use serde_json::{Value, json};
 
 const CONTENTS: &str = "/api/v1/subscription-contents";
 
+/// A subscriber row: the address and whether it still receives issues.
+#[derive(Debug, PartialEq)]
+struct Subscriber {
+    address: String,
+    active: bool,
+}
+
 async fn owner_key(app: &TestApp, email: &str) -> String {
     let session = register(app, email).await;
     api_key(app, access_token(&session), json!(["subscriptions"])).await
@@ -112,7 +119,7 @@ async fn content_types_are_created_read_replaced_and_deleted_by_their_owner_only
     )
     .await;
     problem(response, 404).await;
-    let subject: String = sqlx::query_scalar("SELECT subject FROM subscription_contents")
+    let subject = sqlx::query_scalar!("SELECT subject FROM subscription_contents")
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
@@ -392,29 +399,30 @@ async fn an_unsubscribe_task_wins_over_an_older_subscribe_applied_late() {
     let payload = json!({"to": "a@example.com", "content_type": "news"});
     assert_eq!(task(&app, &key, "unsubscribe", payload).await.status(), 202);
     // Apply them newest first, as two workers racing might.
-    let tasks: Vec<(i64, String)> = sqlx::query_as("SELECT seq, type FROM tasks ORDER BY seq DESC")
+    let tasks = sqlx::query!("SELECT seq, type AS kind FROM tasks ORDER BY seq DESC")
         .fetch_all(&app.ctx.pool)
         .await
         .unwrap();
-    let owner: uuid::Uuid = sqlx::query_scalar("SELECT owner_id FROM tasks LIMIT 1")
+    let owner = sqlx::query_scalar!("SELECT owner_id FROM tasks LIMIT 1")
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
-    for (seq, kind) in &tasks {
+    for task in &tasks {
+        let subscribe = task.kind == "subscribe";
         let change = marquee_core::subscriptions::SubscriptionPayload::parse(
             "a@example.com",
             "news",
-            (kind == "subscribe").then_some("@daily"),
-            kind == "subscribe",
+            subscribe.then_some("@daily"),
+            subscribe,
         )
         .unwrap();
         assert!(
-            marquee_core::subscriptions::apply(&app.ctx.pool, owner, *seq, &change)
+            marquee_core::subscriptions::apply(&app.ctx.pool, owner, task.seq, &change)
                 .await
                 .unwrap()
         );
     }
-    let active: bool = sqlx::query_scalar("SELECT active FROM subscribers")
+    let active = sqlx::query_scalar!("SELECT active FROM subscribers")
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap();
@@ -511,9 +519,15 @@ async fn addresses_are_one_subscription_whatever_their_case() {
     let payload = json!({"to": "ada@example.COM", "content_type": "news"});
     assert_eq!(task(&app, &key, "unsubscribe", payload).await.status(), 202);
     drain_with(&app, app.ctx.settings.clone()).await;
-    let rows: Vec<(String, bool)> = sqlx::query_as("SELECT address, active FROM subscribers")
+    let rows = sqlx::query_as!(Subscriber, "SELECT address, active FROM subscribers")
         .fetch_all(&app.ctx.pool)
         .await
         .unwrap();
-    assert_eq!(rows, vec![("ada@example.com".to_owned(), false)]);
+    assert_eq!(
+        rows,
+        vec![Subscriber {
+            address: "ada@example.com".to_owned(),
+            active: false
+        }]
+    );
 }

@@ -32,7 +32,7 @@ async fn submit(
 }
 
 async fn tasks(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM tasks")
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tasks"#)
         .fetch_one(&app.ctx.pool)
         .await
         .unwrap()
@@ -87,10 +87,11 @@ async fn a_key_without_the_scope_gets_403_and_nothing_is_queued() {
     let otp_only = key(&app, &token, json!(["otp"])).await;
     problem(submit(&app, &otp_only, &message(), None).await, 403).await;
     assert_eq!(tasks(&app).await, 0);
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'send_message'")
-        .fetch_one(&app.ctx.pool)
-        .await
-        .unwrap();
+    let jobs =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs WHERE kind = 'send_message'"#)
+            .fetch_one(&app.ctx.pool)
+            .await
+            .unwrap();
     assert_eq!(jobs, 0);
 }
 

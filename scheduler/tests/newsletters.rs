@@ -81,8 +81,9 @@ async fn two_schedulers_and_a_restart_send_each_period_once() {
         spanned.len()
     };
 
-    let digests: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT dedupe_key, dispatches FROM jobs WHERE kind = 'send_digest' ORDER BY dedupe_key",
+    let digests = sqlx::query!(
+        r#"SELECT dedupe_key AS "dedupe_key!", dispatches FROM jobs
+         WHERE kind = 'send_digest' ORDER BY dedupe_key"#,
     )
     .fetch_all(&ctx.pool)
     .await
@@ -93,7 +94,7 @@ async fn two_schedulers_and_a_restart_send_each_period_once() {
         expected,
         "one digest per frequency and period: {digests:?}"
     );
-    assert!(digests.iter().all(|(_, dispatches)| *dispatches == 1));
+    assert!(digests.iter().all(|digest| digest.dispatches == 1));
 
     drain(&ctx, Registry::standard(), Duration::from_secs(20)).await;
     let issues: Vec<String> = sink

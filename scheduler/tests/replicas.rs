@@ -8,6 +8,13 @@ use marquee_core::jobs::{self, Noop};
 use marquee_core::testing::TestContext;
 use secrecy::ExposeSecret;
 
+/// How many ledger rows were dispatched how many times.
+#[derive(Debug, PartialEq)]
+struct Dispatched {
+    dispatches: i32,
+    rows: i64,
+}
+
 fn spawn_scheduler(ctx: &TestContext) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_marquee-scheduler"));
     command
@@ -36,7 +43,7 @@ async fn two_schedulers_enqueue_each_tick_once_and_relay_each_row_once() {
     for _ in 0..300 {
         jobs::enqueue(&mut tx, &Noop::default()).await.unwrap();
     }
-    sqlx::query("UPDATE jobs SET updated_at = now() - interval '1 minute'")
+    sqlx::query!("UPDATE jobs SET updated_at = now() - interval '1 minute'")
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -49,20 +56,26 @@ async fn two_schedulers_enqueue_each_tick_once_and_relay_each_row_once() {
         replica.wait().ok();
     }
 
-    let relayed: Vec<(i32, i64)> = sqlx::query_as(
-        "SELECT dispatches, count(*) FROM jobs WHERE dedupe_key IS NULL GROUP BY dispatches",
+    let relayed = sqlx::query_as!(
+        Dispatched,
+        r#"SELECT dispatches, count(*) AS "rows!" FROM jobs WHERE dedupe_key IS NULL
+         GROUP BY dispatches"#,
     )
     .fetch_all(&ctx.pool)
     .await
     .unwrap();
     assert_eq!(
         relayed,
-        vec![(1, 300)],
+        vec![Dispatched {
+            dispatches: 1,
+            rows: 300
+        }],
         "every stuck row pushed exactly once"
     );
 
-    let ticks: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT dedupe_key, dispatches FROM jobs WHERE dedupe_key LIKE 'cron:heartbeat:%' ORDER BY dedupe_key",
+    let ticks = sqlx::query!(
+        r#"SELECT dedupe_key AS "dedupe_key!", dispatches FROM jobs
+         WHERE dedupe_key LIKE 'cron:heartbeat:%' ORDER BY dedupe_key"#,
     )
     .fetch_all(&ctx.pool)
     .await
@@ -73,8 +86,9 @@ async fn two_schedulers_enqueue_each_tick_once_and_relay_each_row_once() {
     );
     let seconds: Vec<u64> = ticks
         .iter()
-        .map(|(key, _)| {
-            key.strip_prefix("cron:heartbeat:")
+        .map(|tick| {
+            tick.dedupe_key
+                .strip_prefix("cron:heartbeat:")
                 .unwrap()
                 .parse()
                 .unwrap()
@@ -85,7 +99,7 @@ async fn two_schedulers_enqueue_each_tick_once_and_relay_each_row_once() {
         "one job per tick, no gaps: {seconds:?}"
     );
     assert!(
-        ticks.iter().all(|(_, dispatches)| *dispatches == 1),
+        ticks.iter().all(|tick| tick.dispatches == 1),
         "each tick pushed once: {ticks:?}"
     );
 }

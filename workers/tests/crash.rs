@@ -52,12 +52,12 @@ async fn enqueue_messages(ctx: &TestContext) -> Vec<Uuid> {
             None,
         )
         .unwrap();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO tasks (id, owner_id, type, payload) VALUES ($1, $2, 'message', $3)",
+            id,
+            owner,
+            sqlx::types::Json(payload) as _,
         )
-        .bind(id)
-        .bind(owner)
-        .bind(sqlx::types::Json(payload))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -80,8 +80,18 @@ fn message_ids(sink: &SmtpSink) -> HashMap<String, usize> {
     copies
 }
 
-async fn count(ctx: &TestContext, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&ctx.pool).await.unwrap()
+async fn emails_sent(ctx: &TestContext) -> i64 {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM emails WHERE status = 'sent'"#)
+        .fetch_one(&ctx.pool)
+        .await
+        .unwrap()
+}
+
+async fn jobs_succeeded(ctx: &TestContext) -> i64 {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs WHERE status = 'succeeded'"#)
+        .fetch_one(&ctx.pool)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -105,7 +115,7 @@ async fn a_worker_killed_mid_batch_loses_no_email_and_repeats_none_it_recorded()
     }
     doomed.kill().unwrap(); // SIGKILL, mid-batch
     doomed.wait().unwrap();
-    let sent_before_kill = count(&ctx, "SELECT count(*) FROM emails WHERE status = 'sent'").await;
+    let sent_before_kill = emails_sent(&ctx).await;
     assert!(
         (sent_before_kill as usize) < EMAILS,
         "killed before the batch finished"
@@ -113,8 +123,7 @@ async fn a_worker_killed_mid_batch_loses_no_email_and_repeats_none_it_recorded()
 
     let mut survivor = spawn_worker_with(&ctx, "survivor", "email", &env);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while count(&ctx, "SELECT count(*) FROM jobs WHERE status = 'succeeded'").await < EMAILS as i64
-    {
+    while jobs_succeeded(&ctx).await < EMAILS as i64 {
         assert!(
             Instant::now() < deadline,
             "the survivor did not finish the batch"
@@ -141,11 +150,10 @@ async fn a_worker_killed_mid_batch_loses_no_email_and_repeats_none_it_recorded()
     // A second copy can only come from a send the kill cut off between the
     // server's "250" and our record; those are flagged and resent with the
     // same Message-ID. An email recorded as sent is never sent again.
-    let interrupted: Vec<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM emails WHERE interrupted_sends > 0")
-            .fetch_all(&ctx.pool)
-            .await
-            .unwrap();
+    let interrupted = sqlx::query_scalar!("SELECT id FROM emails WHERE interrupted_sends > 0")
+        .fetch_all(&ctx.pool)
+        .await
+        .unwrap();
     let repeated: Vec<&String> = copies
         .iter()
         .filter(|(_, n)| **n > 1)
@@ -153,7 +161,7 @@ async fn a_worker_killed_mid_batch_loses_no_email_and_repeats_none_it_recorded()
         .collect();
     for id in &repeated {
         assert!(
-            interrupted.iter().any(|(i,)| id.contains(&i.to_string())),
+            interrupted.iter().any(|i| id.contains(&i.to_string())),
             "{id} was repeated without an interrupted send"
         );
         assert_eq!(copies[*id], 2, "at most one extra copy");
@@ -164,7 +172,11 @@ async fn a_worker_killed_mid_batch_loses_no_email_and_repeats_none_it_recorded()
         "only messages on an SMTP connection were in doubt: {} > {connections}",
         interrupted.len()
     );
-    let not_sent = count(&ctx, "SELECT count(*) FROM emails WHERE status <> 'sent'").await;
+    let not_sent =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM emails WHERE status <> 'sent'"#)
+            .fetch_one(&ctx.pool)
+            .await
+            .unwrap();
     assert_eq!(not_sent, 0);
     eprintln!(
         "crash test: {} emails sent before the kill, {} sends interrupted, {} Message-IDs received twice",

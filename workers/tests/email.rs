@@ -59,13 +59,11 @@ async fn the_welcome_email_is_delivered_with_the_right_headers() {
         message.contains("multipart/alternative"),
         "text and HTML: {message}"
     );
-    let (status, attempts): (String, i32) =
-        sqlx::query_as("SELECT status, attempts FROM emails WHERE id = $1")
-            .bind(job.id)
-            .fetch_one(&ctx.pool)
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), attempts), ("sent", 1));
+    let email = sqlx::query!("SELECT status, attempts FROM emails WHERE id = $1", job.id)
+        .fetch_one(&ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!((email.status.as_str(), email.attempts), ("sent", 1));
 }
 
 #[tokio::test]
@@ -125,11 +123,13 @@ async fn an_email_recorded_as_sent_is_never_sent_again() {
 
     // A redelivery after the send (say the worker died before recording the
     // job's success): the job runs again, the email does not go out again.
-    sqlx::query("UPDATE jobs SET status = 'dispatched' WHERE id = $1")
-        .bind(job.id)
-        .execute(&ctx.pool)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "UPDATE jobs SET status = 'dispatched' WHERE id = $1",
+        job.id
+    )
+    .execute(&ctx.pool)
+    .await
+    .unwrap();
     let push = jobs::Push {
         job_id: job.id,
         task_id: jobs::task_id_for_attempt(job.id, 7),

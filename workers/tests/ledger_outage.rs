@@ -29,6 +29,17 @@ CREATE TRIGGER ledger_fault BEFORE UPDATE ON jobs FOR EACH ROW
           AND NEW.status IN ('running', 'succeeded', 'retrying', 'dead'))
     EXECUTE FUNCTION ledger_fault();";
 
+/// Installs [`FAIL_NEXT_100_LEDGER_WRITES`]. Several DDL statements in one
+/// go, which only the simple protocol runs; the checked macros prepare a
+/// single statement each.
+#[allow(clippy::disallowed_methods)]
+async fn inject_ledger_faults(ctx: &TestContext) {
+    sqlx::raw_sql(FAIL_NEXT_100_LEDGER_WRITES)
+        .execute(&ctx.pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_ledger_failing_more_often_than_apalis_retries_strands_no_job() {
     let mut ctx = TestContext::new().await;
@@ -43,18 +54,20 @@ async fn a_ledger_failing_more_often_than_apalis_retries_strands_no_job() {
                 .id,
         );
     }
-    sqlx::raw_sql(FAIL_NEXT_100_LEDGER_WRITES)
-        .execute(&ctx.pool)
-        .await
-        .unwrap();
+    inject_ledger_faults(&ctx).await;
 
     let (registry, runs) = counting_registry();
     drain(&ctx, registry, Duration::from_secs(60)).await;
 
-    let failed: i64 = sqlx::query_scalar("SELECT last_value FROM ledger_faults")
-        .fetch_one(&ctx.pool)
-        .await
-        .unwrap();
+    // The sequence exists only at run time, so the checked query reads it
+    // through the catalog (null until the first `nextval`).
+    let failed = sqlx::query_scalar!(
+        r#"SELECT last_value AS "last_value!" FROM pg_sequences
+         WHERE schemaname = current_schema() AND sequencename = 'ledger_faults'"#
+    )
+    .fetch_one(&ctx.pool)
+    .await
+    .unwrap();
     assert!(
         failed > 100,
         "all 100 injected failures were hit, got {failed}"
@@ -100,7 +113,7 @@ async fn a_task_apalis_parked_dead_is_requeued_by_the_relay_and_runs_once() {
         .unwrap();
     assert!(stored, "apalis keeps a dead task's data");
     // The ledger still waits for it; long enough for the relay to re-push.
-    sqlx::query("UPDATE jobs SET dispatched_at = now() - interval '1 hour'")
+    sqlx::query!("UPDATE jobs SET dispatched_at = now() - interval '1 hour'")
         .execute(&ctx.pool)
         .await
         .unwrap();

@@ -32,7 +32,7 @@ async fn a_job_redis_lost_is_pushed_again_and_runs_once() {
     let ctx = TestContext::new().await;
     let job = enqueue_committed(&ctx, &Noop::default(), JobOptions::default()).await;
     forget_everything(&ctx).await; // Redis restarted without persistence
-    sqlx::query("UPDATE jobs SET dispatched_at = now() - interval '1 hour'")
+    sqlx::query!("UPDATE jobs SET dispatched_at = now() - interval '1 hour'")
         .execute(&ctx.pool)
         .await
         .unwrap();
@@ -68,7 +68,7 @@ async fn a_job_redis_lost_is_pushed_again_and_runs_once() {
 async fn re_pushing_a_task_redis_still_has_does_not_run_it_twice() {
     let ctx = TestContext::new().await;
     let job = enqueue_committed(&ctx, &Noop::default(), JobOptions::default()).await;
-    sqlx::query("UPDATE jobs SET dispatched_at = now() - interval '1 hour'")
+    sqlx::query!("UPDATE jobs SET dispatched_at = now() - interval '1 hour'")
         .execute(&ctx.pool)
         .await
         .unwrap();

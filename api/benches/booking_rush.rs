@@ -26,6 +26,13 @@ use support::{
 };
 use uuid::Uuid;
 
+/// The database's own count of what the rush sold.
+struct Outcome {
+    sold: i64,
+    oversold: i64,
+    booked_seats: i64,
+}
+
 #[derive(Default)]
 struct Tally {
     holds: Vec<Duration>,
@@ -63,13 +70,13 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|id| format!("{id}@bench.local"))
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO users (id, email, name, password_hash, role)
          SELECT id, email, 'Bench', 'unusable', CASE WHEN n = 1 THEN 'organizer' ELSE 'user' END
          FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS t(id, email, n)",
+        &people,
+        &emails,
     )
-    .bind(&people)
-    .bind(&emails)
     .execute(&pool)
     .await?;
     let organizer = tokens.issue(people[0], Role::Organizer, Uuid::now_v7());
@@ -171,11 +178,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
 
-    let (sold, oversold, booked_seats): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM event_seats WHERE status = 'sold'),
+    let Outcome {
+        sold,
+        oversold,
+        booked_seats,
+    } = sqlx::query_as!(
+        Outcome,
+        r#"SELECT (SELECT count(*) FROM event_seats WHERE status = 'sold') AS "sold!",
                 (SELECT count(*) FROM (SELECT i.seat_id FROM bookings b JOIN hold_items i ON i.hold_id = b.hold_id
-                  WHERE b.status = 'confirmed' GROUP BY i.seat_id HAVING count(*) > 1) d),
-                (SELECT count(*) FROM bookings b JOIN hold_items i ON i.hold_id = b.hold_id WHERE b.status = 'confirmed')",
+                  WHERE b.status = 'confirmed' GROUP BY i.seat_id HAVING count(*) > 1) d) AS "oversold!",
+                (SELECT count(*) FROM bookings b JOIN hold_items i ON i.hold_id = b.hold_id WHERE b.status = 'confirmed') AS "booked_seats!""#,
     )
     .fetch_one(&pool)
     .await?;

@@ -83,6 +83,8 @@ async fn run(
     Ok((enqueue, drain, end_to_end))
 }
 
+/// Dynamic SQL only because `CREATE DATABASE` takes no bind parameters.
+#[allow(clippy::disallowed_methods)]
 async fn fresh_database(settings: &Settings) -> anyhow::Result<PgPool> {
     let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
     sqlx::query("DROP DATABASE IF EXISTS marquee_bench WITH (FORCE)")
@@ -111,9 +113,10 @@ async fn enqueue_all(pool: &PgPool, producer: &Producer, total: usize) -> anyhow
 async fn wait_succeeded(pool: &PgPool, expected: usize, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'succeeded'")
-            .fetch_one(pool)
-            .await?;
+        let done: i64 =
+            sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs WHERE status = 'succeeded'"#)
+                .fetch_one(pool)
+                .await?;
         if done as usize >= expected {
             return Ok(());
         }

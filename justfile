@@ -14,11 +14,38 @@ run: services
     cargo build --workspace --bins
     scripts/run.sh
 
-# fmt check, clippy -D warnings, then every test against real services.
-test: services
+# The database `just prepare` checks queries against (migrations/ only).
+sqlx_db := "postgres://postgres@127.0.0.1:5432/marquee_queries"
+
+# fmt, clippy -D warnings and every test (offline query data), then stale
+# `.sqlx/`, licences/bans/sources and the OpenAPI contract under schemathesis.
+test: services tools
     cargo fmt --all -- --check
-    cargo clippy --workspace --all-targets --all-features -- -D warnings
-    MARQUEE_ENV=test cargo test --workspace --all-features
+    SQLX_OFFLINE=true cargo clippy --workspace --all-targets --all-features -- -D warnings
+    SQLX_OFFLINE=true MARQUEE_ENV=test cargo test --workspace --all-features
+    just prepare-check
+    cargo deny --log-level error check licenses bans sources
+    scripts/contract.sh
+
+# Installs sqlx-cli and cargo-deny (pinned) when missing.
+tools:
+    scripts/tools.sh
+
+# Regenerates `.sqlx/` (checked-query data for offline builds) after a query or migration changes.
+prepare: services tools _queries-db
+    DATABASE_URL={{sqlx_db}} cargo sqlx prepare --workspace -- --all-targets --all-features
+
+# Fails when `.sqlx/` does not match the queries and migrations (run `just prepare`).
+prepare-check: services tools _queries-db
+    DATABASE_URL={{sqlx_db}} cargo sqlx prepare --check --workspace -- --all-targets --all-features
+
+# A fresh database with exactly the migrations, for the query macros.
+_queries-db:
+    DATABASE_URL={{sqlx_db}} sqlx database reset -y --source migrations >/dev/null
+
+# Security advisories from the RustSec database (needs the network).
+audit: tools
+    cargo deny check advisories
 
 # Measures job throughput, the email pipeline, cached catalog reads and a booking rush; see docs/BENCHMARKS.md.
 bench: services

@@ -2,9 +2,11 @@
 
 use marquee_core::auth::api_keys::{self, KEY_PREFIX, Scope};
 use marquee_core::auth::{Role, revocation};
-use poem::Request;
-use poem_openapi::SecurityScheme;
+use poem::http::{StatusCode, header};
+use poem::{Request, RequestBody};
 use poem_openapi::auth::{ApiKey, Bearer};
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 use uuid::Uuid;
 
 use crate::problem::ApiError;
@@ -123,12 +125,57 @@ pub struct ApiKeyAuth(pub Caller);
 
 /// A person or an API key, for endpoints applications call: the handler
 /// must check `require_scope` (or decide that every key may call it).
-#[derive(SecurityScheme)]
+///
+/// Its extractor is written out rather than derived: the derived one tries
+/// each scheme and reports the last one's error, so a `Bearer mk_…` key over
+/// its limit (429) or a busy database (503) came back as the X-API-Key
+/// scheme's "missing header" 401. This one reports the refusal of the
+/// credential the request carries.
 pub enum AnyAuth {
     /// Bearer token or key.
     Bearer(KeyBearerAuth),
     /// X-API-Key header.
     ApiKey(ApiKeyAuth),
+}
+
+impl<'a> ApiExtractor<'a> for AnyAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        KeyBearerAuth::register(registry);
+        ApiKeyAuth::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = KeyBearerAuth::security_schemes();
+        schemes.extend(ApiKeyAuth::security_schemes());
+        schemes
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bearer = match KeyBearerAuth::from_request(request, body, options.clone()).await {
+            Ok(auth) => return Ok(Self::Bearer(auth)),
+            Err(error) => error,
+        };
+        let key = match ApiKeyAuth::from_request(request, body, options).await {
+            Ok(auth) => return Ok(Self::ApiKey(auth)),
+            Err(error) => error,
+        };
+        let has_bearer = request.headers().contains_key(header::AUTHORIZATION);
+        let has_key = request.headers().contains_key("x-api-key");
+        let bearer_said_who = bearer.status() != StatusCode::UNAUTHORIZED;
+        Err(if has_key && !(has_bearer && bearer_said_who) {
+            key
+        } else {
+            bearer
+        })
+    }
 }
 
 /// A signed-in person if credentials are given; anyone otherwise. Invalid
@@ -184,9 +231,15 @@ fn unauthorized() -> poem::Error {
 }
 
 /// People only: a valid API key is refused with 403, anything else invalid
-/// with 401.
+/// with 401. A key is not counted against its limit here: it can never use
+/// these routes, so it must not spend its budget (nor see a 429) on them.
 async fn check_person(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    let caller = check_bearer(request, bearer).await?;
+    let state = request.data::<AppState>().ok_or_else(unauthorized)?;
+    let caller = if bearer.token.starts_with(KEY_PREFIX) {
+        key_caller_of(live_key(state, &bearer.token).await?)
+    } else {
+        check_bearer(request, bearer).await?
+    };
     caller.require_person()?;
     Ok(caller)
 }
@@ -226,10 +279,7 @@ async fn check_api_key(request: &Request, key: ApiKey) -> poem::Result<Caller> {
 
 /// A live key's owner, after counting the request against the key's limit.
 async fn key_caller(state: &AppState, secret: &str) -> poem::Result<Caller> {
-    let owner = api_keys::authenticate(&state.pool, secret)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(unauthorized)?;
+    let owner = live_key(state, secret).await?;
     state
         .limit(
             "api-key",
@@ -237,13 +287,25 @@ async fn key_caller(state: &AppState, secret: &str) -> poem::Result<Caller> {
             state.settings.rate_limits.per_api_key,
         )
         .await?;
-    Ok(Caller {
+    Ok(key_caller_of(owner))
+}
+
+/// The owner of a live key (401 for anything else).
+async fn live_key(state: &AppState, secret: &str) -> poem::Result<api_keys::KeyOwner> {
+    api_keys::authenticate(&state.pool, secret)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(unauthorized)
+}
+
+fn key_caller_of(owner: api_keys::KeyOwner) -> Caller {
+    Caller {
         user_id: owner.user_id,
         role: owner.role,
         credential: Credential::ApiKey {
             scopes: owner.scopes,
         },
-    })
+    }
 }
 
 #[cfg(test)]

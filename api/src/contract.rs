@@ -8,8 +8,9 @@
 //!   listed.
 //! - What an operation meets before its handler runs is added to it by
 //!   [`Contract`], from the operation's own shape: 422 for control
-//!   characters anywhere (the boundary), 400 for unparsable parameters, 400,
-//!   408, 413 and 415 for a body, and the refusals of its security schemes.
+//!   characters anywhere and 408/413 for a slow or large body on any
+//!   operation (the boundary), 400 for unparsable parameters, 400 and 415
+//!   for a body, and the refusals of its security schemes.
 //!
 //! Each problem is `application/problem+json` with the [`Problem`] schema;
 //! 429 and 503 carry `Retry-After`. `api/tests/common` checks every status
@@ -202,13 +203,15 @@ impl<T: OpenApi> OpenApi for Contract<T> {
 
 /// What an operation can answer before (or around) its handler.
 fn boundary(operation: &MetaOperation) -> u32 {
-    // Control characters in the path, query, body or Idempotency-Key.
-    let mut mask = UNPROCESSABLE_ENTITY;
+    // Control characters in the path, query, body or Idempotency-Key; and a
+    // body too large or too slow, which the boundary reads (and refuses)
+    // whether or not the operation takes one.
+    let mut mask = UNPROCESSABLE_ENTITY | REQUEST_TIMEOUT | PAYLOAD_TOO_LARGE;
     if !operation.params.is_empty() {
         mask |= BAD_REQUEST;
     }
     if operation.request.is_some() {
-        mask |= BAD_REQUEST | REQUEST_TIMEOUT | PAYLOAD_TOO_LARGE | UNSUPPORTED_MEDIA_TYPE;
+        mask |= BAD_REQUEST | UNSUPPORTED_MEDIA_TYPE;
     }
     // An empty requirement means credentials are optional: bad ones count
     // as none.

@@ -248,3 +248,22 @@ async fn a_stalled_body_is_408_after_the_read_timeout() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("application/problem+json"), "{answer}");
 }
+
+/// An operation that takes no body still has its body read by the boundary:
+/// too large is 413 there too, and the document lists it (the contract
+/// checker in `common` fails this test otherwise).
+#[tokio::test]
+async fn a_large_body_on_an_operation_without_one_is_a_documented_413() {
+    let mut ctx = marquee_core::testing::TestContext::new().await;
+    ctx.settings.http.max_body_bytes = 1024;
+    let app = TestApp::spawn_with(ctx).await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .header("content-type", "application/json")
+        .body("x".repeat(4096))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 413).await;
+}

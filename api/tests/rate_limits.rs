@@ -139,3 +139,55 @@ async fn each_api_key_has_its_own_request_limit() {
         200
     );
 }
+
+/// A key sent as `Bearer` gets the same 429 as one in `X-API-Key` (the
+/// "missing X-API-Key" 401 used to hide it), and routes for people refuse a
+/// key with 403 without spending its budget.
+#[tokio::test]
+async fn a_bearer_key_over_its_limit_is_429_and_people_routes_do_not_count() {
+    let mut ctx = marquee_core::testing::TestContext::new().await;
+    ctx.settings.rate_limits.per_api_key = marquee_core::rate_limit::Rule {
+        limit: 2,
+        period_seconds: 60,
+    };
+    let app = TestApp::spawn_with(ctx).await;
+    let session = register(&app, "dev@example.com").await;
+    let secret = api_key(&app, access_token(&session), json!(["otp"])).await;
+    for attempt in 1..=5 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/bookings"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "people only, attempt {attempt}");
+    }
+    for _ in 0..2 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the 403s spent nothing");
+    }
+    let limited = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert!(limited.headers().contains_key("retry-after"));
+    problem(limited, 429).await;
+    let wrong = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth("mk_not-a-key")
+        .send()
+        .await
+        .unwrap();
+    problem(wrong, 401).await;
+}

@@ -8,6 +8,7 @@ mod registry;
 mod runner;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tickets;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -47,13 +47,14 @@ _queries-db:
 audit: tools
     cargo deny check advisories
 
-# Measures job throughput, the email pipeline, cached catalog reads and a booking rush; see docs/BENCHMARKS.md.
+# Measures job throughput, the email pipeline, cached catalog reads, a booking rush, and ticket issuing and check-ins; see docs/BENCHMARKS.md.
 bench: services
     cargo build --release -p marquee-worker -p marquee-api --bins
     cargo bench -p marquee-worker --bench noop_throughput
     cargo bench -p marquee-api --bench email_pipeline
     cargo bench -p marquee-api --bench catalog_reads
     cargo bench -p marquee-api --bench booking_rush
+    cargo bench -p marquee-api --bench checkins
 
 # Starts `just run` and checks what a new user would: ready, /docs, /openapi.json.
 smoke: services

@@ -21,6 +21,8 @@ pub enum Credential {
     ApiKey {
         /// What it may do.
         scopes: Vec<Scope>,
+        /// Its label.
+        name: String,
     },
 }
 
@@ -54,6 +56,20 @@ impl Caller {
             Credential::ApiKey { scopes, .. } if !scopes.contains(&scope) => Err(
                 ApiError::Forbidden(format!("this API key lacks the `{}` scope", scope.as_str())),
             ),
+            _ => Ok(()),
+        }
+    }
+
+    /// 403 for an API key with none of `scopes`; people hold every scope.
+    pub fn require_any_scope(&self, scopes: &[Scope]) -> Result<(), ApiError> {
+        match &self.credential {
+            Credential::ApiKey { scopes: held, .. } if !scopes.iter().any(|s| held.contains(s)) => {
+                let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                Err(ApiError::Forbidden(format!(
+                    "this API key needs one of the scopes {}",
+                    names.join(", ")
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -304,6 +320,7 @@ fn key_caller_of(owner: api_keys::KeyOwner) -> Caller {
         role: owner.role,
         credential: Credential::ApiKey {
             scopes: owner.scopes,
+            name: owner.name,
         },
     }
 }
@@ -316,7 +333,10 @@ mod tests {
         Caller {
             user_id: Uuid::nil(),
             role: Role::User,
-            credential: Credential::ApiKey { scopes },
+            credential: Credential::ApiKey {
+                scopes,
+                name: "test".to_owned(),
+            },
         }
     }
 

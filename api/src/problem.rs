@@ -42,6 +42,11 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable_seats: Option<Vec<uuid::Uuid>>,
+    /// For a check-in that did not admit (404, 409, 410): what the door
+    /// staff need to know.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkin: Option<crate::routes::CheckinView>,
 }
 
 impl Problem {
@@ -54,6 +59,7 @@ impl Problem {
             detail: detail.into(),
             errors: None,
             unavailable_seats: None,
+            checkin: None,
         }
     }
 
@@ -107,6 +113,18 @@ pub enum ApiError {
     /// 410: it existed, and is gone.
     #[error("{0}")]
     Gone(String),
+    /// 409 with Retry-After: it is being made (a ticket being issued).
+    #[error("{detail}")]
+    NotReady {
+        /// What is not ready.
+        detail: String,
+        /// Seconds.
+        retry_after: u32,
+    },
+    /// A scan that did not admit: 404 unknown, 409 already used or wrong
+    /// event, 410 revoked; the body says which.
+    #[error("{}", .0.detail)]
+    Checkin(Box<crate::routes::CheckinView>),
     /// 422 with one entry per field.
     #[error("invalid input")]
     Validation(Vec<FieldError>),
@@ -174,6 +192,21 @@ impl From<marquee_core::booking::BookingError> for ApiError {
     }
 }
 
+impl From<marquee_core::tickets::TicketError> for ApiError {
+    fn from(error: marquee_core::tickets::TicketError) -> Self {
+        use marquee_core::tickets::TicketError;
+        match error {
+            TicketError::NotFound(what) => Self::NotFound(what.to_owned()),
+            TicketError::Conflict(reason) => Self::Conflict(reason),
+            TicketError::Issuing => Self::NotReady {
+                detail: error.to_string(),
+                retry_after: 2,
+            },
+            TicketError::Database(error) => error.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         // A deadlock or serialization failure that survived the callee's
@@ -197,7 +230,8 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
-            Self::Conflict(_) | Self::SeatsTaken(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::SeatsTaken(_) | Self::NotReady { .. } => StatusCode::CONFLICT,
+            Self::Checkin(view) => view.http_status(),
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -218,6 +252,10 @@ impl ResponseError for ApiError {
                 problem.errors = Some(errors.clone());
             }
             Self::SeatsTaken(seats) => problem.unavailable_seats = Some(seats.clone()),
+            Self::Checkin(view) => {
+                problem.kind = format!("/problems/checkin/{}", view.status);
+                problem.checkin = Some((**view).clone());
+            }
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 problem.detail =
@@ -226,7 +264,10 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = problem.into_response();
-        if let Self::Unavailable { retry_after, .. } | Self::RateLimited { retry_after } = self {
+        if let Self::Unavailable { retry_after, .. }
+        | Self::RateLimited { retry_after }
+        | Self::NotReady { retry_after, .. } = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

@@ -18,7 +18,7 @@ const KEY_ROUTES: &[(&str, &str, &[&str])] = &[
     (
         "GET",
         "/api/v1/auth/me",
-        &["email:send", "otp", "subscriptions"],
+        &["email:send", "otp", "subscriptions", "checkin"],
     ),
     // Each task type checks its own scope (message: email:send, otp: otp,
     // subscribe/unsubscribe: subscriptions; see tests/tasks.rs); the walk
@@ -48,7 +48,17 @@ const KEY_ROUTES: &[(&str, &str, &[&str])] = &[
         "/api/v1/subscription-contents/{content_type}",
         &["subscriptions"],
     ),
+    // The door, for the owner's events (tests/checkins.rs).
+    ("POST", "/api/v1/events/{id}/checkins", &["checkin"]),
+    ("POST", "/api/v1/events/{id}/checkins/batch", &["checkin"]),
+    ("GET", "/api/v1/events/{id}/checkins/stats", &["checkin"]),
+    ("GET", "/api/v1/events/{id}/checkin-keys", &["checkin"]),
+    ("GET", "/api/v1/events/{id}/revocations", &["checkin"]),
 ];
+
+/// A well-formed ticket code of no ticket: a check-in answers `unknown`
+/// and changes nothing.
+const NO_TICKET: &str = "2345-6789-ABCD-EFGH-JKMN-PQRS-TUVW";
 
 /// Valid bodies for the routes keys may call, so a key with the wrong scope
 /// meets the scope check rather than a 400 for the body. Other routes get
@@ -64,6 +74,10 @@ fn body_for(method: &str, path: &str) -> Value {
         }
         ("PUT", "/api/v1/subscription-contents/{content_type}") => {
             json!({"subject": "Next week", "text": "Bye"})
+        }
+        ("POST", "/api/v1/events/{id}/checkins") => json!({"code": NO_TICKET}),
+        ("POST", "/api/v1/events/{id}/checkins/batch") => {
+            json!({"scans": [{"code": NO_TICKET, "nonce": "walk", "scanned_at": chrono::Utc::now().to_rfc3339()}]})
         }
         _ => json!({}),
     }
@@ -82,6 +96,7 @@ struct Owned {
     event: String,
     hold: String,
     booking: String,
+    ticket: String,
     task: String,
     key: String,
 }
@@ -101,6 +116,7 @@ impl Owned {
                     "events" => &self.event,
                     "holds" => &self.hold,
                     "bookings" => &self.booking,
+                    "tickets" => &self.ticket,
                     "tasks" => &self.task,
                     "api-keys" => &self.key,
                     other => panic!("{path}: which row of the owner's is a `{other}` id?"),
@@ -158,8 +174,8 @@ async fn digest_of(app: &TestApp, sql: String) -> String {
 }
 
 /// Alice (an admin, so no role check can stand in for the person check) owns
-/// a venue, a published event, a live hold, a booking, a task, a newsletter
-/// and a spare key.
+/// a venue, a published event, a live hold, a booking with its tickets, a
+/// task, a newsletter and a spare key.
 async fn alice_owns_everything(app: &TestApp) -> (String, Owned) {
     let (alice, event) = event_on_sale(app, 6, 10).await;
     let me = json_of(
@@ -204,6 +220,15 @@ async fn alice_owns_everything(app: &TestApp) -> (String, Owned) {
         .as_str()
         .unwrap()
         .to_owned();
+    let booking_id: uuid::Uuid = booking.parse().unwrap();
+    marquee_core::tickets::issue(&app.ctx.pool, booking_id)
+        .await
+        .unwrap();
+    let ticket = marquee_core::tickets::read::of_booking(&app.ctx.pool, booking_id)
+        .await
+        .unwrap()[0]
+        .id
+        .to_string();
     let venue = sqlx::query_scalar!(
         r#"SELECT venue_id::text AS "venue_id!" FROM events WHERE id = $1"#,
         event_id.parse::<uuid::Uuid>().unwrap(),
@@ -245,6 +270,7 @@ async fn alice_owns_everything(app: &TestApp) -> (String, Owned) {
         event: event_id,
         hold: live,
         booking,
+        ticket,
         task,
         key,
     };

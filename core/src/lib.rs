@@ -21,5 +21,6 @@ pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tickets;
 
 pub use config::Settings;

@@ -129,10 +129,12 @@ async fn wait_succeeded(pool: &PgPool, expected: usize, timeout: Duration) -> an
 }
 
 fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
-    let bin = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/release/marquee-worker"
-    );
+    // Next to this bench's executable (`<target>/release/deps/…`), so a
+    // CARGO_TARGET_DIR outside the workspace works too.
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("marquee-worker")))
+        .expect("the bench runs from <target>/release/deps");
     Command::new(bin)
         .args([
             "--queues",

@@ -16,6 +16,7 @@ use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmai
 use marquee_core::otp::IssueOtp;
 use marquee_core::subscriptions::{SendDigest, SendNewsletter, Subscribe, Unsubscribe};
 use marquee_core::tasks::SendMessage;
+use marquee_core::tickets::IssueTickets;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -77,6 +78,7 @@ impl Registry {
             .on::<CancelEventBookings, _, _>(handlers::cancel_event_bookings::run)
             .on::<RedriveRefunds, _, _>(handlers::redrive_refunds::run)
             .on::<SendBookingConfirmation, _, _>(handlers::send_booking_confirmation::run)
+            .on::<IssueTickets, _, _>(handlers::issue_tickets::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

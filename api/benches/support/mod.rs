@@ -37,10 +37,15 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// `target/release/<binary>` (`just bench` builds it), output silenced.
+/// `<target>/release/<binary>` (`just bench` builds it), output silenced.
+/// Found next to this bench's own executable (`<target>/release/deps/…`),
+/// so a `CARGO_TARGET_DIR` outside the workspace works too.
 pub fn release(binary: &str) -> Command {
-    let path = format!("{}/../target/release/{binary}", env!("CARGO_MANIFEST_DIR"));
-    let mut command = Command::new(path);
+    let release_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release").into());
+    let mut command = Command::new(release_dir.join(binary));
     command.stdout(Stdio::null());
     command
 }

@@ -332,7 +332,7 @@ impl AuthApi {
             .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".to_owned()))?;
         let (via, scopes) = match &caller.credential {
             Credential::Session(_) => ("session", None),
-            Credential::ApiKey { scopes } => (
+            Credential::ApiKey { scopes, .. } => (
                 "api_key",
                 Some(scopes.iter().map(|s| s.as_str().to_owned()).collect()),
             ),

@@ -190,8 +190,8 @@ impl BookingApi {
             token: body.payment.token.clone(),
         };
         match checkout::confirm(&state.pool, state.payments.as_ref(), user, &request).await {
-            Ok((booking, job)) => {
-                state.producer.dispatch(&[job]).await;
+            Ok((booking, jobs)) => {
+                state.producer.dispatch(&jobs).await;
                 state
                     .catalog
                     .invalidate_availability(booking.event_id)
@@ -286,6 +286,21 @@ impl BookingApi {
         let booking = bookings::get(&state.pool, auth.0.actor(), id.0)
             .await
             .map_err(ApiError::from)?;
-        Ok(Json(booking.into()))
+        let tickets = marquee_core::tickets::read::of_booking(&state.pool, booking.id)
+            .await
+            .map_err(ApiError::from)?;
+        let mut view = BookingView::from(booking);
+        view.tickets = Some(
+            tickets
+                .into_iter()
+                .map(|t| BookingTicket {
+                    id: t.id,
+                    label: t.label,
+                    status: t.status,
+                    issued: t.rendered,
+                })
+                .collect(),
+        );
+        Ok(Json(view))
     }
 }

@@ -4,6 +4,7 @@ mod admin;
 mod api_keys;
 mod auth;
 mod booking;
+mod checkins;
 mod codes;
 mod events;
 mod health;
@@ -11,10 +12,13 @@ mod otp;
 mod subscriptions;
 mod system;
 mod tasks;
+mod tickets;
 mod venues;
 
 use poem::{EndpointExt, IntoEndpoint, Route};
 use poem_openapi::{OpenApiService, Tags};
+
+pub use checkins::CheckinView;
 
 use crate::contract::Contract;
 use crate::state::AppState;
@@ -38,6 +42,10 @@ pub enum ApiTags {
     Catalog,
     /// Holds, checkout and bookings.
     Booking,
+    /// Tickets: codes, QR and PDF downloads, reissue.
+    Tickets,
+    /// The door: check-ins, keys and revocations for offline devices.
+    Checkin,
     /// Operator diagnostics.
     System,
 }
@@ -55,6 +63,8 @@ fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openap
             venues::VenuesApi,
             events::EventsApi,
             booking::BookingApi,
+            tickets::TicketsApi,
+            checkins::CheckinApi,
             otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,

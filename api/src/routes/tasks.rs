@@ -207,7 +207,10 @@ impl TasksApi {
         state: Data<&AppState>,
         auth: AnyAuth,
         id: Path<Uuid>,
-    ) -> Result<Json<TaskView>, Problems<NOT_FOUND>> {
+    ) -> Result<Json<TaskView>, Problems<{ FORBIDDEN | NOT_FOUND }>> {
+        // Any key that can submit tasks reads them; a door key cannot.
+        auth.caller()
+            .require_any_scope(&[Scope::EmailSend, Scope::Otp, Scope::Subscriptions])?;
         let task = tasks::find(&state.pool, auth.caller().user_id, id.0)
             .await
             .map_err(ApiError::from)?;

@@ -19,11 +19,18 @@ pub enum Scope {
     Otp,
     /// Manage newsletter subscriptions.
     Subscriptions,
+    /// Check tickets in at the door of the owner's events.
+    Checkin,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 3] = [Scope::EmailSend, Scope::Otp, Scope::Subscriptions];
+    pub const ALL: [Scope; 4] = [
+        Scope::EmailSend,
+        Scope::Otp,
+        Scope::Subscriptions,
+        Scope::Checkin,
+    ];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -31,6 +38,7 @@ impl Scope {
             Self::EmailSend => "email:send",
             Self::Otp => "otp",
             Self::Subscriptions => "subscriptions",
+            Self::Checkin => "checkin",
         }
     }
 
@@ -68,6 +76,8 @@ pub struct KeyOwner {
     pub role: Role,
     /// What it may do.
     pub scopes: Vec<Scope>,
+    /// Its owner's label for it (a door device's default name).
+    pub name: String,
 }
 
 /// Checks a name and scopes: 1-100 characters, at least one known scope.
@@ -196,7 +206,7 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<KeyOwner
         return Ok(None);
     }
     let row = sqlx::query!(
-        r#"SELECT k.id, k.user_id, u.role AS "role: Role", k.scopes,
+        r#"SELECT k.id, k.user_id, u.role AS "role: Role", k.scopes, k.name,
                 k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS "stale!"
          FROM api_keys k JOIN users u ON u.id = k.user_id
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL"#,
@@ -225,5 +235,6 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<KeyOwner
         user_id: row.user_id,
         role: row.role,
         scopes,
+        name: row.name,
     }))
 }

@@ -11,6 +11,7 @@ use super::BookingError;
 use super::payments::{PaymentError, PaymentProvider, RefundRequest};
 use super::policy;
 use crate::jobs::{self, Enqueued, Job, queues};
+use crate::tickets;
 
 /// Pays a refund back through the provider, then emails the person.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -145,6 +146,12 @@ pub async fn cancel_in(
     )
     .execute(&mut *conn)
     .await?;
+    // Its tickets scan `revoked` from the moment this commits.
+    let why = match rule {
+        RefundRule::Policy => "booking_cancelled",
+        RefundRule::Full => "event_cancelled",
+    };
+    tickets::revoke(&mut *conn, tickets::Revoke::Booking(booking), why).await?;
     sqlx::query!(
         "UPDATE event_seats SET status = 'available', hold_id = NULL, held_until = NULL WHERE hold_id = $1 AND status = 'sold'",
         hold,

@@ -7,6 +7,7 @@ use super::bookings::{self, Booking};
 use super::payments::{ChargeRequest, PaymentError, PaymentProvider};
 use super::{BookingError, new_reference};
 use crate::jobs::{self, Enqueued};
+use crate::tickets::IssueTickets;
 
 /// What to check out.
 #[derive(Debug, Clone)]
@@ -31,16 +32,17 @@ impl jobs::Job for SendBookingConfirmation {
 
 /// Charges the hold's total and, in the same transaction that holds the
 /// hold's row lock, turns its seats and units into sold ones, writes the
-/// booking and its payment, and puts the confirmation email in the outbox.
+/// booking and its payment, and puts the confirmation email and the
+/// ticket issuing in the outbox.
 /// Concurrent checkouts of one hold queue on that lock: one books, the
 /// others get 409. The provider's idempotency key is the hold id, so no
-/// retry charges twice. Returns the booking and the job to dispatch.
+/// retry charges twice. Returns the booking and the jobs to dispatch.
 pub async fn confirm(
     pool: &PgPool,
     provider: &dyn PaymentProvider,
     user: Uuid,
     request: &CheckoutRequest,
-) -> Result<(Booking, Enqueued), BookingError> {
+) -> Result<(Booking, Vec<Enqueued>), BookingError> {
     // Leave a trace before any money can move: a `pending` payment, in its
     // own committed statement, so a crash between the charge and the
     // booking can be reconciled. (Nothing is written for a hold that is not
@@ -202,9 +204,10 @@ pub async fn confirm(
     .execute(&mut *tx)
     .await?;
     let job = jobs::enqueue(&mut tx, &SendBookingConfirmation { booking_id }).await?;
+    let tickets = jobs::enqueue(&mut tx, &IssueTickets { booking_id }).await?;
     tx.commit().await?;
     let booking = bookings::load(pool, booking_id)
         .await?
         .expect("just written");
-    Ok((booking, job))
+    Ok((booking, vec![job, tickets]))
 }

@@ -41,8 +41,10 @@ pub mod queues {
     pub const SUBSCRIPTIONS: &str = "subscriptions";
     /// Paying refunds back, and cancelling a called-off event's bookings.
     pub const REFUNDS: &str = "refunds";
+    /// Issuing tickets: signing, rendering QR codes and PDFs, mailing them.
+    pub const TICKETS: &str = "tickets";
     /// Every queue with handlers, e.g. for queue-depth metrics.
-    pub const ALL: [&str; 5] = [SYSTEM, EMAIL, OTP, SUBSCRIPTIONS, REFUNDS];
+    pub const ALL: [&str; 6] = [SYSTEM, EMAIL, OTP, SUBSCRIPTIONS, REFUNDS, TICKETS];
 }
 
 /// The welcome email of a new account. Delivered by the email worker (its

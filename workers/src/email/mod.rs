@@ -4,8 +4,9 @@ mod mailer;
 mod templates;
 
 use lettre::Message;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue, MessageId};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart};
 use marquee_core::jobs::JobError;
 use serde::Serialize;
 use uuid::Uuid;
@@ -46,8 +47,63 @@ pub async fn send_content_once(
     content: Rendered,
     headers: Headers<'_>,
 ) -> Result<(), JobError> {
-    let template = label;
-    let email_id = ctx.job_id;
+    send_message_once(
+        ctx,
+        Outgoing {
+            email_id: ctx.job_id,
+            to,
+            label,
+            content,
+            headers,
+            attachments: Vec::new(),
+        },
+    )
+    .await
+}
+
+/// A file in an email. Its bytes come from where they are stored (e.g.
+/// `ticket_files`), never from the job's payload, which holds ids only.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The name the reader sees.
+    pub filename: String,
+    /// e.g. `application/pdf`.
+    pub content_type: &'static str,
+    /// The file.
+    pub body: Vec<u8>,
+    /// `Some(cid)`: shown inline, referenced from the HTML as `cid:…`.
+    pub inline_id: Option<String>,
+}
+
+/// One email to send once.
+pub struct Outgoing<'a> {
+    /// The `emails` row, and the Message-ID: the same id always gives the
+    /// same Message-ID, so a resend is recognisably the same message.
+    /// Derive it from what the email is about when a rerun of the job (a
+    /// new job id) must not send it again.
+    pub email_id: Uuid,
+    /// Recipient.
+    pub to: &'a str,
+    /// Names it in the `emails` table.
+    pub label: &'a str,
+    /// Subject and bodies.
+    pub content: Rendered,
+    /// Extra headers.
+    pub headers: Headers<'a>,
+    /// Files, inline or attached.
+    pub attachments: Vec<Attachment>,
+}
+
+/// Sends `email` unless its row says it was sent (see [`send_once`]).
+pub async fn send_message_once(ctx: &JobContext, email: Outgoing<'_>) -> Result<(), JobError> {
+    let Outgoing {
+        email_id,
+        to,
+        label: template,
+        content,
+        headers,
+        attachments,
+    } = email;
     let domain = ctx
         .settings
         .email
@@ -74,7 +130,14 @@ pub async fn send_content_once(
         }
         _ => {}
     }
-    let message = build(&ctx.settings.email.from, to, &message_id, content, headers)?;
+    let message = build(
+        &ctx.settings.email.from,
+        to,
+        &message_id,
+        content,
+        headers,
+        attachments,
+    )?;
     let result = ctx.mailer.send(message).await;
     record(ctx, email_id, &result).await?;
     result
@@ -101,6 +164,7 @@ fn build(
     message_id: &str,
     email: Rendered,
     headers: Headers<'_>,
+    attachments: Vec<Attachment>,
 ) -> Result<Message, JobError> {
     let from: Mailbox = from
         .parse()
@@ -121,13 +185,39 @@ fn build(
             ))
         },
     );
-    builder
-        .multipart(match (email.text.is_empty(), email.html.is_empty()) {
-            (false, true) => MultiPart::mixed().singlepart(SinglePart::plain(email.text)),
-            (true, false) => MultiPart::mixed().singlepart(SinglePart::html(email.html)),
-            _ => MultiPart::alternative_plain_html(email.text, email.html),
-        })
-        .map_err(JobError::permanent)
+    let body = match (email.text.is_empty(), email.html.is_empty()) {
+        (false, true) => MultiPart::mixed().singlepart(SinglePart::plain(email.text)),
+        (true, false) => MultiPart::mixed().singlepart(SinglePart::html(email.html)),
+        _ => MultiPart::alternative_plain_html(email.text, email.html),
+    };
+    if attachments.is_empty() {
+        return builder.multipart(body).map_err(JobError::permanent);
+    }
+    // mixed( related( alternative(text, html), inline images… ), files… )
+    let (inline, files): (Vec<_>, Vec<_>) =
+        attachments.into_iter().partition(|a| a.inline_id.is_some());
+    let related =
+        inline
+            .into_iter()
+            .try_fold(MultiPart::related().multipart(body), |part, file| {
+                let cid = file.inline_id.clone().unwrap_or_default();
+                Ok::<_, JobError>(part.singlepart(attachment_part(file, Some(cid))?))
+            })?;
+    let mixed = files
+        .into_iter()
+        .try_fold(MultiPart::mixed().multipart(related), |part, file| {
+            Ok::<_, JobError>(part.singlepart(attachment_part(file, None)?))
+        })?;
+    builder.multipart(mixed).map_err(JobError::permanent)
+}
+
+fn attachment_part(file: Attachment, inline_id: Option<String>) -> Result<SinglePart, JobError> {
+    let content_type = ContentType::parse(file.content_type).map_err(JobError::permanent)?;
+    let part = match inline_id {
+        Some(cid) => LettreAttachment::new_inline(cid),
+        None => LettreAttachment::new(file.filename),
+    };
+    Ok(part.body(file.body, content_type))
 }
 
 async fn record(

@@ -34,6 +34,13 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     email!(env, "refund_issued", "subject.txt", "body.txt", "body.html");
     email!(
         env,
+        "tickets_issued",
+        "subject.txt",
+        "body.txt",
+        "body.html"
+    );
+    email!(
+        env,
         "booking_confirmed",
         "subject.txt",
         "body.txt",

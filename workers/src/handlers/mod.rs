@@ -3,6 +3,7 @@
 pub mod cancel_event_bookings;
 pub mod expire_holds;
 pub mod issue_otp;
+pub mod issue_tickets;
 pub mod noop;
 pub mod process_refund;
 pub mod prune_queues;

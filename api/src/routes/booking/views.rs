@@ -130,6 +130,23 @@ pub struct BookingView {
     pub payment: PaymentView,
     /// Booked at.
     pub created_at: DateTime<Utc>,
+    /// Its tickets, one per seat and unit, once issued (on
+    /// `GET /bookings/{id}` only; reissued-away tickets left out).
+    #[oai(skip_serializing_if_is_none)]
+    pub tickets: Option<Vec<BookingTicket>>,
+}
+
+/// A ticket of a booking.
+#[derive(Debug, Clone, Object)]
+pub struct BookingTicket {
+    /// `GET /api/v1/tickets/{id}` has the rest.
+    pub id: Uuid,
+    /// Seat or ticket type.
+    pub label: String,
+    /// valid, used or revoked.
+    pub status: String,
+    /// False while its QR and PDF are being rendered.
+    pub issued: bool,
 }
 
 impl From<Booking> for BookingView {
@@ -147,6 +164,7 @@ impl From<Booking> for BookingView {
                 status: b.payment_status,
             },
             created_at: b.created_at,
+            tickets: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::{Event, EventStatus, get, load};
 use crate::booking::cancel::CancelEventBookings;
 use crate::catalog::{Actor, CatalogError};
 use crate::jobs::{self, Enqueued};
+use crate::tickets;
 
 /// Locks the actor's event and returns its status.
 async fn lock(
@@ -125,6 +126,9 @@ pub async fn cancel(
         return Err(refuse("cancel", &[EventStatus::Published], status));
     }
     set_status(&mut tx, id, EventStatus::Cancelled).await?;
+    // Every ticket scans `revoked` from this commit on, while the bookings
+    // are refunded in batches after it.
+    tickets::revoke(&mut tx, tickets::Revoke::Event(id), "event_cancelled").await?;
     let job = jobs::enqueue(&mut tx, &CancelEventBookings { event_id: id }).await?;
     tx.commit().await?;
     Ok((load(pool, id).await?.expect("exists"), job))

@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-25}
 max_time=${SCHEMATHESIS_MAX_TIME:-90}
-target=${CARGO_TARGET_DIR:-target}
+# Wherever cargo puts it (CARGO_TARGET_DIR, or a `build.target-dir` config).
+target=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 pg=${MARQUEE_CONTRACT_PG:-postgres://postgres@127.0.0.1:5432}
 
 if ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then

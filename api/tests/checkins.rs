@@ -51,11 +51,23 @@ async fn twenty_scanners_racing_on_one_code_admit_it_once_and_a_replayed_nonce_i
     let (status, again) = s
         .scan(
             &s.event,
-            json!({"code": ticket["qr_token"], "nonce": nonce}),
+            json!({"code": ticket["qr_token"], "nonce": nonce, "device": device}),
         )
         .await;
     assert_eq!((status, outcome(&again)), (201, "ok"), "{again}");
     assert_eq!(again["used_at"], winner["used_at"]);
+    // The same counter nonce from another gate is a second person.
+    let (status, other_gate) = s
+        .scan(
+            &s.event,
+            json!({"code": ticket["qr_token"], "nonce": nonce, "device": "south-gate"}),
+        )
+        .await;
+    assert_eq!(
+        (status, outcome(&other_gate)),
+        (409, "already_used"),
+        "{other_gate}"
+    );
     // Typing the code by hand is the same ticket: already used.
     let (status, typed) = s
         .scan(
@@ -278,7 +290,9 @@ async fn offline_scans_uploaded_together_let_the_first_in_time_win() {
     let tickets = s.booking_tickets().await;
     let a = s.ticket(tickets[0]["id"].as_str().unwrap()).await;
     let b = s.ticket(tickets[1]["id"].as_str().unwrap()).await;
-    let t0 = chrono::Utc::now() - chrono::Duration::minutes(30);
+    // Within the minutes since issue (a token is valid from 10 minutes
+    // before it was issued).
+    let t0 = chrono::Utc::now() - chrono::Duration::minutes(9);
     let at = |minutes: i64| (t0 + chrono::Duration::minutes(minutes)).to_rfc3339();
     // Sent out of order: the later duplicate of `a` comes first.
     let batch = json!({"scans": [
@@ -414,6 +428,8 @@ async fn bad_door_input_is_a_clear_422_and_changes_nothing() {
         json!({"scans": scans}),
         json!({"scans": [{"code": ticket["code"], "nonce": "n", "scanned_at": future}]}),
         json!({"scans": [{"code": ticket["code"], "nonce": "", "scanned_at": chrono::Utc::now().to_rfc3339()}]}),
+        json!({"scans": [{"code": ticket["code"], "nonce": "n", "scanned_at": "1970-01-01T00:00:00Z"}]}),
+        json!({"scans": [{"code": ticket["code"], "nonce": "n", "scanned_at": "-5000-01-01T00:00:00Z"}]}),
     ] {
         problem(
             call(&s.app, Method::POST, &batch, Some(&s.alice), Some(body)).await,
@@ -512,4 +528,137 @@ async fn rotating_adds_a_key_and_tickets_signed_by_either_scan() {
         403,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_code_outside_its_window_scans_revoked_typed_or_not_and_offline_scans_are_judged_when_made()
+ {
+    let s = sold(true).await;
+    let tickets = s.booking_tickets().await;
+    let late = s.ticket(tickets[0]["id"].as_str().unwrap()).await;
+    // The event has passed: its window ended a minute ago. (The token states
+    // the old window, so the typed code is what this tests.)
+    sqlx::query!(
+        "UPDATE tickets SET valid_until = now() - interval '1 minute' WHERE id = $1",
+        late["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap(),
+    )
+    .execute(&s.app.ctx.pool)
+    .await
+    .unwrap();
+    let (status, body) = s.scan(&s.event, json!({"code": late["code"]})).await;
+    assert_eq!((status, outcome(&body)), (410, "revoked"), "{body}");
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM tickets WHERE status = 'used'").await,
+        0
+    );
+    // Scanned offline three minutes ago, inside the window: it counts.
+    let path = format!("/api/v1/events/{}/checkins/batch", s.event);
+    let earlier = (chrono::Utc::now() - chrono::Duration::minutes(3)).to_rfc3339();
+    let batch = json!({"scans": [{"code": late["code"], "nonce": "early", "scanned_at": earlier}]});
+    let answer = json_of(
+        call(&s.app, Method::POST, &path, Some(&s.alice), Some(batch)).await,
+        200,
+    )
+    .await;
+    assert_eq!(answer["results"][0]["status"], "ok", "{answer}");
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM tickets WHERE status = 'used'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_booking_someone_came_in_on_cannot_be_cancelled_for_a_refund() {
+    let s = sold(true).await;
+    let ticket = first_ticket(&s).await;
+    let (status, _) = s.scan(&s.event, json!({"code": ticket["code"]})).await;
+    assert_eq!(status, 201);
+    let id = s.booking["id"].as_str().unwrap();
+    let refused = call(
+        &s.app,
+        Method::POST,
+        &format!("/api/v1/bookings/{id}/cancel"),
+        Some(&s.fan),
+        Some(json!({})),
+    )
+    .await;
+    let body = problem(refused, 409).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("checked in"),
+        "{body}"
+    );
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM bookings WHERE status = 'confirmed'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&s.app, "SELECT count(*) FROM refunds").await, 0);
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM event_seats WHERE status = 'sold'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM tickets WHERE status = 'valid'"
+        )
+        .await,
+        2
+    );
+    // The organizer calling the event off still refunds everyone.
+    json_of(
+        call(
+            &s.app,
+            Method::POST,
+            &format!("/api/v1/events/{}/cancel", s.event),
+            Some(&s.alice),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    s.drain().await;
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM bookings WHERE status = 'cancelled'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM tickets WHERE status = 'used'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_event_has_at_most_a_hundred_keys() {
+    let s = sold(true).await;
+    let event: uuid::Uuid = s.event.parse().unwrap();
+    for _ in 1..marquee_core::tickets::door::MAX_KEYS {
+        marquee_core::tickets::door::rotate_key(&s.app.ctx.pool, event)
+            .await
+            .unwrap();
+    }
+    let path = format!("/api/v1/events/{}/checkin-keys", s.event);
+    problem(
+        call(&s.app, Method::POST, &path, Some(&s.alice), None).await,
+        409,
+    )
+    .await;
+    let keys = json_of(
+        call(&s.app, Method::GET, &path, Some(&s.alice), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 100);
 }

@@ -98,6 +98,15 @@ async fn two_seats_and_one_unit_make_three_tickets_mailed_once_even_when_the_job
     assert_eq!(
         count(
             &s.app,
+            "SELECT count(*) FROM jobs WHERE kind = 'send_tickets'"
+        )
+        .await,
+        1,
+        "one mail job per booking, ever"
+    );
+    assert_eq!(
+        count(
+            &s.app,
             "SELECT count(*) FROM jobs WHERE kind = 'issue_tickets' AND status = 'succeeded'"
         )
         .await,
@@ -436,4 +445,97 @@ async fn a_reissued_tickets_old_code_is_revoked_and_the_new_one_admits() {
     .await;
     assert_eq!(revoked["revocations"][0]["ticket_id"], old["id"]);
     assert_eq!(revoked["revocations"][0]["reason"], "reissued");
+}
+
+#[tokio::test]
+async fn reissues_are_limited_per_person_and_end_with_the_event() {
+    let s = sold(true).await;
+    let listed = s.booking_tickets().await;
+    let mut id = listed[0]["id"].as_str().unwrap().to_owned();
+    for _ in 0..10 {
+        let path = format!("/api/v1/tickets/{id}/reissue");
+        let new = json_of(
+            call(&s.app, Method::POST, &path, Some(&s.fan), None).await,
+            201,
+        )
+        .await;
+        id = new["id"].as_str().unwrap().to_owned();
+    }
+    let path = format!("/api/v1/tickets/{id}/reissue");
+    let refused = call(&s.app, Method::POST, &path, Some(&s.fan), None).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    problem(refused, 429).await;
+    assert_eq!(s.ticket(&id).await["status"], "valid");
+    assert_eq!(count(&s.app, "SELECT count(*) FROM tickets").await, 13);
+
+    // Once the event is over, its tickets are not reissued.
+    let (_, buyer) = buy(&s.app, &s.event, "late@example.com", 1).await;
+    s.drain().await;
+    let theirs: Value = json_of(
+        call(&s.app, Method::GET, "/api/v1/tickets", Some(&buyer), None).await,
+        200,
+    )
+    .await;
+    let other = theirs["items"][0]["id"].as_str().unwrap().to_owned();
+    let complete = format!("/api/v1/events/{}/complete", s.event);
+    json_of(
+        call(&s.app, Method::POST, &complete, Some(&s.alice), None).await,
+        200,
+    )
+    .await;
+    let path = format!("/api/v1/tickets/{other}/reissue");
+    problem(
+        call(&s.app, Method::POST, &path, Some(&buyer), None).await,
+        409,
+    )
+    .await;
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM tickets WHERE status = 'revoked'"
+        )
+        .await,
+        10
+    );
+}
+
+#[tokio::test]
+async fn an_organizer_demoted_to_user_no_longer_reads_their_events_tickets() {
+    let s = sold(true).await;
+    let id = s.booking_tickets().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/tickets/{id}");
+    assert_eq!(
+        call(&s.app, Method::GET, &path, Some(&s.alice), None)
+            .await
+            .status(),
+        200
+    );
+    let alice = sqlx::query_scalar!("SELECT id FROM users WHERE email = 'alice@example.com'")
+        .fetch_one(&s.app.ctx.pool)
+        .await
+        .unwrap();
+    let ctx = &s.app.ctx;
+    marquee_core::auth::cache::set_role(
+        &ctx.pool,
+        &ctx.redis(),
+        &ctx.settings.redis.key_prefix,
+        alice,
+        Role::User,
+    )
+    .await
+    .unwrap();
+    problem(
+        call(&s.app, Method::GET, &path, Some(&s.alice), None).await,
+        404,
+    )
+    .await;
+    let booking = format!("/api/v1/bookings/{}", s.booking["id"].as_str().unwrap());
+    problem(
+        call(&s.app, Method::GET, &booking, Some(&s.alice), None).await,
+        404,
+    )
+    .await;
 }

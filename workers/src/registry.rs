@@ -17,6 +17,7 @@ use marquee_core::otp::IssueOtp;
 use marquee_core::subscriptions::{SendDigest, SendNewsletter, Subscribe, Unsubscribe};
 use marquee_core::tasks::SendMessage;
 use marquee_core::tickets::IssueTickets;
+use marquee_core::tickets::files::SendTickets;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -79,6 +80,7 @@ impl Registry {
             .on::<RedriveRefunds, _, _>(handlers::redrive_refunds::run)
             .on::<SendBookingConfirmation, _, _>(handlers::send_booking_confirmation::run)
             .on::<IssueTickets, _, _>(handlers::issue_tickets::run)
+            .on::<SendTickets, _, _>(handlers::send_tickets::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

@@ -97,7 +97,7 @@ impl CheckinApi {
     }
 
     /// Upload scans made offline (at most 1,000), each with its nonce and
-    /// scan time. They are applied in scan-time order, so the first scan in
+    /// scan time (within the last 30 days). They are applied in scan-time order, so the first scan in
     /// time wins; the results come back in the order sent.
     #[oai(path = "/api/v1/events/:id/checkins/batch", method = "post")]
     async fn batch(
@@ -118,7 +118,10 @@ impl CheckinApi {
                 message: format!("1-{MAX_BATCH} scans"),
             });
         }
+        // Clocks drift a little; an upload older than a month is not a
+        // door's backlog but a wrong clock.
         let latest = chrono::Utc::now() + chrono::Duration::minutes(5);
+        let earliest = chrono::Utc::now() - chrono::Duration::days(30);
         for (n, scan) in scans.iter().enumerate() {
             let at = format!("scans[{n}].");
             check_scan_fields(&at, Some(&scan.nonce), scan.device.as_deref(), &mut errors);
@@ -126,6 +129,11 @@ impl CheckinApi {
                 errors.push(FieldError {
                     field: format!("{at}scanned_at"),
                     message: "is in the future".to_owned(),
+                });
+            } else if scan.scanned_at < earliest {
+                errors.push(FieldError {
+                    field: format!("{at}scanned_at"),
+                    message: "is more than 30 days ago".to_owned(),
                 });
             }
         }
@@ -186,14 +194,14 @@ impl CheckinApi {
 
     /// Rotate: add a key that signs every ticket issued from now on. Older
     /// keys stay listed and valid, so tickets already out keep scanning.
-    /// The event's organizer (signed in) or an admin.
+    /// The event's organizer (signed in) or an admin; 409 past 100 keys.
     #[oai(path = "/api/v1/events/:id/checkin-keys", method = "post")]
     async fn rotate(
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> Result<KeyAdded, Problems<{ FORBIDDEN | NOT_FOUND }>> {
+    ) -> Result<KeyAdded, Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT }>> {
         let actor = auth.0.require_organizer()?;
         door::require_door(&state.pool, actor, id.0)
             .await
@@ -256,7 +264,7 @@ async fn require_door(state: &AppState, caller: &Caller, event: Uuid) -> Result<
 }
 
 /// The device a scan is recorded under: as given, else the key's name or
-/// the person's.
+/// the person's first name (the holder sees it on their ticket).
 async fn device_of(
     state: &AppState,
     caller: &Caller,
@@ -270,7 +278,7 @@ async fn device_of(
         Credential::Session(_) => marquee_core::auth::find_by_id(&state.pool, caller.user_id)
             .await
             .map_err(ApiError::from)?
-            .map(|u| u.name)
+            .and_then(|u| u.name.split_whitespace().next().map(str::to_owned))
             .unwrap_or_default(),
     })
 }

@@ -11,7 +11,9 @@ use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use crate::auth::BearerAuth;
-use crate::contract::{CONFLICT, FORBIDDEN, NOT_FOUND, Problems, UNPROCESSABLE_ENTITY};
+use crate::contract::{
+    CONFLICT, FORBIDDEN, NOT_FOUND, Problems, TOO_MANY_REQUESTS, UNPROCESSABLE_ENTITY,
+};
 use crate::pagination::Page;
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
@@ -132,15 +134,28 @@ impl TicketsApi {
     /// For a ticket that leaked: its code and QR stop working at once
     /// (`revoked`, listed in the event's revocations) and a new ticket for
     /// the same seat or type replaces it. Holder only; 409 for a ticket
-    /// already used or revoked.
+    /// already used or revoked, or of an event no longer on; limited per
+    /// person (`rate_limits.reissue_per_user`), since every reissue is a
+    /// revocation each door device must sync.
     #[oai(path = "/api/v1/tickets/:id/reissue", method = "post")]
     async fn reissue(
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> Result<Reissued, Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<Reissued, Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | TOO_MANY_REQUESTS }>> {
         auth.0.require_person()?;
+        // Anyone else's ticket is 404 before it costs the caller anything.
+        read::get(&state.pool, auth.0.actor(), id.0)
+            .await
+            .map_err(ApiError::from)?;
+        state
+            .limit(
+                "reissue-user",
+                &auth.0.user_id.to_string(),
+                state.settings.rate_limits.reissue_per_user,
+            )
+            .await?;
         let (replacement, job) = tickets::reissue(&state.pool, auth.0.user_id, id.0)
             .await
             .map_err(ApiError::from)?;

@@ -94,7 +94,10 @@ pub fn parse_new(name: &str, scopes: &[String]) -> Result<(String, Vec<Scope>), 
             Some(_) => {}
             None => problems.push(Invalid::new(
                 "scopes",
-                format!("unknown scope `{scope}` (email:send, otp, subscriptions)"),
+                format!(
+                    "unknown scope `{scope}` ({})",
+                    Scope::ALL.map(Scope::as_str).join(", ")
+                ),
             )),
         }
     }

@@ -99,7 +99,7 @@ pub async fn get(pool: &PgPool, viewer: Actor, id: Uuid) -> Result<Booking, Book
     .fetch_one(pool)
     .await?;
     if viewer.user_id == booking.user_id
-        || viewer.user_id == organizer
+        || (viewer.user_id == organizer && viewer.role == Role::Organizer)
         || viewer.role == Role::Admin
     {
         Ok(booking)

@@ -146,6 +146,14 @@ pub async fn cancel_in(
     )
     .execute(&mut *conn)
     .await?;
+    // Somebody came in on it: a refund under the policy would sell the seat
+    // a second time. (The organizer calling the event off refunds all.)
+    let used = tickets::lock_booking(&mut *conn, booking).await?;
+    if used > 0 && rule == RefundRule::Policy {
+        return Err(BookingError::Conflict(format!(
+            "{used} of this booking's tickets were already checked in; it can no longer be cancelled"
+        )));
+    }
     // Its tickets scan `revoked` from the moment this commits.
     let why = match rule {
         RefundRule::Policy => "booking_cancelled",

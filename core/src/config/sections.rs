@@ -268,6 +268,8 @@ pub struct RateLimitSettings {
     pub password_reset_per_ip: crate::rate_limit::Rule,
     /// Verification-code emails per account.
     pub verify_email_per_user: crate::rate_limit::Rule,
+    /// Ticket reissues per person (each is a revocation door devices sync).
+    pub reissue_per_user: crate::rate_limit::Rule,
     /// One-time-code checks (reset and verification) per client IP.
     pub code_verify_per_ip: crate::rate_limit::Rule,
     /// Failed one-time-code checks across every account; past it every

@@ -109,7 +109,7 @@ async fn decide(pool: &PgPool, event: Uuid, scan: &Scan) -> Result<Outcome, Chec
         return Err(Malformed("code: 1-256 characters").into());
     }
     let ticket = if code.contains('.') {
-        match from_token(pool, event, code).await? {
+        match from_token(pool, event, code, scan.scanned_at).await? {
             Ok(ticket) => ticket,
             Err(outcome) => return Ok(outcome),
         }
@@ -145,6 +145,7 @@ async fn from_token(
     pool: &PgPool,
     event: Uuid,
     code: &str,
+    scanned_at: Option<DateTime<Utc>>,
 ) -> Result<Result<Uuid, Outcome>, sqlx::Error> {
     let Ok((claims, _, _)) = token::read(code) else {
         tracing::warn!(event.id = %event, "check-in: a token that does not parse");
@@ -161,8 +162,8 @@ async fn from_token(
     if claims.event_id != event {
         return Ok(Err(Outcome::bare(Status::WrongEvent)));
     }
-    let now = Utc::now();
-    if now < claims.valid_from || now > claims.valid_until {
+    let at = scanned_at.unwrap_or_else(Utc::now);
+    if at < claims.valid_from || at > claims.valid_until {
         let mut outcome = Outcome::bare(Status::Revoked);
         outcome.ticket_id = Some(claims.ticket_id);
         return Ok(Err(outcome));
@@ -208,6 +209,7 @@ async fn admit(
         r#"UPDATE tickets t SET status = 'used', used_at = $3, used_device = $4, used_nonce = $5
          FROM users u
          WHERE t.id = $1 AND t.event_id = $2 AND t.status = 'valid' AND u.id = t.user_id
+           AND $3 BETWEEN t.valid_from AND t.valid_until
          RETURNING t.label, u.name, t.used_at AS "used_at!""#,
         ticket,
         event,
@@ -229,12 +231,15 @@ async fn admit(
         });
     }
     // An upload of offline scans: the first scan in time wins, even over
-    // one recorded earlier from a later scan.
+    // one recorded earlier from a later scan (but never from outside the
+    // ticket's window).
     if scan.scanned_at.is_some() {
         sqlx::query!(
-            "UPDATE tickets SET used_at = $2, used_device = $3, used_nonce = $4
-             WHERE id = $1 AND status = 'used' AND used_at > $2",
+            "UPDATE tickets SET used_at = $3, used_device = $4, used_nonce = $5
+             WHERE id = $1 AND event_id = $2 AND status = 'used' AND used_at > $3
+               AND $3 BETWEEN valid_from AND valid_until",
             ticket,
+            event,
             at,
             scan.device,
             scan.nonce,
@@ -243,21 +248,33 @@ async fn admit(
         .await?;
     }
     let row = sqlx::query!(
-        "SELECT t.event_id, t.status, t.label, t.used_at, t.used_device, t.used_nonce, u.name
-         FROM tickets t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+        r#"SELECT t.event_id, t.status, t.label, t.used_at, t.used_device, t.used_nonce, u.name,
+                  $2 BETWEEN t.valid_from AND t.valid_until AS "in_window!"
+         FROM tickets t JOIN users u ON u.id = t.user_id WHERE t.id = $1"#,
         ticket,
+        at,
     )
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else {
         return Ok(Outcome::bare(Status::Unknown));
     };
-    let retry = scan.nonce.is_some() && row.used_nonce == scan.nonce;
+    // Another event's ticket says nothing about its holder here.
+    if row.event_id != event {
+        return Ok(Outcome::bare(Status::WrongEvent));
+    }
+    // A retry is the winner's own nonce from the winner's own device: a
+    // counter nonce repeated by another gate is a second person.
+    let retry = scan.nonce.is_some()
+        && row.used_nonce == scan.nonce
+        && row.used_device.as_deref() == Some(scan.device.as_str());
     let status = match row.status.as_str() {
-        _ if row.event_id != event => Status::WrongEvent,
         "used" if retry => Status::Ok,
         "used" => Status::AlreadyUsed,
         "revoked" => Status::Revoked,
+        // Valid, but scanned outside the window its token states (a typed
+        // code too): as good as revoked at the door.
+        "valid" if !row.in_window => Status::Revoked,
         _ => Status::Unknown,
     };
     Ok(Outcome {

@@ -28,8 +28,13 @@ pub async fn checkin_keys(pool: &PgPool, event: Uuid) -> Result<Vec<PublicKey>, 
     keys::public_keys(&mut conn, event).await
 }
 
+/// Keys an event may have: every one stays valid and is listed to every
+/// door device, so rotation is for leaks, not a routine.
+pub const MAX_KEYS: i64 = 100;
+
 /// Adds a signing key to the event; tickets issued from now on use it.
-pub async fn rotate_key(pool: &PgPool, event: Uuid) -> Result<PublicKey, sqlx::Error> {
+/// 409 once the event has [`MAX_KEYS`].
+pub async fn rotate_key(pool: &PgPool, event: Uuid) -> Result<PublicKey, TicketError> {
     let mut tx = pool.begin().await?;
     // Serialises rotations of one event.
     sqlx::query_scalar!(
@@ -38,6 +43,17 @@ pub async fn rotate_key(pool: &PgPool, event: Uuid) -> Result<PublicKey, sqlx::E
     )
     .fetch_one(&mut *tx)
     .await?;
+    let existing = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM ticket_signing_keys WHERE event_id = $1"#,
+        event
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if existing >= MAX_KEYS {
+        return Err(TicketError::Conflict(format!(
+            "this event has {MAX_KEYS} keys, the most it may have"
+        )));
+    }
     let key = keys::rotate(&mut tx, event).await?;
     tx.commit().await?;
     Ok(key)
@@ -52,7 +68,7 @@ pub struct Revocation {
     pub ticket_id: Uuid,
     /// When.
     pub revoked_at: DateTime<Utc>,
-    /// cancelled, event_cancelled or reissued.
+    /// booking_cancelled, event_cancelled or reissued.
     pub reason: Option<String>,
 }
 

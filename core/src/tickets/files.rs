@@ -5,6 +5,42 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::jobs::{self, Enqueued, Job, JobOptions};
+
+/// Mails a booking's tickets. Exactly one such job exists per booking (its
+/// id is derived from the booking), so the send-once record, which assumes
+/// one job per email, holds however many issuing runs finish.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SendTickets {
+    /// `bookings.id`
+    pub booking_id: Uuid,
+}
+
+impl Job for SendTickets {
+    const KIND: &'static str = "send_tickets";
+    const QUEUE: &'static str = jobs::queues::EMAIL;
+}
+
+/// Queues the booking's tickets email unless it was queued before; returns
+/// the job to dispatch, if new.
+pub async fn enqueue_mail(pool: &PgPool, booking: Uuid) -> Result<Option<Enqueued>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let job = jobs::enqueue_with(
+        &mut tx,
+        &SendTickets {
+            booking_id: booking,
+        },
+        JobOptions {
+            id: Some(Uuid::new_v5(&booking, b"tickets-email")),
+            dedupe_key: Some(format!("send_tickets:{booking}")),
+            ..JobOptions::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
 /// Everything printed on one ticket.
 #[derive(Debug, Clone)]
 pub struct Face {

@@ -18,7 +18,7 @@ pub mod token;
 
 pub use issue::{IssueTickets, Issued, issue};
 pub use reissue::reissue;
-pub use revoke::{Revoke, revoke};
+pub use revoke::{Revoke, lock_booking, revoke};
 
 /// Why a ticket operation did not happen.
 #[derive(Debug, thiserror::Error)]

@@ -109,9 +109,10 @@ async fn load(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Ticket, Uuid)>, sqlx::
 /// anyone else, as if it did not exist.
 pub async fn get(pool: &PgPool, viewer: Actor, id: Uuid) -> Result<Ticket, TicketError> {
     match load(pool, &[id]).await?.pop() {
+        // The organizer only while they still are one.
         Some((ticket, organizer))
             if viewer.user_id == ticket.user_id
-                || viewer.user_id == organizer
+                || (viewer.user_id == organizer && viewer.role == Role::Organizer)
                 || viewer.role == Role::Admin =>
         {
             Ok(ticket)

@@ -34,8 +34,11 @@ pub async fn reissue(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(TicketError::NotFound("no such ticket"))?;
-    if row.event_status == "cancelled" {
-        return Err(TicketError::Conflict("the event is cancelled".to_owned()));
+    if row.event_status != "published" {
+        return Err(TicketError::Conflict(format!(
+            "the event is {}; its tickets are no longer reissued",
+            row.event_status
+        )));
     }
     if revoke(&mut tx, Revoke::Ticket(id), "reissued").await? == 0 {
         let status = sqlx::query_scalar!("SELECT status FROM tickets WHERE id = $1", id)

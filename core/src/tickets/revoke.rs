@@ -4,6 +4,20 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+/// Locks the booking's live tickets and counts those already used. A
+/// check-in racing a cancel either committed first (and is counted) or
+/// waits, then finds its ticket revoked.
+pub async fn lock_booking(conn: &mut PgConnection, booking: Uuid) -> Result<usize, sqlx::Error> {
+    let statuses = sqlx::query_scalar!(
+        "SELECT status FROM tickets WHERE booking_id = $1 AND replaced_by IS NULL
+         ORDER BY id FOR UPDATE",
+        booking,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(statuses.iter().filter(|s| *s == "used").count())
+}
+
 /// Which tickets to revoke.
 #[derive(Debug, Clone, Copy)]
 pub enum Revoke {

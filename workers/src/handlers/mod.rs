@@ -13,5 +13,6 @@ pub mod send_code;
 pub mod send_digest;
 pub mod send_message;
 pub mod send_newsletter;
+pub mod send_tickets;
 pub mod subscription_change;
 pub mod welcome_email;

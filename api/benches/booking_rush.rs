@@ -65,20 +65,7 @@ async fn main() -> anyhow::Result<()> {
     // The organizer and the buyers, written directly; tokens minted with the
     // API's own (test) secret.
     let tokens = AccessTokens::new(&settings.jwt);
-    let people: Vec<Uuid> = (0..=clients).map(|_| Uuid::now_v7()).collect();
-    let emails: Vec<String> = people
-        .iter()
-        .map(|id| format!("{id}@bench.local"))
-        .collect();
-    sqlx::query!(
-        "INSERT INTO users (id, email, name, password_hash, role)
-         SELECT id, email, 'Bench', 'unusable', CASE WHEN n = 1 THEN 'organizer' ELSE 'user' END
-         FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS t(id, email, n)",
-        &people,
-        &emails,
-    )
-    .execute(&pool)
-    .await?;
+    let people = support::people(&pool, clients).await?;
     let organizer = tokens.issue(people[0], Role::Organizer, Uuid::now_v7());
     let event = rush_event(&client, &base, &organizer, seats).await?;
     let map: Value = client

@@ -29,6 +29,26 @@ pub async fn fresh_database(name: &str) -> anyhow::Result<String> {
     Ok(url)
 }
 
+/// `1 + buyers` people written directly: an organizer, then the buyers
+/// (tokens are minted with the API's own test secret).
+pub async fn people(pool: &PgPool, buyers: usize) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let people: Vec<uuid::Uuid> = (0..=buyers).map(|_| uuid::Uuid::now_v7()).collect();
+    let emails: Vec<String> = people
+        .iter()
+        .map(|id| format!("{id}@bench.local"))
+        .collect();
+    sqlx::query!(
+        "INSERT INTO users (id, email, name, password_hash, role)
+         SELECT id, email, 'Bench Fan', 'unusable', CASE WHEN n = 1 THEN 'organizer' ELSE 'user' END
+         FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS t(id, email, n)",
+        &people,
+        &emails,
+    )
+    .execute(pool)
+    .await?;
+    Ok(people)
+}
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

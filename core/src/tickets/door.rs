@@ -1,6 +1,9 @@
 //! What door staff and their devices read: who may scan for an event, the
 //! public keys, revocations since a cursor, and counts.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -13,13 +16,31 @@ use crate::catalog::Actor;
 /// 404 unless `actor` organizes `event` or is an admin (an API key acts as
 /// its owner): another organizer's event does not exist for them.
 pub async fn require_door(pool: &PgPool, actor: Actor, event: Uuid) -> Result<(), TicketError> {
-    let organizer = sqlx::query_scalar!("SELECT organizer_id FROM events WHERE id = $1", event)
-        .fetch_optional(pool)
-        .await?;
-    match organizer {
+    match organizer_of(pool, event).await? {
         Some(owner) if owner == actor.user_id || actor.role == Role::Admin => Ok(()),
         _ => Err(TicketError::NotFound("no such event")),
     }
+}
+
+/// Events by organizer, as each process has seen them. An event never
+/// changes organizer (only a draft is deleted, and it has no tickets), so
+/// a scan at the door skips a query for it.
+async fn organizer_of(pool: &PgPool, event: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    static SEEN: LazyLock<Mutex<HashMap<Uuid, Uuid>>> = LazyLock::new(Default::default);
+    if let Some(organizer) = SEEN.lock().expect("not poisoned").get(&event) {
+        return Ok(Some(*organizer));
+    }
+    let organizer = sqlx::query_scalar!("SELECT organizer_id FROM events WHERE id = $1", event)
+        .fetch_optional(pool)
+        .await?;
+    if let Some(organizer) = organizer {
+        let mut seen = SEEN.lock().expect("not poisoned");
+        if seen.len() >= 100_000 {
+            seen.clear();
+        }
+        seen.insert(event, organizer);
+    }
+    Ok(organizer)
 }
 
 /// The event's public keys, oldest first (none before its first ticket).

@@ -12,6 +12,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/marquee-api /src/target/release/marquee-worker \
      /src/target/release/marquee-scheduler /usr/local/bin/
 COPY config /etc/marquee/config
+# The ticket PDFs embed DejaVu Sans; its licence travels with the binaries.
+COPY workers/assets/fonts/LICENSE-DejaVu.txt /usr/share/doc/marquee/
 ENV MARQUEE_CONFIG_DIR=/etc/marquee/config MARQUEE_ENV=production
 USER marquee
 EXPOSE 8080

@@ -56,9 +56,5 @@ fn render_files(face: &files::Face) -> anyhow::Result<(Vec<u8>, String, Vec<u8>)
         secret: face.secret.clone(),
         qr_token: face.qr_token.clone(),
     };
-    Ok((
-        draw::qr_png(&face.qr_token)?,
-        draw::qr_svg(&face.qr_token)?,
-        draw::pdf(std::slice::from_ref(&printed))?,
-    ))
+    draw::ticket_files(&printed)
 }

@@ -112,14 +112,24 @@ fn dark_runs(code: &QrCode) -> Vec<(usize, usize, usize)> {
     runs
 }
 
+/// One ticket's three files, `(PNG, SVG, PDF)`, encoding its QR once (the
+/// encoding is a third of the work).
+pub fn ticket_files(ticket: &TicketFace) -> anyhow::Result<(Vec<u8>, String, Vec<u8>)> {
+    let code = encode(&ticket.qr_token)?;
+    Ok((png_of(&code)?, svg_of(&code)?, pdf_of(&[(ticket, &code)])?))
+}
+
 /// The QR code as a 1-bit greyscale PNG, black on white, with a quiet zone.
 pub fn qr_png(token: &str) -> anyhow::Result<Vec<u8>> {
-    let code = encode(token)?;
+    png_of(&encode(token)?)
+}
+
+fn png_of(code: &QrCode) -> anyhow::Result<Vec<u8>> {
     let side = (code.width() + 2 * QUIET) * PNG_MODULE_PX;
     let row_bytes = side.div_ceil(8);
     // 1 bits are white: start white, clear the dark modules' bits.
     let mut pixels = vec![0xFF_u8; row_bytes * side];
-    for (y, x, len) in dark_runs(&code) {
+    for (y, x, len) in dark_runs(code) {
         let top = (QUIET + y) * PNG_MODULE_PX;
         for px in (QUIET + x) * PNG_MODULE_PX..(QUIET + x + len) * PNG_MODULE_PX {
             for py in top..top + PNG_MODULE_PX {
@@ -141,7 +151,10 @@ pub fn qr_png(token: &str) -> anyhow::Result<Vec<u8>> {
 /// The QR code as a standalone SVG document: one unit per module, drawn
 /// at 8 px a module, one path of dark runs (a third of a per-module path).
 pub fn qr_svg(token: &str) -> anyhow::Result<String> {
-    let code = encode(token)?;
+    svg_of(&encode(token)?)
+}
+
+fn svg_of(code: &QrCode) -> anyhow::Result<String> {
     let side = code.width() + 2 * QUIET;
     let px = side * PNG_MODULE_PX;
     let mut svg = format!(
@@ -154,7 +167,7 @@ pub fn qr_svg(token: &str) -> anyhow::Result<String> {
         px = px,
         side = side,
     );
-    for (y, x, len) in dark_runs(&code) {
+    for (y, x, len) in dark_runs(code) {
         let (x, y) = (QUIET + x, QUIET + y);
         write!(svg, "M{x} {y}h{len}v1h-{len}z")?;
     }
@@ -286,10 +299,18 @@ fn fill_rects(surface: &mut Surface<'_>, lightness: u8, rects: impl Iterator<Ite
 
 /// One A6 page per ticket, text extractable (embedded, subset DejaVu Sans).
 pub fn pdf(tickets: &[TicketFace]) -> anyhow::Result<Vec<u8>> {
+    let codes = tickets
+        .iter()
+        .map(|t| encode(&t.qr_token))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pages: Vec<(&TicketFace, &QrCode)> = tickets.iter().zip(&codes).collect();
+    pdf_of(&pages)
+}
+
+fn pdf_of(tickets: &[(&TicketFace, &QrCode)]) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(!tickets.is_empty(), "no tickets to render");
     let mut document = Document::new();
-    for ticket in tickets {
-        let code = encode(&ticket.qr_token)?;
+    for &(ticket, code) in tickets {
         let (lines, rule_y, qr_top) = layout(ticket);
         let height = PAGE_H.max(qr_top + QR_MIN + MARGIN);
         let settings = PageSettings::from_wh(PAGE_W, height).context("page size")?;
@@ -317,7 +338,7 @@ pub fn pdf(tickets: &[TicketFace]) -> anyhow::Result<Vec<u8>> {
         let module = side / (code.width() + 2 * QUIET) as f32;
         let (left, n) = ((PAGE_W - side) / 2.0, QUIET as f32);
         surface.push_transform(&Transform::from_row(module, 0.0, 0.0, module, left, qr_top));
-        let runs = dark_runs(&code).into_iter();
+        let runs = dark_runs(code).into_iter();
         fill_rects(
             &mut surface,
             0,
@@ -334,130 +355,4 @@ pub fn pdf(tickets: &[TicketFace]) -> anyhow::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A token shaped like the real ones: ~170 chars of base64url and a dot.
-    fn token(seed: usize) -> String {
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut token: String = (0..170)
-            .map(|i| alphabet[(i * 37 + seed) % 64] as char)
-            .collect();
-        token.replace_range(126..127, ".");
-        token
-    }
-
-    fn ticket(reference: &str, holder: &str) -> TicketFace {
-        TicketFace {
-            event_title: "The Marquee Winter Gala: an evening of music, dance and theatre".into(),
-            starts_at: "2027-03-01 20:00 UTC".into(),
-            venue: "Grand Hall".into(),
-            place: "Stalls A-12".into(),
-            holder: holder.into(),
-            reference: reference.into(),
-            secret: "ABCD-EFGH-JKMN-PQRS-TUVW-XYZ2-3456".into(),
-            qr_token: token(holder.len()),
-        }
-    }
-
-    #[test]
-    fn png_decodes_back_to_the_token() {
-        let token = token(3);
-        let mut decoder = png::Decoder::new(std::io::Cursor::new(qr_png(&token).unwrap()));
-        decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let mut reader = decoder.read_info().unwrap();
-        let mut grey = vec![0; reader.output_buffer_size().unwrap()];
-        let frame = reader.next_frame(&mut grey).unwrap();
-        assert_eq!(frame.color_type, png::ColorType::Grayscale);
-        let (w, h) = (frame.width as usize, frame.height as usize);
-        // Version 9 (53 modules) and a 4-module quiet zone, 8 px a module.
-        assert_eq!((w, h), (61 * 8, 61 * 8));
-        assert!(grey[..w * 32].iter().all(|&p| p == 255), "white quiet zone");
-        assert_eq!(
-            grey[32 * w + 32],
-            0,
-            "the finder pattern starts at (32, 32)"
-        );
-        let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| grey[y * w + x]);
-        let grids = image.detect_grids();
-        assert_eq!(grids.len(), 1);
-        let (meta, content) = grids[0].decode().unwrap();
-        assert_eq!(meta.ecc_level, 0, "EC level M");
-        assert_eq!(content, token);
-    }
-
-    #[test]
-    fn svg_is_a_standalone_document() {
-        let svg = qr_svg(&token(1)).unwrap();
-        assert!(svg.starts_with("<?xml") || svg.starts_with("<svg"));
-        assert_eq!(svg.matches("<svg").count(), 1);
-        assert!(svg.contains("viewBox") && svg.ends_with("</svg>"));
-    }
-
-    #[test]
-    fn runs_cover_exactly_the_dark_modules() {
-        let code = encode(&token(2)).unwrap();
-        let n = code.width();
-        let mut painted = vec![Color::Light; n * n];
-        for (y, x, len) in dark_runs(&code) {
-            for cell in &mut painted[y * n + x..y * n + x + len] {
-                assert_eq!(*cell, Color::Light, "runs overlap");
-                *cell = Color::Dark;
-            }
-        }
-        assert_eq!(painted, code.to_colors());
-    }
-
-    #[test]
-    fn long_text_wraps_within_the_margins() {
-        let title = "A Festival Title Much Too Long For One Line Of An A6 Ticket";
-        let word = "W".repeat(60);
-        for (text, joiner) in [(title, " "), (word.as_str(), "")] {
-            let lines = wrap(&BOLD, text, 17.0, TEXT_W);
-            assert!(lines.len() > 1);
-            assert!(lines.iter().all(|l| BOLD.width(l, 17.0) <= TEXT_W));
-            assert_eq!(lines.join(joiner), text);
-        }
-    }
-
-    fn text_of(pdf: &[u8]) -> Vec<String> {
-        let document = lopdf::Document::load_mem(pdf).unwrap();
-        let pages = document.get_pages().into_keys();
-        pages
-            .map(|n| document.extract_text(&[n]).unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn pdf_has_a_page_per_ticket_with_extractable_text() {
-        let a = ticket("7KQ2M9XD", "Ada Lovelace");
-        let b = ticket("X4HN8P2R", "Grace Hopper");
-        let pdf = pdf(&[a.clone(), b.clone()]).unwrap();
-        assert!(pdf.len() < 100_000, "fonts are subset: {} bytes", pdf.len());
-        let pages = text_of(&pdf);
-        assert_eq!(pages.len(), 2);
-        for (text, t) in pages.iter().zip([&a, &b]) {
-            for field in [
-                &t.reference,
-                &t.holder,
-                &t.place,
-                &t.venue,
-                &t.secret,
-                &t.starts_at,
-            ] {
-                assert!(text.contains(field.as_str()), "{field:?} not in {text:?}");
-            }
-            assert!(text.contains("Seat / type") && text.contains("Reference"));
-        }
-        assert!(!pages[0].contains(&b.reference) && !pages[1].contains(&a.reference));
-        assert!(super::pdf(&[]).is_err());
-    }
-
-    #[test]
-    fn non_ascii_holder_renders_and_is_extractable() {
-        let mut face = ticket("7KQ2M9XD", "Zoë Ångström");
-        face.venue = String::new();
-        let pages = text_of(&pdf(&[face]).unwrap());
-        assert!(pages[0].contains("Zoë Ångström"), "{:?}", pages[0]);
-    }
-}
+mod tests;

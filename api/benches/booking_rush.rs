@@ -21,9 +21,7 @@ use marquee_core::testing::delete_prefix;
 use rand::seq::IndexedRandom;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{
-    Running, common_env, free_port, fresh_database, knob, percentile_ms, release, wait_ready,
-};
+use support::{fresh_database, knob, percentile_ms};
 use uuid::Uuid;
 
 /// The database's own count of what the rush sold.
@@ -49,18 +47,8 @@ async fn main() -> anyhow::Result<()> {
     let prefix = format!("bench-rush:{}", std::process::id());
     let database = fresh_database("marquee_bench_rush").await?;
     let pool = marquee_core::db::connect_url(&database, 4).await?;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let api = Running(
-        release("marquee-api")
-            .arg("serve")
-            .envs(common_env(&database, &prefix))
-            .env("MARQUEE__DATABASE__MAX_CONNECTIONS", "40")
-            .env("MARQUEE__HTTP__PORT", port.to_string())
-            .spawn()?,
-    );
     let client = reqwest::Client::new();
-    wait_ready(&client, &base).await?;
+    let (api, base) = support::serve_api(&client, &database, &prefix).await?;
 
     // The organizer and the buyers, written directly; tokens minted with the
     // API's own (test) secret.

@@ -20,9 +20,7 @@ use marquee_core::config::{Environment, Settings, config_dir};
 use marquee_core::testing::delete_prefix;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{
-    Running, common_env, free_port, fresh_database, knob, percentile_ms, release, wait_ready,
-};
+use support::{Running, common_env, fresh_database, knob, percentile_ms, release};
 use uuid::Uuid;
 
 const PER_BOOKING: usize = 10;
@@ -37,18 +35,8 @@ async fn main() -> anyhow::Result<()> {
     let prefix = format!("bench-checkins:{}", std::process::id());
     let database = fresh_database("marquee_bench_checkins").await?;
     let pool = marquee_core::db::connect_url(&database, 4).await?;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let api = Running(
-        release("marquee-api")
-            .arg("serve")
-            .envs(common_env(&database, &prefix))
-            .env("MARQUEE__DATABASE__MAX_CONNECTIONS", "40")
-            .env("MARQUEE__HTTP__PORT", port.to_string())
-            .spawn()?,
-    );
     let client = reqwest::Client::new();
-    wait_ready(&client, &base).await?;
+    let (api, base) = support::serve_api(&client, &database, &prefix).await?;
 
     let tokens = AccessTokens::new(&settings.jwt);
     let people = support::people(&pool, bookings).await?;

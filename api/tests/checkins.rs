@@ -512,7 +512,7 @@ async fn rotating_adds_a_key_and_tickets_signed_by_either_scan() {
     )
     .await;
     let token = new["qr_token"].as_str().unwrap();
-    let claims = marquee_core::tickets::token::read(token).unwrap().0;
+    let claims = marquee_core::tickets::token::read(token).unwrap().claims;
     assert_eq!(claims.key_id, 2);
     let (status, _) = s.scan(&s.event, json!({"code": token})).await;
     assert_eq!(status, 201);

@@ -85,6 +85,27 @@ pub fn common_env(database: &str, prefix: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A release `marquee-api` on a free port over `database` (40 connections),
+/// ready to serve; returns it and its base URL.
+pub async fn serve_api(
+    client: &reqwest::Client,
+    database: &str,
+    prefix: &str,
+) -> anyhow::Result<(Running, String)> {
+    let port = free_port();
+    let api = Running(
+        release("marquee-api")
+            .arg("serve")
+            .envs(common_env(database, prefix))
+            .env("MARQUEE__DATABASE__MAX_CONNECTIONS", "40")
+            .env("MARQUEE__HTTP__PORT", port.to_string())
+            .spawn()?,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(client, &base).await?;
+    Ok((api, base))
+}
+
 /// Waits for `/health/ready`.
 pub async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);

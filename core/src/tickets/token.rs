@@ -71,9 +71,28 @@ pub fn sign(claims: &Claims, key: &SigningKey) -> String {
     )
 }
 
-/// Reads a token's claims without checking the signature: enough to pick
-/// the key that must verify it.
-pub fn read(token: &str) -> Result<(Claims, Vec<u8>, Signature), TokenError> {
+/// A token taken apart, its signature not yet checked.
+#[derive(Debug, Clone)]
+pub struct Unverified {
+    /// What it claims: enough to pick the key that must verify it.
+    pub claims: Claims,
+    payload: Vec<u8>,
+    signature: Signature,
+}
+
+impl Unverified {
+    /// The claims, if `public_key` signed them. The validity window is the
+    /// caller's to judge.
+    pub fn verify(self, public_key: &[u8; 32]) -> Result<Claims, TokenError> {
+        let key = VerifyingKey::from_bytes(public_key).map_err(|_| TokenError::BadSignature)?;
+        key.verify(&signed_message(&self.payload), &self.signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        Ok(self.claims)
+    }
+}
+
+/// Takes a token apart without checking its signature.
+pub fn read(token: &str) -> Result<Unverified, TokenError> {
     if token.len() > MAX_TOKEN {
         return Err(TokenError::Malformed);
     }
@@ -87,17 +106,17 @@ pub fn read(token: &str) -> Result<(Claims, Vec<u8>, Signature), TokenError> {
         .try_into()
         .map_err(|_| TokenError::Malformed)?;
     let claims = decode(&payload).ok_or(TokenError::Malformed)?;
-    Ok((claims, payload, Signature::from_bytes(&signature)))
+    Ok(Unverified {
+        claims,
+        payload,
+        signature: Signature::from_bytes(&signature),
+    })
 }
 
 /// The claims of `token` if `public_key` signed it. The validity window is
 /// the caller's to judge.
 pub fn verify(token: &str, public_key: &[u8; 32]) -> Result<Claims, TokenError> {
-    let (claims, payload, signature) = read(token)?;
-    let key = VerifyingKey::from_bytes(public_key).map_err(|_| TokenError::BadSignature)?;
-    key.verify(&signed_message(&payload), &signature)
-        .map_err(|_| TokenError::BadSignature)?;
-    Ok(claims)
+    read(token)?.verify(public_key)
 }
 
 fn signed_message(payload: &[u8]) -> Vec<u8> {

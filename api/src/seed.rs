@@ -220,5 +220,6 @@ fn fields(
         sales_end: None,
         max_per_order: 10,
         hold_minutes: 10,
+        waitlist_offer_minutes: 30,
     }
 }

@@ -372,7 +372,7 @@ async fn an_expired_hold_is_claimable_at_once_and_the_sweep_releases_it() {
     let released: u64 = futures::future::join_all(sweeps)
         .await
         .into_iter()
-        .map(Result::unwrap)
+        .map(|swept| swept.unwrap().released)
         .sum();
     assert_eq!(released, 1, "only the second hold was still active");
     let held = sqlx::query!(

@@ -94,6 +94,7 @@ struct Owned {
     user: String,
     venue: String,
     event: String,
+    ticket_type: String,
     hold: String,
     booking: String,
     ticket: String,
@@ -110,6 +111,7 @@ impl Owned {
         for (i, part) in parts.iter().enumerate() {
             let filled = match *part {
                 "{content_type}" => "news",
+                "{ticket_type_id}" => &self.ticket_type,
                 "{id}" => match parts[i - 1] {
                     "users" => &self.user,
                     "venues" => &self.venue,
@@ -194,6 +196,7 @@ async fn alice_owns_everything(app: &TestApp) -> (String, Owned) {
     .await
     .unwrap();
     let event_id = event["id"].as_str().unwrap().to_owned();
+    let ticket_type = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
     let seats = seat_ids(app, &event_id).await;
     let hold = |seat: String| {
         let path = format!("/api/v1/events/{event_id}/holds");
@@ -268,6 +271,7 @@ async fn alice_owns_everything(app: &TestApp) -> (String, Owned) {
         user,
         venue,
         event: event_id,
+        ticket_type,
         hold: live,
         booking,
         ticket,

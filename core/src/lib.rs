@@ -22,5 +22,6 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tickets;
+pub mod waitlist;
 
 pub use config::Settings;

@@ -18,6 +18,7 @@ use marquee_core::subscriptions::{SendDigest, SendNewsletter, Subscribe, Unsubsc
 use marquee_core::tasks::SendMessage;
 use marquee_core::tickets::IssueTickets;
 use marquee_core::tickets::files::SendTickets;
+use marquee_core::waitlist::{PromoteWaitlist, SendWaitlistNotice};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -81,6 +82,8 @@ impl Registry {
             .on::<SendBookingConfirmation, _, _>(handlers::send_booking_confirmation::run)
             .on::<IssueTickets, _, _>(handlers::issue_tickets::run)
             .on::<SendTickets, _, _>(handlers::send_tickets::run)
+            .on::<PromoteWaitlist, _, _>(handlers::promote_waitlist::run)
+            .on::<SendWaitlistNotice, _, _>(handlers::send_waitlist_notice::run)
     }
 
     /// Registers `handler` for jobs of kind `J`. A payload that does not

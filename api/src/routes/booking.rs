@@ -95,7 +95,8 @@ impl BookingApi {
         Ok(Json(hold.into()))
     }
 
-    /// Release one of the caller's holds now.
+    /// Release one of the caller's holds now. Releasing a waitlist offer
+    /// declines it; the next person in line is offered.
     #[oai(path = "/api/v1/holds/:id", method = "delete")]
     async fn release(
         &self,
@@ -103,9 +104,10 @@ impl BookingApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<Released, Problems<{ NOT_FOUND | CONFLICT }>> {
-        let event = holds::release(&state.pool, auth.0.user_id, id.0)
+        let (event, jobs) = holds::release(&state.pool, auth.0.user_id, id.0)
             .await
             .map_err(ApiError::from)?;
+        state.producer.dispatch(&jobs).await;
         state.catalog.invalidate_availability(event).await;
         Ok(Released::Done)
     }
@@ -238,10 +240,10 @@ impl BookingApi {
             )])
             .into());
         }
-        let (refund, job) = cancel::cancel(&state.pool, auth.0.user_id, id.0, reason.as_deref())
+        let (refund, jobs) = cancel::cancel(&state.pool, auth.0.user_id, id.0, reason.as_deref())
             .await
             .map_err(ApiError::from)?;
-        state.producer.dispatch(&[job]).await;
+        state.producer.dispatch(&jobs).await;
         state.catalog.invalidate_availability(refund.event_id).await;
         Ok(Json(CancelledView {
             status: "cancelled".to_owned(),

@@ -255,6 +255,31 @@ impl EventsApi {
         Ok(Json(policy.into()))
     }
 
+    /// Set one ticket type's capacity, also on a published event, never
+    /// below its sold plus held units (409). A raise on a published event
+    /// goes to the waitlist first.
+    #[oai(path = "/:id/ticket-types/:ticket_type_id", method = "patch")]
+    async fn set_capacity(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        ticket_type_id: Path<Uuid>,
+        body: Json<CapacityBody>,
+    ) -> Result<
+        Json<EventView>,
+        Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY }>,
+    > {
+        let actor = auth.0.require_organizer()?;
+        let (event, promotion) =
+            events::set_capacity(&state.pool, actor, id.0, ticket_type_id.0, body.0.capacity)
+                .await
+                .map_err(ApiError::from)?;
+        state.producer.dispatch(&Vec::from_iter(promotion)).await;
+        state.catalog.invalidate().await;
+        Ok(Json(event.into()))
+    }
+
     /// published -> cancelled: every confirmed booking is then cancelled
     /// with a full refund and an email, by jobs, in batches; progress shows
     /// on the event.

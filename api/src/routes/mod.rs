@@ -14,6 +14,7 @@ mod system;
 mod tasks;
 mod tickets;
 mod venues;
+mod waitlist;
 
 use poem::{EndpointExt, IntoEndpoint, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -65,6 +66,7 @@ fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openap
             booking::BookingApi,
             tickets::TicketsApi,
             checkins::CheckinApi,
+            waitlist::WaitlistApi,
             otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,

@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod tickets;
+pub mod waitlist;
 
 use std::sync::Arc;
 

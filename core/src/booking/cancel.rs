@@ -67,13 +67,15 @@ pub enum RefundRule {
 }
 
 /// The owner cancels a booking: 404 for anyone else's, 409 if already
-/// cancelled, 422 with the reason when the policy forbids it.
+/// cancelled, 422 with the reason when the policy forbids it. Returns the
+/// refund and the jobs to dispatch: the refund's, and the waitlist's
+/// promotion when people wait for the freed seats.
 pub async fn cancel(
     pool: &PgPool,
     user: Uuid,
     booking: Uuid,
     reason: Option<&str>,
-) -> Result<(Refund, Enqueued), BookingError> {
+) -> Result<(Refund, Vec<Enqueued>), BookingError> {
     let mut tx = pool.begin().await?;
     let owner = sqlx::query_scalar!(
         "SELECT user_id FROM bookings WHERE id = $1 FOR UPDATE",
@@ -84,9 +86,11 @@ pub async fn cancel(
     if owner != Some(user) {
         return Err(BookingError::NotFound("no such booking"));
     }
-    let done = cancel_in(&mut tx, booking, RefundRule::Policy, reason).await?;
+    let (refund, job) = cancel_in(&mut tx, booking, RefundRule::Policy, reason).await?;
+    let mut jobs = vec![job];
+    jobs.extend(crate::waitlist::inventory_freed(&mut tx, refund.event_id).await?);
     tx.commit().await?;
-    Ok(done)
+    Ok((refund, jobs))
 }
 
 /// Cancels `booking` (locked by the caller's transaction): seats and units
@@ -275,8 +279,9 @@ pub async fn process_refund(
 /// Bookings cancelled per transaction when an event is called off.
 const BATCH: i64 = 100;
 
-/// Cancels the event's confirmed bookings with full refunds, `BATCH` per
-/// transaction; safe to run again (only confirmed ones are touched).
+/// Closes the event's waitlist, then cancels its confirmed bookings with
+/// full refunds, `BATCH` per transaction; safe to run again (only open
+/// entries and confirmed bookings are touched).
 /// Returns the refund jobs to dispatch, batch by batch, through `dispatch`.
 pub async fn cancel_event_bookings<F, Fut>(
     pool: &PgPool,
@@ -287,6 +292,8 @@ where
     F: FnMut(Vec<Enqueued>) -> Fut,
     Fut: Future<Output = ()>,
 {
+    // The line closes first: offers released, everyone waiting told.
+    dispatch(crate::waitlist::close_event(pool, event).await?).await;
     let mut cancelled = 0;
     loop {
         let mut tx = pool.begin().await?;

@@ -170,6 +170,13 @@ pub async fn confirm(
     )
     .execute(&mut *tx)
     .await?;
+    // A waitlist offer taken: its entry is converted.
+    crate::waitlist::offers_ended(
+        &mut tx,
+        &[request.hold_id],
+        crate::waitlist::Ended::Converted,
+    )
+    .await?;
     let booking_id = Uuid::now_v7();
     loop {
         let inserted = sqlx::query!(

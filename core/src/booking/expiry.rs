@@ -1,11 +1,15 @@
 //! Releasing holds past their time: seats back to available, units back to
-//! their ticket type. Always in a transaction of its own that holds no
+//! their ticket type; an expired offer's entry becomes `expired` and the
+//! line moves on. Always in a transaction of its own that holds no
 //! other inventory locks: the scheduler's sweep, a hold that found too few
 //! units (`sweep_event`), and an owner's release.
 
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::jobs::Enqueued;
+use crate::waitlist;
 
 /// The scheduler's sweep as a job (queue `system`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -16,26 +20,36 @@ impl crate::jobs::Job for ExpireHolds {
     const QUEUE: &'static str = crate::jobs::queues::SYSTEM;
 }
 
+/// What a sweep did.
+#[derive(Debug, Clone, Default)]
+pub struct Swept {
+    /// Holds released.
+    pub released: u64,
+    /// Waitlist promotions and expiry emails, to dispatch after the commit
+    /// (the relay pushes them otherwise).
+    pub jobs: Vec<Enqueued>,
+}
+
 /// The sweep: releases every expired hold, in its own transaction.
-pub async fn sweep(pool: &PgPool) -> Result<u64, sqlx::Error> {
+pub async fn sweep(pool: &PgPool) -> Result<Swept, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let released = expire(&mut tx, None).await?;
+    let swept = expire(&mut tx, None).await?;
     tx.commit().await?;
-    Ok(released)
+    Ok(swept)
 }
 
 /// Releases one event's expired holds, in its own transaction.
-pub async fn sweep_event(pool: &PgPool, event: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn sweep_event(pool: &PgPool, event: Uuid) -> Result<Swept, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let released = expire(&mut tx, Some(event)).await?;
+    let swept = expire(&mut tx, Some(event)).await?;
     tx.commit().await?;
-    Ok(released)
+    Ok(swept)
 }
 
 /// Releases holds past their time (all events, or one). Each hold is
-/// released once, however many sweeps run at once. Returns how many.
-async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sqlx::Error> {
-    let expired = sqlx::query_scalar!(
+/// released once, however many sweeps run at once.
+async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<Swept, sqlx::Error> {
+    let expired = sqlx::query!(
         // Holds someone is checking out or releasing right now are skipped,
         // never waited for: no lock cycle with a checkout, and the sweep
         // never queues behind a payment provider. Two sweeps take disjoint
@@ -45,13 +59,24 @@ async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sql
                       WHERE status = 'active' AND expires_at <= now()
                         AND ($1::uuid IS NULL OR event_id = $1)
                       ORDER BY id FOR UPDATE SKIP LOCKED)
-         RETURNING id",
+         RETURNING id, event_id",
         event,
     )
     .fetch_all(&mut *conn)
     .await?;
-    give_back(conn, &expired).await?;
-    Ok(expired.len() as u64)
+    let holds: Vec<Uuid> = expired.iter().map(|h| h.id).collect();
+    let mut jobs = waitlist::offers_ended(conn, &holds, waitlist::Ended::Expired).await?;
+    give_back(conn, &holds).await?;
+    let mut events: Vec<Uuid> = expired.iter().map(|h| h.event_id).collect();
+    events.sort();
+    events.dedup();
+    for event in events {
+        jobs.extend(waitlist::inventory_freed(conn, event).await?);
+    }
+    Ok(Swept {
+        released: holds.len() as u64,
+        jobs,
+    })
 }
 
 /// Returns the inventory of `holds` (already marked expired or released).
@@ -59,7 +84,7 @@ async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<u64, sql
 /// claims and checkouts lock in, so giving back and claiming may wait for
 /// each other but never in a cycle. A seat that a claim took from an
 /// expired hold meanwhile is no longer that hold's and stays with the claim.
-pub(super) async fn give_back(conn: &mut PgConnection, holds: &[Uuid]) -> Result<(), sqlx::Error> {
+pub(crate) async fn give_back(conn: &mut PgConnection, holds: &[Uuid]) -> Result<(), sqlx::Error> {
     if holds.is_empty() {
         return Ok(());
     }

@@ -19,8 +19,11 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::BookingError;
-pub use super::expiry::{ExpireHolds, sweep};
+pub(crate) use super::expiry::give_back;
+pub use super::expiry::{ExpireHolds, Swept, sweep, sweep_event};
 use crate::auth::Invalid;
+use crate::jobs::Enqueued;
+use crate::waitlist;
 
 /// What a person asks to hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -204,17 +207,24 @@ async fn attempt(
         .into());
     }
     // One person's holds on one event are counted under a lock, so two
-    // parallel requests cannot both slip under the limit.
+    // parallel requests cannot both slip under the limit. The event's
+    // waitlist lock, shared: no join commits between the hold-back check
+    // and the claim (see `waitlist`).
     // (`$1::uuid::text`: without the `::uuid` the macro would take $1 for text.)
     sqlx::query!(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0))",
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0)),
+                pg_advisory_xact_lock_shared(hashtextextended('waitlist:' || $2::uuid::text, 0))",
         user,
         event,
     )
     .execute(&mut *tx)
     .await?;
+    waitlist::refuse_if_held_back(&mut tx, event, &request.seats, request.ticket_type_id).await?;
+    // Waitlist offers do not count: they were not asked for now.
     let active = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "active!" FROM holds WHERE user_id = $1 AND event_id = $2 AND status = 'active' AND expires_at > now()"#,
+        r#"SELECT count(*) AS "active!" FROM holds
+         WHERE user_id = $1 AND event_id = $2 AND status = 'active' AND expires_at > now()
+           AND waitlist_entry_id IS NULL"#,
         user,
         event,
     )
@@ -442,9 +452,14 @@ pub async fn items_of(
 }
 
 /// Releases the owner's hold now. Releasing an expired or released hold is
-/// a no-op; a confirmed one is 409 (cancel the booking instead). Returns
-/// the hold's event.
-pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, BookingError> {
+/// a no-op; a confirmed one is 409 (cancel the booking instead). Releasing
+/// a waitlist offer declines it. Returns the hold's event and the jobs to
+/// dispatch (the next promotion).
+pub async fn release(
+    pool: &PgPool,
+    user: Uuid,
+    id: Uuid,
+) -> Result<(Uuid, Vec<Enqueued>), BookingError> {
     let mut tx = pool.begin().await?;
     let hold = sqlx::query!(
         "SELECT status, event_id FROM holds WHERE id = $1 AND user_id = $2 FOR UPDATE",
@@ -457,6 +472,7 @@ pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, Bookin
         return Err(BookingError::NotFound("no such hold"));
     };
     let event = hold.event_id;
+    let mut jobs = Vec::new();
     match hold.status.as_str() {
         "confirmed" => {
             return Err(BookingError::Conflict(
@@ -470,10 +486,12 @@ pub async fn release(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Uuid, Bookin
             )
             .execute(&mut *tx)
             .await?;
-            super::expiry::give_back(&mut tx, &[id]).await?;
+            jobs.extend(waitlist::offers_ended(&mut tx, &[id], waitlist::Ended::Declined).await?);
+            give_back(&mut tx, &[id]).await?;
+            jobs.extend(waitlist::inventory_freed(&mut tx, event).await?);
         }
         _ => {}
     }
     tx.commit().await?;
-    Ok(event)
+    Ok((event, jobs))
 }

@@ -112,15 +112,21 @@ pub struct Availability {
     pub seats_total: i64,
     /// Seats anyone may hold now.
     pub seats_available: i64,
+    /// Free seats kept for the waitlist (people wait for their section).
+    pub seats_held_back: i64,
     /// Seats held (and not expired).
     pub seats_held: i64,
     /// Seats sold.
     pub seats_sold: i64,
     /// Seats taken off sale.
     pub seats_blocked: i64,
-    /// General-admission units left, over all ticket types.
+    /// General-admission units anyone may hold now, over all ticket types.
     pub tickets_available: i64,
-    /// Nothing at all left.
+    /// Free units kept for the waitlist.
+    pub tickets_held_back: i64,
+    /// People on the waitlist.
+    pub waitlist_waiting: i64,
+    /// Nothing at all left for the public.
     pub sold_out: bool,
 }
 
@@ -152,26 +158,39 @@ pub async fn detail(
         Some(event) if visible(&event, viewer) => event,
         _ => return Err(CatalogError::NotFound("no such event")),
     };
+    // Free inventory someone waits for is not for the public (hold-back).
+    let back = crate::waitlist::held_back(pool, id).await?;
     let seats = sqlx::query!(
         r#"SELECT count(*) AS "total!",
-                count(*) FILTER (WHERE status = 'available' OR (status = 'held' AND held_until <= now()))
-                    AS "available!",
+                count(*) FILTER (WHERE (status = 'available' OR (status = 'held' AND held_until <= now()))
+                                   AND NOT ($2 OR section_id = ANY($3))) AS "available!",
+                count(*) FILTER (WHERE (status = 'available' OR (status = 'held' AND held_until <= now()))
+                                   AND ($2 OR section_id = ANY($3))) AS "held_back!",
                 count(*) FILTER (WHERE status = 'held' AND held_until > now()) AS "held!",
                 count(*) FILTER (WHERE status = 'sold') AS "sold!",
                 count(*) FILTER (WHERE status = 'blocked') AS "blocked!"
          FROM event_seats WHERE event_id = $1"#,
         id,
+        back.everything,
+        &back.sections,
     )
     .fetch_one(pool)
     .await?;
-    let tickets_available: i64 = event
-        .ticket_types
-        .iter()
-        .map(|t| i64::from(t.capacity - t.sold - t.held))
-        .sum();
+    let (mut tickets_available, mut tickets_held_back) = (0, 0);
+    for t in &event.ticket_types {
+        let free = i64::from(t.capacity - t.sold - t.held);
+        if back.ticket_type(t.id) {
+            tickets_held_back += free;
+        } else {
+            tickets_available += free;
+        }
+    }
     let availability = Availability {
         seats_total: seats.total,
         seats_available: seats.available,
+        seats_held_back: seats.held_back,
+        tickets_held_back,
+        waitlist_waiting: back.waiting,
         seats_held: seats.held,
         seats_sold: seats.sold,
         seats_blocked: seats.blocked,
@@ -209,6 +228,7 @@ pub struct MapSeat {
 }
 
 /// The seat map (empty for an event without a venue or not yet published).
+/// Seats kept for the waitlist show as not available.
 pub async fn seat_map(
     pool: &PgPool,
     id: Uuid,
@@ -218,17 +238,20 @@ pub async fn seat_map(
         Some(event) if visible(&event, viewer) => {}
         _ => return Err(CatalogError::NotFound("no such event")),
     }
+    let back = crate::waitlist::held_back(pool, id).await?;
     Ok(sqlx::query_as!(
         MapSeat,
         r#"SELECT es.seat_id, es.section_id, c.name AS section, es.label, es.price_cents,
                 (es.status = 'available' OR (es.status = 'held' AND es.held_until <= now()))
-                    AS "available!"
+                    AND NOT ($2 OR es.section_id = ANY($3)) AS "available!"
          FROM event_seats es
          JOIN venue_sections c ON c.id = es.section_id
          JOIN venue_seats s ON s.id = es.seat_id
          WHERE es.event_id = $1
          ORDER BY c.position, s.row_label, s.number"#,
         id,
+        back.everything,
+        &back.sections,
     )
     .fetch_all(pool)
     .await?)

@@ -9,9 +9,11 @@ use uuid::Uuid;
 use super::{Actor, CatalogError};
 use crate::auth::Invalid;
 
+mod capacity;
 mod fields;
 mod lifecycle;
 
+pub use capacity::set_capacity;
 pub use fields::{EventFields, EventPatch, SectionPrice, TicketTypeInput};
 pub use lifecycle::{cancel, complete, delete, publish};
 
@@ -92,8 +94,9 @@ pub async fn create(
     let id = Uuid::now_v7();
     sqlx::query!(
         "INSERT INTO events (id, organizer_id, venue_id, title, description, starts_at, ends_at,
-                             currency, sales_start, sales_end, max_per_order, hold_minutes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                             currency, sales_start, sales_end, max_per_order, hold_minutes,
+                             waitlist_offer_minutes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         id,
         actor.user_id,
         fields.venue_id,
@@ -106,6 +109,7 @@ pub async fn create(
         fields.sales_end,
         fields.max_per_order,
         fields.hold_minutes,
+        fields.waitlist_offer_minutes,
     )
     .execute(&mut *tx)
     .await?;
@@ -144,7 +148,7 @@ pub async fn update(
     sqlx::query!(
         "UPDATE events SET venue_id = $2, title = $3, description = $4, starts_at = $5, ends_at = $6,
                 currency = $7, sales_start = $8, sales_end = $9, max_per_order = $10,
-                hold_minutes = $11, updated_at = now()
+                hold_minutes = $11, waitlist_offer_minutes = $12, updated_at = now()
          WHERE id = $1",
         id,
         fields.venue_id,
@@ -157,6 +161,7 @@ pub async fn update(
         fields.sales_end,
         fields.max_per_order,
         fields.hold_minutes,
+        fields.waitlist_offer_minutes,
     )
     .execute(&mut *tx)
     .await?;
@@ -277,6 +282,7 @@ struct EventRow {
     sales_end: Option<DateTime<Utc>>,
     max_per_order: i32,
     hold_minutes: i32,
+    waitlist_offer_minutes: i32,
     status: EventStatus,
     published_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -288,7 +294,7 @@ pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error>
     let row = sqlx::query_as!(
         EventRow,
         r#"SELECT id, organizer_id, venue_id, title, description, starts_at, ends_at, currency,
-                sales_start, sales_end, max_per_order, hold_minutes,
+                sales_start, sales_end, max_per_order, hold_minutes, waitlist_offer_minutes,
                 status AS "status: EventStatus", published_at, created_at, updated_at
          FROM events WHERE id = $1"#,
         id,
@@ -336,6 +342,7 @@ pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error>
             sales_end: row.sales_end,
             max_per_order: row.max_per_order,
             hold_minutes: row.hold_minutes,
+            waitlist_offer_minutes: row.waitlist_offer_minutes,
         },
         ticket_types,
         published_at: row.published_at,

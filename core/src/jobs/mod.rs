@@ -43,8 +43,18 @@ pub mod queues {
     pub const REFUNDS: &str = "refunds";
     /// Issuing tickets: signing, rendering QR codes and PDFs, mailing them.
     pub const TICKETS: &str = "tickets";
+    /// Offering freed seats and tickets to the waitlist.
+    pub const WAITLIST: &str = "waitlist";
     /// Every queue with handlers, e.g. for queue-depth metrics.
-    pub const ALL: [&str; 6] = [SYSTEM, EMAIL, OTP, SUBSCRIPTIONS, REFUNDS, TICKETS];
+    pub const ALL: [&str; 7] = [
+        SYSTEM,
+        EMAIL,
+        OTP,
+        SUBSCRIPTIONS,
+        REFUNDS,
+        TICKETS,
+        WAITLIST,
+    ];
 }
 
 /// The welcome email of a new account. Delivered by the email worker (its

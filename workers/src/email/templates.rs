@@ -41,6 +41,27 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     );
     email!(
         env,
+        "waitlist_offered",
+        "subject.txt",
+        "body.txt",
+        "body.html"
+    );
+    email!(
+        env,
+        "waitlist_expired",
+        "subject.txt",
+        "body.txt",
+        "body.html"
+    );
+    email!(
+        env,
+        "waitlist_closed",
+        "subject.txt",
+        "body.txt",
+        "body.html"
+    );
+    email!(
+        env,
         "booking_confirmed",
         "subject.txt",
         "body.txt",

@@ -65,6 +65,9 @@ pub struct NewEventBody {
     /// Minutes a hold lasts (default 10).
     #[oai(nullable)]
     pub hold_minutes: Option<i32>,
+    /// Minutes a waitlist offer lasts (default 30, 1-1440).
+    #[oai(nullable)]
+    pub waitlist_offer_minutes: Option<i32>,
 }
 
 fn prices(body: Vec<SectionPriceBody>) -> Vec<SectionPrice> {
@@ -101,6 +104,7 @@ impl From<NewEventBody> for EventFields {
             sales_end: b.sales_end,
             max_per_order: b.max_per_order.unwrap_or(10),
             hold_minutes: b.hold_minutes.unwrap_or(10),
+            waitlist_offer_minutes: b.waitlist_offer_minutes.unwrap_or(30),
         }
     }
 }
@@ -144,6 +148,9 @@ pub struct EventPatchBody {
     /// Hold length in minutes.
     #[oai(nullable)]
     pub hold_minutes: Option<i32>,
+    /// Waitlist offer length in minutes.
+    #[oai(nullable)]
+    pub waitlist_offer_minutes: Option<i32>,
 }
 
 fn nullable<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
@@ -169,6 +176,7 @@ impl From<EventPatchBody> for EventPatch {
             sales_end: nullable(b.sales_end),
             max_per_order: b.max_per_order,
             hold_minutes: b.hold_minutes,
+            waitlist_offer_minutes: b.waitlist_offer_minutes,
         }
     }
 }
@@ -229,6 +237,8 @@ pub struct EventView {
     pub max_per_order: i32,
     /// Hold length in minutes.
     pub hold_minutes: i32,
+    /// Waitlist offer length in minutes.
+    pub waitlist_offer_minutes: i32,
     /// Published at.
     #[oai(nullable)]
     pub published_at: Option<DateTime<Utc>>,
@@ -276,11 +286,19 @@ impl From<Event> for EventView {
             sales_end: f.sales_end,
             max_per_order: f.max_per_order,
             hold_minutes: f.hold_minutes,
+            waitlist_offer_minutes: f.waitlist_offer_minutes,
             published_at: e.published_at,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }
     }
+}
+
+/// A ticket type's new capacity.
+#[derive(Debug, Object)]
+pub struct CapacityBody {
+    /// Units for sale, at least sold plus held.
+    pub capacity: i32,
 }
 
 /// What is left to buy.
@@ -290,15 +308,21 @@ pub struct AvailabilityView {
     pub seats_total: i64,
     /// Seats free to hold.
     pub seats_available: i64,
+    /// Free seats kept for people on the waitlist.
+    pub seats_held_back: i64,
     /// Seats held.
     pub seats_held: i64,
     /// Seats sold.
     pub seats_sold: i64,
     /// Seats off sale.
     pub seats_blocked: i64,
-    /// General-admission units left.
+    /// General-admission units free to hold.
     pub tickets_available: i64,
-    /// Nothing left.
+    /// Free units kept for people on the waitlist.
+    pub tickets_held_back: i64,
+    /// People on the waitlist.
+    pub waitlist_waiting: i64,
+    /// Nothing left for the public (join the waitlist).
     pub sold_out: bool,
 }
 
@@ -307,10 +331,13 @@ impl From<Availability> for AvailabilityView {
         Self {
             seats_total: a.seats_total,
             seats_available: a.seats_available,
+            seats_held_back: a.seats_held_back,
             seats_held: a.seats_held,
             seats_sold: a.seats_sold,
             seats_blocked: a.seats_blocked,
             tickets_available: a.tickets_available,
+            tickets_held_back: a.tickets_held_back,
+            waitlist_waiting: a.waitlist_waiting,
             sold_out: a.sold_out,
         }
     }

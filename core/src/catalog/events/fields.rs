@@ -62,6 +62,8 @@ pub struct EventFields {
     pub max_per_order: i32,
     /// How long a hold lasts.
     pub hold_minutes: i32,
+    /// How long a waitlist offer lasts.
+    pub waitlist_offer_minutes: i32,
 }
 
 impl EventFields {
@@ -99,6 +101,9 @@ impl EventFields {
         }
         if !(1..=120).contains(&self.hold_minutes) {
             problems.push(Invalid::new("hold_minutes", "must be 1-120"));
+        }
+        if !(1..=1440).contains(&self.waitlist_offer_minutes) {
+            problems.push(Invalid::new("waitlist_offer_minutes", "must be 1-1440"));
         }
         let price_ok = |cents: i32| (0..=MAX_PRICE_CENTS).contains(&cents);
         if self.section_prices.iter().any(|p| !price_ok(p.price_cents)) {
@@ -179,6 +184,8 @@ pub struct EventPatch {
     pub max_per_order: Option<i32>,
     /// Hold length.
     pub hold_minutes: Option<i32>,
+    /// Waitlist offer length.
+    pub waitlist_offer_minutes: Option<i32>,
 }
 
 impl EventPatch {
@@ -197,6 +204,10 @@ impl EventPatch {
             ("sales_end", self.sales_end.is_some()),
             ("max_per_order", self.max_per_order.is_some()),
             ("hold_minutes", self.hold_minutes.is_some()),
+            (
+                "waitlist_offer_minutes",
+                self.waitlist_offer_minutes.is_some(),
+            ),
         ];
         fields
             .into_iter()
@@ -210,12 +221,13 @@ impl EventPatch {
     /// by (what it says, when sales close, order and hold limits); a
     /// cancelled or completed one not at all.
     pub fn allowed_in(&self, status: EventStatus) -> Result<(), CatalogError> {
-        const PUBLISHED: [&str; 5] = [
+        const PUBLISHED: [&str; 6] = [
             "title",
             "description",
             "sales_end",
             "max_per_order",
             "hold_minutes",
+            "waitlist_offer_minutes",
         ];
         let refused = self.present().into_iter().find(|field| match status {
             EventStatus::Draft => false,
@@ -252,6 +264,9 @@ impl EventPatch {
             sales_end: self.sales_end.unwrap_or(current.sales_end),
             max_per_order: self.max_per_order.unwrap_or(current.max_per_order),
             hold_minutes: self.hold_minutes.unwrap_or(current.hold_minutes),
+            waitlist_offer_minutes: self
+                .waitlist_offer_minutes
+                .unwrap_or(current.waitlist_offer_minutes),
         };
         merged.check().map_err(CatalogError::from)
     }

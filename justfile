@@ -55,6 +55,7 @@ bench: services
     cargo bench -p marquee-api --bench catalog_reads
     cargo bench -p marquee-api --bench booking_rush
     cargo bench -p marquee-api --bench checkins
+    cargo bench -p marquee-api --bench waitlist
 
 # Starts `just run` and checks what a new user would: ready, /docs, /openapi.json.
 smoke: services

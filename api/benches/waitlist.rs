@@ -85,7 +85,10 @@ async fn main() -> anyhow::Result<()> {
         if offered as usize == capacity {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "only {offered} of {capacity} offered");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {offered} of {capacity} offered"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let offering = started.elapsed();
@@ -105,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "waitlist: {capacity} tickets sold out, {waiting} waiting; all {capacity} bookings cancelled at once; one worker --queues waitlist (release)"
     );
-    println!("| joins/s (50 at a time) | cancels done | every offer made | offers/s | promote jobs |");
+    println!(
+        "| joins/s (50 at a time) | cancels done | every offer made | offers/s | promote jobs |"
+    );
     println!("|---|---|---|---|---|");
     println!(
         "| {:.0} | {:.2} s | {:.2} s | {:.0} | {} |",
@@ -145,11 +150,9 @@ async fn ga_event(
     let event: Value = client
         .post(format!("{base}/api/v1/events"))
         .bearer_auth(organizer)
-        .json(
-            &json!({"title": "Waitlist", "currency": "EUR",
+        .json(&json!({"title": "Waitlist", "currency": "EUR",
             "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-            "ticket_types": [{"name": "Standing", "price_cents": 1000, "capacity": capacity}]}),
-        )
+            "ticket_types": [{"name": "Standing", "price_cents": 1000, "capacity": capacity}]}))
         .send()
         .await?
         .error_for_status()?

@@ -334,6 +334,14 @@ async fn bad_joins_are_refused_and_change_nothing() {
         count(&line.app, "SELECT count(*) FROM waitlist_entries").await,
         1
     );
+    // Someone waits for GA, but the seat is still the public's: asking for
+    // "anything" can be held now, so it is no way to jump the queue.
+    let anyone = &people(&line.app, 1).await[0];
+    problem(line.join(anyone, json!({"quantity": 1})).await, 409).await;
+    assert_eq!(
+        count(&line.app, "SELECT count(*) FROM waitlist_entries").await,
+        1
+    );
     // Another person's entry is not theirs to see; the line is the organizer's.
     let other = &people(&line.app, 1).await[0];
     let path = format!("/api/v1/events/{}/waitlist/me", line.event);
@@ -562,4 +570,22 @@ async fn cancelling_the_event_closes_the_line_releases_offers_and_tells_everyone
         .await;
     problem(join, 409).await;
     worker.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn completing_the_event_ends_the_line_quietly_and_no_more_promotions_are_queued() {
+    let line = sold_out(1, 1).await;
+    let fan = &people(&line.app, 1).await[0];
+    line.join_ga(fan, 1).await;
+    let path = format!("/api/v1/events/{}/complete", line.event);
+    json_of(
+        call(&line.app, Method::POST, &path, Some(&line.alice), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(line.me(fan).await["status"], "closed");
+    let nudged = marquee_core::waitlist::promote_waiting(&line.app.ctx.pool)
+        .await
+        .unwrap();
+    assert!(nudged.is_empty(), "a closed line needs no promotion");
 }

@@ -199,3 +199,63 @@ async fn two_hundred_concurrent_joins_get_positions_one_to_two_hundred() {
     read.sort();
     assert_eq!(read, (1..=200).collect::<Vec<i64>>());
 }
+
+#[tokio::test]
+async fn cancelling_the_event_during_a_promotion_still_closes_every_entry_and_offer() {
+    let line = sold_out(1, 1).await;
+    let fans = people(&line.app, 3).await;
+    for fan in &fans {
+        line.join_ga(fan, 1).await;
+    }
+    // Free three units and stall the promotion on the ticket type's row,
+    // as a long line would.
+    let mut blocker = line.app.ctx.pool.begin().await.unwrap();
+    sqlx::query!("UPDATE ticket_types SET capacity = 4")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let promote = line
+        .app
+        .url(&format!("/api/v1/events/{}/waitlist/promote", line.event));
+    let alice = line.alice.clone();
+    let promoting = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let response = client
+            .post(promote)
+            .bearer_auth(alice)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cancel = format!("/api/v1/events/{}/cancel", line.event);
+    json_of(
+        call(&line.app, Method::POST, &cancel, Some(&line.alice), None).await,
+        200,
+    )
+    .await;
+    let worker = line.worker();
+    // The cancel job's line close waits for the promotion, which waits for us.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    blocker.commit().await.unwrap();
+    let (status, body) = promoting.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    for fan in &fans {
+        line.until_status(fan, "closed").await;
+    }
+    marquee_worker::testing::wait_until_drained(&line.app.ctx, Duration::from_secs(20)).await;
+    assert_eq!(
+        count(
+            &line.app,
+            "SELECT count(*) FROM holds WHERE status = 'active'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&line.app, "SELECT sum(held) FROM ticket_types").await,
+        0
+    );
+    worker.stop().await.unwrap();
+}

@@ -293,7 +293,8 @@ where
     Fut: Future<Output = ()>,
 {
     // The line closes first: offers released, everyone waiting told.
-    dispatch(crate::waitlist::close_event(pool, event).await?).await;
+    let closing = crate::waitlist::Closing::Cancelled;
+    dispatch(crate::waitlist::close_event(pool, event, closing).await?).await;
     let mut cancelled = 0;
     loop {
         let mut tx = pool.begin().await?;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{Entry, Offer, held_back, inventory_freed, lock_line};
+use super::{Entry, HeldBack, Offer, held_back, inventory_freed, lock_line};
 use crate::auth::Invalid;
 use crate::booking::BookingError;
 use crate::booking::holds::give_back;
@@ -41,8 +41,10 @@ pub async fn join(
     request: &WaitRequest,
 ) -> Result<(Joined, Option<Enqueued>), BookingError> {
     let mut tx = pool.begin().await?;
-    check(&mut tx, event, request).await?;
     lock_line(&mut tx, event).await?;
+    // Under the lock: a line closed (event cancelled) before we got it is
+    // seen here, and one closed after waits for this entry and closes it.
+    check(&mut tx, event, request).await?;
     // The flag row, locked until commit: a transaction freeing inventory
     // meanwhile waits, then sees this entry and queues a promotion.
     sqlx::query!(
@@ -65,16 +67,12 @@ pub async fn join(
             "you are already on this waitlist ({status})"
         )));
     }
-    let free = free_now(&mut tx, event, request).await?;
     let back = held_back(&mut *tx, event).await?;
-    let held_back = match (request.ticket_type_id, request.section_id) {
-        (Some(t), _) => back.ticket_type(t),
-        (None, Some(s)) => back.section(s),
-        (None, None) => back.waiting > 0,
-    };
-    if !held_back && free >= i64::from(request.quantity) {
+    let free = free_now(&mut tx, event, request, &back).await?;
+    if free.public >= i64::from(request.quantity) {
         return Err(BookingError::Conflict(format!(
-            "{free} available now: hold them instead of joining the waitlist"
+            "{} available now: hold them instead of joining the waitlist",
+            free.public
         )));
     }
     let id = Uuid::now_v7();
@@ -91,8 +89,9 @@ pub async fn join(
     .fetch_one(&mut *tx)
     .await?;
     let position = position(&mut tx, event, seq).await?;
-    // Some units are free but too few: they go to the line, maybe to us.
-    let promotion = if free > 0 {
+    // Some units are free but too few, or kept for the line: they go to
+    // the line, maybe to us.
+    let promotion = if free.all > 0 {
         inventory_freed(&mut tx, event).await?
     } else {
         None
@@ -168,31 +167,55 @@ async fn check(
     }
 }
 
-/// Units of the requested kind anyone could hold now, ignoring hold-back;
-/// units of holds past their time count as free.
+/// Free units of the requested kind: all of them, and those the public
+/// may hold (not kept for people already waiting). Units of holds past
+/// their time count as free.
+struct Free {
+    all: i64,
+    public: i64,
+}
+
 async fn free_now(
     conn: &mut PgConnection,
     event: Uuid,
     request: &WaitRequest,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"SELECT
-             (SELECT count(*) FROM event_seats
-              WHERE event_id = $1 AND $3::uuid IS NULL AND ($2::uuid IS NULL OR section_id = $2)
-                AND (status = 'available' OR (status = 'held' AND held_until <= now())))
-           + (SELECT COALESCE(sum(t.capacity - t.sold - t.held), 0) FROM ticket_types t
-              WHERE t.event_id = $1 AND $2::uuid IS NULL AND ($3::uuid IS NULL OR t.id = $3))
-           + (SELECT COALESCE(sum(i.quantity), 0) FROM holds h JOIN hold_items i ON i.hold_id = h.id
-              WHERE h.event_id = $1 AND h.status = 'active' AND h.expires_at <= now()
-                AND i.ticket_type_id IS NOT NULL AND $2::uuid IS NULL
-                AND ($3::uuid IS NULL OR i.ticket_type_id = $3))
-           AS "free!""#,
+    back: &HeldBack,
+) -> Result<Free, sqlx::Error> {
+    let free = sqlx::query!(
+        r#"WITH seats AS (
+             SELECT section_id, count(*) AS n FROM event_seats
+             WHERE event_id = $1 AND $3::uuid IS NULL AND ($2::uuid IS NULL OR section_id = $2)
+               AND (status = 'available' OR (status = 'held' AND held_until <= now()))
+             GROUP BY section_id),
+           expired AS (
+             SELECT i.ticket_type_id, sum(i.quantity) AS n FROM holds h
+             JOIN hold_items i ON i.hold_id = h.id
+             WHERE h.event_id = $1 AND h.status = 'active' AND h.expires_at <= now()
+               AND i.ticket_type_id IS NOT NULL
+             GROUP BY i.ticket_type_id),
+           units AS (
+             SELECT t.id, t.capacity - t.sold - t.held + COALESCE(x.n, 0) AS n FROM ticket_types t
+             LEFT JOIN expired x ON x.ticket_type_id = t.id
+             WHERE t.event_id = $1 AND $2::uuid IS NULL AND ($3::uuid IS NULL OR t.id = $3))
+         SELECT (SELECT COALESCE(sum(n), 0) FROM seats)::bigint
+                  + (SELECT COALESCE(sum(n), 0) FROM units)::bigint AS "all!",
+                CASE WHEN $4 THEN 0 ELSE
+                  (SELECT COALESCE(sum(n), 0) FROM seats WHERE section_id <> ALL($5))::bigint
+                  + (SELECT COALESCE(sum(n), 0) FROM units WHERE id <> ALL($6))::bigint
+                END AS "public!""#,
         event,
         request.section_id,
         request.ticket_type_id,
+        back.everything,
+        &back.sections,
+        &back.ticket_types,
     )
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok(Free {
+        all: free.all,
+        public: free.public,
+    })
 }
 
 /// 1 + the people still waiting ahead of `seq`.

@@ -34,7 +34,7 @@ use crate::jobs::{Job, queues};
 pub use holdback::{HeldBack, held_back, refuse_if_held_back};
 pub use join::{Joined, WaitRequest, join, leave, me};
 pub use list::{Listed, list};
-pub use offers::{Ended, Notice, NoticeKind, close_event, notice, offers_ended};
+pub use offers::{Closing, Ended, Notice, NoticeKind, close_event, notice, offers_ended};
 pub use promote::{Promoted, inventory_freed, promote, promote_waiting};
 
 /// Runs a promotion for one event (queue `waitlist`).

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::SendWaitlistNotice;
+use super::{SendWaitlistNotice, lock_line};
 use crate::jobs::{self, Enqueued};
 
 /// What a waitlist email is about.
@@ -98,11 +98,27 @@ async fn notify(
     jobs::enqueue_many_deduped(conn, &notices).await
 }
 
-/// A cancelled event's line closes: offers are released, every open
-/// entry becomes `closed`, and each person waiting or offered is emailed
-/// once. Safe to run again.
-pub async fn close_event(pool: &PgPool, event: Uuid) -> Result<Vec<Enqueued>, sqlx::Error> {
+/// Why a line closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// The event was cancelled: everyone waiting or offered is emailed.
+    Cancelled,
+    /// The event took place: the line just ends.
+    Completed,
+}
+
+/// An event's line closes: offers are released and every open entry
+/// becomes `closed`; for a cancelled event each person waiting or offered
+/// is emailed once. Under the line's lock, so a running promotion or join
+/// finishes first and its offers and entries are closed too (both re-read
+/// the event's status once they hold the lock). Safe to run again.
+pub async fn close_event(
+    pool: &PgPool,
+    event: Uuid,
+    why: Closing,
+) -> Result<Vec<Enqueued>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    lock_line(&mut tx, event).await?;
     let offers = sqlx::query_scalar!(
         "SELECT id FROM holds
          WHERE event_id = $1 AND waitlist_entry_id IS NOT NULL AND status = 'active'
@@ -125,7 +141,10 @@ pub async fn close_event(pool: &PgPool, event: Uuid) -> Result<Vec<Enqueued>, sq
     .fetch_all(&mut *tx)
     .await?;
     crate::booking::holds::give_back(&mut tx, &offers).await?;
-    let jobs = notify(&mut tx, &closed, NoticeKind::Closed).await?;
+    let jobs = match why {
+        Closing::Cancelled => notify(&mut tx, &closed, NoticeKind::Closed).await?,
+        Closing::Completed => Vec::new(),
+    };
     tx.commit().await?;
     Ok(jobs)
 }

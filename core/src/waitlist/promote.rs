@@ -106,7 +106,7 @@ async fn walk(conn: &mut PgConnection, event: Uuid) -> Result<Promoted, BookingE
                   AND now() >= COALESCE(sales_start, published_at, now())
                   AND now() < COALESCE(sales_end, starts_at) AS "open!",
                 now() + make_interval(mins => waitlist_offer_minutes) AS "expires_at!",
-                currency
+                currency, max_per_order
          FROM events WHERE id = $1"#,
         event,
     )
@@ -131,10 +131,12 @@ async fn walk(conn: &mut PgConnection, event: Uuid) -> Result<Promoted, BookingE
     .await?;
     let mut empty = Empty::default();
     let mut promoted = Promoted::default();
-    for entry in line {
+    for mut entry in line {
         if empty.seats && empty.units {
             break;
         }
+        // Never more than one order may hold, even if the limit fell since.
+        entry.quantity = entry.quantity.min(sale.max_per_order);
         let hold = Uuid::now_v7();
         let mut items = Vec::new();
         match (entry.ticket_type_id, entry.section_id) {
@@ -202,30 +204,39 @@ fn items_quantity(items: &[HoldItem]) -> i32 {
     items.iter().map(|i| i.quantity).sum()
 }
 
-/// Up to `want` units of `ticket_type`, or none.
+/// Up to `want` units of `ticket_type`, or none. Two statements under
+/// the row lock: an `UPDATE … FROM` a locking CTE computed its share from
+/// the row as it was before a concurrent change committed, and broke
+/// `sold + held <= capacity` after a capacity raise it had waited for.
 async fn claim_units(
     conn: &mut PgConnection,
     ticket_type: Uuid,
     want: i32,
 ) -> Result<Option<HoldItem>, sqlx::Error> {
-    let claimed = sqlx::query!(
-        r#"WITH free AS (
-               SELECT id, LEAST($2, capacity - sold - held) AS n FROM ticket_types
-               WHERE id = $1 FOR UPDATE)
-         UPDATE ticket_types t SET held = t.held + f.n
-         FROM free f WHERE t.id = f.id AND f.n > 0
-         RETURNING f.n AS "n!", t.name, t.price_cents"#,
+    let row = sqlx::query!(
+        r#"SELECT capacity - sold - held AS "free!", name, price_cents FROM ticket_types
+         WHERE id = $1 FOR UPDATE"#,
         ticket_type,
-        want,
     )
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(claimed.map(|c| HoldItem {
+    let Some(row) = row.filter(|r| r.free > 0) else {
+        return Ok(None);
+    };
+    let n = want.min(row.free);
+    sqlx::query!(
+        "UPDATE ticket_types SET held = held + $2 WHERE id = $1",
+        ticket_type,
+        n
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(HoldItem {
         seat_id: None,
         ticket_type_id: Some(ticket_type),
-        label: c.name,
-        quantity: c.n,
-        price_cents: c.price_cents,
+        label: row.name,
+        quantity: n,
+        price_cents: row.price_cents,
     }))
 }
 
@@ -359,6 +370,8 @@ pub async fn promote_waiting(pool: &PgPool) -> Result<Vec<Enqueued>, sqlx::Error
         "UPDATE waitlist_promotions p SET pending = true
          WHERE NOT pending
            AND EXISTS (SELECT 1 FROM waitlist_entries w WHERE w.event_id = p.event_id AND w.status = 'waiting')
+           AND EXISTS (SELECT 1 FROM events e WHERE e.id = p.event_id AND e.status = 'published'
+                       AND now() < COALESCE(e.sales_end, e.starts_at))
          RETURNING event_id",
     )
     .fetch_all(&mut *tx)

@@ -134,9 +134,12 @@ pub async fn cancel(
     Ok((load(pool, id).await?.expect("exists"), job))
 }
 
-/// published -> completed.
+/// published -> completed; then the waitlist closes (after the commit:
+/// closing locks offers' holds, which a checkout locks before the event).
 pub async fn complete(pool: &PgPool, actor: Actor, id: Uuid) -> Result<Event, CatalogError> {
-    transition(pool, actor, id, "complete", EventStatus::Completed).await
+    let event = transition(pool, actor, id, "complete", EventStatus::Completed).await?;
+    crate::waitlist::close_event(pool, id, crate::waitlist::Closing::Completed).await?;
+    Ok(event)
 }
 
 async fn transition(

@@ -19,7 +19,7 @@ use marquee_core::auth::{AccessTokens, Role};
 use marquee_core::config::{Environment, Settings, config_dir};
 use marquee_core::testing::delete_prefix;
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Running, common_env, fresh_database, knob, percentile_ms, release};
 use uuid::Uuid;
 
@@ -41,7 +41,8 @@ async fn main() -> anyhow::Result<()> {
     let tokens = AccessTokens::new(&settings.jwt);
     let people = support::people(&pool, bookings).await?;
     let organizer = tokens.issue(people[0], Role::Organizer, Uuid::now_v7());
-    let (event, ticket_type) = ga_event(&client, &base, &organizer, tickets).await?;
+    let (event, ticket_type) =
+        support::ga_event(&client, &base, &organizer, tickets, PER_BOOKING).await?;
 
     // Sell out: 50 buyers at a time.
     let booked = Arc::new(AtomicUsize::new(0));
@@ -60,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
         let chunk = chunk.to_vec();
         async move {
             for token in chunk {
-                buy(&client, &base, &event, &ticket_type, &token).await?;
+                support::buy(&client, &base, (&event, &ticket_type), &token, PER_BOOKING).await?;
                 booked.fetch_add(1, Ordering::Relaxed);
             }
             anyhow::Ok(())
@@ -187,67 +188,5 @@ async fn main() -> anyhow::Result<()> {
     drop(api);
     pool.close().await;
     delete_prefix(settings.redis.url.expose_secret(), &prefix).await?;
-    Ok(())
-}
-
-/// A published event with one general-admission type of `capacity`.
-async fn ga_event(
-    client: &reqwest::Client,
-    base: &str,
-    organizer: &str,
-    capacity: usize,
-) -> anyhow::Result<(String, String)> {
-    let event: Value = client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(organizer)
-        .json(
-            &json!({"title": "Door", "currency": "EUR", "max_per_order": PER_BOOKING,
-            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-            "ticket_types": [{"name": "Standing", "price_cents": 1000, "capacity": capacity}]}),
-        )
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = event["id"].as_str().unwrap_or_default().to_owned();
-    client
-        .post(format!("{base}/api/v1/events/{id}/publish"))
-        .bearer_auth(organizer)
-        .send()
-        .await?
-        .error_for_status()?;
-    let ticket_type = event["ticket_types"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((id, ticket_type))
-}
-
-/// Holds `PER_BOOKING` units and pays.
-async fn buy(
-    client: &reqwest::Client,
-    base: &str,
-    event: &str,
-    ticket_type: &str,
-    token: &str,
-) -> anyhow::Result<()> {
-    let hold: Value = client
-        .post(format!("{base}/api/v1/events/{event}/holds"))
-        .bearer_auth(token)
-        .json(&json!({"ticket_type_id": ticket_type, "quantity": PER_BOOKING}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    client
-        .post(format!("{base}/api/v1/bookings"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", Uuid::now_v7().to_string())
-        .json(&json!({"hold_id": hold["id"], "payment": {"method": "card", "token": "tok_ok"}}))
-        .send()
-        .await?
-        .error_for_status()?;
     Ok(())
 }

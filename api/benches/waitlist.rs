@@ -5,7 +5,9 @@
 //! promotes. The bench reports the time from the first cancellation until
 //! every freed ticket is offered, offers per second, and how many promotion
 //! jobs the burst made; and checks that exactly the first C in line hold
-//! offers.
+//! offers. Then, with no worker, the organizer raises the capacity by C and
+//! runs one promotion by hand (`POST …/waitlist/promote`): the time of that
+//! one walk, C offers from a standing start, is the promotion's own rate.
 //!
 //! BENCH_WAITLIST_CAPACITY and BENCH_WAITLIST_WAITING tune it.
 
@@ -38,9 +40,12 @@ async fn main() -> anyhow::Result<()> {
     let token = |p: &Uuid| tokens.issue(*p, Role::User, Uuid::now_v7());
     let buyers: Vec<String> = people[1..=capacity].iter().map(token).collect();
     let waiters: Vec<String> = people[capacity + 1..].iter().map(token).collect();
-    let (event, ticket_type) = ga_event(&client, &base, &organizer, capacity).await?;
+    let (event, ticket_type) = support::ga_event(&client, &base, &organizer, capacity, 10).await?;
 
-    let bookings = in_lanes(&buyers, |t| buy(&client, &base, &event, &ticket_type, t)).await?;
+    let bookings = in_lanes(&buyers, |t| {
+        support::buy(&client, &base, (&event, &ticket_type), t, 1)
+    })
+    .await?;
     let started = Instant::now();
     let joined = in_lanes(&waiters, |t| join(&client, &base, &event, &ticket_type, t)).await?;
     let joining = started.elapsed();
@@ -51,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         "positions must be 1 to {waiting}"
     );
 
-    let _worker = Running(
+    let worker = Running(
         release("marquee-worker")
             .args(["--queues", "waitlist"])
             .envs(common_env(&database, &prefix))
@@ -105,6 +110,33 @@ async fn main() -> anyhow::Result<()> {
         check.first as usize == capacity && check.taken as usize == capacity,
         "the first {capacity} in line must hold every ticket"
     );
+    drop(worker);
+
+    // A standing start: C more units, one promotion walked by hand.
+    let more = capacity.min(waiting - capacity);
+    client
+        .patch(format!(
+            "{base}/api/v1/events/{event}/ticket-types/{ticket_type}"
+        ))
+        .bearer_auth(&organizer)
+        .json(&json!({"capacity": capacity + more}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let started = Instant::now();
+    let promoted: Value = client
+        .post(format!("{base}/api/v1/events/{event}/waitlist/promote"))
+        .bearer_auth(&organizer)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let walking = started.elapsed();
+    anyhow::ensure!(
+        promoted["offers"].as_u64() == Some(more as u64),
+        "one walk must offer all {more}: {promoted}"
+    );
     println!(
         "waitlist: {capacity} tickets sold out, {waiting} waiting; all {capacity} bookings cancelled at once; one worker --queues waitlist (release)"
     );
@@ -119,6 +151,11 @@ async fn main() -> anyhow::Result<()> {
         offering.as_secs_f64(),
         capacity as f64 / offering.as_secs_f64(),
         check.jobs,
+    );
+    println!(
+        "one promotion by hand (no worker), after a capacity raise of {more}: {more} offers in {:.2} s = {:.0} offers/s",
+        walking.as_secs_f64(),
+        more as f64 / walking.as_secs_f64(),
     );
     drop(api);
     pool.close().await;
@@ -138,68 +175,6 @@ where
         .collect::<Vec<_>>()
         .await;
     answers.into_iter().collect()
-}
-
-/// A published event with one general-admission type of `capacity`.
-async fn ga_event(
-    client: &reqwest::Client,
-    base: &str,
-    organizer: &str,
-    capacity: usize,
-) -> anyhow::Result<(String, String)> {
-    let event: Value = client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(organizer)
-        .json(&json!({"title": "Waitlist", "currency": "EUR",
-            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-            "ticket_types": [{"name": "Standing", "price_cents": 1000, "capacity": capacity}]}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = event["id"].as_str().unwrap_or_default().to_owned();
-    client
-        .post(format!("{base}/api/v1/events/{id}/publish"))
-        .bearer_auth(organizer)
-        .send()
-        .await?
-        .error_for_status()?;
-    let ticket_type = event["ticket_types"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((id, ticket_type))
-}
-
-/// Holds one unit and pays; returns the booking id.
-async fn buy(
-    client: &reqwest::Client,
-    base: &str,
-    event: &str,
-    ticket_type: &str,
-    token: &str,
-) -> anyhow::Result<String> {
-    let hold: Value = client
-        .post(format!("{base}/api/v1/events/{event}/holds"))
-        .bearer_auth(token)
-        .json(&json!({"ticket_type_id": ticket_type, "quantity": 1}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let booking: Value = client
-        .post(format!("{base}/api/v1/bookings"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", Uuid::now_v7().to_string())
-        .json(&json!({"hold_id": hold["id"], "payment": {"method": "card", "token": "tok_ok"}}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(booking["id"].as_str().unwrap_or_default().to_owned())
 }
 
 /// Joins the waitlist for one unit; returns the position.

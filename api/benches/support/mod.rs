@@ -144,3 +144,69 @@ pub fn knob(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// A published event with one general-admission type of `capacity`, at
+/// most `max_per_order` a booking; returns (event id, ticket type id).
+pub async fn ga_event(
+    client: &reqwest::Client,
+    base: &str,
+    organizer: &str,
+    capacity: usize,
+    max_per_order: usize,
+) -> anyhow::Result<(String, String)> {
+    let event: serde_json::Value = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(organizer)
+        .json(
+            &serde_json::json!({"title": "Bench", "currency": "EUR", "max_per_order": max_per_order,
+            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+            "ticket_types": [{"name": "Standing", "price_cents": 1000, "capacity": capacity}]}),
+        )
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = event["id"].as_str().unwrap_or_default().to_owned();
+    client
+        .post(format!("{base}/api/v1/events/{id}/publish"))
+        .bearer_auth(organizer)
+        .send()
+        .await?
+        .error_for_status()?;
+    let ticket_type = event["ticket_types"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((id, ticket_type))
+}
+
+/// Holds `quantity` units and pays; returns the booking id.
+pub async fn buy(
+    client: &reqwest::Client,
+    base: &str,
+    (event, ticket_type): (&str, &str),
+    token: &str,
+    quantity: usize,
+) -> anyhow::Result<String> {
+    let hold: serde_json::Value = client
+        .post(format!("{base}/api/v1/events/{event}/holds"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"ticket_type_id": ticket_type, "quantity": quantity}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let booking: serde_json::Value = client
+        .post(format!("{base}/api/v1/bookings"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+        .json(&serde_json::json!({"hold_id": hold["id"], "payment": {"method": "card", "token": "tok_ok"}}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(booking["id"].as_str().unwrap_or_default().to_owned())
+}

@@ -70,8 +70,7 @@ async fn an_offer_holds_the_unit_against_strangers_and_freed_units_return_to_sal
 #[tokio::test]
 async fn freed_units_are_held_back_from_the_public_until_offered() {
     let line = sold_out(1, 1).await;
-    let fans = people(&line.app, 1).await;
-    line.join_ga(&fans[0], 1).await;
+    let fans = line.waiting(1).await;
     // No worker yet: the freed unit waits for the promotion.
     line.cancel(0).await;
     let detail = event_detail(&line).await;
@@ -185,9 +184,7 @@ async fn a_seat_freed_in_a_section_people_wait_for_is_offered_and_shown_taken() 
 #[tokio::test]
 async fn an_expired_offer_passes_to_the_next_in_line_and_its_person_is_told() {
     let line = sold_out(1, 1).await;
-    let fans = people(&line.app, 2).await;
-    line.join_ga(&fans[0], 1).await;
-    line.join_ga(&fans[1], 1).await;
+    let fans = line.waiting(2).await;
     let worker = line.worker();
     line.cancel(0).await;
     line.until_status(&fans[0], "offered").await;
@@ -255,10 +252,7 @@ async fn checking_out_an_offer_converts_the_entry_and_tickets_follow_and_nobody_
 #[tokio::test]
 async fn leaving_or_declining_an_offer_passes_it_on_at_once() {
     let line = sold_out(1, 1).await;
-    let fans = people(&line.app, 3).await;
-    for fan in &fans {
-        line.join_ga(fan, 1).await;
-    }
+    let fans = line.waiting(3).await;
     let worker = line.worker();
     line.cancel(0).await;
     line.until_status(&fans[0], "offered").await;
@@ -449,10 +443,7 @@ async fn bad_joins_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn raising_capacity_offers_the_new_units_to_the_line_first_and_never_goes_below_sold() {
     let line = sold_out(1, 2).await;
-    let fans = people(&line.app, 3).await;
-    for fan in &fans {
-        line.join_ga(fan, 1).await;
-    }
+    let fans = line.waiting(3).await;
     let path = format!("/api/v1/events/{}/ticket-types/{}", line.event, line.ga);
     problem(
         call(
@@ -530,10 +521,7 @@ async fn a_partial_offer_gives_what_is_free_and_nobody_behind_jumps_ahead() {
 #[tokio::test]
 async fn cancelling_the_event_closes_the_line_releases_offers_and_tells_everyone_once() {
     let line = sold_out(1, 1).await;
-    let fans = people(&line.app, 3).await;
-    for fan in &fans {
-        line.join_ga(fan, 1).await;
-    }
+    let fans = line.waiting(3).await;
     let worker = line.worker();
     line.cancel(0).await;
     line.until_status(&fans[0], "offered").await;

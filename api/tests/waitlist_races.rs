@@ -74,10 +74,7 @@ const VIOLATIONS: &str = "SELECT (SELECT count(*) FROM ticket_types t WHERE t.he
 
 async fn fifty_waiting() -> (Line, Vec<String>) {
     let line = sold_out(1, 20).await;
-    let waiting = people(&line.app, 50).await;
-    for (n, token) in waiting.iter().enumerate() {
-        assert_eq!(line.join_ga(token, 1).await, n as i64 + 1);
-    }
+    let waiting = line.waiting(50).await;
     (line, waiting)
 }
 
@@ -203,10 +200,7 @@ async fn two_hundred_concurrent_joins_get_positions_one_to_two_hundred() {
 #[tokio::test]
 async fn cancelling_the_event_during_a_promotion_still_closes_every_entry_and_offer() {
     let line = sold_out(1, 1).await;
-    let fans = people(&line.app, 3).await;
-    for fan in &fans {
-        line.join_ga(fan, 1).await;
-    }
+    let fans = line.waiting(3).await;
     // Free three units and stall the promotion on the ticket type's row,
     // as a long line would.
     let mut blocker = line.app.ctx.pool.begin().await.unwrap();

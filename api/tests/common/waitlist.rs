@@ -102,6 +102,21 @@ impl Line {
         call(&self.app, Method::POST, &path, Some(token), Some(body)).await
     }
 
+    /// `n` new people join for one GA unit each, in order; returns their
+    /// tokens (positions checked: they are last in line, in this order).
+    pub async fn waiting(&self, n: usize) -> Vec<String> {
+        let tokens = people(&self.app, n).await;
+        let ahead = count(
+            &self.app,
+            "SELECT count(*) FROM waitlist_entries WHERE status = 'waiting'",
+        )
+        .await;
+        for (i, token) in tokens.iter().enumerate() {
+            assert_eq!(self.join_ga(token, 1).await, ahead + i as i64 + 1);
+        }
+        tokens
+    }
+
     /// Joins for `quantity` GA units; returns the position.
     pub async fn join_ga(&self, token: &str, quantity: i32) -> i64 {
         let body = json!({"quantity": quantity, "ticket_type_id": self.ga});

@@ -58,6 +58,12 @@ ensure_redis() {
 
 # run.sh and smoke.sh talk HTTP with curl.
 command -v curl >/dev/null || apt_install curl
+# The test of deploy/prometheus/alerts.yml runs promtool. Debian's package
+# also ships a Prometheus server, which is left stopped.
+if ! command -v promtool >/dev/null; then
+  apt_install --no-install-recommends prometheus
+  as_root pkill -x prometheus 2>/dev/null || true
+fi
 ensure_postgres
 ensure_redis
 # The tests' SMTP server (a real one: aiosmtpd) runs on Debian's python3.

@@ -158,7 +158,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 13] = [
+        let checks: [(&str, bool, &str); 19] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -223,6 +223,36 @@ impl Settings {
                 "worker.ledger_retry_max_ms",
                 self.worker.ledger_retry_max_ms >= self.worker.ledger_retry_first_ms,
                 "must be >= worker.ledger_retry_first_ms",
+            ),
+            (
+                "worker.pause_poll_ms",
+                (10..=60_000).contains(&self.worker.pause_poll_ms),
+                "must be 10-60000",
+            ),
+            (
+                "jobs.retain_succeeded_days",
+                self.jobs.retain_succeeded_days >= 1,
+                "must be at least 1",
+            ),
+            (
+                "jobs.retain_dead_days",
+                self.jobs.retain_dead_days >= 1,
+                "must be at least 1",
+            ),
+            (
+                "jobs.max_dead_jobs",
+                self.jobs.max_dead_jobs >= 0,
+                "must not be negative",
+            ),
+            (
+                "jobs.retention_batch",
+                (1..=100_000).contains(&self.jobs.retention_batch),
+                "must be 1-100000",
+            ),
+            (
+                "jobs.bulk_action_max",
+                (1..=1_000_000).contains(&self.jobs.bulk_action_max),
+                "must be 1-1000000",
             ),
         ];
         for (key, ok, message) in checks {

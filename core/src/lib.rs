@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
 pub mod money;
+pub mod ops;
 pub mod otp;
 pub mod rate_limit;
 pub mod redis;

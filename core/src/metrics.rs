@@ -14,6 +14,134 @@ use crate::redis::queue_namespace;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// HELP text and unit of every metric Marquee exports, so each carries
+/// `# HELP` and `# TYPE` (Prometheus conventions: base units in the name,
+/// `_total` on counters). A metric not listed here is a bug; the test of
+/// the dashboards checks their metrics against real output.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "marquee_jobs_total",
+        Unit::Count,
+        "Job attempts finished, by queue and outcome (succeeded, retrying, dead)."
+    );
+    describe_histogram!(
+        "marquee_job_duration_seconds",
+        Unit::Seconds,
+        "Time one job attempt took, by queue."
+    );
+    describe_gauge!(
+        "marquee_worker_jobs_in_flight",
+        Unit::Count,
+        "Jobs this worker process is running now, by queue."
+    );
+    describe_gauge!(
+        "marquee_queue_depth",
+        Unit::Count,
+        "Jobs in Redis by queue and state: ready (due, waiting for a worker) or scheduled."
+    );
+    describe_gauge!(
+        "marquee_queue_latency_seconds",
+        Unit::Seconds,
+        "Age of the oldest ready job of a queue (0 when none waits)."
+    );
+    describe_gauge!(
+        "marquee_queue_jobs",
+        Unit::Count,
+        "Jobs in the ledger by queue and state: ready, scheduled, running, retrying, dead."
+    );
+    describe_gauge!(
+        "marquee_queue_paused",
+        Unit::Count,
+        "1 while operators have paused the queue, else 0."
+    );
+    describe_gauge!(
+        "marquee_queue_workers",
+        Unit::Count,
+        "Live worker processes consuming the queue."
+    );
+    describe_gauge!(
+        "marquee_dependency_up",
+        Unit::Count,
+        "1 when the dependency (postgres, redis) answered the last probe, else 0."
+    );
+    describe_counter!(
+        "marquee_ledger_write_retries_total",
+        Unit::Count,
+        "Ledger writes (claim, finish) a worker retried after PostgreSQL failed them."
+    );
+    describe_counter!(
+        "marquee_emails_total",
+        Unit::Count,
+        "Emails handled by workers, by outcome."
+    );
+    describe_counter!(
+        "marquee_emails_interrupted_total",
+        Unit::Count,
+        "Emails whose send was cut off before its outcome was known."
+    );
+    describe_counter!(
+        "marquee_checkins_total",
+        Unit::Count,
+        "Ticket scans at the door, by result."
+    );
+    describe_counter!(
+        "marquee_code_guesses_failed_total",
+        Unit::Count,
+        "Wrong one-time codes entered, by purpose."
+    );
+    describe_counter!(
+        "marquee_code_guesses_refused_total",
+        Unit::Count,
+        "Code checks refused by the guessing limits."
+    );
+    describe_counter!(
+        "marquee_tickets_issued_total",
+        Unit::Count,
+        "Tickets issued, reissues included."
+    );
+    describe_counter!(
+        "marquee_waitlist_offers_total",
+        Unit::Count,
+        "Waitlist offers made."
+    );
+    describe_counter!(
+        "marquee_waitlist_conversions_total",
+        Unit::Count,
+        "Waitlist offers booked."
+    );
+    describe_counter!(
+        "marquee_waitlist_declines_total",
+        Unit::Count,
+        "Waitlist offers declined."
+    );
+    describe_counter!(
+        "marquee_waitlist_offers_expired_total",
+        Unit::Count,
+        "Waitlist offers that expired."
+    );
+    describe_counter!(
+        "marquee_scheduler_ticks_total",
+        Unit::Count,
+        "Cron ticks by schedule and outcome (enqueued, duplicate: another replica had, error)."
+    );
+    describe_counter!(
+        "marquee_relay_jobs_total",
+        Unit::Count,
+        "Jobs the relay pushed to Redis: undispatched (the producer had not) or stale (Redis may have lost them)."
+    );
+    describe_counter!(
+        "marquee_relay_errors_total",
+        Unit::Count,
+        "Relay passes that failed, by kind."
+    );
+    describe_histogram!(
+        "marquee_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request time by method, route template and status."
+    );
+}
+
 /// Installs the process-wide recorder (once) and returns its handle.
 pub fn install() -> PrometheusHandle {
     HANDLE
@@ -25,21 +153,41 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Tests may have installed another recorder first; keep going.
             let _ = metrics::set_global_recorder(recorder);
+            describe();
             handle
         })
         .clone()
 }
 
+/// The longest a metrics sample waits for Redis or PostgreSQL: a scrape
+/// must not hang on a store that is away.
+pub const SAMPLE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Sets `marquee_queue_depth{queue, state}` for `queues` (ready = in the
-/// active list, scheduled = waiting for their time).
+/// active list, scheduled = waiting for their time). Gives up after
+/// [`SAMPLE_TIMEOUT`], keeping the previous values.
 pub async fn sample_queue_depths(redis: &ConnectionManager, key_prefix: &str, queues: &[String]) {
-    let mut redis = redis.clone();
-    for queue in queues {
-        let config = apalis_redis::Config::default().queue(queue_namespace(key_prefix, queue));
-        if let Ok((ready, scheduled)) = redis_queue::depth(&mut redis, &config).await {
-            metrics::gauge!("marquee_queue_depth", "queue" => queue.clone(), "state" => "ready")
-                .set(ready as f64);
-            metrics::gauge!("marquee_queue_depth", "queue" => queue.clone(), "state" => "scheduled").set(scheduled as f64);
+    let sample = async {
+        let mut redis = redis.clone();
+        for queue in queues {
+            let config = apalis_redis::Config::default().queue(queue_namespace(key_prefix, queue));
+            if let Ok((ready, scheduled)) = redis_queue::depth(&mut redis, &config).await {
+                metrics::gauge!("marquee_queue_depth", "queue" => queue.clone(), "state" => "ready")
+                    .set(ready as f64);
+                metrics::gauge!("marquee_queue_depth", "queue" => queue.clone(), "state" => "scheduled").set(scheduled as f64);
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SAMPLE_TIMEOUT, sample).await;
+}
+
+/// Sets `marquee_queue_latency_seconds{queue}`, the age of the oldest ready
+/// job, from the ledger; gives up after [`SAMPLE_TIMEOUT`].
+pub async fn sample_queue_latencies(pool: &sqlx::PgPool, queues: &[String]) {
+    let sample = crate::ops::queues::latencies(pool, queues);
+    if let Ok(Ok(latencies)) = tokio::time::timeout(SAMPLE_TIMEOUT, sample).await {
+        for (queue, seconds) in latencies {
+            metrics::gauge!("marquee_queue_latency_seconds", "queue" => queue).set(seconds);
         }
     }
 }

@@ -196,9 +196,16 @@ pub async fn find(
 ) -> Result<Option<Task>, sqlx::Error> {
     sqlx::query_as!(
         Task,
-        "SELECT t.id, t.type AS kind, t.name, j.status, j.attempts, j.max_attempts, j.last_error,
-                t.created_at, j.updated_at, j.finished_at
-         FROM tasks t JOIN jobs j ON j.id = t.id WHERE t.id = $1 AND t.owner_id = $2",
+        // Once retention deleted the job row, the outcome copied onto the
+        // task answers instead.
+        r#"SELECT t.id, t.type AS kind, t.name,
+                COALESCE(j.status, t.status) AS "status!",
+                COALESCE(j.attempts, t.attempts) AS "attempts!",
+                COALESCE(j.max_attempts, t.max_attempts) AS "max_attempts!",
+                COALESCE(j.last_error, t.last_error) AS last_error,
+                t.created_at, COALESCE(j.updated_at, t.updated_at) AS "updated_at!",
+                COALESCE(j.finished_at, t.finished_at) AS finished_at
+         FROM tasks t LEFT JOIN jobs j ON j.id = t.id WHERE t.id = $1 AND t.owner_id = $2"#,
         id,
         owner_id,
     )
@@ -230,8 +237,9 @@ pub async fn find_by_key(
     // created_at is NOT NULL, so the comparison is never NULL either.
     sqlx::query_as!(
         KeyedTask,
-        r#"SELECT t.id, t.request_hash AS "request_hash!", t.created_at > now() - interval '24 hours' AS "recent!", j.status
-         FROM tasks t JOIN jobs j ON j.id = t.id
+        r#"SELECT t.id, t.request_hash AS "request_hash!", t.created_at > now() - interval '24 hours' AS "recent!",
+                COALESCE(j.status, t.status) AS "status!"
+         FROM tasks t LEFT JOIN jobs j ON j.id = t.id
          WHERE t.owner_id = $1 AND t.idempotency_key = $2 FOR UPDATE OF t"#,
         owner_id,
         key,

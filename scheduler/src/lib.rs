@@ -26,6 +26,27 @@ pub async fn run(
     let pool = db::connect(&settings.database).await?;
     let redis = marquee_core::redis::connect(&settings.redis)?;
     let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
+    let metrics = marquee_core::metrics::install();
+    if settings.scheduler.metrics_port != 0 {
+        let address = format!(
+            "{}:{}",
+            settings.scheduler.metrics_host, settings.scheduler.metrics_port
+        );
+        let listener = poem::listener::TcpListener::bind(address.clone());
+        let endpoint = poem::Route::new().at(
+            "/metrics",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(metrics.render())
+            })),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = poem::Server::new(listener).run(endpoint).await {
+                tracing::error!(%error, %address, "metrics listener failed");
+            }
+        });
+    }
     let (stop, stopped) = watch::channel(false);
     let relay = tokio::spawn(relay::run(
         pool.clone(),

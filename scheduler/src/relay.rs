@@ -10,6 +10,17 @@ use tokio::sync::watch;
 /// Rows pushed per pass at most; a backlog drains over consecutive passes.
 const RELAY_BATCH: i64 = 1_000;
 
+/// `marquee_relay_jobs_total{kind}`: jobs pushed, `undispatched` (the
+/// producer had not) or `stale` (Redis may have lost them).
+fn relayed(kind: &'static str, jobs: usize) {
+    metrics::counter!("marquee_relay_jobs_total", "kind" => kind).increment(jobs as u64);
+}
+
+/// `marquee_relay_errors_total{kind}`: passes that failed.
+fn failed(kind: &'static str) {
+    metrics::counter!("marquee_relay_errors_total", "kind" => kind).increment(1);
+}
+
 /// Relays undispatched outbox rows, and re-pushes jobs Redis may have lost,
 /// every `relay_interval_ms` until stopped. Errors (PostgreSQL or Redis
 /// down) are logged and retried next pass.
@@ -32,18 +43,25 @@ pub async fn run(
         }
         loop {
             match relay_once(&pool, &producer, grace, RELAY_BATCH).await {
-                Ok(n) if n as i64 == RELAY_BATCH => continue,
-                Ok(_) => break,
+                Ok(n) => {
+                    relayed("undispatched", n);
+                    if (n as i64) < RELAY_BATCH {
+                        break;
+                    }
+                }
                 Err(error) => {
+                    failed("undispatched");
                     tracing::warn!(error = format!("{error:#}"), "relay pass failed");
                     break;
                 }
             }
         }
-        if let Err(error) =
-            repush_stale(&pool, &producer, stale_after, running_after, RELAY_BATCH).await
-        {
-            tracing::warn!(error = format!("{error:#}"), "re-push pass failed");
+        match repush_stale(&pool, &producer, stale_after, running_after, RELAY_BATCH).await {
+            Ok(n) => relayed("stale", n),
+            Err(error) => {
+                failed("stale");
+                tracing::warn!(error = format!("{error:#}"), "re-push pass failed");
+            }
         }
     }
 }

@@ -28,9 +28,22 @@ pub async fn enqueue_for_tick<J: Job>(
         dedupe_key: Some(format!("cron:{schedule}:{tick_timestamp}")),
         ..JobOptions::default()
     };
-    let mut tx = pool.begin().await?;
-    let written = jobs::enqueue_with(&mut tx, job, options).await?;
-    tx.commit().await?;
+    let written = async {
+        let mut tx = pool.begin().await?;
+        let written = jobs::enqueue_with(&mut tx, job, options).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(written)
+    }
+    .await
+    .inspect_err(|_| tick_counted(schedule, "error"))?;
+    tick_counted(
+        schedule,
+        if written.is_some() {
+            "enqueued"
+        } else {
+            "duplicate"
+        },
+    );
     match written {
         Some(job) => {
             producer.dispatch(std::slice::from_ref(&job)).await;
@@ -46,6 +59,13 @@ pub async fn enqueue_for_tick<J: Job>(
             Ok(false)
         }
     }
+}
+
+/// Counts a tick in `marquee_scheduler_ticks_total{schedule, outcome}`:
+/// `enqueued` by this replica, `duplicate` (another replica had), `error`.
+pub(crate) fn tick_counted(schedule: &str, outcome: &'static str) {
+    metrics::counter!("marquee_scheduler_ticks_total", "schedule" => schedule.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// `scheduler.heartbeat_cron`: a noop job through the whole pipeline, so
@@ -67,8 +87,17 @@ pub async fn heartbeat(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynErr
 pub async fn subscriptions(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
     let at = chrono::DateTime::from_timestamp(tick.get_timestamp() as i64, 0)
         .ok_or("tick time out of range")?;
-    let enqueued =
-        marquee_core::subscriptions::enqueue_digests(&deps.pool, &deps.producer, at).await?;
+    let enqueued = marquee_core::subscriptions::enqueue_digests(&deps.pool, &deps.producer, at)
+        .await
+        .inspect_err(|_| tick_counted("subscriptions", "error"))?;
+    tick_counted(
+        "subscriptions",
+        if enqueued > 0 {
+            "enqueued"
+        } else {
+            "duplicate"
+        },
+    );
     if enqueued > 0 {
         tracing::info!(enqueued, %at, "newsletter digests enqueued");
     }

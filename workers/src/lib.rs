@@ -4,8 +4,10 @@
 mod batch;
 pub mod email;
 pub mod handlers;
+mod presence;
 mod registry;
 mod runner;
+mod supervisor;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tickets;
@@ -14,24 +16,31 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::*;
 use apalis_redis::ConnectionManager;
-use apalis_redis::RedisStorage;
-use marquee_core::jobs::{JobRef, Producer, redis_queue};
+use marquee_core::jobs::{Producer, redis_queue};
+use marquee_core::ops::WorkerInfo;
 use marquee_core::{Settings, db, redis::queue_namespace};
+use tokio::sync::watch;
 
 pub use registry::{JobContext, Registry};
 pub use runner::Runner;
+
+use crate::presence::InFlight;
+use crate::supervisor::QueueConsumer;
+
+/// This machine's host name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".to_owned())
+}
 
 /// A worker process's identity: host, pid and a random suffix, because
 /// apalis-redis refuses a name that heartbeated recently (a restarted
 /// process must not collide with its former self).
 pub fn unique_worker_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "worker".to_owned());
     let suffix: u16 = rand::random();
-    format!("{host}-{}-{suffix:04x}", std::process::id())
+    format!("{}-{}-{suffix:04x}", host_name(), std::process::id())
 }
 
 /// Consumes `settings.worker.queues` until `shutdown` resolves, then lets
@@ -49,34 +58,54 @@ pub async fn run(
         redis.clone(),
         settings.redis.key_prefix.clone(),
     );
-    let runner = Runner::new(pool, producer, registry, &settings, &name)?;
+    let in_flight = Arc::new(InFlight::default());
+    let runner = Runner::new(
+        pool.clone(),
+        producer,
+        registry,
+        &settings,
+        &name,
+        in_flight.clone(),
+    )?;
     let worker = settings.worker.clone();
     let metrics = marquee_core::metrics::install();
     if worker.metrics_port != 0 {
         let address = format!("{}:{}", worker.metrics_host, worker.metrics_port);
+        let listener = poem::listener::TcpListener::bind(address.clone());
         let endpoint = metrics_endpoint(
             metrics,
+            pool.clone(),
             redis.clone(),
             settings.redis.key_prefix.clone(),
             worker.queues.clone(),
         );
-        let listener = poem::listener::TcpListener::bind(address.clone());
         tokio::spawn(async move {
             if let Err(error) = poem::Server::new(listener).run(endpoint).await {
                 tracing::error!(%error, %address, "metrics listener failed");
             }
         });
     }
+    let info = WorkerInfo {
+        name: name.clone(),
+        host: host_name(),
+        pid: std::process::id() as i32,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        queues: worker.queues.clone(),
+        concurrency: worker.concurrency as i32,
+    };
+    let heartbeat = tokio::spawn(presence::heartbeat_forever(
+        pool.clone(),
+        info,
+        in_flight,
+        worker.heartbeat(),
+        worker.heartbeat() * worker.missed_heartbeats as u32,
+    ));
+    let pauses =
+        presence::watch_pauses(pool.clone(), Duration::from_millis(worker.pause_poll_ms)).await;
     tracing::info!(worker.name = %name, queues = ?worker.queues, concurrency = worker.concurrency, "worker starting");
 
-    let mut monitor = Monitor::new()
-        .shutdown_timeout(Duration::from_secs(worker.shutdown_timeout_seconds))
-        // A worker whose backend failed (Redis gone) is rebuilt, under a new
-        // name, and picks up where it left off once Redis answers again.
-        .should_restart(|ctx, error| {
-            tracing::warn!(worker.name = %ctx.name(), %error, "worker stopped; restarting");
-            true
-        });
+    let (stop, stopping) = watch::channel(false);
+    let mut consumers = tokio::task::JoinSet::new();
     for queue in worker.queues.clone() {
         let config = apalis_redis::Config::default()
             .queue(queue_namespace(&settings.redis.key_prefix, &queue))
@@ -89,42 +118,40 @@ pub async fn run(
             // refuses to rerun finished jobs.
             .lock_tasks(false)
             .emit_events(false);
-        let (redis, runner, name, worker) =
-            (redis.clone(), runner.clone(), name.clone(), worker.clone());
         tokio::spawn(promote_due_forever(
             redis.clone(),
             config.clone(),
             worker.poll_interval_ms,
         ));
-        monitor = monitor.register(move |restarts| {
-            let backend = RedisStorage::<JobRef>::new(redis.clone())
-                .with_config(config.clone())
-                .poll_with_interval(Duration::from_millis(worker.poll_interval_ms))
-                .before_start(move |_| restart_backoff(restarts));
-            WorkerBuilder::new(format!("{name}:{queue}:{restarts}"))
-                .backend(backend)
-                .concurrency(worker.concurrency)
-                .parallelize(tokio::spawn)
-                .data(runner.clone())
-                .build(deliver)
-        });
+        let consumer = QueueConsumer {
+            queue,
+            process: name.clone(),
+            redis: redis.clone(),
+            config,
+            concurrency: worker.concurrency,
+            poll_interval: Duration::from_millis(worker.poll_interval_ms),
+            runner: runner.clone(),
+        };
+        consumers.spawn(consumer.run(pauses.clone(), stopping.clone()));
     }
-    monitor.run_with_signal(shutdown).await?;
+    shutdown.await?;
+    tracing::info!(worker.name = %name, "stopping: letting jobs in flight finish");
+    let _ = stop.send(true);
+    let grace = Duration::from_secs(worker.shutdown_timeout_seconds);
+    if tokio::time::timeout(grace, async {
+        while consumers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(worker.name = %name, "jobs still running after the shutdown timeout; they will be re-run elsewhere");
+    }
+    heartbeat.abort();
+    if let Err(error) = marquee_core::ops::workers::stopped(&pool, &name).await {
+        tracing::warn!(%error, "could not mark the worker stopped; it will show as gone when its heartbeat lapses");
+    }
     tracing::info!(worker.name = %name, "worker stopped");
     Ok(())
-}
-
-/// Waits before a restarted worker starts again (0.1 s, doubling, at most
-/// 5 s), so a Redis outage does not turn into a hot restart loop.
-fn restart_backoff<E>(restarts: usize) -> impl Future<Output = Result<(), E>> + Send + 'static {
-    let delay = Duration::from_millis(100u64.saturating_mul(1 << restarts.min(6)))
-        .min(Duration::from_secs(5));
-    async move {
-        if restarts > 0 {
-            tokio::time::sleep(delay).await;
-        }
-        Ok(())
-    }
 }
 
 /// Keeps due retries flowing from the scheduled set to the active list in
@@ -144,9 +171,12 @@ async fn promote_due_forever(
     }
 }
 
-/// `GET /metrics`: this worker's counters and its queues' depths.
+/// `GET /metrics`: this worker's counters, and its queues' depths and
+/// latencies, each sampled within `metrics::SAMPLE_TIMEOUT` (a store that is
+/// away leaves the previous values, it never hangs the scrape).
 fn metrics_endpoint(
     handle: metrics_exporter_prometheus::PrometheusHandle,
+    pool: sqlx::PgPool,
     redis: ConnectionManager,
     key_prefix: String,
     queues: Vec<String>,
@@ -154,23 +184,22 @@ fn metrics_endpoint(
     poem::Route::new().at(
         "/metrics",
         poem::get(poem::endpoint::make(move |_| {
-            let (handle, redis, key_prefix, queues) = (
+            let (handle, pool, redis, key_prefix, queues) = (
                 handle.clone(),
+                pool.clone(),
                 redis.clone(),
                 key_prefix.clone(),
                 queues.clone(),
             );
             async move {
-                marquee_core::metrics::sample_queue_depths(&redis, &key_prefix, &queues).await;
+                tokio::join!(
+                    marquee_core::metrics::sample_queue_depths(&redis, &key_prefix, &queues),
+                    marquee_core::metrics::sample_queue_latencies(&pool, &queues),
+                );
                 poem::Response::builder()
                     .content_type("text/plain; version=0.0.4")
                     .body(handle.render())
             }
         })),
     )
-}
-
-/// The apalis task function: every queue's jobs go through the runner.
-async fn deliver(job: JobRef, runner: Data<Arc<Runner>>) -> Result<(), BoxDynError> {
-    runner.run(job).await.map_err(Into::into)
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::batch::{Batcher, WriteRetry};
 use crate::email::Mailer;
+use crate::presence::InFlight;
 use crate::registry::{JobContext, Registry};
 
 /// Most ledger rows written by one statement.
@@ -36,7 +37,11 @@ pub struct Runner {
     mailer: Mailer,
     records: PgPool,
     payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
+    in_flight: Arc<InFlight>,
 }
+
+/// History counter slots (see `queue_minutes`); each process picks one.
+const HISTORY_SLOTS: i16 = 16;
 
 impl Runner {
     /// Starts the ledger writers; call inside a tokio runtime.
@@ -46,6 +51,7 @@ impl Runner {
         registry: Registry,
         settings: &Settings,
         worker_name: &str,
+        in_flight: Arc<InFlight>,
     ) -> anyhow::Result<Arc<Self>> {
         let mailer = Mailer::from_settings(&settings.email)?;
         // One per SMTP permit and two spare: an email holding a permit never
@@ -66,6 +72,11 @@ impl Runner {
             first: Duration::from_millis(settings.worker.ledger_retry_first_ms),
             max: Duration::from_millis(settings.worker.ledger_retry_max_ms),
         };
+        // Exported from the start (at 0), so dashboards and alerts find
+        // the series before the first retry.
+        for write in ["claim", "finish"] {
+            metrics::counter!("marquee_ledger_write_retries_total", "write" => write).increment(0);
+        }
         let claim_pool = pool.clone();
         let worker_name = worker_name.to_owned();
         let claims = Batcher::spawn("claim", LEDGER_BATCH, retry, move |ids: Vec<Uuid>| {
@@ -86,6 +97,7 @@ impl Runner {
             .boxed()
         });
         let finish_pool = pool.clone();
+        let slot = rand::random_range(0..HISTORY_SLOTS);
         let finishes = Batcher::spawn(
             "finish",
             LEDGER_BATCH,
@@ -93,7 +105,7 @@ impl Runner {
             move |outcomes: Vec<Finish>| {
                 let pool = finish_pool.clone();
                 async move {
-                    jobs::finish_batch(&pool, &outcomes).await?;
+                    jobs::finish_batch(&pool, &outcomes, slot).await?;
                     Ok(vec![(); outcomes.len()])
                 }
                 .boxed()
@@ -111,6 +123,7 @@ impl Runner {
             mailer,
             records,
             payments,
+            in_flight,
         }))
     }
 
@@ -133,9 +146,13 @@ impl Runner {
             request_id = claimed.request_id.as_deref().unwrap_or(""),
         );
         let request_id = claimed.request_id.clone().unwrap_or_default();
-        REQUEST_ID
+        let queue = claimed.queue.clone();
+        self.in_flight.started(&queue);
+        let result = REQUEST_ID
             .scope(request_id, self.attempt(claimed).instrument(span))
-            .await
+            .await;
+        self.in_flight.ended(&queue);
+        result
     }
 
     async fn attempt(&self, claimed: Claimed) -> anyhow::Result<()> {

@@ -51,12 +51,12 @@ pub async fn drain(ctx: &TestContext, registry: Registry, timeout: Duration) {
     worker.stop().await.expect("worker stops cleanly");
 }
 
-/// Waits until every ledger row is succeeded or dead.
+/// Waits until every ledger row is finished: succeeded, dead or cancelled.
 pub async fn wait_until_drained(ctx: &TestContext, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let pending = sqlx::query!(
-            "SELECT id, kind, status FROM jobs WHERE status NOT IN ('succeeded', 'dead') LIMIT 10",
+            "SELECT id, kind, status FROM jobs WHERE status NOT IN ('succeeded', 'dead', 'cancelled') LIMIT 10",
         )
         .fetch_all(&ctx.pool)
         .await

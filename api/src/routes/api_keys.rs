@@ -1,6 +1,7 @@
 //! `/api/v1/api-keys`: a person manages the keys their applications use.
 
 use chrono::{DateTime, Utc};
+use marquee_core::auth::Role;
 use marquee_core::auth::api_keys::{self, ApiKey};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -99,6 +100,14 @@ impl ApiKeysApi {
         caller.0.require_person()?;
         let (name, scopes) =
             api_keys::parse_new(&body.name, &body.scopes).map_err(ApiError::from)?;
+        if let Some(scope) = scopes.iter().find(|scope| scope.admin_only()) {
+            caller.0.require(Role::Admin).map_err(|_| {
+                ApiError::Forbidden(format!(
+                    "only admins may create keys with `{}`",
+                    scope.as_str()
+                ))
+            })?;
+        }
         crate::senders::require_verified_email(state.0, caller.0.user_id).await?;
         let max = state.settings.auth.max_api_keys_per_user;
         let session = caller

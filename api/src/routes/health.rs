@@ -60,26 +60,26 @@ pub struct NotReady {
 pub struct QueueTotals {
     /// Queue name.
     pub queue: String,
-    /// Finished: succeeded or dead.
+    /// Attempts finished in the last 90 days.
     pub executed: i64,
-    /// Succeeded.
+    /// Of those, succeeded.
     pub succeeded: i64,
-    /// Dead (failed for good).
+    /// Of those, failed (retried or dead).
     pub failed: i64,
-    /// Waiting for another attempt.
+    /// Jobs waiting for another attempt now.
     pub retrying: i64,
-    /// Queued, dispatched or running.
+    /// Jobs queued, dispatched or running now.
     pub pending: i64,
 }
 
 /// Totals over every queue.
 #[derive(Debug, Object)]
 pub struct JobTotals {
-    /// Finished jobs.
+    /// Attempts finished in the last 90 days.
     pub executed: i64,
-    /// Succeeded jobs.
+    /// Of those, succeeded.
     pub succeeded: i64,
-    /// Dead jobs.
+    /// Of those, failed.
     pub failed: i64,
     /// Per queue.
     pub queues: Vec<QueueTotals>,
@@ -137,9 +137,9 @@ impl HealthApi {
         )
     }
 
-    /// Job totals from the ledger, overall and per queue (all workers).
-    /// Operators only (signed-in admins); recomputed at most every
-    /// `http.metrics_cache_seconds`, as it scans the whole ledger.
+    /// Job totals, overall and per queue (all workers), from the history
+    /// counters and the unfinished jobs. Operators only (signed-in admins);
+    /// recomputed at most every `http.metrics_cache_seconds`.
     #[oai(path = "/health/metrics", method = "get")]
     async fn metrics(
         &self,

@@ -8,6 +8,7 @@ mod checkins;
 mod codes;
 mod events;
 mod health;
+mod ops;
 mod otp;
 mod subscriptions;
 mod system;
@@ -49,6 +50,8 @@ pub enum ApiTags {
     Checkin,
     /// Operator diagnostics.
     System,
+    /// Operations: queues, jobs, workers, history and the audit trail.
+    Ops,
 }
 
 /// The OpenAPI service: every operation, with its problems documented.
@@ -70,6 +73,8 @@ fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openap
             otp::OtpApi,
             admin::AdminApi,
             system::SystemApi,
+            // Tuples implement OpenApi up to 16 members: nest the rest.
+            (ops::OpsApi, ops::OpsJobsApi),
         )),
         "Marquee",
         env!("CARGO_PKG_VERSION"),
@@ -92,6 +97,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     // Path templates from our own document name the parameter a bad path
     // segment stands for.
     let document = serde_json::from_str(&api.spec()).unwrap_or_default();
+    let routes = std::sync::Arc::new(crate::metrics::RouteTemplates::from_spec(&document));
     let boundary = crate::boundary::Boundary::new(
         state.settings.http.max_body_bytes,
         std::time::Duration::from_secs(state.settings.http.body_read_timeout_seconds),
@@ -109,5 +115,9 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         })
         .catch_all_error(crate::problem::render)
         .around(crate::request_id::middleware)
+        .around(move |next, request| {
+            let routes = routes.clone();
+            async move { crate::metrics::timed(&routes, next, request).await }
+        })
         .with(client_ip)
 }

@@ -21,15 +21,21 @@ pub enum Scope {
     Subscriptions,
     /// Check tickets in at the door of the owner's events.
     Checkin,
+    /// Read queues, jobs, workers, history and the audit trail (admins' keys only).
+    OpsRead,
+    /// Also pause queues and retry, discard or cancel jobs (admins' keys only).
+    OpsWrite,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 6] = [
         Scope::EmailSend,
         Scope::Otp,
         Scope::Subscriptions,
         Scope::Checkin,
+        Scope::OpsRead,
+        Scope::OpsWrite,
     ];
 
     /// The wire name.
@@ -39,12 +45,20 @@ impl Scope {
             Self::Otp => "otp",
             Self::Subscriptions => "subscriptions",
             Self::Checkin => "checkin",
+            Self::OpsRead => "ops:read",
+            Self::OpsWrite => "ops:write",
         }
     }
 
     /// Parses a wire name.
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// Whether only admins may hold it: a key acts with its owner's current
+    /// role, and these need the admin role at every request too.
+    pub fn admin_only(self) -> bool {
+        matches!(self, Self::OpsRead | Self::OpsWrite)
     }
 }
 

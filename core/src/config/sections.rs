@@ -150,6 +150,8 @@ pub struct WorkerSettings {
     pub ledger_retry_first_ms: u64,
     /// Longest delay between tries of a failed ledger write.
     pub ledger_retry_max_ms: u64,
+    /// How often a worker process reads which queues are paused.
+    pub pause_poll_ms: u64,
 }
 
 /// `[jobs]`
@@ -168,6 +170,18 @@ pub struct JobSettings {
     pub redispatch_after_seconds: u64,
     /// Finished jobs' task data stays in Redis this long.
     pub prune_after_seconds: u64,
+    /// Succeeded and cancelled jobs' ledger rows are deleted after this many days.
+    pub retain_succeeded_days: i32,
+    /// Dead jobs' ledger rows are deleted after this many days.
+    pub retain_dead_days: i32,
+    /// Dead jobs kept at most; the oldest are deleted first.
+    pub max_dead_jobs: i64,
+    /// Operator audit entries are deleted after this many days.
+    pub retain_audit_days: i32,
+    /// Rows one retention statement deletes.
+    pub retention_batch: i64,
+    /// Jobs one bulk operator action (by filter) changes at most.
+    pub bulk_action_max: usize,
 }
 
 /// `[scheduler]`
@@ -184,6 +198,10 @@ pub struct SchedulerSettings {
     /// Cron expression of the sweep that re-drives refunds and event
     /// cancellations whose jobs died.
     pub refund_sweep_cron: String,
+    /// Serve Prometheus `/metrics` on `metrics_host:<port>`; 0 turns it off.
+    pub metrics_port: u16,
+    /// Address the metrics listener binds.
+    pub metrics_host: String,
 }
 
 /// `[booking]`

@@ -24,6 +24,8 @@ pub enum JobStatus {
     Retrying,
     /// Failed for good; kept with its last error.
     Dead,
+    /// Stopped by an operator before it ran.
+    Cancelled,
 }
 
 impl JobStatus {
@@ -36,6 +38,7 @@ impl JobStatus {
             Self::Succeeded => "succeeded",
             Self::Retrying => "retrying",
             Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -79,6 +82,9 @@ pub struct JobRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// When its task data was deleted from Redis.
     pub pruned_at: Option<DateTime<Utc>>,
+    /// Every finished attempt: `{attempt, worker, started_at, finished_at,
+    /// outcome, error}`.
+    pub attempt_log: serde_json::Value,
 }
 
 /// Reads one job.
@@ -87,7 +93,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRecord>
         JobRecord,
         r#"SELECT id, queue, kind, payload, status AS "status: JobStatus", attempts, max_attempts,
                   last_error, request_id, dispatches, worker, run_at, created_at, updated_at,
-                  dispatched_at, started_at, finished_at, pruned_at
+                  dispatched_at, started_at, finished_at, pruned_at, attempt_log
          FROM jobs WHERE id = $1"#,
         id,
     )
@@ -117,9 +123,11 @@ pub struct Claimed {
 /// Batched writes lock their rows in id order, so two batches touching the
 /// same rows wait for each other instead of deadlocking.
 ///
-/// Marks the jobs running and counts the attempt. Jobs already succeeded or
-/// dead are left alone and missing from the result: a duplicate delivery
-/// must not run them again.
+/// Marks the jobs running and counts the attempt. Jobs already finished
+/// (succeeded, dead or cancelled) are left alone and missing from the
+/// result: a duplicate delivery must not run them again. A job found
+/// `running` was abandoned by a worker that vanished mid-attempt; that
+/// attempt goes into its log as `lost`.
 pub async fn claim_batch(
     pool: &PgPool,
     ids: &[Uuid],
@@ -128,9 +136,15 @@ pub async fn claim_batch(
     sqlx::query_as!(
         Claimed,
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
-                started_at = now(), updated_at = now()
+                started_at = now(), updated_at = now(),
+                attempt_log = CASE WHEN jobs.status = 'running'
+                    THEN jobs.attempt_log || jsonb_build_array(jsonb_build_object(
+                        'attempt', jobs.attempts, 'worker', jobs.worker,
+                        'started_at', jobs.started_at, 'finished_at', NULL,
+                        'outcome', 'lost', 'error', 'its worker stopped before the attempt ended'))
+                    ELSE jobs.attempt_log END
          FROM (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
-         WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead')
+         WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')
          RETURNING jobs.id, queue, kind, payload, attempts, max_attempts, request_id",
         ids,
         worker,
@@ -153,28 +167,60 @@ pub struct Finish {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
-/// Records outcomes. A job already succeeded or dead keeps that status.
-pub async fn finish_batch(pool: &PgPool, outcomes: &[Finish]) -> Result<(), sqlx::Error> {
+/// Longest error kept per attempt.
+pub const ERROR_CHARS: i32 = 2_000;
+
+/// Records outcomes, appends each attempt to its job's log, and adds the
+/// attempts to the per-minute and per-day history under `slot` (each worker
+/// process has its own, so concurrent finishes do not queue on one counter
+/// row), all in one statement. A job already finished keeps its status.
+pub async fn finish_batch(
+    pool: &PgPool,
+    outcomes: &[Finish],
+    slot: i16,
+) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = outcomes.iter().map(|f| f.id).collect();
     let statuses: Vec<&str> = outcomes.iter().map(|f| f.status.as_str()).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|f| f.error.as_deref()).collect();
     let retry_at: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|f| f.retry_at).collect();
     sqlx::query!(
-        "UPDATE jobs AS j SET
-            status = v.status,
-            last_error = COALESCE(v.error, j.last_error),
-            run_at = v.retry_at,
-            dispatched_at = CASE WHEN v.status = 'retrying' THEN NULL ELSE j.dispatched_at END,
-            finished_at = CASE WHEN v.status IN ('succeeded', 'dead') THEN now() END,
-            updated_at = now()
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
-              AS v(id, status, error, retry_at),
-              (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
-         WHERE j.id = v.id AND j.id = locked.id AND j.status NOT IN ('succeeded', 'dead')",
+        "WITH recorded AS (
+            UPDATE jobs AS j SET
+                status = v.status,
+                last_error = COALESCE(left(v.error, $6), j.last_error),
+                run_at = v.retry_at,
+                dispatched_at = CASE WHEN v.status = 'retrying' THEN NULL ELSE j.dispatched_at END,
+                finished_at = CASE WHEN v.status IN ('succeeded', 'dead') THEN now() END,
+                updated_at = now(),
+                attempt_log = j.attempt_log || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempts, 'worker', j.worker, 'started_at', j.started_at,
+                    'finished_at', now(), 'outcome', v.status, 'error', left(v.error, $6)))
+            FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+                 AS v(id, status, error, retry_at),
+                 (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+            WHERE j.id = v.id AND j.id = locked.id
+              AND j.status NOT IN ('succeeded', 'dead', 'cancelled')
+            RETURNING j.queue, v.status
+         ), per_queue AS (
+            SELECT queue, count(*) AS processed,
+                   count(*) FILTER (WHERE status <> 'succeeded') AS failed
+            FROM recorded GROUP BY queue
+         ), minutes AS (
+            INSERT INTO queue_minutes AS m (queue, minute, slot, processed, failed)
+            SELECT queue, date_trunc('minute', now()), $5, processed, failed FROM per_queue
+            ON CONFLICT (queue, minute, slot) DO UPDATE
+               SET processed = m.processed + excluded.processed, failed = m.failed + excluded.failed
+         )
+         INSERT INTO queue_days AS d (queue, day, slot, processed, failed)
+         SELECT queue, (now() AT TIME ZONE 'UTC')::date, $5, processed, failed FROM per_queue
+         ON CONFLICT (queue, day, slot) DO UPDATE
+            SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed",
         &ids,
         &statuses as &[&str],
         &errors as &[Option<&str>],
         &retry_at as &[Option<DateTime<Utc>>],
+        slot,
+        ERROR_CHARS,
     )
     .execute(pool)
     .await?;

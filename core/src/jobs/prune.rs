@@ -32,7 +32,7 @@ pub async fn prune_finished(
     let mut tx = pool.begin().await?;
     let rows = sqlx::query!(
         "SELECT id, queue, attempts FROM jobs
-         WHERE pruned_at IS NULL AND status IN ('succeeded', 'dead')
+         WHERE pruned_at IS NULL AND status IN ('succeeded', 'dead', 'cancelled')
            AND finished_at < now() - make_interval(secs => $1)
          ORDER BY finished_at
          LIMIT $2

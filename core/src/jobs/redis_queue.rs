@@ -46,6 +46,19 @@ for i = 2, #ARGV, 3 do
             redis.call("rpush", KEYS[2], id)
             ready = ready + 1
         end
+    else
+        -- A live task waiting for its time is brought forward when pushed
+        -- again with an earlier time (an operator's "retry now").
+        local at = redis.call("zscore", KEYS[5], id)
+        if at and run_at < tonumber(at) then
+            if run_at > now then
+                redis.call("zadd", KEYS[5], run_at, id)
+            else
+                redis.call("zrem", KEYS[5], id)
+                redis.call("rpush", KEYS[2], id)
+                ready = ready + 1
+            end
+        end
     end
 end
 if ready > 0 then

@@ -80,7 +80,9 @@ pub async fn relay_once(
 /// harmless when Redis still has the task live: its HSETNX ignores a known
 /// id. A task apalis finished or parked dead is requeued (see
 /// `redis_queue`), so a job the ledger still waits for always runs again.
-/// Each row is re-pushed at most once per `stale_after`.
+/// Each row is re-pushed at most once per `stale_after`. Paused queues are
+/// left alone: their jobs wait in Redis on purpose, and are looked at again
+/// once the queue resumes.
 pub async fn repush_stale(
     pool: &PgPool,
     producer: &Producer,
@@ -96,6 +98,7 @@ pub async fn repush_stale(
            AND CASE WHEN status = 'running'
                     THEN GREATEST(started_at, dispatched_at) < now() - make_interval(secs => $2)
                     ELSE GREATEST(run_at, dispatched_at) < now() - make_interval(secs => $1) END
+           AND queue NOT IN (SELECT queue FROM queue_pauses)
          ORDER BY dispatched_at NULLS FIRST
          LIMIT $3
          FOR UPDATE SKIP LOCKED",

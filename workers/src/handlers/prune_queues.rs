@@ -1,21 +1,41 @@
-//! `prune_queues`: deletes finished jobs' task data from Redis, a bounded
-//! batch per run (the scheduler enqueues one run a minute).
+//! `prune_queues`: the housekeeping pass the scheduler enqueues once a
+//! minute (`scheduler.prune_cron`). It deletes finished jobs' task data
+//! from Redis, batch by batch, then applies the ledger's retention
+//! (`[jobs] retain_*`), which deletes only rows already pruned from Redis.
 
 use std::time::Duration;
 
 use marquee_core::jobs::{JobError, PruneQueues, prune_finished};
+use marquee_core::ops::retention;
 
 use crate::registry::JobContext;
 
-/// Jobs pruned per run at most.
-const PER_RUN: i64 = 10_000;
+/// Jobs pruned from Redis per batch.
+const BATCH: i64 = 1_000;
+/// Batches per run at most (the next run goes on).
+const MAX_BATCHES: usize = 200;
 
-/// Runs a prune pass.
+/// Runs a housekeeping pass.
 pub async fn run(_job: PruneQueues, ctx: JobContext) -> Result<(), JobError> {
     let older_than = Duration::from_secs(ctx.settings.jobs.prune_after_seconds);
-    let pruned = prune_finished(&ctx.pool, &ctx.producer, older_than, PER_RUN)
+    let mut pruned = 0;
+    for _ in 0..MAX_BATCHES {
+        let n = prune_finished(&ctx.pool, &ctx.producer, older_than, BATCH)
+            .await
+            .map_err(JobError::retryable)?;
+        pruned += n;
+        if (n as i64) < BATCH {
+            break;
+        }
+    }
+    let policy = retention::Policy::from_settings(&ctx.settings.jobs);
+    let deleted = retention::pass(&ctx.pool, &policy)
         .await
         .map_err(JobError::retryable)?;
-    tracing::info!(pruned, "pruned finished jobs from Redis");
+    tracing::info!(
+        pruned,
+        ?deleted,
+        "pruned finished jobs from Redis and applied retention"
+    );
     Ok(())
 }

@@ -1,0 +1,612 @@
+//! Operations API: dead jobs listed with every attempt and retried, bulk
+//! actions, cancel, and who may do what.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use marquee_core::auth::Role;
+use marquee_core::jobs::{self, Noop, Producer};
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    json_of(call(app, Method::GET, path, Some(token), None).await, 200).await
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value, status: u16) -> Value {
+    json_of(
+        call(app, Method::POST, path, Some(token), Some(body)).await,
+        status,
+    )
+    .await
+}
+
+/// Enqueues `n` noop jobs like `job` through the outbox; returns their ids.
+async fn noops(app: &TestApp, job: Noop, n: usize, max_attempts: i32) -> Vec<Uuid> {
+    let mut tx = app.ctx.pool.begin().await.unwrap();
+    let written = jobs::enqueue_many(&mut tx, &vec![job; n]).await.unwrap();
+    let ids: Vec<Uuid> = written.iter().map(|j| j.id).collect();
+    sqlx::query!(
+        "UPDATE jobs SET max_attempts = $2 WHERE id = ANY($1)",
+        &ids,
+        max_attempts
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let producer = Producer::new(
+        app.ctx.pool.clone(),
+        app.ctx.redis(),
+        app.ctx.settings.redis.key_prefix.clone(),
+    );
+    for chunk in written.chunks(1_000) {
+        producer.dispatch(chunk).await;
+    }
+    ids
+}
+
+async fn drain(app: &TestApp) {
+    drain_within(app, app.ctx.settings.clone(), Duration::from_secs(60)).await;
+}
+
+async fn job(app: &TestApp, token: &str, id: Uuid) -> Value {
+    get(app, token, &format!("/api/v1/ops/jobs/{id}")).await
+}
+
+fn queue<'a>(queues: &'a Value, name: &str) -> &'a Value {
+    queues["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == name)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_dead_job_is_listed_with_each_attempt_and_runs_again_when_retried() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let [id] = noops(
+        &app,
+        Noop {
+            fail_attempts: 10,
+            ..Noop::default()
+        },
+        1,
+        2,
+    )
+    .await[..] else {
+        unreachable!()
+    };
+    drain(&app).await;
+
+    let dead = get(&app, &admin, "/api/v1/ops/jobs?state=dead&queue=system").await;
+    let listed = &dead["items"][0];
+    assert_eq!(listed["id"], id.to_string(), "{dead}");
+    assert_eq!(listed["last_error"], "noop asked to fail attempt 2");
+    assert_eq!(dead["items"].as_array().unwrap().len(), 1);
+    let detail = job(&app, &admin, id).await;
+    let log = detail["attempts_log"].as_array().unwrap();
+    assert_eq!(log.len(), 2, "{detail}");
+    for (n, (attempt, outcome)) in log.iter().zip(["retrying", "dead"]).enumerate() {
+        assert_eq!(attempt["attempt"], n + 1);
+        assert_eq!(attempt["outcome"], outcome);
+        assert_eq!(
+            attempt["error"],
+            format!("noop asked to fail attempt {}", n + 1)
+        );
+        assert!(attempt["worker"].is_string() && attempt["started_at"].is_string());
+        assert!(attempt["finished_at"].as_str() >= attempt["started_at"].as_str());
+    }
+    assert_eq!(detail["payload"], json!({"fail_attempts": 10}));
+    let queues = get(&app, &admin, "/api/v1/ops/queues").await;
+    assert_eq!(queue(&queues, "system")["dead"], 1, "{queues}");
+    assert_eq!(queue(&queues, "system")["failed"]["hour"], 2);
+
+    // The cause is fixed (here: in the test data), and the retry runs it.
+    sqlx::query!("UPDATE jobs SET payload = '{}' WHERE id = $1", id)
+        .execute(&app.ctx.pool)
+        .await
+        .unwrap();
+    let retried = post(
+        &app,
+        &admin,
+        &format!("/api/v1/ops/jobs/{id}/retry"),
+        json!({}),
+        200,
+    )
+    .await;
+    assert_eq!(retried["state"], "retrying");
+    drain(&app).await;
+    let detail = job(&app, &admin, id).await;
+    assert_eq!(detail["state"], "succeeded", "{detail}");
+    assert_eq!(detail["attempts"], 3);
+    assert_eq!(detail["attempts_log"][2]["outcome"], "succeeded");
+    // Nothing left to retry.
+    let refused = problem(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/ops/jobs/{id}/retry"),
+            Some(&admin),
+            None,
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("succeeded"),
+        "{refused}"
+    );
+    let audit = get(&app, &admin, "/api/v1/ops/audit").await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["items"][0]["action"], "retry");
+    assert_eq!(audit["items"][0]["job_id"], id.to_string());
+    assert_eq!(audit["items"][0]["changed"], 1);
+}
+
+#[tokio::test]
+async fn a_bulk_retry_by_error_runs_each_of_a_thousand_dead_jobs_exactly_once_more() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let broken = noops(
+        &app,
+        Noop {
+            permanent: true,
+            ..Noop::default()
+        },
+        1_000,
+        5,
+    )
+    .await;
+    let other = noops(
+        &app,
+        Noop {
+            fail_attempts: 9,
+            ..Noop::default()
+        },
+        5,
+        1,
+    )
+    .await;
+    drain(&app).await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM jobs WHERE status = 'dead'").await,
+        1_005
+    );
+
+    sqlx::query!("UPDATE jobs SET payload = '{}' WHERE id = ANY($1)", &broken)
+        .execute(&app.ctx.pool)
+        .await
+        .unwrap();
+    let filter = json!({"filter": {"error": "FAIL PERMANENTLY", "state": "dead"}});
+    let outcome = post(&app, &admin, "/api/v1/ops/jobs/retry", filter, 200).await;
+    assert_eq!(
+        outcome,
+        json!({"matched": 1000, "changed": 1000, "truncated": false})
+    );
+    drain(&app).await;
+
+    let runs = sqlx::query!(
+        r#"SELECT status, attempts, jsonb_array_length(attempt_log) AS "logged!"
+           FROM jobs WHERE id = ANY($1)"#,
+        &broken
+    )
+    .fetch_all(&app.ctx.pool)
+    .await
+    .unwrap();
+    assert_eq!(runs.len(), 1_000);
+    for run in runs {
+        assert_eq!(
+            (run.status.as_str(), run.attempts, run.logged),
+            ("succeeded", 2, 2)
+        );
+    }
+    let untouched = sqlx::query_scalar!("SELECT status FROM jobs WHERE id = ANY($1)", &other)
+        .fetch_all(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert!(untouched.iter().all(|s| s == "dead"), "{untouched:?}");
+    // The history adds up to what ran: 2,005 attempts, 1,005 of them failed.
+    let history = get(&app, &admin, "/api/v1/ops/history?queue=system").await;
+    let sum = |field: &str| -> i64 {
+        history["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[field].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (sum("processed"), sum("failed")),
+        (2_005, 1_005),
+        "{history}"
+    );
+    let audit = get(&app, &admin, "/api/v1/ops/audit?action=retry").await;
+    assert_eq!(audit["items"][0]["changed"], 1000);
+    assert_eq!(
+        audit["items"][0]["target"]["filter"]["error"],
+        "FAIL PERMANENTLY"
+    );
+
+    // Discarding by ids deletes the dead ones only.
+    let ids: Vec<Uuid> = other.iter().chain(&broken[..3]).copied().collect();
+    let discarded = post(
+        &app,
+        &admin,
+        "/api/v1/ops/jobs/discard",
+        json!({"ids": ids}),
+        200,
+    )
+    .await;
+    assert_eq!(
+        discarded,
+        json!({"matched": 8, "changed": 5, "truncated": false})
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM jobs WHERE status = 'dead'").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_job_never_runs_and_a_running_one_cannot_be_cancelled() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let paused = post(
+        &app,
+        &admin,
+        "/api/v1/ops/queues/system/pause",
+        json!({}),
+        200,
+    )
+    .await;
+    assert_eq!(paused["paused"], true);
+    let [queued] = noops(&app, Noop::default(), 1, 5).await[..] else {
+        unreachable!()
+    };
+    let worker = marquee_worker::testing::InProcessWorker::start(
+        &app.ctx,
+        marquee_worker::Registry::standard(),
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(job(&app, &admin, queued).await["state"], "ready");
+    let cancelled = post(
+        &app,
+        &admin,
+        &format!("/api/v1/ops/jobs/{queued}/cancel"),
+        json!({}),
+        200,
+    )
+    .await;
+    assert_eq!(cancelled["state"], "cancelled");
+    problem(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/ops/jobs/{queued}/cancel"),
+            Some(&admin),
+            None,
+        )
+        .await,
+        409,
+    )
+    .await;
+    post(
+        &app,
+        &admin,
+        "/api/v1/ops/queues/system/resume",
+        json!({}),
+        200,
+    )
+    .await;
+
+    let [slow] = noops(
+        &app,
+        Noop {
+            sleep_ms: 2_000,
+            ..Noop::default()
+        },
+        1,
+        5,
+    )
+    .await[..] else {
+        unreachable!()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while job(&app, &admin, slow).await["state"] != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = problem(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/ops/jobs/{slow}/cancel"),
+            Some(&admin),
+            None,
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("running"),
+        "{refused}"
+    );
+    marquee_worker::testing::wait_until_drained(&app.ctx, Duration::from_secs(20)).await;
+    worker.stop().await.unwrap();
+    assert_eq!(job(&app, &admin, slow).await["state"], "succeeded");
+    let never = job(&app, &admin, queued).await;
+    assert_eq!(
+        (never["state"].as_str(), never["attempts"].as_i64()),
+        (Some("cancelled"), Some(0))
+    );
+    let listed = get(&app, &admin, "/api/v1/ops/jobs?state=cancelled").await;
+    assert_eq!(listed["items"][0]["id"], queued.to_string());
+    let actions: Vec<String> = get(&app, &admin, "/api/v1/ops/audit").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["resume", "cancel", "pause"]);
+}
+
+#[tokio::test]
+async fn pages_follow_the_cursor_without_repeats() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let mut ids = noops(&app, Noop::default(), 25, 5).await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/ops/jobs?queue=system&limit=10".to_owned();
+    loop {
+        let page = get(&app, &admin, &path).await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().parse::<Uuid>().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/api/v1/ops/jobs?queue=system&limit=10&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids, "newest first, each once");
+    let by_id = get(&app, &admin, &format!("/api/v1/ops/jobs?id={}", ids[3])).await;
+    assert_eq!(by_id["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn only_admins_and_their_ops_keys_operate() {
+    let app = TestApp::spawn().await;
+    let [id] = noops(&app, Noop::default(), 1, 5).await[..] else {
+        unreachable!()
+    };
+    let user = with_role(&app, "user@example.com", Role::User).await;
+    let reads = [
+        "/api/v1/ops/queues".to_owned(),
+        "/api/v1/ops/jobs".to_owned(),
+        format!("/api/v1/ops/jobs/{id}"),
+        "/api/v1/ops/workers".to_owned(),
+        "/api/v1/ops/history".to_owned(),
+        "/api/v1/ops/audit".to_owned(),
+    ];
+    let writes = [
+        "/api/v1/ops/queues/system/pause".to_owned(),
+        format!("/api/v1/ops/jobs/{id}/cancel"),
+    ];
+    for path in &reads {
+        problem(call(&app, Method::GET, path, Some(&user), None).await, 403).await;
+    }
+    for path in &writes {
+        problem(call(&app, Method::POST, path, Some(&user), None).await, 403).await;
+    }
+    problem(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(&user),
+            Some(json!({"name": "ops", "scopes": ["ops:read"]})),
+        )
+        .await,
+        403,
+    )
+    .await;
+
+    let admin = with_role(&app, "ops@example.com", Role::Admin).await;
+    let reader = api_key(&app, &admin, json!(["ops:read"])).await;
+    let writer = api_key(&app, &admin, json!(["ops:write"])).await;
+    let mailer = api_key(&app, &admin, json!(["email:send"])).await;
+    let with_key = |method: Method, path: &str, key: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("x-api-key", key)
+            .send()
+    };
+    for path in &reads {
+        assert_eq!(
+            with_key(Method::GET, path, &reader).await.unwrap().status(),
+            200,
+            "{path}"
+        );
+        problem(with_key(Method::GET, path, &mailer).await.unwrap(), 403).await;
+    }
+    for path in &writes {
+        problem(with_key(Method::POST, path, &reader).await.unwrap(), 403).await;
+    }
+    problem(
+        with_key(
+            Method::POST,
+            &format!("/api/v1/ops/jobs/{id}/retry"),
+            &reader,
+        )
+        .await
+        .unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(
+        json_of(
+            with_key(Method::POST, &writes[1], &writer).await.unwrap(),
+            200
+        )
+        .await["state"],
+        "cancelled"
+    );
+    let audit = get(&app, &admin, "/api/v1/ops/audit").await;
+    assert_eq!(
+        audit["items"].as_array().unwrap().len(),
+        1,
+        "refusals change nothing: {audit}"
+    );
+    assert_eq!(audit["items"][0]["api_key"], "app");
+    assert_eq!(count(&app, "SELECT count(*) FROM queue_pauses").await, 0);
+
+    // The owner stops being an admin: the keys stop working at once.
+    let owner: Uuid = sqlx::query_scalar!("SELECT id FROM users WHERE email = 'ops@example.com'")
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    marquee_core::auth::cache::set_role(
+        &app.ctx.pool,
+        &app.ctx.redis(),
+        &app.ctx.settings.redis.key_prefix,
+        owner,
+        Role::User,
+    )
+    .await
+    .unwrap();
+    problem(
+        with_key(Method::GET, "/api/v1/ops/queues", &reader)
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    problem(
+        with_key(Method::POST, &writes[0], &writer).await.unwrap(),
+        403,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_422_naming_the_field_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let ids = noops(&app, Noop::default(), 3, 5).await;
+    let field = |body: &Value| body["errors"][0]["field"].as_str().unwrap().to_owned();
+    for (path, named) in [
+        ("/api/v1/ops/jobs?queue=nope", "queue"),
+        ("/api/v1/ops/jobs?state=stuck", "state"),
+        ("/api/v1/ops/jobs?cursor=not-a-cursor", "cursor"),
+        ("/api/v1/ops/jobs?limit=0", "limit"),
+        ("/api/v1/ops/jobs?created_from=yesterday", "created_from"),
+        ("/api/v1/ops/jobs?error=", "error"),
+        ("/api/v1/ops/history?resolution=hour", "resolution"),
+        ("/api/v1/ops/history?queue=nope", "queue"),
+        ("/api/v1/ops/audit?action=explode", "action"),
+    ] {
+        let body = problem(call(&app, Method::GET, path, Some(&admin), None).await, 422).await;
+        assert_eq!(field(&body), named, "{path}: {body}");
+    }
+    let body = problem(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/ops/queues/nope/pause",
+            Some(&admin),
+            None,
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&body), "name");
+    for (body, named) in [
+        (json!({}), "ids"),
+        (json!({"filter": {}}), "filter"),
+        (json!({"ids": [], }), "ids"),
+        (
+            json!({"ids": [ids[0]], "filter": {"queue": "system"}}),
+            "ids",
+        ),
+        (json!({"filter": {"state": "stuck"}}), "filter.state"),
+        (json!({"filter": {"queue": "nope"}}), "filter.queue"),
+    ] {
+        for action in ["retry", "discard", "cancel"] {
+            let answer = problem(
+                call(
+                    &app,
+                    Method::POST,
+                    &format!("/api/v1/ops/jobs/{action}"),
+                    Some(&admin),
+                    Some(body.clone()),
+                )
+                .await,
+                422,
+            )
+            .await;
+            assert_eq!(field(&answer), named, "{action} {body}: {answer}");
+        }
+    }
+    let too_many: Vec<Uuid> = (0..10_001).map(|_| Uuid::now_v7()).collect();
+    let answer = problem(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/ops/jobs/cancel",
+            Some(&admin),
+            Some(json!({"ids": too_many})),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(field(&answer), "ids");
+    problem(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/ops/jobs/{}", Uuid::now_v7()),
+            Some(&admin),
+            None,
+        )
+        .await,
+        404,
+    )
+    .await;
+    problem(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/ops/jobs/{}/retry", Uuid::now_v7()),
+            Some(&admin),
+            None,
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert_eq!(count(&app, "SELECT count(*) FROM ops_audit").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM queue_pauses").await, 0);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM jobs WHERE status = 'cancelled'").await,
+        0
+    );
+}

@@ -1,0 +1,281 @@
+//! Retry, discard and cancel, on one job or many. Each statement locks the
+//! rows it changes (in id order, like the workers' batched writes) and
+//! changes only jobs in a state the action allows, so a worker that claims
+//! or finishes a job at the same moment either wins, and the action skips
+//! the job, or waits and then sees the action's result: no double run and
+//! no lost outcome.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::jobs::{self, Cursor, JobFilter};
+use crate::jobs::{Producer, Push, redis_queue, task_id_for_attempt};
+
+/// Jobs one statement changes; bulk actions go chunk by chunk.
+pub const CHUNK: usize = 1_000;
+
+/// What an operator did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Hold workers off a queue.
+    Pause,
+    /// Let them back.
+    Resume,
+    /// Run a dead or retrying job now.
+    Retry,
+    /// Delete a dead job.
+    Discard,
+    /// Stop a job before it runs.
+    Cancel,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 5] = [
+        Self::Pause,
+        Self::Resume,
+        Self::Retry,
+        Self::Discard,
+        Self::Cancel,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Retry => "retry",
+            Self::Discard => "discard",
+            Self::Cancel => "cancel",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+
+    /// The states (see [`jobs::JobState`]) a job may be in for this action.
+    pub fn allowed_states(self) -> &'static [&'static str] {
+        match self {
+            Self::Retry => &["dead", "retrying"],
+            Self::Discard => &["dead"],
+            Self::Cancel => &["ready", "scheduled", "retrying"],
+            Self::Pause | Self::Resume => &[],
+        }
+    }
+}
+
+/// The result of an action on one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SingleOutcome {
+    /// Done.
+    Changed,
+    /// No such job.
+    NotFound,
+    /// The job's state does not allow it (the state it is in).
+    Conflict(String),
+}
+
+/// The result of a bulk action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BulkOutcome {
+    /// Jobs selected.
+    pub matched: i64,
+    /// Of those, changed (the others were in a state the action skips).
+    pub changed: i64,
+    /// Whether the filter matched more than one call may take; call again.
+    pub truncated: bool,
+}
+
+/// Runs `action` on the jobs `ids`; returns the ids it changed.
+pub async fn apply(
+    pool: &PgPool,
+    producer: &Producer,
+    action: Action,
+    ids: &[Uuid],
+) -> anyhow::Result<Vec<Uuid>> {
+    let mut changed = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        changed.extend(match action {
+            Action::Retry => retry(pool, producer, chunk).await?,
+            Action::Discard => discard(pool, producer, chunk).await?,
+            Action::Cancel => cancel(pool, chunk).await?,
+            Action::Pause | Action::Resume => anyhow::bail!("not a job action"),
+        });
+    }
+    Ok(changed)
+}
+
+/// Runs `action` on one job, telling why when it could not.
+pub async fn single(
+    pool: &PgPool,
+    producer: &Producer,
+    action: Action,
+    id: Uuid,
+) -> anyhow::Result<SingleOutcome> {
+    if !apply(pool, producer, action, &[id]).await?.is_empty() {
+        return Ok(SingleOutcome::Changed);
+    }
+    Ok(match jobs::detail(pool, id).await? {
+        None => SingleOutcome::NotFound,
+        Some(job) => SingleOutcome::Conflict(job.summary.state),
+    })
+}
+
+/// Runs `action` on every job `filter` matches, up to `max` of them, newest
+/// first.
+pub async fn bulk_by_filter(
+    pool: &PgPool,
+    producer: &Producer,
+    action: Action,
+    filter: &JobFilter,
+    max: usize,
+) -> anyhow::Result<BulkOutcome> {
+    let mut ids = Vec::new();
+    let mut after: Option<Cursor> = None;
+    let mut truncated = false;
+    loop {
+        let (page, next) = jobs::list(pool, filter, after, CHUNK as i64).await?;
+        ids.extend(page.iter().map(|job| job.id));
+        if ids.len() > max {
+            ids.truncate(max);
+            truncated = true;
+            break;
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let changed = apply(pool, producer, action, &ids).await?;
+    Ok(BulkOutcome {
+        matched: ids.len() as i64,
+        changed: changed.len() as i64,
+        truncated,
+    })
+}
+
+struct Retried {
+    id: Uuid,
+    queue: String,
+    attempts: i32,
+}
+
+/// Dead and retrying jobs run again now: a dead job gets one attempt more
+/// than it has had. The rows are made undispatched first, so if the push
+/// below fails the relay pushes them.
+async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+    let rows = sqlx::query_as!(
+        Retried,
+        "UPDATE jobs SET status = 'retrying', run_at = now(), dispatched_at = NULL,
+                finished_at = NULL, pruned_at = NULL, updated_at = now(),
+                max_attempts = GREATEST(max_attempts, attempts + 1)
+         FROM (SELECT id FROM jobs WHERE id = ANY($1) AND status IN ('dead', 'retrying')
+               ORDER BY id FOR UPDATE) AS locked
+         WHERE jobs.id = locked.id AND jobs.status IN ('dead', 'retrying')
+         RETURNING jobs.id, queue, attempts",
+        ids,
+    )
+    .fetch_all(pool)
+    .await?;
+    let pushes: Vec<Push> = rows
+        .iter()
+        .map(|row| Push {
+            job_id: row.id,
+            task_id: task_id_for_attempt(row.id, row.attempts + 1),
+            queue: row.queue.clone(),
+            run_at: None,
+        })
+        .collect();
+    if let Err(error) = producer.push_and_mark(&pushes).await {
+        tracing::warn!(%error, jobs = pushes.len(), "could not push retried jobs; the relay will");
+    }
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// Queued, scheduled and retrying jobs are cancelled: a delivery that comes
+/// later finds the job finished and skips it.
+async fn cancel(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
+         FROM (SELECT id FROM jobs WHERE id = ANY($1)
+                 AND status IN ('queued', 'dispatched', 'retrying')
+               ORDER BY id FOR UPDATE) AS locked
+         WHERE jobs.id = locked.id AND jobs.status IN ('queued', 'dispatched', 'retrying')
+         RETURNING jobs.id",
+        ids,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Dead jobs are deleted, with their task data in Redis.
+async fn discard(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+    let mut tx = pool.begin().await?;
+    let gone = delete(&mut tx, ids, &["dead"]).await?;
+    forget(producer, &gone).await?;
+    tx.commit().await?;
+    Ok(gone.into_iter().map(|job| job.id).collect())
+}
+
+/// A deleted ledger row.
+pub(crate) struct Deleted {
+    pub id: Uuid,
+    pub queue: String,
+    pub attempts: i32,
+    pub pruned: bool,
+}
+
+/// Deletes the jobs among `ids` whose status is one of `statuses`. A task's
+/// job keeps answering for the task: its outcome is copied onto the task
+/// first.
+pub(crate) async fn delete(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    statuses: &[&str],
+) -> Result<Vec<Deleted>, sqlx::Error> {
+    sqlx::query_as!(
+        Deleted,
+        r#"WITH gone AS (
+            DELETE FROM jobs WHERE id IN (
+                SELECT id FROM jobs WHERE id = ANY($1) AND status = ANY($2)
+                ORDER BY id FOR UPDATE)
+              AND status = ANY($2)
+            RETURNING id, queue, status, attempts, max_attempts, last_error, updated_at,
+                      finished_at, pruned_at
+         ), kept AS (
+            UPDATE tasks t SET status = g.status, attempts = g.attempts,
+                   max_attempts = g.max_attempts, last_error = g.last_error,
+                   updated_at = g.updated_at, finished_at = g.finished_at
+            FROM gone g WHERE t.id = g.id
+         )
+         SELECT id AS "id!", queue AS "queue!", attempts AS "attempts!",
+                pruned_at IS NOT NULL AS "pruned!"
+         FROM gone"#,
+        ids,
+        statuses as &[&str],
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Deletes the Redis task data of deleted jobs not pruned yet.
+async fn forget(producer: &Producer, gone: &[Deleted]) -> anyhow::Result<()> {
+    let mut by_queue: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for job in gone.iter().filter(|job| !job.pruned) {
+        by_queue
+            .entry(job.queue.as_str())
+            .or_default()
+            .extend((1..=job.attempts.max(1)).map(|n| task_id_for_attempt(job.id, n).to_string()));
+    }
+    let mut redis = producer.redis();
+    for (queue, task_ids) in by_queue {
+        redis_queue::forget(&mut redis, &producer.queue_config(queue), &task_ids).await?;
+    }
+    Ok(())
+}

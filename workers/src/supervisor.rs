@@ -1,0 +1,164 @@
+//! One queue's consumer for the life of the process. apalis's `Monitor`
+//! cannot stop a worker and start it again later, which pausing needs, so
+//! each queue gets this loop instead: run an apalis worker while the queue
+//! is not paused; when it is paused (or the process stops), stop the
+//! worker gracefully — jobs in flight finish, and apalis hands the jobs it
+//! fetched but had not started back to the queue — and wait for the resume.
+//! A worker that fails (Redis gone) is rebuilt after a backoff, under a new
+//! name, because apalis-redis refuses a name that heartbeated recently.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_redis::{ConnectionManager, RedisStorage};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use marquee_core::jobs::JobRef;
+use tokio::sync::watch;
+
+use crate::runner::Runner;
+
+/// What a queue's consumer needs.
+#[derive(Clone)]
+pub struct QueueConsumer {
+    /// Queue name (as configured).
+    pub queue: String,
+    /// The process's worker name; each run adds `:<queue>:<generation>`.
+    pub process: String,
+    /// Redis.
+    pub redis: ConnectionManager,
+    /// apalis-redis key layout and heartbeats.
+    pub config: apalis_redis::Config,
+    /// Jobs in flight at most.
+    pub concurrency: usize,
+    /// Idle poll interval.
+    pub poll_interval: Duration,
+    /// Runs the jobs.
+    pub runner: Arc<Runner>,
+}
+
+/// Resolves once `queue` is paused or `stop` is set.
+async fn paused_or_stopping(
+    queue: String,
+    mut pauses: watch::Receiver<BTreeSet<String>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow_and_update() || pauses.borrow_and_update().contains(&queue) {
+            return;
+        }
+        tokio::select! {
+            changed = pauses.changed() => if changed.is_err() { return },
+            changed = stop.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Waits while `queue` is paused; returns false if the process stops first.
+async fn until_resumed(
+    queue: &str,
+    pauses: &mut watch::Receiver<BTreeSet<String>>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    loop {
+        if *stop.borrow_and_update() {
+            return false;
+        }
+        if !pauses.borrow_and_update().contains(queue) {
+            return true;
+        }
+        tokio::select! {
+            changed = pauses.changed() => if changed.is_err() { return false },
+            changed = stop.changed() => if changed.is_err() { return false },
+        }
+    }
+}
+
+/// Delay before rebuilding a worker after `failures` failures in a row
+/// (0.1 s, doubling, at most 5 s).
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(5))
+}
+
+impl QueueConsumer {
+    /// An apalis worker named `name` that runs until `signal`, then stops
+    /// gracefully. Built outside any async fn and boxed here, where its
+    /// concrete type proves it `Send` (inside an async fn the compiler
+    /// loses the lifetimes of apalis's boxed error type and cannot).
+    fn worker(
+        &self,
+        name: String,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> BoxFuture<'static, Result<(), WorkerError>> {
+        let backend = RedisStorage::<JobRef>::new(self.redis.clone())
+            .with_config(self.config.clone())
+            .poll_with_interval(self.poll_interval);
+        WorkerBuilder::new(name)
+            .backend(backend)
+            .concurrency(self.concurrency)
+            .parallelize(tokio::spawn)
+            .data(self.runner.clone())
+            .build(deliver)
+            .run_until(async move {
+                signal.await;
+                Ok::<(), WorkerError>(())
+            })
+            .boxed()
+    }
+
+    /// Consumes the queue until `stop` is set, honouring pauses.
+    pub async fn run(
+        self,
+        mut pauses: watch::Receiver<BTreeSet<String>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut generation = 0u64;
+        let mut failures = 0u32;
+        loop {
+            if !until_resumed(&self.queue, &mut pauses, &mut stop).await {
+                return;
+            }
+            let name = format!("{}:{}:{generation}", self.process, self.queue);
+            generation += 1;
+            let signal = paused_or_stopping(self.queue.clone(), pauses.clone(), stop.clone());
+            let result = self.worker(name.clone(), signal).await;
+            match result {
+                Ok(()) => {
+                    failures = 0;
+                    if pauses.borrow().contains(&self.queue) {
+                        tracing::info!(queue = %self.queue, worker = %name, "queue paused; worker stopped and its unstarted jobs went back");
+                    }
+                }
+                Err(error) => {
+                    failures += 1;
+                    let delay = backoff(failures);
+                    tracing::warn!(queue = %self.queue, worker = %name, %error, retry_in_ms = delay.as_millis() as u64, "worker stopped; restarting");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The apalis task function: every queue's jobs go through the runner.
+async fn deliver(job: JobRef, runner: Data<Arc<Runner>>) -> Result<(), BoxDynError> {
+    runner.run(job).await.map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(3), Duration::from_millis(800));
+        assert_eq!(backoff(30), Duration::from_secs(5));
+    }
+}

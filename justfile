@@ -56,6 +56,7 @@ bench: services
     cargo bench -p marquee-api --bench booking_rush
     cargo bench -p marquee-api --bench checkins
     cargo bench -p marquee-api --bench waitlist
+    cargo bench -p marquee-api --bench ops_at_scale
 
 # Starts `just run` and checks what a new user would: ready, /docs, /openapi.json.
 smoke: services

@@ -115,7 +115,10 @@ ALTER TABLE tasks
     ADD COLUMN updated_at    timestamptz,
     ADD COLUMN finished_at   timestamptz;
 
--- Cancelled jobs' Redis data is pruned like any finished job's.
+-- Cancelled jobs' Redis data is pruned like any finished job's. A job whose
+-- task is still queued (a cancelled job not delivered yet) cannot be pruned
+-- yet: prune_checked_at sends it to the back of the line until it can.
+ALTER TABLE jobs ADD COLUMN prune_checked_at timestamptz;
 DROP INDEX jobs_unpruned_idx;
-CREATE INDEX jobs_unpruned_idx ON jobs (finished_at)
+CREATE INDEX jobs_unpruned_idx ON jobs ((COALESCE(prune_checked_at, finished_at)))
     WHERE pruned_at IS NULL AND status IN ('succeeded', 'dead', 'cancelled');

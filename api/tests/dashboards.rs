@@ -37,18 +37,28 @@ fn metric_names(expr: &str, into: &mut BTreeSet<String>) {
     }
 }
 
+const SCRAPE_CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/prometheus/prometheus.yml"
+);
+
 #[test]
-fn the_alert_rules_pass_promtool() {
-    let output = std::process::Command::new("promtool")
-        .args(["check", "rules", ALERTS])
-        .output()
-        .expect("promtool (Debian package `prometheus`; just services installs it)");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+fn the_alert_rules_and_scrape_config_pass_promtool() {
+    for args in [
+        ["check", "rules", ALERTS],
+        ["check", "config", SCRAPE_CONFIG],
+    ] {
+        let output = std::process::Command::new("promtool")
+            .args(args)
+            .output()
+            .expect("promtool (Debian package `prometheus`; just services installs it)");
+        assert!(
+            output.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[tokio::test]

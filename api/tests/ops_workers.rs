@@ -383,3 +383,126 @@ async fn history_adds_up_to_what_two_workers_ran() {
         child.wait().ok();
     }
 }
+
+#[tokio::test]
+async fn jobs_a_worker_fetched_but_had_not_started_go_back_to_the_queue_on_pause() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    // One job at a time, ten fetched at once: nine wait inside the worker.
+    let env = [
+        ("MARQUEE__WORKER__FETCH_BATCH", "10".to_owned()),
+        ("MARQUEE__WORKER__CONCURRENCY", "1".to_owned()),
+    ];
+    let mut worker = spawn_worker(&app.ctx, "one-at-a-time", "system", &env);
+    wait_for("the worker is live", Duration::from_secs(20), async || {
+        worker_status(&app, &admin, "one-at-a-time")
+            .await
+            .as_deref()
+            == Some("live")
+    })
+    .await;
+    let mut tx = app.ctx.pool.begin().await.unwrap();
+    let written = jobs::enqueue_many(
+        &mut tx,
+        &vec![
+            Noop {
+                sleep_ms: 1_000,
+                ..Noop::default()
+            };
+            10
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    Producer::new(
+        app.ctx.pool.clone(),
+        app.ctx.redis(),
+        app.ctx.settings.redis.key_prefix.clone(),
+    )
+    .dispatch(&written)
+    .await;
+    let active = format!("{}:queue:system:active", app.ctx.settings.redis.key_prefix);
+    let mut redis = app.ctx.redis();
+    wait_for(
+        "the worker fetched the batch",
+        Duration::from_secs(10),
+        async || {
+            redis::cmd("LLEN")
+                .arg(&active)
+                .query_async::<i64>(&mut redis)
+                .await
+                .unwrap()
+                == 0
+                && count(&app, "SELECT count(*) FROM jobs WHERE attempts > 0").await == 1
+        },
+    )
+    .await;
+    json_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/ops/queues/system/pause",
+            Some(&admin),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    // The running job finishes; the fetched ones go back to the list.
+    wait_for(
+        "the unstarted jobs are back in Redis",
+        Duration::from_secs(5),
+        async || {
+            redis::cmd("LLEN")
+                .arg(&active)
+                .query_async::<i64>(&mut redis)
+                .await
+                .unwrap()
+                >= 8
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let started = count(&app, "SELECT count(*) FROM jobs WHERE attempts > 0").await;
+    assert!(
+        (1..=2).contains(&started),
+        "{started} jobs started around the pause"
+    );
+    let back: i64 = redis::cmd("LLEN")
+        .arg(&active)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        back,
+        10 - started,
+        "every unstarted job is back in the queue"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM jobs WHERE status = 'running'").await,
+        0
+    );
+
+    json_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/ops/queues/system/resume",
+            Some(&admin),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    marquee_worker::testing::wait_until_drained(&app.ctx, Duration::from_secs(30)).await;
+    let runs = sqlx::query_scalar!(r#"SELECT attempts AS "attempts!" FROM jobs"#)
+        .fetch_all(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, vec![1; 10], "each job ran once");
+    worker.kill().ok();
+    worker.wait().ok();
+}

@@ -77,13 +77,14 @@ impl Runner {
         for write in ["claim", "finish"] {
             metrics::counter!("marquee_ledger_write_retries_total", "write" => write).increment(0);
         }
+        let slot = rand::random_range(0..HISTORY_SLOTS);
         let claim_pool = pool.clone();
         let worker_name = worker_name.to_owned();
         let claims = Batcher::spawn("claim", LEDGER_BATCH, retry, move |ids: Vec<Uuid>| {
             let pool = claim_pool.clone();
             let worker_name = worker_name.clone();
             async move {
-                let mut claimed = jobs::claim_batch(&pool, &ids, &worker_name).await?;
+                let mut claimed = jobs::claim_batch(&pool, &ids, &worker_name, slot).await?;
                 // One reply per request; a duplicate delivery in the same
                 // batch gets None and is skipped.
                 Ok(ids
@@ -97,7 +98,6 @@ impl Runner {
             .boxed()
         });
         let finish_pool = pool.clone();
-        let slot = rand::random_range(0..HISTORY_SLOTS);
         let finishes = Batcher::spawn(
             "finish",
             LEDGER_BATCH,

@@ -166,3 +166,51 @@ async fn reqwest_get(port: u16) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+#[tokio::test]
+async fn metrics_answer_quickly_while_redis_is_unreachable() {
+    let ctx = TestContext::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_marquee-worker"));
+    command
+        .args(["--queues", "system", "--metrics-port", &port.to_string()])
+        .env("MARQUEE_ENV", "test")
+        .env(
+            "MARQUEE__DATABASE__URL",
+            secrecy::ExposeSecret::expose_secret(&ctx.settings.database.url),
+        )
+        // Nothing listens on port 1: every Redis call fails or hangs.
+        .env("MARQUEE__REDIS__URL", "redis://127.0.0.1:1")
+        .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
+        .env(
+            "MARQUEE_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut worker = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "no metrics listener");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let body = reqwest_get(port).await;
+        assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1_500),
+            "a scrape took {:?}",
+            started.elapsed()
+        );
+    }
+    worker.kill().ok();
+    worker.wait().ok();
+}

@@ -127,15 +127,19 @@ pub struct Claimed {
 /// (succeeded, dead or cancelled) are left alone and missing from the
 /// result: a duplicate delivery must not run them again. A job found
 /// `running` was abandoned by a worker that vanished mid-attempt; that
-/// attempt goes into its log as `lost`.
+/// attempt goes into its log as `lost`, and into the history (under `slot`,
+/// see [`finish_batch`]) as processed and failed.
 pub async fn claim_batch(
     pool: &PgPool,
     ids: &[Uuid],
     worker: &str,
+    slot: i16,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
+    // A lost attempt also counts in the history, as processed and failed.
     sqlx::query_as!(
         Claimed,
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
+        r#"WITH claimed AS (
+            UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
                 started_at = now(), updated_at = now(),
                 attempt_log = CASE WHEN jobs.status = 'running'
                     THEN jobs.attempt_log || jsonb_build_array(jsonb_build_object(
@@ -143,11 +147,30 @@ pub async fn claim_batch(
                         'started_at', jobs.started_at, 'finished_at', NULL,
                         'outcome', 'lost', 'error', 'its worker stopped before the attempt ended'))
                     ELSE jobs.attempt_log END
-         FROM (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
-         WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')
-         RETURNING jobs.id, queue, kind, payload, attempts, max_attempts, request_id",
+            FROM (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+            WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')
+            RETURNING jobs.id, queue, kind, payload, attempts, max_attempts, request_id,
+                      (attempt_log -> -1 ->> 'outcome' = 'lost'
+                       AND (attempt_log -> -1 ->> 'attempt')::int = attempts - 1) AS lost
+         ), lost AS (
+            SELECT queue, count(*) AS n FROM claimed WHERE lost IS TRUE GROUP BY queue
+         ), minutes AS (
+            INSERT INTO queue_minutes AS m (queue, minute, slot, processed, failed)
+            SELECT queue, date_trunc('minute', now()), $3, n, n FROM lost
+            ON CONFLICT (queue, minute, slot) DO UPDATE
+               SET processed = m.processed + excluded.processed, failed = m.failed + excluded.failed
+         ), days AS (
+            INSERT INTO queue_days AS d (queue, day, slot, processed, failed)
+            SELECT queue, (now() AT TIME ZONE 'UTC')::date, $3, n, n FROM lost
+            ON CONFLICT (queue, day, slot) DO UPDATE
+               SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
+         )
+         SELECT id AS "id!", queue AS "queue!", kind AS "kind!", payload AS "payload!",
+                attempts AS "attempts!", max_attempts AS "max_attempts!", request_id
+         FROM claimed"#,
         ids,
         worker,
+        slot,
     )
     .fetch_all(pool)
     .await

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::redis_queue::{self, QueuedTask};
+use super::redis_queue::{self, Finished, QueuedTask};
 use super::{Enqueued, JobRef};
 use crate::redis::queue_namespace;
 
@@ -98,8 +98,23 @@ impl Producer {
         Ok(())
     }
 
-    /// Pushes tasks to Redis, one script call per queue.
+    /// Pushes an operator's "retry now": like [`Self::push_and_mark`], but a
+    /// task apalis already finished stays finished (it ran while the retry
+    /// was on its way; requeueing it would run the job once more).
+    pub async fn push_now_and_mark(&self, pushes: &[Push]) -> anyhow::Result<()> {
+        self.push_with(pushes, Finished::Leave).await?;
+        let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
+        mark_dispatched(&self.pool, &ids).await?;
+        Ok(())
+    }
+
+    /// Pushes tasks to Redis, one script call per queue. A task apalis
+    /// finished is queued again: the ledger still waits for its job.
     pub async fn push(&self, pushes: &[Push]) -> anyhow::Result<()> {
+        self.push_with(pushes, Finished::Requeue).await
+    }
+
+    async fn push_with(&self, pushes: &[Push], finished: Finished) -> anyhow::Result<()> {
         let mut by_queue: BTreeMap<&str, Vec<QueuedTask>> = BTreeMap::new();
         for push in pushes {
             // Redis schedules in whole seconds: round up, so a backoff is
@@ -118,7 +133,9 @@ impl Producer {
         }
         let mut conn = self.redis.clone();
         for (queue, tasks) in by_queue {
-            redis_queue::push(&mut conn, &self.queue_config(queue), &tasks).await?;
+            for chunk in tasks.chunks(redis_queue::PROMOTE_CHUNK) {
+                redis_queue::push(&mut conn, &self.queue_config(queue), chunk, finished).await?;
+            }
         }
         Ok(())
     }

@@ -18,10 +18,11 @@ static PUSH: LazyLock<Script> = LazyLock::new(|| {
         r#"
 -- KEYS: data hash, active list, signal list, meta prefix, scheduled zset,
 --       done set, dead set
--- ARGV: now, then (task_id, data, run_at) triples
+-- ARGV: now, requeue finished (1/0), then (task_id, data, run_at) triples
 local now = tonumber(ARGV[1])
+local requeue = ARGV[2] == "1"
 local ready = 0
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
     local id, data, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
     -- HSETNX: a task id already stored (pushed by the producer and again by
     -- the relay) is not queued twice while it is live (active, scheduled or
@@ -29,7 +30,7 @@ for i = 2, #ARGV, 3 do
     -- on (done / dead set): such a task is requeued, or a re-push of a job
     -- the ledger still waits for would be a no-op forever.
     local fresh = redis.call("hsetnx", KEYS[1], id, data) == 1
-    if not fresh then
+    if not fresh and requeue then
         local finished = redis.call("srem", KEYS[6], id) + redis.call("srem", KEYS[7], id)
         if finished > 0 then
             redis.call("hset", KEYS[1], id, data)
@@ -103,11 +104,21 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
+/// Whether a push may requeue a task apalis already finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// Requeue it: the ledger still waits for the job (the relay's case).
+    Requeue,
+    /// Leave it: it ran already (an operator's retry racing the worker).
+    Leave,
+}
+
 /// Pushes tasks into the queue whose apalis config is `config`.
 pub async fn push<C: ConnectionLike>(
     conn: &mut C,
     config: &apalis_redis::Config,
     tasks: &[QueuedTask],
+    finished: Finished,
 ) -> redis::RedisResult<u64> {
     let mut invocation = PUSH.prepare_invoke();
     invocation
@@ -118,7 +129,8 @@ pub async fn push<C: ConnectionLike>(
         .key(config.scheduled_jobs_set())
         .key(config.done_jobs_set())
         .key(config.dead_jobs_set())
-        .arg(now_secs());
+        .arg(now_secs())
+        .arg(u8::from(finished == Finished::Requeue));
     for task in tasks {
         invocation
             .arg(&task.task_id)
@@ -151,30 +163,52 @@ pub async fn promote_due<C: ConnectionLike>(
     }
 }
 
-/// Deletes tasks' data, metadata and done/dead entries.
+static FORGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: data hash, meta prefix, done set, dead set; ARGV: task ids
+-- Deletes the task data of tasks apalis has finished (done or dead set) or
+-- that have no data left. Any other task may still sit in the active list,
+-- the scheduled set or a worker's buffer, and apalis fails a whole fetch on
+-- a queued id without data, so those are kept and returned.
+local kept = {}
+for _, id in ipairs(ARGV) do
+    local finished = redis.call("sismember", KEYS[3], id) + redis.call("sismember", KEYS[4], id)
+    if finished > 0 or redis.call("hexists", KEYS[1], id) == 0 then
+        redis.call("hdel", KEYS[1], id)
+        redis.call("del", KEYS[2] .. ":" .. id)
+        redis.call("srem", KEYS[3], id)
+        redis.call("srem", KEYS[4], id)
+    else
+        kept[#kept + 1] = id
+    end
+end
+return kept
+"#,
+    )
+});
+
+/// Deletes the data, metadata and done/dead entries of tasks apalis has
+/// finished (or whose data is gone); returns the ids it kept because they
+/// may still be queued or in flight.
 pub async fn forget<C: ConnectionLike>(
     conn: &mut C,
     config: &apalis_redis::Config,
     task_ids: &[String],
-) -> redis::RedisResult<()> {
+) -> redis::RedisResult<Vec<String>> {
     if task_ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let meta_keys: Vec<String> = task_ids
-        .iter()
-        .map(|id| format!("{}:{id}", config.job_meta_hash()))
-        .collect();
-    redis::pipe()
-        .hdel(config.job_data_hash(), task_ids)
-        .ignore()
-        .srem(config.done_jobs_set(), task_ids)
-        .ignore()
-        .srem(config.dead_jobs_set(), task_ids)
-        .ignore()
-        .del(meta_keys)
-        .ignore()
-        .query_async(conn)
-        .await
+    let mut invocation = FORGET.prepare_invoke();
+    invocation
+        .key(config.job_data_hash())
+        .key(config.job_meta_hash())
+        .key(config.done_jobs_set())
+        .key(config.dead_jobs_set());
+    for id in task_ids {
+        invocation.arg(id);
+    }
+    invocation.invoke_async(conn).await
 }
 
 /// Tasks ready (active list) and scheduled (sorted set) in a queue.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::jobs::{self, Cursor, JobFilter};
+use super::jobs::{self, Cursor, JobFilter, JobState};
 use crate::jobs::{Producer, Push, redis_queue, task_id_for_attempt};
 
 /// Jobs one statement changes; bulk actions go chunk by chunk.
@@ -73,8 +73,8 @@ impl Action {
 /// The result of an action on one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SingleOutcome {
-    /// Done.
-    Changed,
+    /// Done (to a job of this queue).
+    Changed(String),
     /// No such job.
     NotFound,
     /// The job's state does not allow it (the state it is in).
@@ -84,7 +84,8 @@ pub enum SingleOutcome {
 /// The result of a bulk action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BulkOutcome {
-    /// Jobs selected.
+    /// Jobs selected: the ids given, or the jobs the filter matched in a
+    /// state the action takes.
     pub matched: i64,
     /// Of those, changed (the others were in a state the action skips).
     pub changed: i64,
@@ -118,8 +119,11 @@ pub async fn single(
     action: Action,
     id: Uuid,
 ) -> anyhow::Result<SingleOutcome> {
+    let Some(before) = jobs::detail(pool, id).await? else {
+        return Ok(SingleOutcome::NotFound);
+    };
     if !apply(pool, producer, action, &[id]).await?.is_empty() {
-        return Ok(SingleOutcome::Changed);
+        return Ok(SingleOutcome::Changed(before.summary.queue));
     }
     Ok(match jobs::detail(pool, id).await? {
         None => SingleOutcome::NotFound,
@@ -127,8 +131,10 @@ pub async fn single(
     })
 }
 
-/// Runs `action` on every job `filter` matches, up to `max` of them, newest
-/// first.
+/// Runs `action` on every job `filter` matches in a state the action
+/// takes (the filter's own state, or each state the action allows), up to
+/// `max` of them, newest first. Reading through the listing keeps each page
+/// on an index; acting 1,000 at a time keeps each statement short.
 pub async fn bulk_by_filter(
     pool: &PgPool,
     producer: &Producer,
@@ -136,20 +142,35 @@ pub async fn bulk_by_filter(
     filter: &JobFilter,
     max: usize,
 ) -> anyhow::Result<BulkOutcome> {
+    let states: Vec<JobState> = match filter.state {
+        Some(state) if action.allowed_states().contains(&state.as_str()) => vec![state],
+        Some(_) => Vec::new(),
+        None => action
+            .allowed_states()
+            .iter()
+            .filter_map(|name| JobState::parse(name))
+            .collect(),
+    };
     let mut ids = Vec::new();
-    let mut after: Option<Cursor> = None;
     let mut truncated = false;
-    loop {
-        let (page, next) = jobs::list(pool, filter, after, CHUNK as i64).await?;
-        ids.extend(page.iter().map(|job| job.id));
-        if ids.len() > max {
-            ids.truncate(max);
-            truncated = true;
-            break;
-        }
-        match next {
-            Some(next) => after = Some(next),
-            None => break,
+    'states: for state in states {
+        let filter = JobFilter {
+            state: Some(state),
+            ..filter.clone()
+        };
+        let mut after: Option<Cursor> = None;
+        loop {
+            let (page, next) = jobs::list(pool, &filter, after, CHUNK as i64).await?;
+            ids.extend(page.iter().map(|job| job.id));
+            if ids.len() > max {
+                ids.truncate(max);
+                truncated = true;
+                break 'states;
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
         }
     }
     let changed = apply(pool, producer, action, &ids).await?;
@@ -192,7 +213,7 @@ async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Resu
             run_at: None,
         })
         .collect();
-    if let Err(error) = producer.push_and_mark(&pushes).await {
+    if let Err(error) = producer.push_now_and_mark(&pushes).await {
         tracing::warn!(%error, jobs = pushes.len(), "could not push retried jobs; the relay will");
     }
     Ok(rows.into_iter().map(|row| row.id).collect())
@@ -214,21 +235,65 @@ async fn cancel(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
     .await?)
 }
 
-/// Dead jobs are deleted, with their task data in Redis.
+/// Dead jobs are deleted, with their task data in Redis. A job with a task
+/// still queued (a duplicate push that has not been delivered yet) is left
+/// for a later discard: deleting its row now would strand that task's data.
 async fn discard(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
     let mut tx = pool.begin().await?;
-    let gone = delete(&mut tx, ids, &["dead"]).await?;
-    forget(producer, &gone).await?;
+    let dead = sqlx::query_as!(
+        Finished,
+        "SELECT id, queue, attempts FROM jobs WHERE id = ANY($1) AND status = 'dead'
+         ORDER BY id FOR UPDATE",
+        ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let kept = forget(producer, &dead).await?;
+    let forgotten: Vec<Uuid> = dead
+        .iter()
+        .map(|job| job.id)
+        .filter(|id| !kept.contains(id))
+        .collect();
+    let gone = delete(&mut tx, &forgotten, &["dead"]).await?;
     tx.commit().await?;
     Ok(gone.into_iter().map(|job| job.id).collect())
+}
+
+/// A finished job whose Redis tasks are to be forgotten.
+pub(crate) struct Finished {
+    pub id: Uuid,
+    pub queue: String,
+    pub attempts: i32,
+}
+
+/// Forgets the Redis tasks of every attempt of `jobs`; returns the jobs
+/// with a task still queued or in flight (kept).
+pub(crate) async fn forget(producer: &Producer, jobs: &[Finished]) -> anyhow::Result<Vec<Uuid>> {
+    let mut by_queue: BTreeMap<&str, Vec<(Uuid, String)>> = BTreeMap::new();
+    for job in jobs {
+        by_queue.entry(job.queue.as_str()).or_default().extend(
+            (1..=job.attempts.max(1)).map(|n| (job.id, task_id_for_attempt(job.id, n).to_string())),
+        );
+    }
+    let mut redis = producer.redis();
+    let mut kept = Vec::new();
+    for (queue, tasks) in by_queue {
+        let task_ids: Vec<String> = tasks.iter().map(|(_, task)| task.clone()).collect();
+        let queued =
+            redis_queue::forget(&mut redis, &producer.queue_config(queue), &task_ids).await?;
+        kept.extend(
+            tasks
+                .iter()
+                .filter(|(_, task)| queued.contains(task))
+                .map(|(job, _)| *job),
+        );
+    }
+    Ok(kept)
 }
 
 /// A deleted ledger row.
 pub(crate) struct Deleted {
     pub id: Uuid,
-    pub queue: String,
-    pub attempts: i32,
-    pub pruned: bool,
 }
 
 /// Deletes the jobs among `ids` whose status is one of `statuses`. A task's
@@ -246,36 +311,17 @@ pub(crate) async fn delete(
                 SELECT id FROM jobs WHERE id = ANY($1) AND status = ANY($2)
                 ORDER BY id FOR UPDATE)
               AND status = ANY($2)
-            RETURNING id, queue, status, attempts, max_attempts, last_error, updated_at,
-                      finished_at, pruned_at
+            RETURNING id, status, attempts, max_attempts, last_error, updated_at, finished_at
          ), kept AS (
             UPDATE tasks t SET status = g.status, attempts = g.attempts,
                    max_attempts = g.max_attempts, last_error = g.last_error,
                    updated_at = g.updated_at, finished_at = g.finished_at
             FROM gone g WHERE t.id = g.id
          )
-         SELECT id AS "id!", queue AS "queue!", attempts AS "attempts!",
-                pruned_at IS NOT NULL AS "pruned!"
-         FROM gone"#,
+         SELECT id AS "id!" FROM gone"#,
         ids,
         statuses as &[&str],
     )
     .fetch_all(conn)
     .await
-}
-
-/// Deletes the Redis task data of deleted jobs not pruned yet.
-async fn forget(producer: &Producer, gone: &[Deleted]) -> anyhow::Result<()> {
-    let mut by_queue: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for job in gone.iter().filter(|job| !job.pruned) {
-        by_queue
-            .entry(job.queue.as_str())
-            .or_default()
-            .extend((1..=job.attempts.max(1)).map(|n| task_id_for_attempt(job.id, n).to_string()));
-    }
-    let mut redis = producer.redis();
-    for (queue, task_ids) in by_queue {
-        redis_queue::forget(&mut redis, &producer.queue_config(queue), &task_ids).await?;
-    }
-    Ok(())
 }

@@ -123,8 +123,13 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (micros, id) = text.split_once('.')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // Beyond what PostgreSQL's timestamptz holds is no cursor of ours.
+        if !(1970..=9999).contains(&chrono::Datelike::year(&created_at)) {
+            return None;
+        }
         Some(Self {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            created_at,
             id: id.parse().ok()?,
         })
     }
@@ -328,7 +333,15 @@ mod tests {
             id: Uuid::now_v7(),
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for junk in ["", "abc", "!!!", &URL_SAFE_NO_PAD.encode("12.not-a-uuid")] {
+        let far_past =
+            URL_SAFE_NO_PAD.encode("-300000000000000000.00000000-0000-0000-0000-000000000000");
+        for junk in [
+            "",
+            "abc",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("12.not-a-uuid"),
+            &far_past,
+        ] {
             assert_eq!(Cursor::decode(junk), None, "{junk}");
         }
     }

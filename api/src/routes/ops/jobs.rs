@@ -55,10 +55,10 @@ impl OpsJobsApi {
                 action.as_str(),
                 action.allowed_states().join(" or ")
             ))),
-            SingleOutcome::Changed => {
+            SingleOutcome::Changed(queue) => {
                 let job = ops::jobs::detail(&state.pool, id).await?;
                 let target = audit::Target {
-                    queue: job.as_ref().map(|j| j.summary.queue.clone()),
+                    queue: Some(queue),
                     job_id: Some(id),
                     selection: serde_json::json!({}),
                 };
@@ -99,13 +99,16 @@ impl OpsJobsApi {
             _ => {}
         }
         unprocessable(errors)?;
-        let outcome = match (&body.ids, &filter) {
+        let ids = body.ids.as_ref().map(|ids| {
+            let mut ids = ids.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        });
+        let outcome = match (&ids, &filter) {
             (Some(ids), _) => {
-                let mut ids = ids.clone();
-                ids.sort_unstable();
-                ids.dedup();
                 let changed =
-                    ops::actions::apply(&state.pool, &state.producer, action, &ids).await?;
+                    ops::actions::apply(&state.pool, &state.producer, action, ids).await?;
                 ops::BulkOutcome {
                     matched: ids.len() as i64,
                     changed: changed.len() as i64,
@@ -122,7 +125,7 @@ impl OpsJobsApi {
         let target = audit::Target {
             queue: filter.as_ref().and_then(|f| f.queue.clone()),
             job_id: None,
-            selection: selection(body.ids.as_deref(), filter.as_ref()),
+            selection: selection(ids.as_deref(), filter.as_ref()),
         };
         audit::record(&state.pool, &actor, action, &target, outcome.changed).await?;
         tracing::info!(action = action.as_str(), matched = outcome.matched, changed = outcome.changed, by = %actor.user_id, "bulk job action");

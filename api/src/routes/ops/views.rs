@@ -36,6 +36,7 @@ pub struct QueueView {
     /// Whether workers are held off it.
     pub paused: bool,
     /// Since when, if paused.
+    #[oai(skip_serializing_if_is_none)]
     pub paused_at: Option<DateTime<Utc>>,
     /// Due, waiting for a worker.
     pub ready: i64,
@@ -96,18 +97,23 @@ pub struct JobView {
     /// Attempts allowed.
     pub max_attempts: i32,
     /// Error of the latest failed attempt.
+    #[oai(skip_serializing_if_is_none)]
     pub last_error: Option<String>,
     /// The request that caused it.
+    #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
     /// Worker of the latest attempt.
+    #[oai(skip_serializing_if_is_none)]
     pub worker: Option<String>,
     /// Enqueued at.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
     /// Not before (delayed jobs and retries).
+    #[oai(skip_serializing_if_is_none)]
     pub run_at: Option<DateTime<Utc>>,
     /// Succeeded, died or was cancelled at.
+    #[oai(skip_serializing_if_is_none)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -137,6 +143,7 @@ pub struct JobPage {
     /// The jobs.
     pub items: Vec<JobView>,
     /// Pass as `cursor` for the next page; absent on the last one.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 
@@ -146,15 +153,19 @@ pub struct AttemptView {
     /// 1-based.
     pub attempt: i32,
     /// The worker process that ran it.
+    #[oai(skip_serializing_if_is_none)]
     pub worker: Option<String>,
     /// Started at.
+    #[oai(skip_serializing_if_is_none)]
     pub started_at: Option<DateTime<Utc>>,
     /// Ended at (absent while running, or when its worker vanished).
+    #[oai(skip_serializing_if_is_none)]
     pub finished_at: Option<DateTime<Utc>>,
     /// `succeeded`, `retrying` (failed and retried), `dead`, `lost` (its
     /// worker vanished mid-attempt) or `running`.
     pub outcome: String,
     /// The failure.
+    #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
 }
 
@@ -209,7 +220,8 @@ pub struct BulkBody {
 /// What a bulk action did.
 #[derive(Debug, Object)]
 pub struct BulkView {
-    /// Jobs selected.
+    /// Jobs selected: the ids given, or the jobs the filter matched in a
+    /// state the action takes.
     pub matched: i64,
     /// Of those, changed (the rest were in a state the action skips).
     pub changed: i64,
@@ -242,6 +254,7 @@ pub struct WorkerView {
     /// `live`, or `gone` (stopped, or its heartbeat lapsed).
     pub status: String,
     /// When it stopped or went silent.
+    #[oai(skip_serializing_if_is_none)]
     pub gone_at: Option<DateTime<Utc>>,
 }
 
@@ -313,12 +326,15 @@ pub struct AuditView {
     /// Who (`users.id`).
     pub actor_id: Uuid,
     /// Through which API key, if one.
+    #[oai(skip_serializing_if_is_none)]
     pub api_key: Option<String>,
     /// `pause`, `resume`, `retry`, `discard` or `cancel`.
     pub action: String,
     /// The queue, if one.
+    #[oai(skip_serializing_if_is_none)]
     pub queue: Option<String>,
     /// The job of a single action.
+    #[oai(skip_serializing_if_is_none)]
     pub job_id: Option<Uuid>,
     /// A bulk action's selection: `{"ids": n}` or `{"filter": {...}}`.
     pub target: serde_json::Value,
@@ -348,5 +364,6 @@ pub struct AuditPage {
     /// The entries.
     pub items: Vec<AuditView>,
     /// Pass as `before` for the next page; absent on the last one.
+    #[oai(skip_serializing_if_is_none)]
     pub next_before: Option<i64>,
 }

@@ -610,3 +610,66 @@ async fn bad_input_is_a_422_naming_the_field_and_changes_nothing() {
         0
     );
 }
+
+/// Jobs cancelled while their queue is paused still have a task in Redis.
+/// Housekeeping must leave that task's data alone until a worker
+/// has taken it off the queue; otherwise apalis fails to decode it on every
+/// fetch and the queue stops.
+#[tokio::test]
+async fn jobs_cancelled_in_a_paused_queue_survive_housekeeping_and_the_queue_runs_on() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    post(
+        &app,
+        &admin,
+        "/api/v1/ops/queues/system/pause",
+        json!({}),
+        200,
+    )
+    .await;
+    let cancelled = noops(&app, Noop::default(), 20, 5).await;
+    let bulk = post(
+        &app,
+        &admin,
+        "/api/v1/ops/jobs/cancel",
+        json!({ "ids": cancelled }),
+        200,
+    )
+    .await;
+    assert_eq!(bulk["changed"], 20, "{bulk}");
+    let producer = Producer::new(
+        app.ctx.pool.clone(),
+        app.ctx.redis(),
+        app.ctx.settings.redis.key_prefix.clone(),
+    );
+    let prune = |limit| jobs::prune_finished(&app.ctx.pool, &producer, Duration::ZERO, limit);
+    assert_eq!(prune(1_000).await.unwrap(), 0, "queued tasks are kept");
+
+    post(
+        &app,
+        &admin,
+        "/api/v1/ops/queues/system/resume",
+        json!({}),
+        200,
+    )
+    .await;
+    let worker = marquee_worker::testing::InProcessWorker::start(
+        &app.ctx,
+        marquee_worker::Registry::standard(),
+    );
+    let later = noops(&app, Noop::default(), 3, 5).await;
+    marquee_worker::testing::wait_until_drained(&app.ctx, Duration::from_secs(20)).await;
+    worker.stop().await.unwrap();
+    for id in &later {
+        assert_eq!(job(&app, &admin, *id).await["state"], "succeeded");
+    }
+    for id in &cancelled {
+        let never = job(&app, &admin, *id).await;
+        assert_eq!(
+            (never["state"].as_str(), never["attempts"].as_i64()),
+            (Some("cancelled"), Some(0))
+        );
+    }
+    // Taken off the queue and skipped, their data can go now.
+    assert_eq!(prune(1_000).await.unwrap(), cancelled.len() + later.len());
+}

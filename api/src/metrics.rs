@@ -160,7 +160,7 @@ pub async fn timed(
     request: poem::Request,
 ) -> poem::Result<poem::Response> {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = templates.of(request.uri().path()).to_owned();
     let response = next.get_response(request).await;
     metrics::histogram!(
@@ -171,6 +171,22 @@ pub async fn timed(
     )
     .record(started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// The standard methods by name, anything else as `other`: hyper accepts
+/// any token as a method, and each label value would be a new series.
+fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics` for the metrics listener (no auth: it is not public).

@@ -15,6 +15,15 @@ async fn prometheus_metrics_are_served_on_the_metrics_port_only() {
         .port();
     ctx.settings.http.metrics_port = port;
     let app = TestApp::spawn_with(ctx).await;
+    // Made-up methods must not each make a new series.
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        app.client
+            .request(method, app.url("/health/ping"))
+            .send()
+            .await
+            .unwrap();
+    }
 
     let scrape = app
         .client
@@ -32,6 +41,11 @@ async fn prometheus_metrics_are_served_on_the_metrics_port_only() {
     let text = scrape.text().await.unwrap();
     assert!(
         text.contains(r#"marquee_queue_depth{queue="system",state="ready"}"#),
+        "{text}"
+    );
+    assert!(!text.contains("MADEUP"), "{text}");
+    assert!(
+        text.contains(r#"marquee_http_request_duration_seconds_count{method="other""#),
         "{text}"
     );
     // The public listener has no /metrics, and the metrics one has no API.

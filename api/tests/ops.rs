@@ -643,7 +643,12 @@ async fn jobs_cancelled_in_a_paused_queue_survive_housekeeping_and_the_queue_run
         app.ctx.settings.redis.key_prefix.clone(),
     );
     let prune = |limit| jobs::prune_finished(&app.ctx.pool, &producer, Duration::ZERO, limit);
-    assert_eq!(prune(1_000).await.unwrap(), 0, "queued tasks are kept");
+    let kept = prune(1_000).await.unwrap();
+    assert_eq!(
+        (kept.checked, kept.pruned),
+        (20, 0),
+        "queued tasks are kept"
+    );
 
     post(
         &app,
@@ -671,5 +676,64 @@ async fn jobs_cancelled_in_a_paused_queue_survive_housekeeping_and_the_queue_run
         );
     }
     // Taken off the queue and skipped, their data can go now.
-    assert_eq!(prune(1_000).await.unwrap(), cancelled.len() + later.len());
+    assert_eq!(
+        prune(1_000).await.unwrap().pruned,
+        cancelled.len() + later.len()
+    );
+}
+
+/// Refund jobs belong to the refund sweep, which replaces dead ones and
+/// re-creates cancelled ones; retrying or cancelling one by hand would race
+/// it (two refund jobs at once), so both are refused and nothing changes.
+#[tokio::test]
+async fn refund_jobs_are_left_to_the_refund_sweep() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let refund = marquee_core::booking::cancel::ProcessRefund {
+        refund_id: Uuid::now_v7(),
+    };
+    let mut tx = app.ctx.pool.begin().await.unwrap();
+    let written = jobs::enqueue_many(&mut tx, &[refund.clone(), refund])
+        .await
+        .unwrap();
+    let (dead, queued) = (written[0].id, written[1].id);
+    sqlx::query!(
+        "UPDATE jobs SET status = 'dead', attempts = max_attempts, finished_at = now()
+         WHERE id = $1",
+        dead
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    for (id, action) in [(dead, "retry"), (queued, "cancel")] {
+        let refused = problem(
+            call(
+                &app,
+                Method::POST,
+                &format!("/api/v1/ops/jobs/{id}/{action}"),
+                Some(&admin),
+                None,
+            )
+            .await,
+            409,
+        )
+        .await;
+        assert!(
+            refused["detail"].as_str().unwrap().contains("refund sweep"),
+            "{refused}"
+        );
+        let bulk = post(
+            &app,
+            &admin,
+            &format!("/api/v1/ops/jobs/{action}"),
+            json!({ "ids": [id] }),
+            200,
+        )
+        .await;
+        assert_eq!(bulk["changed"], 0, "{bulk}");
+    }
+    assert_eq!(job(&app, &admin, dead).await["state"], "dead");
+    assert_eq!(job(&app, &admin, queued).await["state"], "ready");
 }

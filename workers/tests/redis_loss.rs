@@ -118,7 +118,7 @@ async fn finished_jobs_are_pruned_from_redis_but_kept_in_the_ledger() {
     let pruned = jobs::prune_finished(&ctx.pool, &producer(&ctx), Duration::ZERO, 100)
         .await
         .unwrap();
-    assert_eq!(pruned, 1);
+    assert_eq!(pruned.pruned, 1);
     let stored: i64 = redis::cmd("HLEN")
         .arg(config.job_data_hash())
         .query_async(&mut redis)
@@ -130,7 +130,8 @@ async fn finished_jobs_are_pruned_from_redis_but_kept_in_the_ledger() {
     assert_eq!(
         jobs::prune_finished(&ctx.pool, &producer(&ctx), Duration::ZERO, 100)
             .await
-            .unwrap(),
+            .unwrap()
+            .checked,
         0
     );
 }

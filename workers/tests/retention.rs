@@ -239,3 +239,62 @@ async fn rows_past_their_retention_go_and_tasks_keep_their_outcome() {
     assert_eq!((kept.status.as_str(), kept.attempts), ("succeeded", 1));
     assert!(kept.finished_at.is_some());
 }
+
+/// A job for the `email` queue, which this test's worker does not serve:
+/// its tasks stay queued in Redis.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Parked {}
+
+impl jobs::Job for Parked {
+    const KIND: &'static str = "parked";
+    const QUEUE: &'static str = "email";
+}
+
+#[tokio::test]
+async fn cancelled_jobs_still_queued_do_not_hold_up_housekeeping_of_the_rest() {
+    let mut ctx = TestContext::new().await;
+    ctx.settings.jobs.prune_after_seconds = 0;
+    ctx.settings.worker.queues = vec!["system".to_owned()];
+    // 1,500 jobs cancelled while their tasks wait in a queue nobody serves;
+    // they finished first, so housekeeping meets them first.
+    let mut tx = ctx.pool.begin().await.unwrap();
+    let parked = jobs::enqueue_many(&mut tx, &vec![Parked::default(); 1_500])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    producer(&ctx).dispatch(&parked).await;
+    let ids: Vec<uuid::Uuid> = parked.iter().map(|j| j.id).collect();
+    let cancelled = marquee_core::ops::actions::apply(
+        &ctx.pool,
+        &producer(&ctx),
+        marquee_core::ops::actions::Action::Cancel,
+        &ids,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cancelled.len(), 1_500);
+
+    enqueue(&ctx, &vec![Noop::default(); 2_000]).await;
+    let worker = InProcessWorker::start(&ctx, Registry::standard());
+    wait_until_drained(&ctx, Duration::from_secs(60)).await;
+    common::enqueue_committed(&ctx, &PruneQueues {}, Default::default()).await;
+    wait_until_drained(&ctx, Duration::from_secs(60)).await;
+    worker.stop().await.unwrap();
+
+    assert_eq!(
+        count!(
+            ctx,
+            r#"SELECT count(*) AS "n!" FROM jobs WHERE kind = 'noop' AND pruned_at IS NULL"#
+        ),
+        0,
+        "every finished noop is pruned in one pass"
+    );
+    assert_eq!(
+        count!(
+            ctx,
+            r#"SELECT count(*) AS "n!" FROM jobs WHERE kind = 'parked' AND pruned_at IS NULL"#
+        ),
+        1_500,
+        "the queued ones wait for delivery"
+    );
+}

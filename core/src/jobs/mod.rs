@@ -24,7 +24,7 @@ pub use enqueue::{
 pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, find, finish_batch};
 pub use noop::Noop;
 pub use producer::{Producer, Push};
-pub use prune::{PruneQueues, prune_finished};
+pub use prune::{PruneBatch, PruneQueues, prune_finished};
 pub use relay::{relay_once, repush_stale};
 pub use retry::{JobError, RetryPolicy};
 pub use totals::{QueueTotals, totals};

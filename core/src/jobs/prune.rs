@@ -20,17 +20,26 @@ impl Job for PruneQueues {
     const QUEUE: &'static str = queues::SYSTEM;
 }
 
+/// What one [`prune_finished`] batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneBatch {
+    /// Finished jobs looked at (`limit` means there may be more).
+    pub checked: usize,
+    /// Of those, pruned; the others still have a task queued in Redis.
+    pub pruned: usize,
+}
+
 /// Deletes the Redis data of up to `limit` jobs that finished more than
 /// `older_than` ago, every attempt's task included, and marks them pruned.
 /// A job with a task still queued or in flight (cancelled before it was
 /// delivered) keeps it: it is looked at again after `older_than`, behind
-/// the others. Returns how many jobs it pruned.
+/// the others.
 pub async fn prune_finished(
     pool: &PgPool,
     producer: &Producer,
     older_than: Duration,
     limit: i64,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<PruneBatch> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query_as!(
         Finished,
@@ -46,7 +55,7 @@ pub async fn prune_finished(
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(PruneBatch::default());
     }
     let kept = forget(producer, &rows).await?;
     let (waiting, pruned): (Vec<Uuid>, Vec<Uuid>) = rows
@@ -68,5 +77,8 @@ pub async fn prune_finished(
         waiting = waiting.len(),
         "pruned finished jobs from Redis"
     );
-    Ok(pruned.len())
+    Ok(PruneBatch {
+        checked: rows.len(),
+        pruned: pruned.len(),
+    })
 }

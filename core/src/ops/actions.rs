@@ -17,6 +17,11 @@ use crate::jobs::{Producer, Push, redis_queue, task_id_for_attempt};
 /// Jobs one statement changes; bulk actions go chunk by chunk.
 pub const CHUNK: usize = 1_000;
 
+/// Kinds the refund sweep (`booking::redrive`) owns: it replaces a dead one
+/// with a new job and re-creates a cancelled one, so an operator's retry
+/// would run the refund twice at once and a cancel would not hold.
+pub const SWEPT_KINDS: &[&str] = &["process_refund", "cancel_event_bookings"];
+
 /// What an operator did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,7 +82,7 @@ pub enum SingleOutcome {
     Changed(String),
     /// No such job.
     NotFound,
-    /// The job's state does not allow it (the state it is in).
+    /// The job's state or kind does not allow it (why, in a sentence).
     Conflict(String),
 }
 
@@ -122,12 +127,32 @@ pub async fn single(
     let Some(before) = jobs::detail(pool, id).await? else {
         return Ok(SingleOutcome::NotFound);
     };
+    let kind = before.summary.kind;
+    if matches!(action, Action::Retry | Action::Cancel) && SWEPT_KINDS.contains(&kind.as_str()) {
+        return Ok(SingleOutcome::Conflict(format!(
+            "`{kind}` jobs belong to the refund sweep (scheduler.refund_sweep_cron), \
+             which re-drives dead ones and re-creates cancelled ones; {} would race it",
+            action.as_str()
+        )));
+    }
     if !apply(pool, producer, action, &[id]).await?.is_empty() {
         return Ok(SingleOutcome::Changed(before.summary.queue));
     }
     Ok(match jobs::detail(pool, id).await? {
         None => SingleOutcome::NotFound,
-        Some(job) => SingleOutcome::Conflict(job.summary.state),
+        Some(job) if action == Action::Discard && job.summary.state == "dead" => {
+            SingleOutcome::Conflict(
+                "a task of this job is still queued in Redis (a retry pushed twice); \
+                 discard it again once a worker has taken it"
+                    .to_owned(),
+            )
+        }
+        Some(job) => SingleOutcome::Conflict(format!(
+            "the job is {}; {} takes a job that is {}",
+            job.summary.state,
+            action.as_str(),
+            action.allowed_states().join(" or ")
+        )),
     })
 }
 
@@ -194,13 +219,15 @@ async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Resu
     let rows = sqlx::query_as!(
         Retried,
         "UPDATE jobs SET status = 'retrying', run_at = now(), dispatched_at = NULL,
-                finished_at = NULL, pruned_at = NULL, updated_at = now(),
+                finished_at = NULL, pruned_at = NULL, prune_checked_at = NULL, updated_at = now(),
                 max_attempts = GREATEST(max_attempts, attempts + 1)
          FROM (SELECT id FROM jobs WHERE id = ANY($1) AND status IN ('dead', 'retrying')
+                 AND kind <> ALL($2)
                ORDER BY id FOR UPDATE) AS locked
          WHERE jobs.id = locked.id AND jobs.status IN ('dead', 'retrying')
          RETURNING jobs.id, queue, attempts",
         ids,
+        SWEPT_KINDS as &[&str],
     )
     .fetch_all(pool)
     .await?;
@@ -220,16 +247,18 @@ async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Resu
 }
 
 /// Queued, scheduled and retrying jobs are cancelled: a delivery that comes
-/// later finds the job finished and skips it.
+/// later finds the job finished and skips it. Refund jobs are not (see
+/// [`SWEPT_KINDS`]); neither are they retried.
 async fn cancel(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
     Ok(sqlx::query_scalar!(
         "UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
          FROM (SELECT id FROM jobs WHERE id = ANY($1)
-                 AND status IN ('queued', 'dispatched', 'retrying')
+                 AND status IN ('queued', 'dispatched', 'retrying') AND kind <> ALL($2)
                ORDER BY id FOR UPDATE) AS locked
          WHERE jobs.id = locked.id AND jobs.status IN ('queued', 'dispatched', 'retrying')
          RETURNING jobs.id",
         ids,
+        SWEPT_KINDS as &[&str],
     )
     .fetch_all(pool)
     .await?)
@@ -272,7 +301,8 @@ pub(crate) async fn forget(producer: &Producer, jobs: &[Finished]) -> anyhow::Re
     let mut by_queue: BTreeMap<&str, Vec<(Uuid, String)>> = BTreeMap::new();
     for job in jobs {
         by_queue.entry(job.queue.as_str()).or_default().extend(
-            (1..=job.attempts.max(1)).map(|n| (job.id, task_id_for_attempt(job.id, n).to_string())),
+            // attempts + 1: a cancelled retrying job's next task may be queued.
+            (1..=job.attempts + 1).map(|n| (job.id, task_id_for_attempt(job.id, n).to_string())),
         );
     }
     let mut redis = producer.redis();

@@ -20,11 +20,13 @@ pub async fn run(_job: PruneQueues, ctx: JobContext) -> Result<(), JobError> {
     let older_than = Duration::from_secs(ctx.settings.jobs.prune_after_seconds);
     let mut pruned = 0;
     for _ in 0..MAX_BATCHES {
-        let n = prune_finished(&ctx.pool, &ctx.producer, older_than, BATCH)
+        let batch = prune_finished(&ctx.pool, &ctx.producer, older_than, BATCH)
             .await
             .map_err(JobError::retryable)?;
-        pruned += n;
-        if (n as i64) < BATCH {
+        pruned += batch.pruned;
+        // Jobs kept for a task still queued do not end the pass: a paused
+        // queue of cancelled jobs must not hold up every other queue.
+        if (batch.checked as i64) < BATCH {
             break;
         }
     }

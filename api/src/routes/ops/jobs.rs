@@ -50,11 +50,7 @@ impl OpsJobsApi {
         let outcome = ops::actions::single(&state.pool, &state.producer, action, id).await?;
         match outcome {
             SingleOutcome::NotFound => Err(ApiError::NotFound("no such job".to_owned())),
-            SingleOutcome::Conflict(job_state) => Err(ApiError::Conflict(format!(
-                "the job is {job_state}; {} takes a job that is {}",
-                action.as_str(),
-                action.allowed_states().join(" or ")
-            ))),
+            SingleOutcome::Conflict(why) => Err(ApiError::Conflict(why)),
             SingleOutcome::Changed(queue) => {
                 let job = ops::jobs::detail(&state.pool, id).await?;
                 let target = audit::Target {

@@ -47,7 +47,7 @@ _queries-db:
 audit: tools
     cargo deny check advisories
 
-# Measures job throughput, the email pipeline, cached catalog reads, a booking rush, and ticket issuing and check-ins; see docs/BENCHMARKS.md.
+# Measures job throughput, the email pipeline, cached catalog reads, a booking rush, tickets and check-ins, waitlist promotion and the operator API over a big ledger; see docs/BENCHMARKS.md.
 bench: services
     cargo build --release -p marquee-worker -p marquee-api --bins
     cargo bench -p marquee-worker --bench noop_throughput

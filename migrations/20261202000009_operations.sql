@@ -21,8 +21,9 @@ CREATE INDEX jobs_error_trgm_idx ON jobs USING gin (last_error gin_trgm_ops)
 -- retention keeps to the backlog plus at most dead_max_rows dead ones.
 CREATE INDEX jobs_open_idx ON jobs (queue, status, run_at)
     WHERE status NOT IN ('succeeded', 'cancelled');
--- Queue latency: the oldest job waiting to run, per queue.
-CREATE INDEX jobs_waiting_idx ON jobs (queue, created_at)
+-- Queue latency (the oldest job waiting to run, per queue), and listing a
+-- queue's ready or scheduled jobs page by page in order.
+CREATE INDEX jobs_waiting_idx ON jobs (queue, created_at DESC, id DESC)
     WHERE status IN ('queued', 'dispatched');
 -- Retention deletes rows whose Redis data is gone, oldest prune first.
 CREATE INDEX jobs_pruned_idx ON jobs (status, pruned_at) WHERE pruned_at IS NOT NULL;

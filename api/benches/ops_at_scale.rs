@@ -7,8 +7,9 @@
 //! job listings (a filter, an error substring, a deep cursor page), and a
 //! bulk retry and a bulk cancel by filter of over 10,000 jobs each.
 //!
-//! BENCH_OPS_REQUESTS (default 300 per endpoint) and BENCH_CLIENTS (default
-//! 10) tune the reads.
+//! Each read is timed alone (BENCH_OPS_ALONE requests one at a time, default
+//! 50: the latency one operator sees) and loaded (BENCH_OPS_REQUESTS, default
+//! 300, from BENCH_CLIENTS concurrent clients, default 10).
 
 mod support;
 
@@ -31,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let rows = knob("BENCH_LEDGER_ROWS", 10_000_000) as i64;
     let requests = knob("BENCH_OPS_REQUESTS", 300);
     let clients = knob("BENCH_CLIENTS", 10).clamp(1, requests);
+    let alone = knob("BENCH_OPS_ALONE", 50);
     let settings = Settings::load_from(&config_dir()?, Environment::Test)?;
     let prefix = format!("bench-ops:{}", std::process::id());
     let database = fresh_database("marquee_bench_ops").await?;
@@ -81,9 +83,11 @@ async fn main() -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    println!("{requests} requests per endpoint, {clients} concurrent clients, caches off");
-    println!("| request | requests/s | p50 | p99 |");
-    println!("|---|---|---|---|");
+    println!(
+        "caches off; alone: {alone} requests one at a time; loaded: {requests} requests from {clients} concurrent clients"
+    );
+    println!("| request | alone p50 | alone p99 | loaded requests/s | loaded p50 | loaded p99 |");
+    println!("|---|---|---|---|---|---|");
     for (label, url) in [
         (
             "GET /api/v1/ops/queues",
@@ -112,12 +116,16 @@ async fn main() -> anyhow::Result<()> {
         ),
     ] {
         hammer(&client, &url, &token, clients, clients * 2).await?;
+        let mut one = hammer(&client, &url, &token, 1, alone).await?;
+        one.sort();
         let started = Instant::now();
         let mut latencies = hammer(&client, &url, &token, clients, requests).await?;
         let elapsed = started.elapsed();
         latencies.sort();
         println!(
-            "| `{label}` | {:.0} | {:.1} ms | {:.1} ms |",
+            "| `{label}` | {:.1} ms | {:.1} ms | {:.0} | {:.1} ms | {:.1} ms |",
+            percentile_ms(&one, 0.50),
+            percentile_ms(&one, 0.99),
             requests as f64 / elapsed.as_secs_f64(),
             percentile_ms(&latencies, 0.50),
             percentile_ms(&latencies, 0.99),

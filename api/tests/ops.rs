@@ -737,3 +737,55 @@ async fn refund_jobs_are_left_to_the_refund_sweep() {
     assert_eq!(job(&app, &admin, dead).await["state"], "dead");
     assert_eq!(job(&app, &admin, queued).await["state"], "ready");
 }
+
+/// Each state's count in `/ops/queues` matches what `/ops/jobs` lists for
+/// it, ready and scheduled told apart by `run_at`.
+#[tokio::test]
+async fn queue_counts_and_listings_agree_state_by_state() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let ids = noops(&app, Noop::default(), 15, 5).await;
+    // 5 stay ready; the others are put in each other state by hand.
+    let set = |status: &'static str, run_at: Option<i64>, range: std::ops::Range<usize>| {
+        let chunk = ids[range].to_vec();
+        let pool = app.ctx.pool.clone();
+        async move {
+            sqlx::query!(
+                "UPDATE jobs SET status = $2,
+                        run_at = now() + make_interval(secs => $3::float8)
+                 WHERE id = ANY($1)",
+                &chunk,
+                status,
+                run_at.map(|s| s as f64),
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    set("dispatched", Some(3_600), 5..8).await;
+    set("retrying", Some(60), 8..10).await;
+    set("running", None, 10..11).await;
+    set("dead", None, 11..15).await;
+
+    let queues = get(&app, &admin, "/api/v1/ops/queues").await;
+    let system = queue(&queues, "system");
+    for (state, n) in [
+        ("ready", 5),
+        ("scheduled", 3),
+        ("retrying", 2),
+        ("running", 1),
+        ("dead", 4),
+    ] {
+        assert_eq!(system[state], n, "{state}: {system}");
+        let listed = get(
+            &app,
+            &admin,
+            &format!("/api/v1/ops/jobs?queue=system&state={state}&limit=100"),
+        )
+        .await;
+        let items = listed["items"].as_array().unwrap();
+        assert_eq!(items.len(), n, "{state}: {listed}");
+        assert!(items.iter().all(|j| j["state"] == state), "{listed}");
+    }
+}

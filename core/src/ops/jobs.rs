@@ -58,15 +58,21 @@ impl JobState {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
-    /// The ledger statuses of this state, and for the two waiting states
-    /// whether the job must be due (`Some(false)`) or not yet (`Some(true)`).
-    fn ledger(self) -> (Vec<&'static str>, Option<bool>) {
+    /// How the ledger says it: one status, or for the two waiting states
+    /// (`queued` or `dispatched`) whether the job is not yet due.
+    fn ledger(self) -> Ledger {
         match self {
-            Self::Ready => (vec!["queued", "dispatched"], Some(false)),
-            Self::Scheduled => (vec!["queued", "dispatched"], Some(true)),
-            other => (vec![other.as_str()], None),
+            Self::Ready => Ledger::Waiting { scheduled: false },
+            Self::Scheduled => Ledger::Waiting { scheduled: true },
+            other => Ledger::Status(other.as_str()),
         }
     }
+}
+
+/// A [`JobState`] in ledger terms.
+enum Ledger {
+    Status(&'static str),
+    Waiting { scheduled: bool },
 }
 
 /// Which jobs: every condition given must hold.
@@ -188,12 +194,14 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<(Vec<JobSummary>, Option<Cursor>), sqlx::Error> {
-    let (statuses, scheduled) = filter
-        .state
-        .map(JobState::ledger)
-        .map_or((None, None), |(s, due)| (Some(s), due));
-    let statuses: Option<Vec<String>> =
-        statuses.map(|s| s.into_iter().map(str::to_owned).collect());
+    // One status is an equality and a waiting state a literal `IN`, so a
+    // queue's page is an ordered walk of `jobs_queue_status_idx` or the
+    // partial `jobs_waiting_idx`; `status = ANY($n)` would sort every match.
+    let (status, waiting, scheduled) = match filter.state.map(JobState::ledger) {
+        None => (None, None, None),
+        Some(Ledger::Status(status)) => (Some(status), None, None),
+        Some(Ledger::Waiting { scheduled }) => (None, Some(true), Some(scheduled)),
+    };
     let mut tx = pool.begin().await?;
     // Each absent condition is `$n IS NULL OR ...`; a plan made for the
     // values at hand drops those and picks the index that fits.
@@ -211,7 +219,8 @@ pub async fn list(
          FROM jobs
          WHERE ($1::text IS NULL OR queue = $1)
            AND ($2::text IS NULL OR kind = $2)
-           AND ($3::text[] IS NULL OR status = ANY($3))
+           AND ($3::text IS NULL OR status = $3)
+           AND ($13::bool IS NULL OR status IN ('queued', 'dispatched'))
            AND ($4::bool IS NULL OR (run_at IS NOT NULL AND run_at > now()) = $4)
            AND ($5::uuid IS NULL OR id = $5)
            AND ($6::text IS NULL OR last_error ILIKE $6)
@@ -223,7 +232,7 @@ pub async fn list(
          LIMIT $12"#,
         filter.queue,
         filter.kind,
-        statuses.as_deref(),
+        status,
         scheduled,
         filter.id,
         filter.error.as_deref().map(contains_pattern),
@@ -233,6 +242,7 @@ pub async fn list(
         after.map(|c| c.created_at),
         after.map(|c| c.id),
         limit,
+        waiting,
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -4,79 +4,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::producer;
 use marquee_core::jobs::{self, Noop, PruneQueues};
-use marquee_core::testing::TestContext;
+use marquee_core::testing::{PrivateRedis, TestContext};
 use marquee_worker::Registry;
 use marquee_worker::testing::{InProcessWorker, wait_until_drained};
 use secrecy::SecretString;
-
-/// A Redis server of this test's own (no persistence), so `used_memory`
-/// is not shared with the tests running beside it.
-struct PrivateRedis {
-    port: u16,
-    process: Child,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let process = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (just services installs it)");
-        let redis = Self { port, process };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while redis.cli(&["PING"]) != "PONG" {
-            assert!(Instant::now() < deadline, "private redis did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        redis
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    }
-
-    fn used_memory(&self) -> i64 {
-        let info = self.cli(&["INFO", "memory"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.process.kill().ok();
-        self.process.wait().ok();
-    }
-}
 
 async fn enqueue(ctx: &TestContext, jobs: &[Noop]) {
     let producer = producer(ctx);
@@ -104,7 +39,7 @@ macro_rules! count {
 async fn after_a_hundred_thousand_jobs_and_housekeeping_redis_is_back_where_it_started() {
     let redis = PrivateRedis::start();
     let mut ctx = TestContext::new().await;
-    ctx.settings.redis.url = SecretString::from(format!("redis://127.0.0.1:{}", redis.port));
+    ctx.settings.redis.url = SecretString::from(redis.url());
     ctx.settings.jobs.prune_after_seconds = 1;
     ctx.settings.worker.queues = vec!["system".to_owned()];
     ctx.settings.worker.concurrency = 200;

@@ -14,6 +14,9 @@ use uuid::Uuid;
 use crate::config::{Environment, Settings, config_dir};
 use crate::db::MIGRATOR;
 
+mod private_redis;
+pub use private_redis::PrivateRedis;
+
 /// Any PostgreSQL advisory lock id only the harness uses.
 const TEMPLATE_LOCK: i64 = 0x6d61_7271_7565;
 

@@ -127,3 +127,57 @@ async fn a_backlog_of_ten_thousand_due_tasks_drains_without_crashing_workers() {
     drain(&ctx, registry, Duration::from_secs(120)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 10_000);
 }
+
+#[tokio::test]
+async fn a_pushed_job_is_recorded_by_its_claim_and_a_late_relay_push_runs_nothing_twice() {
+    let ctx = TestContext::new().await;
+    let mut tx = ctx.pool.begin().await.unwrap();
+    let written = jobs::enqueue_many(&mut tx, &vec![Noop::default(); 200])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    producer(&ctx).dispatch(&written).await;
+    // The push is not written back: no third write per job.
+    let first = record(&ctx, written[0].id).await;
+    assert_eq!(
+        (first.status, first.dispatched_at, first.dispatches),
+        (JobStatus::Queued, None, 0)
+    );
+    // The rows then wait past the relay's grace (a backlog): the relay pushes
+    // them again, which Redis ignores for tasks it holds, and marks them.
+    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(relayed, 200);
+    let redis_tasks: usize = redis::cmd("LLEN")
+        .arg(producer(&ctx).queue_config("system").active_jobs_list())
+        .query_async(&mut ctx.redis())
+        .await
+        .unwrap();
+    assert_eq!(redis_tasks, 200, "the second push queued nothing twice");
+
+    let (registry, runs) = counting_registry();
+    drain(&ctx, registry, Duration::from_secs(30)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 200);
+    let done = record(&ctx, written[0].id).await;
+    assert_eq!(
+        (done.status, done.attempts, done.dispatches),
+        (JobStatus::Succeeded, 1, 1)
+    );
+    assert!(done.dispatched_at.is_some());
+}
+
+#[tokio::test]
+async fn a_job_the_producer_pushed_is_dispatched_once_by_its_claim() {
+    let ctx = TestContext::new().await;
+    let mut tx = ctx.pool.begin().await.unwrap();
+    let job = jobs::enqueue(&mut tx, &Noop::default()).await.unwrap();
+    tx.commit().await.unwrap();
+    producer(&ctx).dispatch(std::slice::from_ref(&job)).await;
+    let (registry, runs) = counting_registry();
+    drain(&ctx, registry, Duration::from_secs(20)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let done = record(&ctx, job.id).await;
+    assert_eq!((done.attempts, done.dispatches), (1, 1));
+    assert!(done.dispatched_at.is_some() && done.started_at >= done.dispatched_at);
+}

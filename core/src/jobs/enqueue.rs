@@ -52,7 +52,7 @@ pub async fn enqueue_with<J: Job>(
     let inserted = sqlx::query_scalar!(
         "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id, dedupe_key, run_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (dedupe_key) DO NOTHING
+         ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
          RETURNING id",
         id,
         J::QUEUE,
@@ -123,7 +123,7 @@ pub async fn enqueue_many_deduped<J: Job>(
         "INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id, dedupe_key)
          SELECT id, $4, $5, payload, $6, $7, key
          FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[]) AS t(id, payload, key)
-         ON CONFLICT (dedupe_key) DO NOTHING
+         ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
          RETURNING id",
         &ids,
         &payloads,

@@ -123,7 +123,8 @@ pub struct Claimed {
 /// Batched writes lock their rows in id order, so two batches touching the
 /// same rows wait for each other instead of deadlocking.
 ///
-/// Marks the jobs running and counts the attempt. Jobs already finished
+/// Marks the jobs running and counts the attempt. A job the producer
+/// pushed is first recorded as dispatched here (see `Producer::dispatch`). Jobs already finished
 /// (succeeded, dead or cancelled) are left alone and missing from the
 /// result: a duplicate delivery must not run them again. A job found
 /// `running` was abandoned by a worker that vanished mid-attempt; that
@@ -141,6 +142,8 @@ pub async fn claim_batch(
         r#"WITH claimed AS (
             UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = $2,
                 started_at = now(), updated_at = now(),
+                dispatched_at = COALESCE(jobs.dispatched_at, now()),
+                dispatches = GREATEST(jobs.dispatches, 1),
                 attempt_log = CASE WHEN jobs.status = 'running'
                     THEN jobs.attempt_log || jsonb_build_array(jsonb_build_object(
                         'attempt', jobs.attempts, 'worker', jobs.worker,

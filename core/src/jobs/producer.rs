@@ -1,12 +1,10 @@
 //! Pushing committed outbox rows to Redis.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::redis_queue::{self, Finished, QueuedTask};
@@ -14,17 +12,12 @@ use super::{Enqueued, JobRef};
 use crate::redis::queue_namespace;
 
 /// Pushes jobs to their Redis queues (through apalis-redis's own push
-/// script, so workers see ordinary apalis tasks) and records the dispatch.
-/// Most rows one background `mark dispatched` statement takes.
-const MARK_BATCH: usize = 1_000;
-
+/// script, so workers see ordinary apalis tasks).
 #[derive(Clone)]
 pub struct Producer {
     pool: PgPool,
     redis: ConnectionManager,
     key_prefix: String,
-    /// Ids pushed by `dispatch`, marked dispatched in the background.
-    marks: Arc<OnceLock<mpsc::UnboundedSender<Vec<Uuid>>>>,
 }
 
 /// One Redis push: which task, for which row, when.
@@ -55,18 +48,20 @@ impl Producer {
             pool,
             redis,
             key_prefix: key_prefix.into(),
-            marks: Arc::default(),
         }
     }
 
     /// Call after the enqueuing transaction committed. A failure is logged,
-    /// not returned: the row stays undispatched and the relay pushes it
-    /// later, so the caller's request still succeeds.
+    /// not returned: the row stays queued and the relay pushes it later, so
+    /// the caller's request still succeeds.
     ///
-    /// Only the Redis push happens before it returns; marking the rows
-    /// `dispatched` is coalesced across calls in the background (one
-    /// `UPDATE` for many requests). A mark lost to a crash only means the
-    /// relay pushes the row again, which Redis stores once.
+    /// The push is not written back to the row. Marking it `dispatched` was
+    /// a third write per job (a quarter of the ledger's work on the job
+    /// path) for a fact the worker's claim records moments later anyway. A
+    /// row still `queued` after `jobs.relay_grace_ms` (a long backlog, a
+    /// lost push, a crash between commit and push) is pushed again and
+    /// marked by the relay; the push script stores a live task once, so a
+    /// second push of a job Redis holds changes nothing.
     pub async fn dispatch(&self, jobs: &[Enqueued]) {
         let pushes: Vec<Push> = jobs
             .iter()
@@ -77,16 +72,8 @@ impl Producer {
                 run_at: job.run_at,
             })
             .collect();
-        match self.push(&pushes).await {
-            Ok(()) => {
-                let ids = jobs.iter().map(|job| job.id).collect();
-                // Sending fails only if the marker task is gone with its
-                // runtime; the relay then pushes (harmlessly) again.
-                let _ = self.marker().send(ids);
-            }
-            Err(error) => {
-                tracing::warn!(%error, jobs = jobs.len(), "dispatch failed; the relay will push these jobs");
-            }
+        if let Err(error) = self.push(&pushes).await {
+            tracing::warn!(%error, jobs = jobs.len(), "dispatch failed; the relay will push these jobs");
         }
     }
 
@@ -138,28 +125,6 @@ impl Producer {
             }
         }
         Ok(())
-    }
-
-    /// The background task that marks pushed rows, started on first use.
-    fn marker(&self) -> &mpsc::UnboundedSender<Vec<Uuid>> {
-        self.marks.get_or_init(|| {
-            let (marks, mut pending) = mpsc::unbounded_channel::<Vec<Uuid>>();
-            let pool = self.pool.clone();
-            tokio::spawn(async move {
-                while let Some(mut ids) = pending.recv().await {
-                    while ids.len() < MARK_BATCH {
-                        match pending.try_recv() {
-                            Ok(more) => ids.extend(more),
-                            Err(_) => break,
-                        }
-                    }
-                    if let Err(error) = mark_dispatched(&pool, &ids).await {
-                        tracing::warn!(%error, jobs = ids.len(), "could not mark jobs dispatched; the relay will push them again");
-                    }
-                }
-            });
-            marks
-        })
     }
 
     /// The Redis connection.

@@ -1,17 +1,18 @@
 //! `just bench`: the email pipeline end to end. N concurrent clients POST
 //! `message` tasks to a release `marquee-api`; one release `marquee-worker`
-//! delivers them to a real SMTP server process (aiosmtpd, recording only
-//! Message-IDs). Prints enqueue latency (p50/p99) and mails/s from the
-//! first request until the sink has received every message.
+//! delivers them to a tokio SMTP sink in this process (`support/smtp_sink.rs`,
+//! which only counts; its own ceiling is measured first). Prints enqueue
+//! latency (p50/p99) and mails/s from the first request until the sink has
+//! received every message.
 //!
 //! BENCH_EMAILS (default 10000), BENCH_CLIENTS (default 50),
 //! BENCH_SMTP_CONNECTIONS (default 10) and BENCH_WORKER_CONCURRENCY
 //! (default 100) tune it.
 
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use marquee_core::config::{Environment, Settings, config_dir};
@@ -32,20 +33,9 @@ async fn main() -> anyhow::Result<()> {
     let prefix = format!("bench-email:{}", std::process::id());
     let database = fresh_database("marquee_bench_email").await?;
 
-    let mail = tempfile::tempdir()?;
-    let smtp_port = free_port();
-    let _sink = Running(
-        Command::new("/usr/bin/python3")
-            .args([
-                concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/smtp_sink.py"),
-                &smtp_port.to_string(),
-                mail.path().to_str().unwrap(),
-                "--ids-only",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd: `just services` installs it"),
-    );
+    let sink_alone = smtp_sink::sink_alone(emails, connections as u32).await?;
+    let sink = smtp_sink::Sink::start().await?;
+    let smtp_port = sink.port;
     let http_port = free_port();
     let base = format!("http://127.0.0.1:{http_port}");
     let common = common_env(&database, &prefix);
@@ -81,12 +71,12 @@ async fn main() -> anyhow::Result<()> {
     wait_ready(&client, &base).await?;
     let key = api_key(&client, &base, &database).await?;
     // Registration sent a welcome email; wait for it so it is not counted.
-    let received = mail.path().join("received.log");
-    wait_received(&received, 1, Duration::from_secs(30)).await?;
+    sink.wait_for(1, Duration::from_secs(30)).await?;
 
     println!(
         "email pipeline: {emails} message tasks, {clients} concurrent clients, one worker \
-         (concurrency {concurrency}, {connections} SMTP connections), aiosmtpd sink"
+         (concurrency {concurrency}, {connections} SMTP connections), tokio SMTP sink \
+         (alone it takes {sink_alone:.0} messages/s from lettre over {connections} connections)"
     );
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
@@ -101,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(task.await??);
     }
     let enqueued = started.elapsed();
-    wait_received(&received, emails + 1, Duration::from_secs(600)).await?;
+    sink.wait_for(emails + 1, Duration::from_secs(600)).await?;
     let delivered = started.elapsed();
 
     latencies.sort();
@@ -173,19 +163,4 @@ async fn api_key(client: &reqwest::Client, base: &str, database: &str) -> anyhow
         .json()
         .await?;
     Ok(key["secret"].as_str().unwrap_or_default().to_owned())
-}
-
-async fn wait_received(log: &Path, expected: usize, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let lines = std::fs::read(log).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
-        if lines >= expected {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the sink received {lines}/{expected} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -308,10 +308,15 @@ async fn key_caller(state: &AppState, secret: &str) -> poem::Result<Caller> {
 
 /// The owner of a live key (401 for anything else).
 async fn live_key(state: &AppState, secret: &str) -> poem::Result<api_keys::KeyOwner> {
-    api_keys::authenticate(&state.pool, secret)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(unauthorized)
+    marquee_core::auth::key_cache::authenticate(
+        &state.pool,
+        &state.redis,
+        &state.settings.redis.key_prefix,
+        secret,
+    )
+    .await
+    .map_err(ApiError::from)?
+    .ok_or_else(unauthorized)
 }
 
 fn key_caller_of(owner: api_keys::KeyOwner) -> Caller {

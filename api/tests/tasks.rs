@@ -210,3 +210,41 @@ async fn a_submitted_message_is_delivered_by_the_worker() {
         "{files:?}"
     );
 }
+
+#[tokio::test]
+async fn a_key_older_than_a_day_is_free_again_and_every_task_has_its_job() {
+    let app = TestApp::spawn().await;
+    let session = register(&app, "dev@example.com").await;
+    let token = access_token(&session).to_owned();
+    let secret = key(&app, &token, json!(["email:send"])).await;
+    let first: Value = submit(&app, &secret, &message(), Some("daily"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    sqlx::query!("UPDATE tasks SET created_at = now() - interval '25 hours'")
+        .execute(&app.ctx.pool)
+        .await
+        .unwrap();
+
+    let mut other = message();
+    other["payload"]["subject"] = json!("Tomorrow's tickets");
+    let second = submit(&app, &secret, &other, Some("daily")).await;
+    assert_eq!(second.status(), 202, "a key past its day is not a conflict");
+    let second: Value = second.json().await.unwrap();
+    assert_ne!(first["id"], second["id"]);
+    let again: Value = submit(&app, &secret, &other, Some("daily"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["id"], second["id"], "the key now names the new task");
+
+    let orphans = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM tasks t LEFT JOIN jobs j ON j.id = t.id WHERE j.id IS NULL"#
+    )
+    .fetch_one(&app.ctx.pool)
+    .await
+    .unwrap();
+    assert_eq!((tasks(&app).await, orphans), (2, 0));
+}

@@ -164,12 +164,18 @@ impl ApiKeysApi {
         id: Path<Uuid>,
     ) -> Result<RevokeResponse, Problems<{ FORBIDDEN | NOT_FOUND }>> {
         caller.0.require_person()?;
-        if !api_keys::revoke(&state.pool, caller.0.user_id, id.0)
+        let Some(key_hash) = api_keys::revoke(&state.pool, caller.0.user_id, id.0)
             .await
             .map_err(ApiError::from)?
-        {
+        else {
             return Err(ApiError::NotFound("no such API key".to_owned()).into());
-        }
+        };
+        marquee_core::auth::key_cache::revoked(
+            &state.redis,
+            &state.settings.redis.key_prefix,
+            &key_hash,
+        )
+        .await;
         Ok(RevokeResponse::Revoked)
     }
 }

@@ -313,7 +313,7 @@ impl AuthApi {
             .await
             .map_err(ApiError::from)?;
         tx.commit().await.map_err(ApiError::from)?;
-        forget_sessions(state.0, &revoked).await;
+        revocation::forget(&state.redis, &state.settings.redis.key_prefix, &revoked).await;
         tracing::info!(user.id = %user.id, "password changed; other sessions and API keys revoked");
         Ok(LogoutResponse::Revoked)
     }

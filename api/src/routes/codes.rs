@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::auth::{forget_sessions, hash_blocking};
+use super::auth::hash_blocking;
 use crate::auth::BearerAuth;
 use crate::client_ip::ClientIp;
 use crate::contract::{FORBIDDEN, Problems, TOO_MANY_REQUESTS, UNPROCESSABLE_ENTITY};
@@ -131,7 +131,7 @@ impl CodesApi {
         )
         .await
         .map_err(ApiError::from)?;
-        let mut revoked = Vec::new();
+        let mut revoked = revocation::Revoked::default();
         if spent.is_ok() {
             // Hashed only once the code checks out: wrong guesses cost no argon2.
             let hash = hash_blocking(state.0, body.new_password.clone()).await?;
@@ -144,7 +144,7 @@ impl CodesApi {
         }
         // Commit either way: a wrong try must count.
         tx.commit().await.map_err(ApiError::from)?;
-        forget_sessions(state.0, &revoked).await;
+        revocation::forget(&state.redis, &state.settings.redis.key_prefix, &revoked).await;
         guess.settle(spent.is_ok()).await;
         spent.map_err(code_error)?;
         tracing::info!(user.id = %user.id, "password reset with a code");

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use marquee_core::auth::Invalid;
 use marquee_core::auth::api_keys::Scope;
-use marquee_core::jobs::{self, JobOptions, JobStatus};
+use marquee_core::jobs::JobStatus;
 use marquee_core::otp::{self, IssueOtp, OtpPayload};
 use marquee_core::subscriptions::{self, Subscribe, SubscriptionPayload, Unsubscribe};
-use marquee_core::tasks::{self, MessagePayload, SendMessage};
+use marquee_core::tasks::{self, MessagePayload, SendMessage, Submitted, TaskJob};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -113,9 +113,6 @@ impl TasksApi {
         let caller = auth.caller();
         let work = parse(&body)?;
         caller.require_scope(work.scope())?;
-        // Every task type mails an address the caller chose (a message, an
-        // OTP, newsletters after a subscribe): only verified accounts.
-        crate::senders::require_verified_email(state.0, caller.user_id).await?;
         crate::senders::count_task(state.0, caller.user_id).await?;
         let key = idempotency_key.0.filter(|k| !k.is_empty());
         if key.as_ref().is_some_and(|k| k.len() > 255) {
@@ -128,76 +125,60 @@ impl TasksApi {
         let hash =
             Sha256::digest(serde_json::to_vec(&body.0).map_err(|e| ApiError::Internal(e.into()))?)
                 .to_vec();
-        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
-        if let Some(key) = &key
-            && let Some(existing) = replay(&mut tx, caller.user_id, key, &hash).await?
-        {
-            return Ok(SubmitResponse::Accepted(Json(existing)));
-        }
-        if let Work::Subscribe(change) | Work::Unsubscribe(change) = &work
-            && !subscriptions::contents::exists(&mut tx, caller.user_id, &change.content_type)
+        if let Work::Subscribe(change) | Work::Unsubscribe(change) = &work {
+            // An unverified account learns nothing about content types (the
+            // write below checks verification again, for every task type).
+            crate::senders::require_verified_email(state.0, caller.user_id).await?;
+            if !subscriptions::contents::exists(&state.pool, caller.user_id, &change.content_type)
                 .await
                 .map_err(ApiError::from)?
-        {
-            return Err(ApiError::from(vec![Invalid::new(
-                "payload.content_type",
-                "no such content type; create it at /api/v1/subscription-contents",
-            )])
-            .into());
-        }
-        let id = Uuid::now_v7();
-        let options = JobOptions {
-            id: Some(id),
-            max_attempts: body.max_attempts,
-            ..JobOptions::default()
-        };
-        let job = match &work {
-            Work::Message(_) => {
-                jobs::enqueue_with(&mut tx, &SendMessage { task_id: id }, options).await
-            }
-            Work::Otp(otp_payload) => {
-                otp::request(&mut tx, id, caller.user_id, otp_payload)
-                    .await
-                    .map_err(ApiError::from)?;
-                jobs::enqueue_with(&mut tx, &IssueOtp { otp_id: id }, options).await
-            }
-            Work::Subscribe(_) => {
-                jobs::enqueue_with(&mut tx, &Subscribe { task_id: id }, options).await
-            }
-            Work::Unsubscribe(_) => {
-                jobs::enqueue_with(&mut tx, &Unsubscribe { task_id: id }, options).await
+            {
+                return Err(ApiError::from(vec![Invalid::new(
+                    "payload.content_type",
+                    "no such content type; create it at /api/v1/subscription-contents",
+                )])
+                .into());
             }
         }
-        .map_err(ApiError::from)?
-        .expect("a fresh id");
-        let task = tasks::NewTask {
-            id,
-            owner_id: caller.user_id,
-            kind: work.kind(),
-            name: body.name.as_deref(),
-            payload: work.payload(),
-            idempotency_key: key.as_deref(),
-            request_hash: &hash,
-        };
-        let inserted = tasks::insert(&mut tx, &task)
-            .await
-            .map_err(ApiError::from)?;
-        if !inserted {
-            // A concurrent request with the same key won; answer as it did.
-            tx.rollback().await.map_err(ApiError::from)?;
-            let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
-            let key = key.expect("only a key can conflict");
-            let existing = replay(&mut conn, caller.user_id, &key, &hash)
-                .await?
-                .expect("the winner's task");
-            return Ok(SubmitResponse::Accepted(Json(existing)));
+        // Twice at most: a key older than 24 h is released by the first
+        // round's replay, and the second writes the task under it.
+        for _ in 0..2 {
+            let id = Uuid::now_v7();
+            let task = tasks::NewTask {
+                id,
+                owner_id: caller.user_id,
+                kind: work.kind(),
+                name: body.name.as_deref(),
+                payload: work.payload(),
+                idempotency_key: key.as_deref(),
+                request_hash: &hash,
+            };
+            match write(state.0, &work, &task, body.max_attempts).await? {
+                Submitted::Written(job) => {
+                    state.producer.dispatch(&[job]).await;
+                    return Ok(SubmitResponse::Accepted(Json(TaskAccepted {
+                        id,
+                        status: JobStatus::Queued.as_str().to_owned(),
+                    })));
+                }
+                Submitted::Unverified => {
+                    return Err(ApiError::Forbidden(crate::senders::VERIFY_FIRST.to_owned()).into());
+                }
+                Submitted::KeyTaken => {
+                    let key = key.as_deref().expect("only a key can be taken");
+                    let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
+                    let existing = replay(&mut tx, caller.user_id, key, &hash).await?;
+                    tx.commit().await.map_err(ApiError::from)?;
+                    if let Some(existing) = existing {
+                        return Ok(SubmitResponse::Accepted(Json(existing)));
+                    }
+                }
+            }
         }
-        tx.commit().await.map_err(ApiError::from)?;
-        state.producer.dispatch(&[job]).await;
-        Ok(SubmitResponse::Accepted(Json(TaskAccepted {
-            id,
-            status: JobStatus::Queued.as_str().to_owned(),
-        })))
+        Err(
+            ApiError::Conflict("this Idempotency-Key is in use by a concurrent request".to_owned())
+                .into(),
+        )
     }
 
     /// A task of the caller's; anyone else's is 404.
@@ -253,6 +234,34 @@ impl Work {
         }
         .expect("payloads serialise")
     }
+}
+
+/// Writes the task and its job: one statement, or for an OTP a transaction
+/// that also stores the code's row.
+async fn write(
+    state: &AppState,
+    work: &Work,
+    task: &tasks::NewTask<'_>,
+    max_attempts: Option<i32>,
+) -> Result<Submitted, ApiError> {
+    let id = task.id;
+    let verified = state.settings.auth.require_verified_email;
+    let job = match work {
+        Work::Message(_) => TaskJob::of(&SendMessage { task_id: id }, max_attempts),
+        Work::Otp(_) => TaskJob::of(&IssueOtp { otp_id: id }, max_attempts),
+        Work::Subscribe(_) => TaskJob::of(&Subscribe { task_id: id }, max_attempts),
+        Work::Unsubscribe(_) => TaskJob::of(&Unsubscribe { task_id: id }, max_attempts),
+    };
+    let Work::Otp(otp_payload) = work else {
+        return Ok(tasks::submit(&state.pool, task, &job, verified).await?);
+    };
+    let mut tx = state.pool.begin().await?;
+    otp::request(&mut tx, id, task.owner_id, otp_payload).await?;
+    let submitted = tasks::submit(&mut *tx, task, &job, verified).await?;
+    if matches!(submitted, Submitted::Written(_)) {
+        tx.commit().await?;
+    }
+    Ok(submitted)
 }
 
 /// Validates the request: 422 with one entry per bad field.

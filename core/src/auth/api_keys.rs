@@ -200,24 +200,38 @@ pub async fn list(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<ApiKey>,
     .await
 }
 
-/// Revokes one of the owner's keys; false if there is no such live key.
+/// Revokes one of the owner's keys; its hash (for
+/// [`super::key_cache::revoked`]), or `None` if there is no such live key.
 pub async fn revoke(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     key_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!(
-        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
+         RETURNING key_hash",
         key_id,
         user_id,
     )
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_optional(db)
+    .await
 }
 
-/// The owner of a live key. Read from PostgreSQL on every request, so a
-/// revocation applies to the very next call.
+/// The hashes of a user's live keys.
+pub async fn live_hashes(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT key_hash FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The owner of a live key, from PostgreSQL (requests go through
+/// [`super::key_cache::authenticate`], which asks this on a miss).
 pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<KeyOwner>, sqlx::Error> {
     if !secret.starts_with(KEY_PREFIX) {
         return Ok(None);

@@ -84,5 +84,6 @@ pub async fn set_role(
     .fetch_optional(pool)
     .await?;
     invalidate(redis, prefix, user_id).await;
+    super::key_cache::role_changed(pool, redis, prefix, user_id).await;
     Ok(user)
 }

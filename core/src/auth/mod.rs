@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod cache;
 pub mod code_seed;
 pub mod codes;
+pub mod key_cache;
 mod password;
 pub mod revocation;
 mod sessions;

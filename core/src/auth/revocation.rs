@@ -103,27 +103,46 @@ pub async fn forget_sessions(redis: &ConnectionManager, prefix: &str, sessions: 
     }
 }
 
+/// Credentials revoked in a transaction, to forget in Redis after commit.
+#[derive(Debug, Default)]
+pub struct Revoked {
+    /// Sessions (refresh-token families).
+    pub sessions: Vec<Uuid>,
+    /// API keys, by hash.
+    pub api_keys: Vec<Vec<u8>>,
+}
+
 /// What a password reset or change takes away: every session but `keep`
 /// (the caller's own, on a change) and every API key, so a stolen token or a
-/// key minted with one stops working. Returns the revoked sessions, for
-/// [`forget_sessions`] after commit.
+/// key minted with one stops working. Hand the result to [`forget`] after
+/// commit.
 pub async fn revoke_credentials(
     conn: &mut PgConnection,
     user_id: Uuid,
     keep: Option<Uuid>,
-) -> Result<Vec<Uuid>, sqlx::Error> {
+) -> Result<Revoked, sqlx::Error> {
     let sessions = sessions::revoke_other_families(&mut *conn, user_id, keep).await?;
-    let keys = sqlx::query!(
-        "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    let api_keys = sqlx::query_scalar!(
+        "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL
+         RETURNING key_hash",
         user_id,
     )
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
     tracing::info!(
         user.id = %user_id,
         sessions = sessions.len(),
-        api_keys = keys.rows_affected(),
+        api_keys = api_keys.len(),
         "credentials revoked"
     );
-    Ok(sessions)
+    Ok(Revoked { sessions, api_keys })
+}
+
+/// Refuses revoked sessions and API keys on every replica at once. Call
+/// after the revoking transaction commits.
+pub async fn forget(redis: &ConnectionManager, prefix: &str, revoked: &Revoked) {
+    forget_sessions(redis, prefix, &revoked.sessions).await;
+    for key_hash in &revoked.api_keys {
+        super::key_cache::revoked(redis, prefix, key_hash).await;
+    }
 }

@@ -172,7 +172,7 @@ pub async fn delete(pool: &PgPool, owner: Uuid, content_type: &str) -> Result<bo
 
 /// Whether the owner has it (checked when a subscribe task is submitted).
 pub async fn exists(
-    conn: &mut sqlx::PgConnection,
+    conn: impl sqlx::PgExecutor<'_>,
     owner: Uuid,
     content_type: &str,
 ) -> Result<bool, sqlx::Error> {

@@ -8,6 +8,10 @@ use uuid::Uuid;
 use crate::auth::Invalid;
 use crate::jobs::{Job, queues};
 
+mod submit;
+
+pub use submit::{Submitted, TaskJob, submit};
+
 /// Largest text + HTML body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -126,26 +130,6 @@ pub struct NewTask<'a> {
     pub idempotency_key: Option<&'a str>,
     /// SHA-256 of the request body, to tell a replay from another request.
     pub request_hash: &'a [u8],
-}
-
-/// Writes the task row inside the caller's transaction (which also wrote
-/// its job). `false` when the owner already has a task with this
-/// idempotency key: a concurrent request with the same key won.
-pub async fn insert(conn: &mut PgConnection, task: &NewTask<'_>) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query!(
-        "INSERT INTO tasks (id, owner_id, type, name, payload, idempotency_key, request_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner_id, idempotency_key) DO NOTHING",
-        task.id,
-        task.owner_id,
-        task.kind,
-        task.name,
-        task.payload,
-        task.idempotency_key,
-        task.request_hash,
-    )
-    .execute(conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
 }
 
 /// The email a `message` task sends; `None` if there is no such task.

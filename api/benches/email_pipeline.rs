@@ -5,6 +5,9 @@
 //! latency (p50/p99) and mails/s from the first request until the sink has
 //! received every message.
 //!
+//! Then sends as many again through `POST /api/v1/tasks/batch` (500 per
+//! request, BENCH_BATCH_CLIENTS clients, default 4).
+//!
 //! BENCH_EMAILS (default 10000), BENCH_CLIENTS (default 50),
 //! BENCH_SMTP_CONNECTIONS (default 10) and BENCH_WORKER_CONCURRENCY
 //! (default 100) tune it.
@@ -104,8 +107,79 @@ async fn main() -> anyhow::Result<()> {
         percentile_ms(&latencies, 0.99),
         emails as f64 / delivered.as_secs_f64(),
     );
+
+    // The same number again through the batch route, 500 per request.
+    let batch_clients = knob("BENCH_BATCH_CLIENTS", 4).max(1);
+    let before = sink.received();
+    let started = Instant::now();
+    let senders: Vec<_> = (0..batch_clients)
+        .map(|c| {
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            let mine = emails / batch_clients + usize::from(c < emails % batch_clients);
+            tokio::spawn(async move { submit_batches(&client, &base, &key, c, mine).await })
+        })
+        .collect();
+    let mut batch_latencies = Vec::new();
+    for sender in senders {
+        batch_latencies.extend(sender.await??);
+    }
+    let accepted = started.elapsed();
+    sink.wait_for(before + emails, Duration::from_secs(600))
+        .await?;
+    let delivered = started.elapsed();
+    batch_latencies.sort();
+    println!(
+        "| batch route ({batch_clients} clients x 500 tasks) | accepted tasks/s | request p50 | request p99 | mails/s end to end |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {emails} tasks | {:.0} | {:.2} ms | {:.2} ms | {:.0} |",
+        emails as f64 / accepted.as_secs_f64(),
+        percentile_ms(&batch_latencies, 0.50),
+        percentile_ms(&batch_latencies, 0.99),
+        emails as f64 / delivered.as_secs_f64(),
+    );
     delete_prefix(settings.redis.url.expose_secret(), &prefix).await?;
     Ok(())
+}
+
+/// One client of the batch route: `count` tasks, 500 per request.
+async fn submit_batches(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    client_no: usize,
+    count: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut latencies = Vec::new();
+    for start in (0..count).step_by(500) {
+        let tasks: Vec<Value> = (start..count.min(start + 500))
+            .map(|n| {
+                json!({"type": "message", "payload": {
+                    "to": format!("batch{client_no}-{n}@example.com"),
+                    "subject": "Your tickets",
+                    "text": "Row A, seat 12. Doors open at 7.",
+                    "html": "<p>Row A, seat 12. Doors open at 7.</p>"
+                }})
+            })
+            .collect();
+        let sent = Instant::now();
+        let response = client
+            .post(format!("{base}/api/v1/tasks/batch"))
+            .header("x-api-key", key)
+            .json(&json!({ "tasks": tasks }))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200, "got {}", response.status());
+        let body: Value = response.json().await?;
+        latencies.push(sent.elapsed());
+        anyhow::ensure!(
+            body["accepted"].as_u64() == Some(tasks.len() as u64),
+            "a batch was not fully accepted: {}",
+            body["results"]
+        );
+    }
+    Ok(latencies)
 }
 
 /// One client: `count` tasks in a row; returns each request's latency.

@@ -24,6 +24,13 @@ const KEY_ROUTES: &[(&str, &str, &[&str])] = &[
     // subscribe/unsubscribe: subscriptions; see tests/tasks.rs); the walk
     // sends a message.
     ("POST", "/api/v1/tasks", &["email:send"]),
+    // Any key that submits tasks may send a batch; each item then checks its
+    // own type's scope (a 403 in its result; see tests/tasks_batch.rs).
+    (
+        "POST",
+        "/api/v1/tasks/batch",
+        &["email:send", "otp", "subscriptions"],
+    ),
     // The owner's own tasks, whatever key submitted them.
     (
         "GET",
@@ -83,6 +90,9 @@ fn body_for(method: &str, path: &str) -> Value {
     match (method, path) {
         ("POST", "/api/v1/tasks") => {
             json!({"type": "message", "payload": {"to": "guest@example.com", "subject": "Hi", "text": "Hello"}})
+        }
+        ("POST", "/api/v1/tasks/batch") => {
+            json!({"tasks": [{"type": "message", "payload": {"to": "guest@example.com", "subject": "Hi", "text": "Hello"}}]})
         }
         ("POST", "/api/v1/otp/verify") => json!({"to": "guest@example.com", "code": "123456"}),
         ("POST", "/api/v1/subscription-contents") => {

@@ -50,6 +50,31 @@ return -1
     )
 });
 
+static GCRA_MANY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS[1]: bucket; ARGV: emission interval (ms), burst tolerance (ms), cells
+-- wanted. Takes as many of the cells as the bucket holds now (GCRA with a
+-- cost); returns {cells taken, ms until the next cell when none was}.
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
+local tat = tonumber(redis.call("GET", KEYS[1]) or now)
+if tat < now then tat = now end
+local free = math.floor((tolerance + interval - (tat - now)) / interval)
+local taken = math.max(0, math.min(wanted, free))
+if taken == 0 then
+    return {0, tat - now - tolerance}
+end
+local new_tat = tat + interval * taken
+redis.call("SET", KEYS[1], new_tat, "PX", new_tat - now)
+return {taken, 0}
+"#,
+    )
+});
+
 static REFUND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -114,6 +139,39 @@ impl RateLimiter {
             Err(error) => {
                 tracing::warn!(%error, bucket = name, "rate limiter unavailable; allowing");
                 Decision::Allowed
+            }
+        }
+    }
+
+    /// Counts up to `wanted` requests at once (a batch): returns how many
+    /// the bucket allows now (the first ones), and when none, how long until
+    /// the next. Redis down allows all, as [`RateLimiter::check`] does.
+    pub async fn check_many(
+        &self,
+        name: &str,
+        key: &str,
+        rule: Rule,
+        wanted: u32,
+    ) -> (u32, Option<Duration>) {
+        if wanted == 0 {
+            return (0, None);
+        }
+        let interval_ms = interval_ms(rule);
+        let tolerance_ms = interval_ms * u64::from(rule.limit.max(1) - 1);
+        let mut redis = self.redis.clone();
+        let result: redis::RedisResult<(i64, i64)> = GCRA_MANY
+            .key(format!("{}:{name}:{key}", self.prefix))
+            .arg(interval_ms)
+            .arg(tolerance_ms)
+            .arg(wanted)
+            .invoke_async(&mut redis)
+            .await;
+        match result {
+            Ok((0, wait_ms)) => (0, Some(Duration::from_millis(wait_ms.max(1) as u64))),
+            Ok((taken, _)) => (taken.clamp(0, i64::from(wanted)) as u32, None),
+            Err(error) => {
+                tracing::warn!(%error, bucket = name, "rate limiter unavailable; allowing");
+                (wanted, None)
             }
         }
     }

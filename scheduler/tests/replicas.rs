@@ -126,7 +126,11 @@ async fn two_schedulers_enqueue_each_tick_once_and_relay_each_row_once() {
             tick.dedupe_key
         );
     }
-    assert_eq!(queued.len(), 300 + ticks.len(), "nothing queued twice");
+    // Other schedules (housekeeping at :00 and :30) may have queued jobs too;
+    // none of anything is queued twice.
+    let distinct: std::collections::HashSet<&String> = queued.iter().collect();
+    assert_eq!(distinct.len(), queued.len(), "nothing queued twice");
+    assert!(queued.len() >= 300 + ticks.len());
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The boundary every request crosses before routing.
 //!
-//! - Its body is read here, at most `http.max_body_bytes` of it: past that
+//! - Its body is read here, at most `http.max_body_bytes` of it
+//!   (`http.max_batch_body_bytes` for the task batch route): past that
 //!   the answer is 413 without reading further, whether or not a
 //!   Content-Length announced the size (a chunked body is counted as it
 //!   arrives). Handlers then see the buffered body, as poem-openapi would
@@ -26,6 +27,7 @@ pub use text::PathTemplates;
 #[derive(Debug, Clone)]
 pub struct Boundary {
     max_body_bytes: usize,
+    max_batch_body_bytes: usize,
     body_timeout: std::time::Duration,
     paths: Arc<PathTemplates>,
 }
@@ -35,11 +37,13 @@ impl Boundary {
     /// parameters named after `paths`.
     pub fn new(
         max_body_bytes: usize,
+        max_batch_body_bytes: usize,
         body_timeout: std::time::Duration,
         paths: PathTemplates,
     ) -> Self {
         Self {
             max_body_bytes,
+            max_batch_body_bytes,
             body_timeout,
             paths: Arc::new(paths),
         }
@@ -83,7 +87,12 @@ impl Boundary {
 
     /// The whole body, or 413 as soon as it is known to be too large.
     async fn read_body(&self, request: &mut Request) -> poem::Result<Vec<u8>> {
-        let limit = self.max_body_bytes;
+        // The one route whose bodies are made to be large has its own limit.
+        let limit = if request.uri().path() == BATCH_PATH {
+            self.max_batch_body_bytes
+        } else {
+            self.max_body_bytes
+        };
         let announced = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -110,6 +119,9 @@ impl Boundary {
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// `POST /api/v1/tasks/batch`, held to `http.max_batch_body_bytes`.
+pub const BATCH_PATH: &str = "/api/v1/tasks/batch";
 
 fn field_error(field: &str, message: &str) -> crate::problem::FieldError {
     crate::problem::FieldError {

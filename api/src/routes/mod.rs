@@ -13,6 +13,7 @@ mod otp;
 mod subscriptions;
 mod system;
 mod tasks;
+mod tasks_batch;
 mod tickets;
 mod venues;
 mod waitlist;
@@ -100,6 +101,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     let routes = std::sync::Arc::new(crate::metrics::RouteTemplates::from_spec(&document));
     let boundary = crate::boundary::Boundary::new(
         state.settings.http.max_body_bytes,
+        state.settings.http.max_batch_body_bytes,
         std::time::Duration::from_secs(state.settings.http.body_read_timeout_seconds),
         crate::boundary::PathTemplates::from_spec(&document),
     );

@@ -153,7 +153,7 @@ impl TasksApi {
                 idempotency_key: key.as_deref(),
                 request_hash: &hash,
             };
-            match write(state.0, &work, &task, body.max_attempts).await? {
+            match write_one(state.0, &work, &task, body.max_attempts).await? {
                 Submitted::Written(job) => {
                     state.producer.dispatch(&[job]).await;
                     return Ok(SubmitResponse::Accepted(Json(TaskAccepted {
@@ -181,6 +181,30 @@ impl TasksApi {
         )
     }
 
+    /// Submit up to 500 tasks in one request and one transaction, each with
+    /// its own `idempotency_key` (like the header of a single submission).
+    /// Every item gets a result in `results`, in order: 202 (accepted, or
+    /// the task its key created), 403 (a type outside the key's scopes),
+    /// 409 (its key was used with another body), 422 (invalid, naming the
+    /// fields) or 429 (past the account's task budget, which every item
+    /// counts against; with `retry_after`). An unverified account gets 403
+    /// for the whole request. The body may be at most
+    /// `http.max_batch_body_bytes` (16 MiB by default); larger: 413.
+    #[oai(path = "/batch", method = "post")]
+    async fn submit_batch(
+        &self,
+        state: Data<&AppState>,
+        auth: AnyAuth,
+        body: Json<super::tasks_batch::TaskBatchRequest>,
+    ) -> Result<
+        Json<super::tasks_batch::TaskBatchResponse>,
+        Problems<{ FORBIDDEN | UNPROCESSABLE_ENTITY }>,
+    > {
+        Ok(Json(
+            super::tasks_batch::submit(state.0, auth.caller(), body.0).await?,
+        ))
+    }
+
     /// A task of the caller's; anyone else's is 404.
     #[oai(path = "/:id", method = "get")]
     async fn get(
@@ -201,7 +225,7 @@ impl TasksApi {
 }
 
 /// What a task asks for, validated.
-enum Work {
+pub(crate) enum Work {
     Message(MessagePayload),
     Otp(OtpPayload),
     Subscribe(SubscriptionPayload),
@@ -209,7 +233,7 @@ enum Work {
 }
 
 impl Work {
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Message(_) => "message",
             Self::Otp(_) => "otp",
@@ -218,7 +242,7 @@ impl Work {
         }
     }
 
-    fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         match self {
             Self::Message(_) => Scope::EmailSend,
             Self::Otp(_) => Scope::Otp,
@@ -226,7 +250,7 @@ impl Work {
         }
     }
 
-    fn payload(&self) -> serde_json::Value {
+    pub(crate) fn payload(&self) -> serde_json::Value {
         match self {
             Self::Message(message) => serde_json::to_value(message),
             Self::Otp(otp) => serde_json::to_value(otp),
@@ -236,28 +260,47 @@ impl Work {
     }
 }
 
-/// Writes the task and its job: one statement, or for an OTP a transaction
-/// that also stores the code's row.
-async fn write(
+/// The job that carries out a task.
+pub(crate) fn job_for(work: &Work, id: Uuid, max_attempts: Option<i32>) -> TaskJob {
+    match work {
+        Work::Message(_) => TaskJob::of(&SendMessage { task_id: id }, max_attempts),
+        Work::Otp(_) => TaskJob::of(&IssueOtp { otp_id: id }, max_attempts),
+        Work::Subscribe(_) => TaskJob::of(&Subscribe { task_id: id }, max_attempts),
+        Work::Unsubscribe(_) => TaskJob::of(&Unsubscribe { task_id: id }, max_attempts),
+    }
+}
+
+/// Writes the task and its job on `conn` (an OTP also stores its code's
+/// row first); the caller commits, or rolls back unless written.
+pub(crate) async fn write(
+    conn: &mut PgConnection,
+    work: &Work,
+    task: &tasks::NewTask<'_>,
+    max_attempts: Option<i32>,
+    require_verified: bool,
+) -> Result<Submitted, ApiError> {
+    if let Work::Otp(otp_payload) = work {
+        otp::request(&mut *conn, task.id, task.owner_id, otp_payload).await?;
+    }
+    let job = job_for(work, task.id, max_attempts);
+    Ok(tasks::submit(&mut *conn, task, &job, require_verified).await?)
+}
+
+/// Writes one submitted task: one statement on the pool, or for an OTP a
+/// transaction that also stores the code's row.
+async fn write_one(
     state: &AppState,
     work: &Work,
     task: &tasks::NewTask<'_>,
     max_attempts: Option<i32>,
 ) -> Result<Submitted, ApiError> {
-    let id = task.id;
     let verified = state.settings.auth.require_verified_email;
-    let job = match work {
-        Work::Message(_) => TaskJob::of(&SendMessage { task_id: id }, max_attempts),
-        Work::Otp(_) => TaskJob::of(&IssueOtp { otp_id: id }, max_attempts),
-        Work::Subscribe(_) => TaskJob::of(&Subscribe { task_id: id }, max_attempts),
-        Work::Unsubscribe(_) => TaskJob::of(&Unsubscribe { task_id: id }, max_attempts),
-    };
-    let Work::Otp(otp_payload) = work else {
+    if !matches!(work, Work::Otp(_)) {
+        let job = job_for(work, task.id, max_attempts);
         return Ok(tasks::submit(&state.pool, task, &job, verified).await?);
-    };
+    }
     let mut tx = state.pool.begin().await?;
-    otp::request(&mut tx, id, task.owner_id, otp_payload).await?;
-    let submitted = tasks::submit(&mut *tx, task, &job, verified).await?;
+    let submitted = write(&mut tx, work, task, max_attempts, verified).await?;
     if matches!(submitted, Submitted::Written(_)) {
         tx.commit().await?;
     }
@@ -265,7 +308,7 @@ async fn write(
 }
 
 /// Validates the request: 422 with one entry per bad field.
-fn parse(body: &TaskRequest) -> Result<Work, ApiError> {
+pub(crate) fn parse(body: &TaskRequest) -> Result<Work, ApiError> {
     let mut problems = Vec::new();
     if body.max_attempts.is_some_and(|n| !(1..=25).contains(&n)) {
         problems.push(Invalid::new("max_attempts", "must be 1-25"));
@@ -347,7 +390,7 @@ fn has_nul(value: &serde_json::Value) -> bool {
 
 /// The task an earlier request with `key` created: `Some` for the same body
 /// within 24 h, 409 for another body. A key older than 24 h is released.
-async fn replay(
+pub(crate) async fn replay(
     conn: &mut PgConnection,
     owner: Uuid,
     key: &str,

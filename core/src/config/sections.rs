@@ -25,6 +25,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body read; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest body of `POST /api/v1/tasks/batch` (up to 500 tasks).
+    pub max_batch_body_bytes: usize,
     /// Seconds a request body may take to arrive in full; past it, 408.
     pub body_read_timeout_seconds: u64,
     /// Seconds a connection may stay silent (no byte either way) before it

@@ -10,7 +10,7 @@ use crate::jobs::{Job, queues};
 
 mod submit;
 
-pub use submit::{Submitted, TaskJob, submit};
+pub use submit::{BatchTask, Submitted, SubmittedMany, TaskJob, submit, submit_many};
 
 /// Largest text + HTML body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

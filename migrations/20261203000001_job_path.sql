@@ -2,9 +2,13 @@
 -- changes an indexed column adds an entry to every index whose predicate
 -- the new row version matches. Indexes that hold nothing useful for most
 -- rows cost on every write.
-
--- Almost no job has a dedupe key, but a UNIQUE constraint indexes the NULLs
--- too: one wasted index entry per write. Only keyed rows are indexed now
--- (inserts name the predicate in ON CONFLICT).
-ALTER TABLE jobs DROP CONSTRAINT jobs_dedupe_key_key;
+--
+-- Almost no job has a dedupe key, but the UNIQUE constraint on it indexes
+-- the NULL of every row: one wasted index entry per write. This release
+-- adds the partial index that only keyed rows enter, and its inserts name
+-- the predicate (`ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL`,
+-- which the old constraint satisfies as well). The constraint itself is
+-- dropped by a later migration, once no binary that infers it without the
+-- predicate can still be running: dropping it here would fail every enqueue
+-- of the previous release's replicas during a rolling deploy.
 CREATE UNIQUE INDEX jobs_dedupe_key_idx ON jobs (dedupe_key) WHERE dedupe_key IS NOT NULL;

@@ -306,6 +306,22 @@ async fn key_caller(state: &AppState, secret: &str) -> poem::Result<Caller> {
     Ok(key_caller_of(owner))
 }
 
+/// Whether the request carries a live API key or a validly signed access
+/// token (revocation is checked later, by the route): enough to be trusted
+/// with a large body.
+pub async fn presents_credential(state: &AppState, headers: &poem::http::HeaderMap) -> bool {
+    let bearer = headers
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    match key.or(bearer) {
+        Some(secret) if secret.starts_with(KEY_PREFIX) => live_key(state, secret).await.is_ok(),
+        Some(token) => state.tokens.verify(token).is_some(),
+        None => false,
+    }
+}
+
 /// The owner of a live key (401 for anything else).
 async fn live_key(state: &AppState, secret: &str) -> poem::Result<api_keys::KeyOwner> {
     marquee_core::auth::key_cache::authenticate(

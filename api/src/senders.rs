@@ -35,3 +35,17 @@ pub async fn count_task(state: &AppState, user_id: Uuid) -> Result<(), ApiError>
         )
         .await
 }
+
+/// Gives back budget counted for tasks that were not written (a replayed
+/// idempotency key, an unverified sender, a failed transaction).
+pub async fn uncount_tasks(state: &AppState, user_id: Uuid, tasks: u32) {
+    state
+        .limiter
+        .refund_many(
+            "tasks-user",
+            &user_id.to_string(),
+            state.settings.rate_limits.tasks_per_user,
+            tasks,
+        )
+        .await;
+}

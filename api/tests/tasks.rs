@@ -248,3 +248,49 @@ async fn a_key_older_than_a_day_is_free_again_and_every_task_has_its_job() {
     .unwrap();
     assert_eq!((tasks(&app).await, orphans), (2, 0));
 }
+
+#[tokio::test]
+async fn replays_and_refusals_spend_no_budget() {
+    let mut ctx = marquee_core::testing::TestContext::new().await;
+    ctx.settings.rate_limits.tasks_per_user = marquee_core::rate_limit::Rule {
+        limit: 2,
+        period_seconds: 3600,
+    };
+    let app = TestApp::spawn_with(ctx).await;
+    let session = register(&app, "dev@example.com").await;
+    let secret = key(&app, access_token(&session), json!(["email:send"])).await;
+    assert_eq!(
+        submit(&app, &secret, &message(), Some("once"))
+            .await
+            .status(),
+        202
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            submit(&app, &secret, &message(), Some("once"))
+                .await
+                .status(),
+            202
+        );
+    }
+    assert_eq!(
+        submit(&app, &secret, &message(), None).await.status(),
+        202,
+        "one cell was left"
+    );
+    problem(submit(&app, &secret, &message(), None).await, 429).await;
+
+    // An unverified account is told so every time, never 429.
+    let unverified = register_unverified(&app, "new@example.com").await;
+    for _ in 0..3 {
+        let response = app
+            .client
+            .post(app.url("/api/v1/tasks"))
+            .bearer_auth(access_token(&unverified))
+            .json(&message())
+            .send()
+            .await
+            .unwrap();
+        problem(response, 403).await;
+    }
+}

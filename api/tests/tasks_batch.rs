@@ -229,3 +229,51 @@ async fn a_batch_may_exceed_the_general_body_limit_up_to_its_own() {
     problem(too_big, 413).await;
     assert_eq!(written(&app).await, (100, 100));
 }
+
+#[tokio::test]
+async fn retrying_a_whole_batch_replays_it_without_spending_budget_again() {
+    let mut ctx = TestContext::new().await;
+    ctx.settings.rate_limits.tasks_per_user = Rule {
+        limit: 10,
+        period_seconds: 3600,
+    };
+    let app = TestApp::spawn_with(ctx).await;
+    let key = sender(&app, json!(["email:send"])).await;
+    let keyed = || -> Vec<Value> {
+        (0..10)
+            .map(|n| json!({"type": "message", "idempotency_key": format!("k{n}"),
+                            "payload": {"to": format!("fan{n}@example.com"), "subject": "Hi", "text": "x"}}))
+            .collect()
+    };
+    let first = ok(batch(&app, &key, keyed()).await).await;
+    assert_eq!(first["accepted"], 10);
+    // The answer was lost; the client sends the same batch again.
+    let again = ok(batch(&app, &key, keyed()).await).await;
+    assert_eq!(
+        again["accepted"], 10,
+        "replays are not refused for the budget: {again}"
+    );
+    for n in 0..10 {
+        assert_eq!(again["results"][n]["id"], first["results"][n]["id"]);
+    }
+    // The budget is still spent for new tasks.
+    let fresh = ok(batch(&app, &key, vec![message("new@example.com")]).await).await;
+    assert_eq!(fresh["results"][0]["status"], 429);
+    assert_eq!(written(&app).await, (10, 10));
+}
+
+#[tokio::test]
+async fn only_a_signed_in_caller_may_send_a_body_past_the_general_limit() {
+    let mut ctx = TestContext::new().await;
+    ctx.settings.http.max_batch_body_bytes = 3 * 1024 * 1024;
+    let app = TestApp::spawn_with(ctx).await;
+    let big = json!({"tasks": [{"type": "message", "payload": {"to": "a@example.com", "subject": "x", "text": "x".repeat(2_000_000)}}]});
+    for credential in [None, Some("mk_not-a-key"), Some("not.a.token")] {
+        let mut request = app.client.post(app.url("/api/v1/tasks/batch")).json(&big);
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        problem(request.send().await.unwrap(), 413).await;
+    }
+    assert_eq!(written(&app).await, (0, 0));
+}

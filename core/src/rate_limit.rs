@@ -78,12 +78,13 @@ return {taken, 0}
 static REFUND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
--- KEYS[1]: bucket; ARGV: emission interval (ms). Takes back one cell.
+-- KEYS[1]: bucket; ARGV: emission interval (ms), cells (default 1).
+-- Takes back cells.
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local tat = tonumber(redis.call("GET", KEYS[1]))
 if not tat then return 0 end
-local new_tat = tat - tonumber(ARGV[1])
+local new_tat = tat - tonumber(ARGV[1]) * tonumber(ARGV[2] or 1)
 if new_tat <= now then
     redis.call("DEL", KEYS[1])
 else
@@ -180,10 +181,19 @@ impl RateLimiter {
     /// limits on failures only: count before trying (so concurrent tries
     /// cannot overshoot), refund when the try succeeded.
     pub async fn refund(&self, name: &str, key: &str, rule: Rule) {
+        self.refund_many(name, key, rule, 1).await;
+    }
+
+    /// Takes back `cells` requests (a batch's items that wrote nothing new).
+    pub async fn refund_many(&self, name: &str, key: &str, rule: Rule, cells: u32) {
+        if cells == 0 {
+            return;
+        }
         let mut redis = self.redis.clone();
         let result: redis::RedisResult<i64> = REFUND
             .key(format!("{}:{name}:{key}", self.prefix))
             .arg(interval_ms(rule))
+            .arg(cells)
             .invoke_async(&mut redis)
             .await;
         if let Err(error) = result {

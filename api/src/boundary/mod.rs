@@ -24,10 +24,12 @@ use crate::problem::ApiError;
 pub use text::PathTemplates;
 
 /// The limits a request is held to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Boundary {
     max_body_bytes: usize,
     max_batch_body_bytes: usize,
+    /// To tell a credentialed batch from anyone's (see `read_body`).
+    state: Option<crate::state::AppState>,
     body_timeout: std::time::Duration,
     paths: Arc<PathTemplates>,
 }
@@ -44,9 +46,17 @@ impl Boundary {
         Self {
             max_body_bytes,
             max_batch_body_bytes,
+            state: None,
             body_timeout,
             paths: Arc::new(paths),
         }
+    }
+
+    /// Lets signed-in callers of the batch route send up to
+    /// `max_batch_body_bytes`.
+    pub fn with_state(mut self, state: crate::state::AppState) -> Self {
+        self.state = Some(state);
+        self
     }
 
     /// Middleware body; use with `EndpointExt::around`.
@@ -87,11 +97,19 @@ impl Boundary {
 
     /// The whole body, or 413 as soon as it is known to be too large.
     async fn read_body(&self, request: &mut Request) -> poem::Result<Vec<u8>> {
-        // The one route whose bodies are made to be large has its own limit.
-        let limit = if request.uri().path() == BATCH_PATH {
-            self.max_batch_body_bytes
-        } else {
-            self.max_body_bytes
+        // The one route whose bodies are made to be large has its own limit,
+        // for callers with a valid credential only: this runs before the
+        // route's own authentication, and nobody else may make us buffer
+        // (and scan) 16 MiB.
+        let batch =
+            request.method() == poem::http::Method::POST && request.uri().path() == BATCH_PATH;
+        let limit = match &self.state {
+            Some(state)
+                if batch && crate::auth::presents_credential(state, request.headers()).await =>
+            {
+                self.max_batch_body_bytes
+            }
+            _ => self.max_body_bytes,
         };
         let announced = request
             .headers()

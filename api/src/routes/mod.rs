@@ -104,7 +104,8 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         state.settings.http.max_batch_body_bytes,
         std::time::Duration::from_secs(state.settings.http.body_read_timeout_seconds),
         crate::boundary::PathTemplates::from_spec(&document),
-    );
+    )
+    .with_state(state.clone());
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)

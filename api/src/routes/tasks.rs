@@ -162,6 +162,7 @@ impl TasksApi {
                     })));
                 }
                 Submitted::Unverified => {
+                    crate::senders::uncount_tasks(state.0, caller.user_id, 1).await;
                     return Err(ApiError::Forbidden(crate::senders::VERIFY_FIRST.to_owned()).into());
                 }
                 Submitted::KeyTaken => {
@@ -170,6 +171,8 @@ impl TasksApi {
                     let existing = replay(&mut tx, caller.user_id, key, &hash).await?;
                     tx.commit().await.map_err(ApiError::from)?;
                     if let Some(existing) = existing {
+                        // A replay writes nothing: it costs no budget.
+                        crate::senders::uncount_tasks(state.0, caller.user_id, 1).await;
                         return Ok(SubmitResponse::Accepted(Json(existing)));
                     }
                 }

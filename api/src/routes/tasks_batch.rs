@@ -148,8 +148,18 @@ pub async fn submit(
         }
     }
     let valid = known_content_types(state, caller, valid, &mut results).await?;
-    let valid = within_budget(state, caller, valid, &mut results).await;
-    let (written, replies) = write_all(state, caller, &valid).await?;
+    let (valid, charged) = within_budget(state, caller, valid, &mut results).await?;
+    // Charged items that wrote nothing new (a key taken meanwhile, or all of
+    // them when the transaction fails) give their budget back.
+    let (written, replies) = match write_all(state, caller, &valid).await {
+        Ok(done) => done,
+        Err(error) => {
+            crate::senders::uncount_tasks(state, caller.user_id, charged).await;
+            return Err(error);
+        }
+    };
+    let unwritten = (charged as usize).saturating_sub(written.len()) as u32;
+    crate::senders::uncount_tasks(state, caller.user_id, unwritten).await;
     results.extend(replies);
     state.producer.dispatch(&written).await;
     results.sort_by_key(|r| r.index);
@@ -239,13 +249,27 @@ async fn known_content_types(
 }
 
 /// Counts the items against the account's task budget, first ones first;
-/// the rest are 429.
+/// the rest are 429. Items whose key the account used within 24 hours
+/// replay (or conflict) and cost nothing, so retrying a whole batch after a
+/// lost answer is never refused for the budget it already spent.
 async fn within_budget(
     state: &AppState,
     caller: &Caller,
-    mut valid: Vec<Valid>,
+    valid: Vec<Valid>,
     results: &mut Vec<TaskBatchResult>,
-) -> Vec<Valid> {
+) -> Result<(Vec<Valid>, u32), ApiError> {
+    let keys: Vec<String> = valid.iter().filter_map(|v| v.key.clone()).collect();
+    let used: HashSet<String> = if keys.is_empty() {
+        HashSet::new()
+    } else {
+        tasks::recent_keys(&state.pool, caller.user_id, &keys)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let (replays, mut fresh): (Vec<Valid>, Vec<Valid>) = valid
+        .into_iter()
+        .partition(|v| v.key.as_ref().is_some_and(|k| used.contains(k)));
     let rule = state.settings.rate_limits.tasks_per_user;
     let (granted, wait) = state
         .limiter
@@ -253,7 +277,7 @@ async fn within_budget(
             "tasks-user",
             &caller.user_id.to_string(),
             rule,
-            valid.len() as u32,
+            fresh.len() as u32,
         )
         .await;
     // When some were granted, the next cell comes one emission interval on.
@@ -261,7 +285,7 @@ async fn within_budget(
     let retry_after = wait
         .map_or(interval, |w| w.as_secs_f64().ceil() as u32)
         .max(1);
-    for over in valid.split_off((granted as usize).min(valid.len())) {
+    for over in fresh.split_off((granted as usize).min(fresh.len())) {
         results.push(
             TaskBatchResult::refused(
                 over.index,
@@ -271,7 +295,9 @@ async fn within_budget(
             .with(|r| r.retry_after = Some(retry_after)),
         );
     }
-    valid
+    fresh.extend(replays);
+    fresh.sort_by_key(|v| v.index);
+    Ok((fresh, granted))
 }
 
 /// Writes every item in one transaction: OTPs one by one (each stores its
@@ -319,10 +345,15 @@ async fn write_all(
             }
         }
     }
-    for (item, id) in valid.iter().zip(&ids) {
-        if !matches!(item.work, Work::Otp(_)) {
-            continue;
-        }
+    // In key order, as the statement above inserts: two batches taking the
+    // same keys wait for each other instead of deadlocking.
+    let mut otps: Vec<(&Valid, &Uuid)> = valid
+        .iter()
+        .zip(&ids)
+        .filter(|(item, _)| matches!(item.work, Work::Otp(_)))
+        .collect();
+    otps.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    for (item, id) in otps {
         let mut savepoint = tx.begin().await?;
         match write(
             &mut savepoint,
@@ -373,7 +404,10 @@ async fn write_all(
                         results.push(TaskBatchResult::accepted(item.index, job.id, queued()));
                         written.push(job);
                     }
-                    _ => results.push(TaskBatchResult::refused(
+                    Submitted::Unverified => {
+                        return Err(ApiError::Forbidden(crate::senders::VERIFY_FIRST.to_owned()));
+                    }
+                    Submitted::KeyTaken => results.push(TaskBatchResult::refused(
                         item.index,
                         409,
                         Some("this idempotency_key is in use by a concurrent request".to_owned()),

@@ -232,6 +232,24 @@ pub async fn find_by_key(
     .await
 }
 
+/// Which of `keys` the owner used within the last 24 hours (their tasks
+/// replay rather than write).
+pub async fn recent_keys(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+    keys: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT idempotency_key AS "key!" FROM tasks
+         WHERE owner_id = $1 AND idempotency_key = ANY($2)
+           AND created_at > now() - interval '24 hours'"#,
+        owner_id,
+        keys,
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// Frees an expired idempotency key for reuse (the task itself stays).
 pub async fn release_key(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query!("UPDATE tasks SET idempotency_key = NULL WHERE id = $1", id)

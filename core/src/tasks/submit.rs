@@ -50,8 +50,6 @@ pub async fn submit(
     job: &TaskJob,
     require_verified: bool,
 ) -> Result<Submitted, sqlx::Error> {
-    // The task row references its job's; both foreign-key checks run at
-    // the end of the statement, when both rows exist.
     let row = sqlx::query!(
         r#"WITH sender AS (
             SELECT id FROM users WHERE id = $2 AND (NOT $11 OR email_verified_at IS NOT NULL)
@@ -148,6 +146,9 @@ pub async fn submit_many(
             SELECT input.id, sender.id, input.type, input.name, input.payload,
                    input.idempotency_key, input.request_hash
             FROM input, sender
+            -- Keys in order: two batches taking the same keys queue on each
+            -- other instead of deadlocking.
+            ORDER BY input.idempotency_key
             ON CONFLICT (owner_id, idempotency_key) DO NOTHING
             RETURNING id
          ), job AS (

@@ -277,3 +277,23 @@ async fn only_a_signed_in_caller_may_send_a_body_past_the_general_limit() {
     }
     assert_eq!(written(&app).await, (0, 0));
 }
+
+#[tokio::test]
+async fn an_otp_item_replays_by_its_key_without_voiding_its_code() {
+    let app = TestApp::spawn().await;
+    let key = sender(&app, json!(["email:send", "otp"])).await;
+    let otp = || {
+        vec![
+            json!({"type": "otp", "idempotency_key": "o1", "payload": {"to": "guest@example.com"}}),
+        ]
+    };
+    let first = ok(batch(&app, &key, otp()).await).await;
+    let again = ok(batch(&app, &key, otp()).await).await;
+    assert_eq!(first["results"][0]["status"], 202);
+    assert_eq!(again["results"][0]["id"], first["results"][0]["id"]);
+    let live = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM otps WHERE voided_at IS NULL"#)
+        .fetch_one(&app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 1, "the replay stored no code and voided none");
+}

@@ -354,28 +354,12 @@ async fn write_all(
         .collect();
     otps.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     for (item, id) in otps {
-        let mut savepoint = tx.begin().await?;
-        match write(
-            &mut savepoint,
-            &item.work,
-            &new_task(caller, item, *id),
-            item.request.max_attempts,
-            verified,
-        )
-        .await?
-        {
-            Submitted::Written(job) => {
-                savepoint.commit().await?;
+        match write_alone(&mut tx, caller, item, *id, verified).await? {
+            Some(job) => {
                 results.push(TaskBatchResult::accepted(item.index, job.id, queued()));
                 written.push(job);
             }
-            Submitted::Unverified => {
-                return Err(ApiError::Forbidden(crate::senders::VERIFY_FIRST.to_owned()));
-            }
-            Submitted::KeyTaken => {
-                savepoint.rollback().await?;
-                taken.push(item);
-            }
+            None => taken.push(item),
         }
     }
     for item in taken {
@@ -388,26 +372,12 @@ async fn write_all(
             )),
             Ok(None) => {
                 // Its key had expired and is free now: write it under it.
-                let id = Uuid::now_v7();
-                let mut savepoint = tx.begin().await?;
-                match write(
-                    &mut savepoint,
-                    &item.work,
-                    &new_task(caller, item, id),
-                    item.request.max_attempts,
-                    verified,
-                )
-                .await?
-                {
-                    Submitted::Written(job) => {
-                        savepoint.commit().await?;
+                match write_alone(&mut tx, caller, item, Uuid::now_v7(), verified).await? {
+                    Some(job) => {
                         results.push(TaskBatchResult::accepted(item.index, job.id, queued()));
                         written.push(job);
                     }
-                    Submitted::Unverified => {
-                        return Err(ApiError::Forbidden(crate::senders::VERIFY_FIRST.to_owned()));
-                    }
-                    Submitted::KeyTaken => results.push(TaskBatchResult::refused(
+                    None => results.push(TaskBatchResult::refused(
                         item.index,
                         409,
                         Some("this idempotency_key is in use by a concurrent request".to_owned()),
@@ -422,6 +392,39 @@ async fn write_all(
     }
     tx.commit().await?;
     Ok((written, results))
+}
+
+/// Writes one item under a savepoint of `tx`: its job, or `None` when its
+/// key is taken (the savepoint undoes what it wrote, e.g. an OTP's voiding
+/// of earlier codes).
+async fn write_alone(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    item: &Valid,
+    id: Uuid,
+    verified: bool,
+) -> Result<Option<Enqueued>, ApiError> {
+    let mut savepoint = tx.begin().await?;
+    let task = new_task(caller, item, id);
+    match write(
+        &mut savepoint,
+        &item.work,
+        &task,
+        item.request.max_attempts,
+        verified,
+    )
+    .await?
+    {
+        Submitted::Written(job) => {
+            savepoint.commit().await?;
+            Ok(Some(job))
+        }
+        Submitted::Unverified => Err(ApiError::Forbidden(crate::senders::VERIFY_FIRST.to_owned())),
+        Submitted::KeyTaken => {
+            savepoint.rollback().await?;
+            Ok(None)
+        }
+    }
 }
 
 /// An item's task row, under `id`.

@@ -143,26 +143,27 @@ async fn enqueue_all(pool: &PgPool, producer: &Producer, total: usize) -> anyhow
     Ok(())
 }
 
-/// Waits until every enqueued job has finished. Asks only whether any job
-/// is still open (the partial `jobs_open_idx` answers that without reading
-/// finished rows): a `count(*)` of succeeded rows every 20 ms scanned the
-/// whole table and took a fifth of PostgreSQL's CPU from the system under
-/// test. Every row is enqueued before this is called.
+/// Waits until every enqueued job has finished. Reads the per-minute
+/// history counters, which the worker adds to in the statement that records
+/// each outcome: a handful of rows. Polling the ledger itself cost the
+/// system under test: a `count(*)` every 20 ms scanned the whole table, and
+/// even an `EXISTS` over the open-jobs index took ~3 ms a probe once the
+/// index had filled with dead entries, a sixth of a core at 50 probes/s.
+/// The ledger is counted once at the end, to check.
 async fn wait_all_done(pool: &PgPool, expected: usize, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let open: bool = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM jobs WHERE status NOT IN ('succeeded', 'cancelled'))
-               AS "open!""#
+        let succeeded: i64 = sqlx::query_scalar!(
+            r#"SELECT COALESCE(sum(processed - failed), 0)::bigint AS "n!" FROM queue_minutes"#
         )
         .fetch_one(pool)
         .await?;
-        if !open {
+        if succeeded as usize >= expected {
             break;
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "jobs still open after {timeout:?}"
+            "{succeeded} of {expected} jobs succeeded after {timeout:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -172,7 +173,7 @@ async fn wait_all_done(pool: &PgPool, expected: usize, timeout: Duration) -> any
             .await?;
     anyhow::ensure!(
         done as usize == expected,
-        "{done} succeeded, expected {expected}"
+        "{done} succeeded in the ledger, expected {expected}"
     );
     Ok(())
 }

@@ -13,6 +13,7 @@ use marquee_core::jobs::{
     self, Claimed, Finish, JobError, JobRef, JobStatus, Producer, Push, REQUEST_ID, RetryPolicy,
 };
 use sqlx::PgPool;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -133,7 +134,14 @@ impl Runner {
     /// means the ledger writers are gone, i.e. the runtime is shutting down.
     /// A job still retrying its outcome when the process stops is orphaned
     /// and re-run elsewhere: safe, because the claim skips finished jobs.
-    pub async fn run(&self, job: JobRef) -> anyhow::Result<()> {
+    ///
+    /// `handlers` holds the queue's concurrency: a job takes a permit before
+    /// its claim and gives it back as soon as its handler returns, so the
+    /// outcome write waits outside it. Ledger writes are batched and take a
+    /// round trip or two each; inside the permit they kept most of the
+    /// permits waiting on PostgreSQL rather than running handlers.
+    pub async fn run(&self, job: JobRef, handlers: &Semaphore) -> anyhow::Result<()> {
+        let permit = handlers.acquire().await?;
         let Some(claimed) = self.claims.call(job.id).await? else {
             tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
             return Ok(());
@@ -149,13 +157,13 @@ impl Runner {
         let queue = claimed.queue.clone();
         self.in_flight.started(&queue);
         let result = REQUEST_ID
-            .scope(request_id, self.attempt(claimed).instrument(span))
+            .scope(request_id, self.attempt(claimed, permit).instrument(span))
             .await;
         self.in_flight.ended(&queue);
         result
     }
 
-    async fn attempt(&self, claimed: Claimed) -> anyhow::Result<()> {
+    async fn attempt(&self, claimed: Claimed, permit: SemaphorePermit<'_>) -> anyhow::Result<()> {
         let started = Instant::now();
         let result = if claimed.attempts > claimed.max_attempts {
             Err(JobError::Permanent(format!(
@@ -166,6 +174,7 @@ impl Runner {
             self.execute(&claimed).await
         };
         let elapsed = started.elapsed();
+        drop(permit);
         let finish = self.outcome(&claimed, result);
         let outcome = finish.status.as_str();
         metrics::counter!("marquee_jobs_total", "queue" => claimed.queue.clone(), "outcome" => outcome)

@@ -47,13 +47,14 @@ _queries-db:
 audit: tools
     cargo deny check advisories
 
-# Measures job throughput, the email pipeline, cached catalog reads, a booking rush, tickets and check-ins, waitlist promotion and the operator API over a big ledger; see docs/BENCHMARKS.md.
+# Measures job throughput, the email pipeline, cached catalog reads, a booking rush (burst and steady), tickets and check-ins, waitlist promotion and the operator API over a big ledger; see docs/BENCHMARKS.md.
 bench: services
     cargo build --release -p marquee-worker -p marquee-api --bins
     cargo bench -p marquee-worker --bench noop_throughput
     cargo bench -p marquee-api --bench email_pipeline
     cargo bench -p marquee-api --bench catalog_reads
     cargo bench -p marquee-api --bench booking_rush
+    cargo bench -p marquee-api --bench booking_steady
     cargo bench -p marquee-api --bench checkins
     cargo bench -p marquee-api --bench waitlist
     cargo bench -p marquee-api --bench ops_at_scale

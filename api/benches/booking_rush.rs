@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -55,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     let tokens = AccessTokens::new(&settings.jwt);
     let people = support::people(&pool, clients).await?;
     let organizer = tokens.issue(people[0], Role::Organizer, Uuid::now_v7());
-    let event = rush_event(&client, &base, &organizer, seats).await?;
+    let event = support::seated_event(&client, &base, &organizer, seats).await?;
     let map: Value = client
         .get(format!("{base}/api/v1/events/{event}/seats"))
         .send()
@@ -185,121 +184,13 @@ async fn main() -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
     );
     anyhow::ensure!(oversold == 0 && sold == booked_seats, "OVERSOLD");
+    if let Some(mib) = support::peak_rss_mib(api.0.id()) {
+        println!("API peak RSS (VmHWM) over the rush: {mib:.0} MiB");
+    }
     // Stop the API and free its connections before pgbench takes 50.
     drop(api);
     pool.close().await;
-    pgbench_ceiling();
+    support::pgbench::single_row_update_tps();
     delete_prefix(settings.redis.url.expose_secret(), &prefix).await?;
     Ok(())
-}
-
-/// A published event with `seats` seats (rows of 100) at 2,500 each.
-async fn rush_event(
-    client: &reqwest::Client,
-    base: &str,
-    organizer: &str,
-    seats: usize,
-) -> anyhow::Result<String> {
-    let rows: Vec<Value> = (0..seats / 100)
-        .map(|r| json!({"label": format!("R{r}"), "seats": 100}))
-        .collect();
-    let venue: Value = client
-        .post(format!("{base}/api/v1/venues"))
-        .bearer_auth(organizer)
-        .json(&json!({"name": "Arena", "sections": [{"name": "Floor", "rows": rows}]}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let event: Value = client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(organizer)
-        .json(&json!({"title": "Rush", "currency": "EUR",
-            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-            "venue_id": venue["id"], "section_prices": [{"section_id": venue["sections"][0]["id"], "price_cents": 2500}]}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = event["id"].as_str().unwrap_or_default().to_owned();
-    client
-        .post(format!("{base}/api/v1/events/{id}/publish"))
-        .bearer_auth(organizer)
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(id)
-}
-
-/// pgbench on a scratch database: 50 clients, 10 s of single-row UPDATEs.
-fn pgbench_ceiling() {
-    let bin = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|dir| format!("{}/pgbench", dir.trim()))
-        .unwrap_or_else(|| "pgbench".to_owned());
-    let script = std::env::temp_dir().join("marquee-update-one-row.sql");
-    let _ = std::fs::write(
-        &script,
-        "\\set aid random(1, 100000)\nUPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n",
-    );
-    let psql = |sql: &str| {
-        Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc", sql])
-            .status()
-    };
-    let _ = psql("DROP DATABASE IF EXISTS marquee_pgbench");
-    let _ = psql("CREATE DATABASE marquee_pgbench");
-    let init = Command::new(&bin)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-i",
-            "-q",
-            "-s",
-            "1",
-            "marquee_pgbench",
-        ])
-        .output();
-    let run = Command::new(&bin)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-n",
-            "-c",
-            "50",
-            "-j",
-            "2",
-            "-T",
-            "10",
-            "-f",
-        ])
-        .arg(&script)
-        .arg("marquee_pgbench")
-        .output();
-    match (init, run) {
-        (Ok(_), Ok(out)) => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let tps = text.lines().find(|l| l.starts_with("tps")).map_or_else(
-                || {
-                    format!(
-                        "not reported: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    )
-                },
-                str::to_owned,
-            );
-            println!("PostgreSQL ceiling, single-row UPDATE (pgbench -c 50 -j 2 -T 10): {tps}");
-        }
-        _ => println!("PostgreSQL ceiling: pgbench not found (apt-get install postgresql-contrib)"),
-    }
-    let _ = psql("DROP DATABASE IF EXISTS marquee_pgbench");
 }

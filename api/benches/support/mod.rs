@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
+pub mod pgbench;
+
 /// `postgres://…/<name>`, dropped and created empty, then migrated.
 /// Dynamic SQL: a database name cannot be a bind parameter (the names are
 /// the benches' own constants).
@@ -209,4 +211,72 @@ pub async fn buy(
         .json()
         .await?;
     Ok(booking["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A process's peak resident memory (`VmHWM`) in MiB, while it runs.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+/// A published event with `seats` seats (a multiple of 100: rows of 100,
+/// sections of up to 100 rows) at 2,500 each; returns its id.
+pub async fn seated_event(
+    client: &reqwest::Client,
+    base: &str,
+    organizer: &str,
+    seats: usize,
+) -> anyhow::Result<String> {
+    let rows = seats / 100;
+    let sections: Vec<serde_json::Value> = (0..rows.div_ceil(100))
+        .map(|s| {
+            let rows: Vec<serde_json::Value> = (s * 100..rows.min(s * 100 + 100))
+                .map(|r| serde_json::json!({"label": format!("R{r}"), "seats": 100}))
+                .collect();
+            serde_json::json!({"name": format!("Floor {s}"), "rows": rows})
+        })
+        .collect();
+    let venue: serde_json::Value = client
+        .post(format!("{base}/api/v1/venues"))
+        .bearer_auth(organizer)
+        .json(&serde_json::json!({"name": "Arena", "sections": sections}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let prices: Vec<serde_json::Value> = venue["sections"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|section| serde_json::json!({"section_id": section["id"], "price_cents": 2500}))
+        .collect();
+    let event: serde_json::Value = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(organizer)
+        .json(&serde_json::json!({"title": "Rush", "currency": "EUR",
+            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+            "venue_id": venue["id"], "section_prices": prices}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = event["id"].as_str().unwrap_or_default().to_owned();
+    client
+        .post(format!("{base}/api/v1/events/{id}/publish"))
+        .bearer_auth(organizer)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(id)
 }

@@ -2,6 +2,7 @@
 //! the outcome and, on a retryable failure, schedule the next attempt with
 //! our own backoff.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,8 +131,10 @@ impl Runner {
 
     /// Runs one delivery of a job. Ledger writes that fail are retried
     /// inside the batchers until they succeed, so apalis (whose own retries
-    /// end in a dead set that strands the job) never sees them; an `Err` only
-    /// means the ledger writers are gone, i.e. the runtime is shutting down.
+    /// end in a dead set that strands the job) never sees them. An `Err`
+    /// means the job was not claimed: `ended` came before a handler permit
+    /// (apalis schedules it again), or the ledger writers are gone (the
+    /// runtime is shutting down).
     /// A job still retrying its outcome when the process stops is orphaned
     /// and re-run elsewhere: safe, because the claim skips finished jobs.
     ///
@@ -140,8 +143,20 @@ impl Runner {
     /// outcome write waits outside it. Ledger writes are batched and take a
     /// round trip or two each; inside the permit they kept most of the
     /// permits waiting on PostgreSQL rather than running handlers.
-    pub async fn run(&self, job: JobRef, handlers: &Semaphore) -> anyhow::Result<()> {
-        let permit = handlers.acquire().await?;
+    pub async fn run(
+        &self,
+        job: JobRef,
+        handlers: &Semaphore,
+        ended: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let permit = tokio::select! {
+            biased;
+            () = ended => {
+                tracing::debug!(job.id = %job.id, "worker stopping; job handed back unclaimed");
+                anyhow::bail!("the worker stopped before this job got a handler; handed back unclaimed");
+            }
+            permit = handlers.acquire() => permit?,
+        };
         let Some(claimed) = self.claims.call(job.id).await? else {
             tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
             return Ok(());

@@ -23,7 +23,8 @@ use crate::runner::Runner;
 
 /// Jobs apalis may hold beyond the handler permits: those whose handler
 /// has returned and whose outcome is being written, or that wait for a
-/// permit. Without this room half the permits sat waiting on the ledger
+/// permit (handed back unclaimed if the worker stops first, see
+/// [`Generation`]). Without this room half the permits sat waiting on the ledger
 /// (no-op drain at concurrency 50: 4.3-4.7k/s without, 4.8-7.7k/s with;
 /// much more room made the outcome batches so large at concurrency 500
 /// that they slowed the drain).
@@ -101,6 +102,7 @@ impl QueueConsumer {
     fn worker(
         &self,
         name: String,
+        generation: Generation,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> BoxFuture<'static, Result<(), WorkerError>> {
         let backend = RedisStorage::<JobRef>::new(self.redis.clone())
@@ -112,6 +114,7 @@ impl QueueConsumer {
             .parallelize(tokio::spawn)
             .data(self.runner.clone())
             .data(self.handlers.clone())
+            .data(generation)
             .build(deliver)
             .run_until(async move {
                 signal.await;
@@ -134,8 +137,19 @@ impl QueueConsumer {
             }
             let name = format!("{}:{}:{generation}", self.process, self.queue);
             generation += 1;
-            let signal = paused_or_stopping(self.queue.clone(), pauses.clone(), stop.clone());
-            let result = self.worker(name.clone(), signal).await;
+            let pause_or_stop =
+                paused_or_stopping(self.queue.clone(), pauses.clone(), stop.clone());
+            let ended = Arc::new(watch::Sender::new(false));
+            let generation = Generation(ended.subscribe());
+            let on_signal = ended.clone();
+            let signal = async move {
+                pause_or_stop.await;
+                on_signal.send_replace(true);
+            };
+            let result = self.worker(name.clone(), generation, signal).await;
+            // Also when the worker failed: its jobs still waiting for a
+            // permit must not claim what the next generation may be handed.
+            ended.send_replace(true);
             match result {
                 Ok(()) => {
                     failures = 0;
@@ -157,13 +171,33 @@ impl QueueConsumer {
     }
 }
 
+/// One run of an apalis worker, seen from its jobs: ends when the queue is
+/// paused, the process stops or the worker fails. A job still waiting for a
+/// handler permit then returns unclaimed, as an error, so apalis-redis
+/// schedules it again (in a second) instead of this worker starting it.
+/// Without this, a pause or SIGTERM would still start up to 64 fetched jobs
+/// per queue, and after a failure a detached job of the old worker could
+/// claim a job apalis had meanwhile handed to the new one.
+#[derive(Clone)]
+pub struct Generation(watch::Receiver<bool>);
+
+impl Generation {
+    /// Resolves once this run is over.
+    pub async fn ended(mut self) {
+        // An error means the sender is gone: over too.
+        let _ = self.0.wait_for(|ended| *ended).await;
+    }
+}
+
 /// The apalis task function: every queue's jobs go through the runner.
 async fn deliver(
     job: JobRef,
     runner: Data<Arc<Runner>>,
     handlers: Data<Arc<Semaphore>>,
+    generation: Data<Generation>,
 ) -> Result<(), BoxDynError> {
-    runner.run(job, &handlers).await.map_err(Into::into)
+    let ended = (*generation).clone().ended();
+    runner.run(job, &handlers, ended).await.map_err(Into::into)
 }
 
 #[cfg(test)]

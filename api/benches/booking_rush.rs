@@ -55,24 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let people = support::people(&pool, clients).await?;
     let organizer = tokens.issue(people[0], Role::Organizer, Uuid::now_v7());
     let event = support::seated_event(&client, &base, &organizer, seats).await?;
-    let map: Value = client
-        .get(format!("{base}/api/v1/events/{event}/seats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let seat_ids: Arc<Vec<String>> = Arc::new(
-        map.as_array()
-            .unwrap_or(&Vec::new())
-            .iter()
-            .filter_map(|s| s["seat_id"].as_str().map(str::to_owned))
-            .collect(),
-    );
-    anyhow::ensure!(
-        seat_ids.len() == seats,
-        "seat map has {} seats",
-        seat_ids.len()
-    );
+    let seat_ids = Arc::new(support::seat_ids(&client, &base, &event, seats).await?);
 
     println!(
         "booking rush: {clients} clients, {seats} seats, one API process (release), fake payments"
@@ -184,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
     );
     anyhow::ensure!(oversold == 0 && sold == booked_seats, "OVERSOLD");
-    if let Some(mib) = support::peak_rss_mib(api.0.id()) {
+    if let Some(mib) = marquee_core::testing::peak_rss_mib(api.0.id()) {
         println!("API peak RSS (VmHWM) over the rush: {mib:.0} MiB");
     }
     // Stop the API and free its connections before pgbench takes 50.

@@ -45,20 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let people = support::people(&pool, clients).await?;
     let organizer = tokens.issue(people[0], Role::Organizer, Uuid::now_v7());
     let event = support::seated_event(&client, &base, &organizer, seats).await?;
-    let map: Value = client
-        .get(format!("{base}/api/v1/events/{event}/seats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let free: Vec<String> = map
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|s| s["seat_id"].as_str().map(str::to_owned))
-        .collect();
-    anyhow::ensure!(free.len() == seats, "seat map has {} seats", free.len());
+    let free = support::seat_ids(&client, &base, &event, seats).await?;
     let free = Arc::new(Mutex::new(free));
 
     println!(
@@ -162,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
         all.server_errors,
         all.lost_races,
     );
-    if let Some(mib) = support::peak_rss_mib(api.0.id()) {
+    if let Some(mib) = marquee_core::testing::peak_rss_mib(api.0.id()) {
         println!("API peak RSS (VmHWM): {mib:.0} MiB");
     }
     anyhow::ensure!(oversold == 0, "OVERSOLD");

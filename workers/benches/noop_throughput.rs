@@ -106,7 +106,7 @@ async fn run(
     enqueue_all(&pool, &producer, jobs_total).await?;
     wait_all_done(&pool, jobs_total * 2, Duration::from_secs(300)).await?;
     let end_to_end = started.elapsed();
-    if let Some(mib) = peak_rss_mib(worker.0.id()) {
+    if let Some(mib) = marquee_core::testing::peak_rss_mib(worker.0.id()) {
         println!(
             "worker peak RSS (VmHWM) at concurrency {concurrency}, {jobs_total}-job backlog then end to end: {mib:.0} MiB"
         );
@@ -216,20 +216,6 @@ fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("target/release/marquee-worker: run `just bench`, which builds it")
-}
-
-/// A process's peak resident memory (`VmHWM`) in MiB, while it runs.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
 }
 
 /// Stops the worker (SIGTERM, then wait) however the bench ends, so a

@@ -156,26 +156,16 @@ pub async fn ga_event(
     capacity: usize,
     max_per_order: usize,
 ) -> anyhow::Result<(String, String)> {
-    let event: serde_json::Value = client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(organizer)
-        .json(
-            &serde_json::json!({"title": "Bench", "currency": "EUR", "max_per_order": max_per_order,
+    let event = publish_event(
+        client,
+        base,
+        organizer,
+        serde_json::json!({"title": "Bench", "currency": "EUR", "max_per_order": max_per_order,
             "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
             "ticket_types": [{"name": "Standing", "price_cents": 1000, "capacity": capacity}]}),
-        )
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    )
+    .await?;
     let id = event["id"].as_str().unwrap_or_default().to_owned();
-    client
-        .post(format!("{base}/api/v1/events/{id}/publish"))
-        .bearer_auth(organizer)
-        .send()
-        .await?
-        .error_for_status()?;
     let ticket_type = event["ticket_types"][0]["id"]
         .as_str()
         .unwrap_or_default()
@@ -213,20 +203,6 @@ pub async fn buy(
     Ok(booking["id"].as_str().unwrap_or_default().to_owned())
 }
 
-/// A process's peak resident memory (`VmHWM`) in MiB, while it runs.
-pub fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
-}
-
 /// A published event with `seats` seats (a multiple of 100: rows of 100,
 /// sections of up to 100 rows) at 2,500 each; returns its id.
 pub async fn seated_event(
@@ -260,23 +236,68 @@ pub async fn seated_event(
         .iter()
         .map(|section| serde_json::json!({"section_id": section["id"], "price_cents": 2500}))
         .collect();
+    let event = publish_event(
+        client,
+        base,
+        organizer,
+        serde_json::json!({"title": "Rush", "currency": "EUR",
+            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+            "venue_id": venue["id"], "section_prices": prices}),
+    )
+    .await?;
+    Ok(event["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Creates an event from `body` and publishes it; returns the created event.
+async fn publish_event(
+    client: &reqwest::Client,
+    base: &str,
+    organizer: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
     let event: serde_json::Value = client
         .post(format!("{base}/api/v1/events"))
         .bearer_auth(organizer)
-        .json(&serde_json::json!({"title": "Rush", "currency": "EUR",
-            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-            "venue_id": venue["id"], "section_prices": prices}))
+        .json(&body)
         .send()
         .await?
         .error_for_status()?
         .json()
         .await?;
-    let id = event["id"].as_str().unwrap_or_default().to_owned();
+    let id = event["id"].as_str().unwrap_or_default();
     client
         .post(format!("{base}/api/v1/events/{id}/publish"))
         .bearer_auth(organizer)
         .send()
         .await?
         .error_for_status()?;
-    Ok(id)
+    Ok(event)
+}
+
+/// The seat ids of `event`'s seat map; fails unless there are `expected`.
+pub async fn seat_ids(
+    client: &reqwest::Client,
+    base: &str,
+    event: &str,
+    expected: usize,
+) -> anyhow::Result<Vec<String>> {
+    let map: serde_json::Value = client
+        .get(format!("{base}/api/v1/events/{event}/seats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seats: Vec<String> = map
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s["seat_id"].as_str().map(str::to_owned))
+        .collect();
+    anyhow::ensure!(
+        seats.len() == expected,
+        "seat map has {} seats, expected {expected}",
+        seats.len()
+    );
+    Ok(seats)
 }

@@ -119,6 +119,21 @@ impl Drop for TestContext {
     }
 }
 
+/// A running process's peak resident memory (`VmHWM`) in MiB; `None` once
+/// it has exited or off Linux. For benches that report footprint.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 /// Deletes every Redis key under `prefix`.
 pub async fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;

@@ -158,7 +158,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 19] = [
+        let checks: [(&str, bool, &str); 20] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -187,6 +187,11 @@ impl Settings {
             (
                 "worker.concurrency",
                 (1..=10_000).contains(&self.worker.concurrency),
+                "must be 1-10000",
+            ),
+            (
+                "worker.pipeline",
+                (1..=10_000).contains(&self.worker.pipeline),
                 "must be 1-10000",
             ),
             (

@@ -129,6 +129,7 @@ pub async fn run(
             redis: redis.clone(),
             config,
             concurrency: worker.concurrency,
+            pipeline: worker.pipeline,
             handlers: Arc::new(tokio::sync::Semaphore::new(worker.concurrency)),
             poll_interval: Duration::from_millis(worker.poll_interval_ms),
             runner: runner.clone(),

@@ -21,14 +21,21 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::runner::Runner;
 
-/// Jobs apalis may hold beyond the handler permits: those whose handler
-/// has returned and whose outcome is being written, or that wait for a
-/// permit (handed back unclaimed if the worker stops first, see
-/// [`Generation`]). Without this room half the permits sat waiting on the ledger
-/// (no-op drain at concurrency 50: 4.3-4.7k/s without, 4.8-7.7k/s with;
-/// much more room made the outcome batches so large at concurrency 500
-/// that they slowed the drain).
+/// Least room apalis gets beyond the handler permits, whatever
+/// `worker.pipeline` says: jobs whose handler has returned and whose outcome
+/// is being written. Without it half the permits sat waiting on the ledger.
 const FINISHING: usize = 64;
+
+/// Jobs apalis may hold for a queue: `pipeline`, but at least `concurrency`
+/// plus room for `min(concurrency, 64)` outcomes being written. Beyond the
+/// handlers, the jobs held are claimed and wait for a permit (given back if
+/// the worker's run ends first, see [`Generation`]) or write their outcome.
+/// Much more than ~600 made the outcome batches so large that they slowed
+/// the drain (no-op at concurrency 500: 8.3k/s holding 564, 6.0k/s holding
+/// 1,000 or 1,500).
+pub fn held(concurrency: usize, pipeline: usize) -> usize {
+    pipeline.max(concurrency + concurrency.min(FINISHING))
+}
 
 /// What a queue's consumer needs.
 #[derive(Clone)]
@@ -43,6 +50,8 @@ pub struct QueueConsumer {
     pub config: apalis_redis::Config,
     /// Handlers running at once.
     pub concurrency: usize,
+    /// Most jobs held at once (`worker.pipeline`, see [`held`]).
+    pub pipeline: usize,
     /// `concurrency` permits, shared by this queue's successive workers.
     pub handlers: Arc<Semaphore>,
     /// Idle poll interval.
@@ -110,7 +119,7 @@ impl QueueConsumer {
             .poll_with_interval(self.poll_interval);
         WorkerBuilder::new(name)
             .backend(backend)
-            .concurrency(self.concurrency + self.concurrency.min(FINISHING))
+            .concurrency(held(self.concurrency, self.pipeline))
             .parallelize(tokio::spawn)
             .data(self.runner.clone())
             .data(self.handlers.clone())
@@ -173,11 +182,12 @@ impl QueueConsumer {
 
 /// One run of an apalis worker, seen from its jobs: ends when the queue is
 /// paused, the process stops or the worker fails. A job still waiting for a
-/// handler permit then returns unclaimed, as an error, so apalis-redis
-/// schedules it again (in a second) instead of this worker starting it.
-/// Without this, a pause or SIGTERM would still start up to 64 fetched jobs
-/// per queue, and after a failure a detached job of the old worker could
-/// claim a job apalis had meanwhile handed to the new one.
+/// handler permit then gives its claim back and returns an error, so
+/// apalis-redis schedules it again (in a second) instead of this worker
+/// starting it. Without this, a pause or SIGTERM would still start every
+/// job the worker holds (`worker.pipeline`), and after a failure a detached
+/// job of the old worker could run a job apalis had meanwhile handed to the
+/// new one.
 #[derive(Clone)]
 pub struct Generation(watch::Receiver<bool>);
 
@@ -203,6 +213,13 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_is_the_pipeline_but_leaves_room_for_outcomes() {
+        assert_eq!(held(50, 512), 512);
+        assert_eq!(held(500, 512), 564);
+        assert_eq!(held(3, 1), 6);
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -134,6 +134,10 @@ pub struct WorkerSettings {
     pub poll_interval_ms: u64,
     /// Jobs taken per fetch.
     pub fetch_batch: usize,
+    /// Most jobs one worker process holds per queue: running, claimed and
+    /// waiting for a handler, or writing their outcome. Never less than
+    /// `concurrency + min(concurrency, 64)`.
+    pub pipeline: usize,
     /// Heartbeat interval.
     pub heartbeat_seconds: u64,
     /// Missed heartbeats before a worker's jobs are re-run elsewhere.

@@ -150,11 +150,11 @@ pub async fn claim_batch(
                         'started_at', jobs.started_at, 'finished_at', NULL,
                         'outcome', 'lost', 'error', 'its worker stopped before the attempt ended'))
                     ELSE jobs.attempt_log END
-            FROM (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+            FROM (SELECT id, status = 'running' AS was_running FROM jobs
+                  WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
             WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')
             RETURNING jobs.id, queue, kind, payload, attempts, max_attempts, request_id,
-                      (attempt_log -> -1 ->> 'outcome' = 'lost'
-                       AND (attempt_log -> -1 ->> 'attempt')::int = attempts - 1) AS lost
+                      locked.was_running AS lost
          ), lost AS (
             SELECT queue, count(*) AS n FROM claimed WHERE lost IS TRUE GROUP BY queue
          ), minutes AS (
@@ -177,6 +177,43 @@ pub async fn claim_batch(
     )
     .fetch_all(pool)
     .await
+}
+
+/// A claim to give back: the job and the attempt its claim counted.
+#[derive(Debug, Clone, Copy)]
+pub struct Release {
+    /// `jobs.id`
+    pub id: Uuid,
+    /// The attempt number [`claim_batch`] returned.
+    pub attempt: i32,
+}
+
+/// Gives back claims whose handler never started (the worker's run ended
+/// while they waited for a permit): the attempt is uncounted and the job is
+/// waiting again, `dispatched` before its first attempt and `retrying`
+/// after one. A claim that is no longer this worker's latest (the job was
+/// claimed again since) is left alone.
+pub async fn release_batch(
+    pool: &PgPool,
+    releases: &[Release],
+    worker: &str,
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = releases.iter().map(|r| r.id).collect();
+    let attempts: Vec<i32> = releases.iter().map(|r| r.attempt).collect();
+    sqlx::query!(
+        "UPDATE jobs SET status = CASE WHEN v.attempt > 1 THEN 'retrying' ELSE 'dispatched' END,
+                attempts = v.attempt - 1, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::int4[]) AS v(id, attempt),
+              (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+         WHERE jobs.id = v.id AND jobs.id = locked.id
+           AND jobs.status = 'running' AND jobs.attempts = v.attempt AND jobs.worker = $3",
+        &ids,
+        &attempts,
+        worker,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// The outcome of one attempt.

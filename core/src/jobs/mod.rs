@@ -21,7 +21,9 @@ pub use enqueue::{
     DEFAULT_MAX_ATTEMPTS, Enqueued, JobOptions, enqueue, enqueue_many, enqueue_many_deduped,
     enqueue_with,
 };
-pub use ledger::{Claimed, Finish, JobRecord, JobStatus, claim_batch, find, finish_batch};
+pub use ledger::{
+    Claimed, Finish, JobRecord, JobStatus, Release, claim_batch, find, finish_batch, release_batch,
+};
 pub use noop::Noop;
 pub use producer::{Producer, Push};
 pub use prune::{PruneBatch, PruneQueues, prune_finished};

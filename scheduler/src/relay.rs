@@ -33,7 +33,11 @@ pub async fn run(
     let jobs = &settings.jobs;
     let grace = Duration::from_millis(jobs.relay_grace_ms);
     let stale_after = Duration::from_secs(jobs.redispatch_after_seconds);
-    let running_after = stale_after + Duration::from_secs(settings.worker.job_timeout_seconds);
+    // A running row's worker is gone once it has been running for longer
+    // than its claim may wait for a permit plus the job timeout.
+    let running_after = stale_after
+        + marquee_core::jobs::LONGEST_PERMIT_WAIT
+        + Duration::from_secs(settings.worker.job_timeout_seconds);
     let mut every = tokio::time::interval(Duration::from_millis(jobs.relay_interval_ms));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

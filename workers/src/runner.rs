@@ -159,7 +159,8 @@ impl Runner {
     /// finished jobs.
     ///
     /// The job is claimed first, then waits for one of `handlers` (the
-    /// queue's concurrency), and gives the permit back as soon as its
+    /// queue's concurrency) for at most [`jobs::LONGEST_PERMIT_WAIT`], and
+    /// gives the permit back as soon as its
     /// handler returns, so the outcome write waits outside it. Claiming
     /// ahead of the permit lets the claims of all the jobs apalis holds
     /// (`worker.pipeline`) share a few large batches while the handlers
@@ -180,15 +181,24 @@ impl Runner {
             tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
             return Ok(());
         };
-        let permit = tokio::select! {
-            biased;
-            () = &mut ended => {
-                let release = Release { id: claimed.id, attempt: claimed.attempts };
-                self.releases.call(release).await?;
-                tracing::debug!(job.id = %job.id, "worker stopping; claim given back before the job started");
-                anyhow::bail!("the worker stopped before this job got a handler; its claim was given back");
+        let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
+            tokio::select! {
+                biased;
+                () = &mut ended => None,
+                permit = handlers.acquire() => Some(permit),
             }
-            permit = handlers.acquire() => permit?,
+        })
+        .await;
+        let permit = match waited {
+            Ok(Some(permit)) => permit?,
+            // The run ended (pause, stop, failure), or the handlers are so
+            // slow that the claim would outlive the relay's patience: give
+            // it back; apalis-redis delivers the task again in a second.
+            Ok(None) | Err(_) => {
+                self.releases.call(Release::from(&claimed)).await?;
+                tracing::debug!(job.id = %job.id, "claim given back before the job started");
+                anyhow::bail!("this job got no handler permit in time; its claim was given back");
+            }
         };
         let span = tracing::info_span!(
             "job",

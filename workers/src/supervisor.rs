@@ -26,15 +26,24 @@ use crate::runner::Runner;
 /// is being written. Without it half the permits sat waiting on the ledger.
 const FINISHING: usize = 64;
 
-/// Jobs apalis may hold for a queue: `pipeline`, but at least `concurrency`
-/// plus room for `min(concurrency, 64)` outcomes being written. Beyond the
-/// handlers, the jobs held are claimed and wait for a permit (given back if
-/// the worker's run ends first, see [`Generation`]) or write their outcome.
-/// Much more than ~600 made the outcome batches so large that they slowed
-/// the drain (no-op at concurrency 500: 8.3k/s holding 564, 6.0k/s holding
-/// 1,000 or 1,500).
+/// Most jobs claimed ahead per handler permit. A claimed job waits about
+/// `AHEAD` handler runs for its permit; the bound keeps slow queues from
+/// claiming more than they can start within
+/// [`marquee_core::jobs::LONGEST_PERMIT_WAIT`], and a
+/// dead worker from taking many unstarted attempts with it.
+const AHEAD: usize = 8;
+
+/// Jobs apalis may hold for a queue: `pipeline`, but no more than `AHEAD`
+/// claimed per handler permit, and at least `concurrency` plus room for
+/// `min(concurrency, 64)` outcomes being written. Beyond the handlers, the
+/// jobs held are claimed and wait for a permit (given back if the worker's
+/// run ends first, see [`Generation`]) or write their outcome. Much more
+/// than ~600 made the outcome batches so large that they slowed the drain
+/// (no-op at concurrency 500: 8.3k/s holding 564, 6.0k/s holding 1,000 or
+/// 1,500).
 pub fn held(concurrency: usize, pipeline: usize) -> usize {
-    pipeline.max(concurrency + concurrency.min(FINISHING))
+    let ahead = pipeline.min(concurrency * (1 + AHEAD));
+    ahead.max(concurrency + concurrency.min(FINISHING))
 }
 
 /// What a queue's consumer needs.
@@ -216,8 +225,10 @@ mod tests {
 
     #[test]
     fn held_is_the_pipeline_but_leaves_room_for_outcomes() {
-        assert_eq!(held(50, 512), 512);
+        assert_eq!(held(50, 512), 450);
+        assert_eq!(held(100, 512), 512);
         assert_eq!(held(500, 512), 564);
+        assert_eq!(held(1, 512), 9);
         assert_eq!(held(3, 1), 6);
     }
 

@@ -118,6 +118,12 @@ pub struct Claimed {
     pub max_attempts: i32,
     /// Request that caused the job.
     pub request_id: Option<String>,
+    /// The row waited as `retrying` before this claim (a retry's task was
+    /// delivered); a claim given back restores that.
+    pub was_retrying: bool,
+    /// When this claim was made (`started_at`): tells it apart from any
+    /// other claim of the same job, even by the same worker.
+    pub claimed_at: DateTime<Utc>,
 }
 
 /// Batched writes lock their rows in id order, so two batches touching the
@@ -127,8 +133,11 @@ pub struct Claimed {
 /// pushed is first recorded as dispatched here (see `Producer::dispatch`). Jobs already finished
 /// (succeeded, dead or cancelled) are left alone and missing from the
 /// result: a duplicate delivery must not run them again. A job found
-/// `running` was abandoned by a worker that vanished mid-attempt; that
-/// attempt goes into its log as `lost`, and into the history (under `slot`,
+/// `running` was abandoned: its worker vanished mid-attempt or before the
+/// attempt started (a worker claims the jobs it holds ahead of their
+/// handlers), or a duplicate of its task was delivered after the worker
+/// waited longer than the relay's `running_after`; that attempt goes into
+/// its log as `lost`, and into the history (under `slot`,
 /// see [`finish_batch`]) as processed and failed.
 pub async fn claim_batch(
     pool: &PgPool,
@@ -150,11 +159,12 @@ pub async fn claim_batch(
                         'started_at', jobs.started_at, 'finished_at', NULL,
                         'outcome', 'lost', 'error', 'its worker stopped before the attempt ended'))
                     ELSE jobs.attempt_log END
-            FROM (SELECT id, status = 'running' AS was_running FROM jobs
-                  WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+            FROM (SELECT id, status = 'running' AS was_running,
+                         status = 'retrying' AS was_retrying
+                  FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
             WHERE jobs.id = locked.id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')
             RETURNING jobs.id, queue, kind, payload, attempts, max_attempts, request_id,
-                      locked.was_running AS lost
+                      started_at, locked.was_running AS lost, locked.was_retrying
          ), lost AS (
             SELECT queue, count(*) AS n FROM claimed WHERE lost IS TRUE GROUP BY queue
          ), minutes AS (
@@ -169,7 +179,8 @@ pub async fn claim_batch(
                SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
          )
          SELECT id AS "id!", queue AS "queue!", kind AS "kind!", payload AS "payload!",
-                attempts AS "attempts!", max_attempts AS "max_attempts!", request_id
+                attempts AS "attempts!", max_attempts AS "max_attempts!", request_id,
+                was_retrying AS "was_retrying!", started_at AS "claimed_at!"
          FROM claimed"#,
         ids,
         worker,
@@ -179,20 +190,40 @@ pub async fn claim_batch(
     .await
 }
 
-/// A claim to give back: the job and the attempt its claim counted.
+/// A claim to give back (see [`release_batch`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Release {
     /// `jobs.id`
     pub id: Uuid,
     /// The attempt number [`claim_batch`] returned.
     pub attempt: i32,
+    /// [`Claimed::was_retrying`].
+    pub was_retrying: bool,
+    /// [`Claimed::claimed_at`].
+    pub claimed_at: DateTime<Utc>,
 }
 
-/// Gives back claims whose handler never started (the worker's run ended
-/// while they waited for a permit): the attempt is uncounted and the job is
-/// waiting again, `dispatched` before its first attempt and `retrying`
-/// after one. A claim that is no longer this worker's latest (the job was
-/// claimed again since) is left alone.
+impl From<&Claimed> for Release {
+    fn from(claimed: &Claimed) -> Self {
+        Self {
+            id: claimed.id,
+            attempt: claimed.attempts,
+            was_retrying: claimed.was_retrying,
+            claimed_at: claimed.claimed_at,
+        }
+    }
+}
+
+/// Gives back claims whose handler never started (the worker's run ended,
+/// or the job waited too long for a permit): the attempt is uncounted and
+/// the row waits for the very task that was delivered, which apalis-redis
+/// schedules again. So it is `retrying` again if it was (the relay's task
+/// for a retrying row is that of the next attempt), else `dispatched` (the
+/// task of its current attempt; also after a lost attempt was recovered,
+/// whose log entry stays). `dispatched_at` is renewed, so the relay gives
+/// apalis its full `redispatch_after_seconds` before pushing again. A claim
+/// that is no longer the latest (claimed again since, even by this worker)
+/// is left alone.
 pub async fn release_batch(
     pool: &PgPool,
     releases: &[Release],
@@ -200,15 +231,21 @@ pub async fn release_batch(
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = releases.iter().map(|r| r.id).collect();
     let attempts: Vec<i32> = releases.iter().map(|r| r.attempt).collect();
+    let retrying: Vec<bool> = releases.iter().map(|r| r.was_retrying).collect();
+    let claimed_at: Vec<DateTime<Utc>> = releases.iter().map(|r| r.claimed_at).collect();
     sqlx::query!(
-        "UPDATE jobs SET status = CASE WHEN v.attempt > 1 THEN 'retrying' ELSE 'dispatched' END,
-                attempts = v.attempt - 1, updated_at = now()
-         FROM UNNEST($1::uuid[], $2::int4[]) AS v(id, attempt),
+        "UPDATE jobs SET status = CASE WHEN v.retrying THEN 'retrying' ELSE 'dispatched' END,
+                attempts = v.attempt - 1, dispatched_at = now(), updated_at = now()
+         FROM UNNEST($1::uuid[], $2::int4[], $3::bool[], $4::timestamptz[])
+                AS v(id, attempt, retrying, claimed_at),
               (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
          WHERE jobs.id = v.id AND jobs.id = locked.id
-           AND jobs.status = 'running' AND jobs.attempts = v.attempt AND jobs.worker = $3",
+           AND jobs.status = 'running' AND jobs.attempts = v.attempt
+           AND jobs.started_at = v.claimed_at AND jobs.worker = $5",
         &ids,
         &attempts,
+        &retrying,
+        &claimed_at,
         worker,
     )
     .execute(pool)

@@ -31,6 +31,13 @@ pub use relay::{relay_once, repush_stale};
 pub use retry::{JobError, RetryPolicy};
 pub use totals::{QueueTotals, totals};
 
+/// Longest a worker keeps a job claimed while it waits for a handler permit
+/// (it claims the jobs it holds ahead of their handlers); past this it gives
+/// the claim back and apalis-redis delivers the task again. So a `running`
+/// row's `started_at` is at most this long before its handler started, and
+/// the relay's `running_after` allows for it.
+pub const LONGEST_PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Queue names, one Redis list each; workers choose theirs with `--queues`.
 pub mod queues {
     /// Housekeeping and the noop job.

@@ -75,8 +75,9 @@ pub async fn relay_once(
 
 /// Re-pushes jobs Redis may have lost (a restart without persistence, an
 /// eviction): `dispatched` or `retrying` rows pushed and due more than
-/// `stale_after` ago, and `running` rows started more than `running_after`
-/// ago (past any job timeout, so their worker is gone). Pushing again is
+/// `stale_after` ago, and `running` rows claimed more than `running_after`
+/// ago (past the longest wait for a handler permit and any job timeout, so
+/// their worker is gone). Pushing again is
 /// harmless when Redis still has the task live: its HSETNX ignores a known
 /// id. A task apalis finished or parked dead is requeued (see
 /// `redis_queue`), so a job the ledger still waits for always runs again.

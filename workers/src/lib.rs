@@ -4,6 +4,7 @@
 mod batch;
 pub mod email;
 pub mod handlers;
+mod permits;
 mod presence;
 mod registry;
 mod runner;
@@ -22,6 +23,7 @@ use marquee_core::ops::WorkerInfo;
 use marquee_core::{Settings, db, redis::queue_namespace};
 use tokio::sync::watch;
 
+pub use permits::Permits;
 pub use registry::{JobContext, Registry};
 pub use runner::Runner;
 
@@ -130,7 +132,7 @@ pub async fn run(
             config,
             concurrency: worker.concurrency,
             pipeline: worker.pipeline,
-            handlers: Arc::new(tokio::sync::Semaphore::new(worker.concurrency)),
+            handlers: Arc::new(permits::Permits::new(worker.concurrency)),
             poll_interval: Duration::from_millis(worker.poll_interval_ms),
             runner: runner.clone(),
         };

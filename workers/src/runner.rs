@@ -15,12 +15,13 @@ use marquee_core::jobs::{
     RetryPolicy,
 };
 use sqlx::PgPool;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::batch::{Batcher, WriteRetry};
 use crate::email::Mailer;
+use crate::permits::Permits;
 use crate::presence::InFlight;
 use crate::registry::{JobContext, Registry};
 
@@ -158,9 +159,10 @@ impl Runner {
     /// orphaned and re-run elsewhere: safe, because the claim skips
     /// finished jobs.
     ///
-    /// The job is claimed first, then waits for one of `handlers` (the
-    /// queue's concurrency) for at most [`jobs::LONGEST_PERMIT_WAIT`], and
-    /// gives the permit back as soon as its
+    /// While `permits` allows (quick handlers, see [`Permits`]), the job is
+    /// claimed first, then waits for a handler permit for at most
+    /// [`jobs::LONGEST_PERMIT_WAIT`]; otherwise it takes its permit first.
+    /// Either way it gives the permit back as soon as its
     /// handler returns, so the outcome write waits outside it. Claiming
     /// ahead of the permit lets the claims of all the jobs apalis holds
     /// (`worker.pipeline`) share a few large batches while the handlers
@@ -170,34 +172,55 @@ impl Runner {
     pub async fn run(
         &self,
         job: JobRef,
-        handlers: &Semaphore,
+        permits: &Permits,
         ended: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         tokio::pin!(ended);
         if (&mut ended).now_or_never().is_some() {
             anyhow::bail!("the worker stopped before this job was claimed; handed back unclaimed");
         }
-        let Some(claimed) = self.claims.call(job.id).await? else {
-            tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
-            return Ok(());
-        };
-        let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
-            tokio::select! {
-                biased;
-                () = &mut ended => None,
-                permit = handlers.acquire() => Some(permit),
+        let (claimed, permit) = match permits.wait_ahead() {
+            Some(place) => {
+                let Some(claimed) = self.claims.call(job.id).await? else {
+                    tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
+                    return Ok(());
+                };
+                let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
+                    tokio::select! {
+                        biased;
+                        () = &mut ended => None,
+                        permit = permits.semaphore.acquire() => Some(permit),
+                    }
+                })
+                .await;
+                drop(place);
+                match waited {
+                    Ok(Some(permit)) => (claimed, permit?),
+                    // The run ended (pause, stop, failure), or the handlers
+                    // were slower than the bound expected: give the claim
+                    // back; apalis-redis delivers the task again in a second.
+                    Ok(None) | Err(_) => {
+                        self.releases.call(Release::from(&claimed)).await?;
+                        tracing::debug!(job.id = %job.id, "claim given back before the job started");
+                        anyhow::bail!(
+                            "this job got no handler permit in time; its claim was given back"
+                        );
+                    }
+                }
             }
-        })
-        .await;
-        let permit = match waited {
-            Ok(Some(permit)) => permit?,
-            // The run ended (pause, stop, failure), or the handlers are so
-            // slow that the claim would outlive the relay's patience: give
-            // it back; apalis-redis delivers the task again in a second.
-            Ok(None) | Err(_) => {
-                self.releases.call(Release::from(&claimed)).await?;
-                tracing::debug!(job.id = %job.id, "claim given back before the job started");
-                anyhow::bail!("this job got no handler permit in time; its claim was given back");
+            None => {
+                let permit = tokio::select! {
+                    biased;
+                    () = &mut ended => {
+                        anyhow::bail!("the worker stopped before this job got a handler; handed back unclaimed");
+                    }
+                    permit = permits.semaphore.acquire() => permit?,
+                };
+                let Some(claimed) = self.claims.call(job.id).await? else {
+                    tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
+                    return Ok(());
+                };
+                (claimed, permit)
             }
         };
         let span = tracing::info_span!(
@@ -211,13 +234,21 @@ impl Runner {
         let queue = claimed.queue.clone();
         self.in_flight.started(&queue);
         let result = REQUEST_ID
-            .scope(request_id, self.attempt(claimed, permit).instrument(span))
+            .scope(
+                request_id,
+                self.attempt(claimed, permit, permits).instrument(span),
+            )
             .await;
         self.in_flight.ended(&queue);
         result
     }
 
-    async fn attempt(&self, claimed: Claimed, permit: SemaphorePermit<'_>) -> anyhow::Result<()> {
+    async fn attempt(
+        &self,
+        claimed: Claimed,
+        permit: SemaphorePermit<'_>,
+        permits: &Permits,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let result = if claimed.attempts > claimed.max_attempts {
             Err(JobError::Permanent(format!(
@@ -229,6 +260,7 @@ impl Runner {
         };
         let elapsed = started.elapsed();
         drop(permit);
+        permits.ran(elapsed);
         let finish = self.outcome(&claimed, result);
         let outcome = finish.status.as_str();
         metrics::counter!("marquee_jobs_total", "queue" => claimed.queue.clone(), "outcome" => outcome)

@@ -17,7 +17,9 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use marquee_core::jobs::JobRef;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
+
+use crate::permits::{AHEAD, Permits};
 
 use crate::runner::Runner;
 
@@ -25,13 +27,6 @@ use crate::runner::Runner;
 /// `worker.pipeline` says: jobs whose handler has returned and whose outcome
 /// is being written. Without it half the permits sat waiting on the ledger.
 const FINISHING: usize = 64;
-
-/// Most jobs claimed ahead per handler permit. A claimed job waits about
-/// `AHEAD` handler runs for its permit; the bound keeps slow queues from
-/// claiming more than they can start within
-/// [`marquee_core::jobs::LONGEST_PERMIT_WAIT`], and a
-/// dead worker from taking many unstarted attempts with it.
-const AHEAD: usize = 8;
 
 /// Jobs apalis may hold for a queue: `pipeline`, but no more than `AHEAD`
 /// claimed per handler permit, and at least `concurrency` plus room for
@@ -62,7 +57,7 @@ pub struct QueueConsumer {
     /// Most jobs held at once (`worker.pipeline`, see [`held`]).
     pub pipeline: usize,
     /// `concurrency` permits, shared by this queue's successive workers.
-    pub handlers: Arc<Semaphore>,
+    pub handlers: Arc<Permits>,
     /// Idle poll interval.
     pub poll_interval: Duration,
     /// Runs the jobs.
@@ -212,7 +207,7 @@ impl Generation {
 async fn deliver(
     job: JobRef,
     runner: Data<Arc<Runner>>,
-    handlers: Data<Arc<Semaphore>>,
+    handlers: Data<Arc<Permits>>,
     generation: Data<Generation>,
 ) -> Result<(), BoxDynError> {
     let ended = (*generation).clone().ended();

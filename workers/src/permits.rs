@@ -1,13 +1,14 @@
-//! A queue's handler permits (`worker.concurrency`), and how many of its
-//! jobs may be claimed ahead of them.
+//! A queue's handler permits (`worker.concurrency`), and whether a job may
+//! be claimed before it has one.
 //!
 //! Claiming ahead pays when handlers are quick: the claims share large
 //! batches while handlers run. When handlers are slow it only makes claims
 //! wait, and a claim that waits past [`LONGEST_PERMIT_WAIT`] is given back
-//! and taken again later, which is churn. So the jobs waiting with a claim
-//! are bounded by what the permits can start in half that time at the
-//! recent handler time, and never more than [`AHEAD`] per permit; a job
-//! beyond the bound takes its permit first and is claimed after.
+//! and taken again later, which is churn. Jobs wait for permits first come
+//! first served, so a job may be claimed ahead only while the jobs already
+//! waiting (claimed or not) can all start within half that time at the
+//! recent handler time, and while fewer than [`AHEAD`] per permit wait. A
+//! job beyond that takes its permit first and is claimed after.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use marquee_core::jobs::LONGEST_PERMIT_WAIT;
 use tokio::sync::Semaphore;
 
-/// Most jobs claimed ahead per handler permit.
+/// Most jobs waiting per handler permit for a job to be claimed ahead.
 pub const AHEAD: usize = 8;
 
 /// One queue's permits in one worker process.
@@ -23,14 +24,15 @@ pub struct Permits {
     /// The permits themselves.
     pub semaphore: Semaphore,
     concurrency: usize,
-    /// Jobs claimed and waiting for a permit.
+    /// Jobs waiting for a permit, claimed or not.
     waiting: AtomicUsize,
-    /// Recent handler time in microseconds (moving average, weight 1/16).
+    /// Recent handler time in microseconds (moving average, weight 1/16);
+    /// 0 until the first handler ran.
     handler_us: AtomicU64,
 }
 
 impl Permits {
-    /// `concurrency` permits; handlers are taken to be quick until measured.
+    /// `concurrency` permits.
     pub fn new(concurrency: usize) -> Self {
         Self {
             semaphore: Semaphore::new(concurrency),
@@ -40,18 +42,16 @@ impl Permits {
         }
     }
 
-    /// Takes a place among the jobs waiting with a claim, if there is one.
-    pub fn wait_ahead(&self) -> Option<Ahead<'_>> {
-        let limit = self.ahead_limit();
-        self.waiting
-            .fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1))
-            .ok()
-            .map(|_| Ahead(self))
+    /// Joins the jobs waiting for a permit (until the returned place is
+    /// dropped), and says whether this one may be claimed before its permit.
+    pub fn join(&self) -> (Place<'_>, bool) {
+        let ahead = self.waiting.fetch_add(1, Relaxed) < self.ahead_limit();
+        (Place(self), ahead)
     }
 
     /// Records how long a handler ran.
     pub fn ran(&self, elapsed: Duration) {
-        let sample = elapsed.as_micros().min(u128::from(u32::MAX)) as u64;
+        let sample = elapsed.as_micros().clamp(1, u128::from(u32::MAX)) as u64;
         let _ = self.handler_us.fetch_update(Relaxed, Relaxed, |avg| {
             Some(if avg == 0 {
                 sample
@@ -61,17 +61,22 @@ impl Permits {
         });
     }
 
+    /// Jobs that may wait when one more is claimed ahead. Before any
+    /// handler ran, one per permit: a slow queue must not claim a batch
+    /// that waits past the give-back after every start.
     fn ahead_limit(&self) -> usize {
-        let budget = LONGEST_PERMIT_WAIT.as_micros() as u64 / 2;
-        let per_permit = budget / self.handler_us.load(Relaxed).max(1);
-        self.concurrency * (per_permit.min(AHEAD as u64) as usize)
+        let per_permit = match self.handler_us.load(Relaxed) {
+            0 => 1,
+            us => (LONGEST_PERMIT_WAIT.as_micros() as u64 / 2 / us).min(AHEAD as u64) as usize,
+        };
+        self.concurrency * per_permit
     }
 }
 
-/// A place among the jobs waiting with a claim; given up when dropped.
-pub struct Ahead<'a>(&'a Permits);
+/// A place among the jobs waiting for a permit; left when dropped.
+pub struct Place<'a>(&'a Permits);
 
-impl Drop for Ahead<'_> {
+impl Drop for Place<'_> {
     fn drop(&mut self) {
         self.0.waiting.fetch_sub(1, Relaxed);
     }
@@ -81,28 +86,43 @@ impl Drop for Ahead<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn quick_handlers_claim_up_to_eight_ahead_per_permit() {
-        let permits = Permits::new(2);
-        permits.ran(Duration::from_millis(1));
-        let places: Vec<_> = std::iter::from_fn(|| permits.wait_ahead()).collect();
-        assert_eq!(places.len(), 16);
-        drop(places);
-        assert!(permits.wait_ahead().is_some(), "places are given back");
+    /// How many of `jobs` joining at once may be claimed ahead.
+    fn ahead_of(permits: &Permits, jobs: usize) -> usize {
+        let places: Vec<_> = (0..jobs).map(|_| permits.join()).collect();
+        places.iter().filter(|(_, ahead)| *ahead).count()
     }
 
     #[test]
-    fn slow_handlers_claim_only_what_starts_in_time() {
+    fn one_per_permit_until_a_handler_ran() {
+        assert_eq!(ahead_of(&Permits::new(4), 100), 4);
+    }
+
+    #[test]
+    fn quick_handlers_let_eight_per_permit_wait_with_a_claim() {
+        let permits = Permits::new(2);
+        permits.ran(Duration::from_millis(1));
+        assert_eq!(ahead_of(&permits, 100), 16);
+        assert_eq!(ahead_of(&permits, 100), 16, "places are left when dropped");
+    }
+
+    #[test]
+    fn slow_handlers_count_every_waiting_job() {
         let permits = Permits::new(10);
         permits.ran(Duration::from_secs(5));
-        // 15 s of budget at 5 s a handler: 3 per permit.
-        let places: Vec<_> = std::iter::from_fn(|| permits.wait_ahead()).collect();
-        assert_eq!(places.len(), 30);
-        let permits = Permits::new(10);
+        // 15 s at 5 s a handler: 3 waiting per permit, claimed or not.
+        let unclaimed: Vec<_> = (0..25).map(|_| permits.join()).collect();
+        assert_eq!(ahead_of(&permits, 100), 5);
+        drop(unclaimed);
         permits.ran(Duration::from_secs(20));
-        assert!(
-            permits.wait_ahead().is_none(),
-            "each takes its permit first"
+        permits.ran(Duration::from_secs(20));
+        assert_eq!(ahead_of(&permits, 10), 10, "the average moves slowly");
+        for _ in 0..64 {
+            permits.ran(Duration::from_secs(20));
+        }
+        assert_eq!(
+            ahead_of(&permits, 10),
+            0,
+            "then every job takes its permit first"
         );
     }
 }

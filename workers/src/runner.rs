@@ -152,10 +152,11 @@ impl Runner {
     /// Runs one delivery of a job. Ledger writes that fail are retried
     /// inside the batchers until they succeed, so apalis (whose own retries
     /// end in a dead set that strands the job) never sees them. An `Err`
-    /// means the job is not this worker's to run: `ended` came before a
-    /// handler permit (its claim is given back and apalis schedules it
-    /// again), or the ledger writers are gone (the runtime is shutting
-    /// down). A job still retrying its outcome when the process stops is
+    /// means the job is not this worker's to run: `ended` came before its
+    /// handler started, or a claimed job got no permit within
+    /// [`jobs::LONGEST_PERMIT_WAIT`] (either way its claim, if any, is given
+    /// back and apalis-redis delivers the task again), or the ledger writers
+    /// are gone (the runtime is shutting down). A job still retrying its outcome when the process stops is
     /// orphaned and re-run elsewhere: safe, because the claim skips
     /// finished jobs.
     ///
@@ -179,50 +180,46 @@ impl Runner {
         if (&mut ended).now_or_never().is_some() {
             anyhow::bail!("the worker stopped before this job was claimed; handed back unclaimed");
         }
-        let (claimed, permit) = match permits.wait_ahead() {
-            Some(place) => {
-                let Some(claimed) = self.claims.call(job.id).await? else {
-                    tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
-                    return Ok(());
-                };
-                let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
-                    tokio::select! {
-                        biased;
-                        () = &mut ended => None,
-                        permit = permits.semaphore.acquire() => Some(permit),
-                    }
-                })
-                .await;
-                drop(place);
-                match waited {
-                    Ok(Some(permit)) => (claimed, permit?),
-                    // The run ended (pause, stop, failure), or the handlers
-                    // were slower than the bound expected: give the claim
-                    // back; apalis-redis delivers the task again in a second.
-                    Ok(None) | Err(_) => {
-                        self.releases.call(Release::from(&claimed)).await?;
-                        tracing::debug!(job.id = %job.id, "claim given back before the job started");
-                        anyhow::bail!(
-                            "this job got no handler permit in time; its claim was given back"
-                        );
-                    }
-                }
-            }
-            None => {
-                let permit = tokio::select! {
+        let (place, ahead) = permits.join();
+        let (claimed, permit) = if ahead {
+            let Some(claimed) = self.claims.call(job.id).await? else {
+                tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
+                return Ok(());
+            };
+            let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
+                tokio::select! {
                     biased;
-                    () = &mut ended => {
-                        anyhow::bail!("the worker stopped before this job got a handler; handed back unclaimed");
-                    }
-                    permit = permits.semaphore.acquire() => permit?,
-                };
-                let Some(claimed) = self.claims.call(job.id).await? else {
-                    tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
-                    return Ok(());
-                };
-                (claimed, permit)
+                    () = &mut ended => None,
+                    permit = permits.semaphore.acquire() => Some(permit),
+                }
+            })
+            .await;
+            match waited {
+                Ok(Some(permit)) => (claimed, permit?),
+                // The run ended (pause, stop, failure), or the handlers were
+                // slower than the bound expected.
+                Ok(None) | Err(_) => return self.give_back(&claimed).await,
             }
+        } else {
+            let permit = tokio::select! {
+                biased;
+                () = &mut ended => {
+                    anyhow::bail!("the worker stopped before this job got a handler; handed back unclaimed");
+                }
+                permit = permits.semaphore.acquire() => permit?,
+            };
+            let Some(claimed) = self.claims.call(job.id).await? else {
+                tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
+                return Ok(());
+            };
+            // The claim may have taken long (the ledger writer retries while
+            // PostgreSQL is away): a run that ended meanwhile starts nothing.
+            if (&mut ended).now_or_never().is_some() {
+                return self.give_back(&claimed).await;
+            }
+            (claimed, permit)
         };
+        drop(place);
         let span = tracing::info_span!(
             "job",
             job.id = %claimed.id,
@@ -243,6 +240,14 @@ impl Runner {
         result
     }
 
+    /// Gives back the claim of a job that will not start here, and tells
+    /// apalis so (an error), so apalis-redis delivers the task again.
+    async fn give_back(&self, claimed: &Claimed) -> anyhow::Result<()> {
+        self.releases.call(Release::from(claimed)).await?;
+        tracing::debug!(job.id = %claimed.id, "claim given back before the job started");
+        anyhow::bail!("this job did not start here; its claim was given back")
+    }
+
     async fn attempt(
         &self,
         claimed: Claimed,
@@ -256,11 +261,12 @@ impl Runner {
                 claimed.attempts, claimed.max_attempts
             )))
         } else {
-            self.execute(&claimed).await
+            let result = self.execute(&claimed).await;
+            permits.ran(started.elapsed());
+            result
         };
         let elapsed = started.elapsed();
         drop(permit);
-        permits.ran(elapsed);
         let finish = self.outcome(&claimed, result);
         let outcome = finish.status.as_str();
         metrics::counter!("marquee_jobs_total", "queue" => claimed.queue.clone(), "outcome" => outcome)

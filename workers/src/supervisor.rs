@@ -29,10 +29,11 @@ use crate::runner::Runner;
 const FINISHING: usize = 64;
 
 /// Jobs apalis may hold for a queue: `pipeline`, but no more than `AHEAD`
-/// claimed per handler permit, and at least `concurrency` plus room for
+/// waiting per handler permit, and at least `concurrency` plus room for
 /// `min(concurrency, 64)` outcomes being written. Beyond the handlers, the
-/// jobs held are claimed and wait for a permit (given back if the worker's
-/// run ends first, see [`Generation`]) or write their outcome. Much more
+/// jobs held wait for a permit, claimed ahead while handlers are quick (see
+/// [`Permits`]; a claim is given back if the worker's run ends first, see
+/// [`Generation`]), or write their outcome. Much more
 /// than ~600 made the outcome batches so large that they slowed the drain
 /// (no-op at concurrency 500: 8.3k/s holding 564, 6.0k/s holding 1,000 or
 /// 1,500).

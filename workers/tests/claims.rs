@@ -72,6 +72,12 @@ async fn a_claim_given_back_leaves_the_job_waiting_as_before() {
 
     let next = claim(&ctx, id, "w1").await;
     assert_eq!(next.attempts, 1, "the next claim is attempt 1");
+    release(&ctx, &first, "w1").await;
+    assert_eq!(
+        record(&ctx, id).await.status,
+        JobStatus::Running,
+        "the first claim, given back twice, leaves the second (same worker, same attempt) alone"
+    );
     assert_eq!(record(&ctx, id).await.attempt_log, serde_json::json!([]));
     assert_eq!(history(&ctx).await, (0, 0), "nothing was lost");
 }

@@ -4,6 +4,7 @@
 mod batch;
 pub mod email;
 pub mod handlers;
+mod ledger_writes;
 mod permits;
 mod presence;
 mod registry;

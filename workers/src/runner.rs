@@ -19,21 +19,17 @@ use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::batch::{Batcher, WriteRetry};
+use crate::batch::WriteRetry;
 use crate::email::Mailer;
+use crate::ledger_writes::LedgerWrites;
 use crate::permits::Permits;
 use crate::presence::InFlight;
 use crate::registry::{JobContext, Registry};
 
-/// Most ledger rows written by one statement.
-const LEDGER_BATCH: usize = 512;
-
 /// Shared by every job of a worker process.
 pub struct Runner {
     registry: Registry,
-    claims: Batcher<Uuid, Option<Claimed>>,
-    releases: Batcher<Release, ()>,
-    finishes: Batcher<Finish, ()>,
+    ledger: LedgerWrites,
     pool: PgPool,
     producer: Producer,
     policy: RetryPolicy,
@@ -77,66 +73,11 @@ impl Runner {
             first: Duration::from_millis(settings.worker.ledger_retry_first_ms),
             max: Duration::from_millis(settings.worker.ledger_retry_max_ms),
         };
-        // Exported from the start (at 0), so dashboards and alerts find
-        // the series before the first retry.
-        for write in ["claim", "release", "finish"] {
-            metrics::counter!("marquee_ledger_write_retries_total", "write" => write).increment(0);
-        }
         let slot = rand::random_range(0..HISTORY_SLOTS);
-        let claim_pool = pool.clone();
-        let claimer = worker_name.to_owned();
-        let claims = Batcher::spawn("claim", LEDGER_BATCH, retry, move |ids: Vec<Uuid>| {
-            let pool = claim_pool.clone();
-            let worker_name = claimer.clone();
-            async move {
-                let mut claimed = jobs::claim_batch(&pool, &ids, &worker_name, slot).await?;
-                // One reply per request; a duplicate delivery in the same
-                // batch gets None and is skipped.
-                Ok(ids
-                    .iter()
-                    .map(|id| {
-                        let at = claimed.iter().position(|c| c.id == *id)?;
-                        Some(claimed.swap_remove(at))
-                    })
-                    .collect())
-            }
-            .boxed()
-        });
-        let finish_pool = pool.clone();
-        let finishes = Batcher::spawn(
-            "finish",
-            LEDGER_BATCH,
-            retry,
-            move |outcomes: Vec<Finish>| {
-                let pool = finish_pool.clone();
-                async move {
-                    jobs::finish_batch(&pool, &outcomes, slot).await?;
-                    Ok(vec![(); outcomes.len()])
-                }
-                .boxed()
-            },
-        );
-        let release_pool = pool.clone();
-        let releaser = worker_name.to_owned();
-        let releases = Batcher::spawn(
-            "release",
-            LEDGER_BATCH,
-            retry,
-            move |releases: Vec<Release>| {
-                let pool = release_pool.clone();
-                let worker_name = releaser.clone();
-                async move {
-                    jobs::release_batch(&pool, &releases, &worker_name).await?;
-                    Ok(vec![(); releases.len()])
-                }
-                .boxed()
-            },
-        );
+        let ledger = LedgerWrites::spawn(&pool, worker_name, slot, retry);
         Ok(Arc::new(Self {
             registry,
-            claims,
-            releases,
-            finishes,
+            ledger,
             pool,
             producer,
             policy: RetryPolicy::from_settings(&settings.jobs),
@@ -182,8 +123,7 @@ impl Runner {
         }
         let (place, ahead) = permits.join();
         let (claimed, permit) = if ahead {
-            let Some(claimed) = self.claims.call(job.id).await? else {
-                tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
+            let Some(claimed) = self.claim(job.id).await? else {
                 return Ok(());
             };
             let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
@@ -208,8 +148,7 @@ impl Runner {
                 }
                 permit = permits.semaphore.acquire() => permit?,
             };
-            let Some(claimed) = self.claims.call(job.id).await? else {
-                tracing::debug!(job.id = %job.id, "job already finished or unknown; duplicate delivery skipped");
+            let Some(claimed) = self.claim(job.id).await? else {
                 return Ok(());
             };
             // The claim may have taken long (the ledger writer retries while
@@ -240,10 +179,20 @@ impl Runner {
         result
     }
 
+    /// Claims a delivered job; `None` for one already finished or unknown
+    /// (a duplicate delivery), which is skipped.
+    async fn claim(&self, id: Uuid) -> anyhow::Result<Option<Claimed>> {
+        let claimed = self.ledger.claims.call(id).await?;
+        if claimed.is_none() {
+            tracing::debug!(job.id = %id, "job already finished or unknown; duplicate delivery skipped");
+        }
+        Ok(claimed)
+    }
+
     /// Gives back the claim of a job that will not start here, and tells
     /// apalis so (an error), so apalis-redis delivers the task again.
     async fn give_back(&self, claimed: &Claimed) -> anyhow::Result<()> {
-        self.releases.call(Release::from(claimed)).await?;
+        self.ledger.releases.call(Release::from(claimed)).await?;
         tracing::debug!(job.id = %claimed.id, "claim given back before the job started");
         anyhow::bail!("this job did not start here; its claim was given back")
     }
@@ -288,7 +237,7 @@ impl Runner {
             queue: claimed.queue.clone(),
             run_at: Some(run_at),
         });
-        self.finishes.call(finish).await?;
+        self.ledger.finishes.call(finish).await?;
         // Pushed only after the ledger says "retrying", so the next attempt
         // can never be claimed before this one is recorded. If Redis is
         // down, the relay pushes it later.

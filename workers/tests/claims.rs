@@ -13,6 +13,12 @@ use uuid::Uuid;
 
 const SLOT: i16 = 0;
 
+async fn noop_job(ctx: &TestContext) -> Uuid {
+    enqueue_committed(ctx, &Noop::default(), JobOptions::default())
+        .await
+        .id
+}
+
 async fn claim(ctx: &TestContext, id: Uuid, worker: &str) -> Claimed {
     let mut claimed = jobs::claim_batch(&ctx.pool, &[id], worker, SLOT)
         .await
@@ -58,9 +64,7 @@ async fn history(ctx: &TestContext) -> (i64, i64) {
 #[tokio::test]
 async fn a_claim_given_back_leaves_the_job_waiting_as_before() {
     let ctx = TestContext::new().await;
-    let id = enqueue_committed(&ctx, &Noop::default(), JobOptions::default())
-        .await
-        .id;
+    let id = noop_job(&ctx).await;
     let first = claim(&ctx, id, "w1").await;
     assert_eq!(first.attempts, 1);
     assert_eq!(record(&ctx, id).await.status, JobStatus::Running);
@@ -85,9 +89,7 @@ async fn a_claim_given_back_leaves_the_job_waiting_as_before() {
 #[tokio::test]
 async fn a_release_touches_only_its_own_latest_claim() {
     let ctx = TestContext::new().await;
-    let id = enqueue_committed(&ctx, &Noop::default(), JobOptions::default())
-        .await
-        .id;
+    let id = noop_job(&ctx).await;
     let first = claim(&ctx, id, "w1").await;
     let stale = Release {
         attempt: 2,
@@ -126,9 +128,7 @@ async fn a_release_touches_only_its_own_latest_claim() {
 #[tokio::test]
 async fn a_retry_given_back_waits_as_a_retry_of_the_same_attempt() {
     let ctx = TestContext::new().await;
-    let id = enqueue_committed(&ctx, &Noop::default(), JobOptions::default())
-        .await
-        .id;
+    let id = noop_job(&ctx).await;
     claim(&ctx, id, "w1").await;
     finish(&ctx, id, JobStatus::Retrying).await;
     let second = claim(&ctx, id, "w1").await;
@@ -146,9 +146,7 @@ async fn a_retry_given_back_waits_as_a_retry_of_the_same_attempt() {
 #[tokio::test]
 async fn a_lost_attempt_given_back_is_counted_once() {
     let ctx = TestContext::new().await;
-    let id = enqueue_committed(&ctx, &Noop::default(), JobOptions::default())
-        .await
-        .id;
+    let id = noop_job(&ctx).await;
     // w1 vanished mid-attempt; w2 gets the job again and logs the loss.
     assert_eq!(claim(&ctx, id, "w1").await.attempts, 1);
     let recovered = claim(&ctx, id, "w2").await;

@@ -4,6 +4,7 @@
 //! Convention: a job's payload holds ids only; the rows it names hold the
 //! state. Handlers are idempotent, because delivery is at least once.
 
+mod claim;
 mod enqueue;
 mod ledger;
 mod noop;
@@ -17,13 +18,12 @@ mod totals;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
+pub use claim::{Claimed, Release, claim_batch, release_batch};
 pub use enqueue::{
     DEFAULT_MAX_ATTEMPTS, Enqueued, JobOptions, enqueue, enqueue_many, enqueue_many_deduped,
     enqueue_with,
 };
-pub use ledger::{
-    Claimed, Finish, JobRecord, JobStatus, Release, claim_batch, find, finish_batch, release_batch,
-};
+pub use ledger::{Finish, JobRecord, JobStatus, find, finish_batch};
 pub use noop::Noop;
 pub use producer::{Producer, Push};
 pub use prune::{PruneBatch, PruneQueues, prune_finished};

@@ -13,7 +13,7 @@
 // Progress goes to stderr; exactly one JSON line goes to stdout on success.
 // Any error (or the hard timeout) cleans up, prints to stderr and exits 1.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 
@@ -72,6 +72,45 @@ function chunks(total, make) {
 }
 
 const rate = (n, ms) => Math.round((n * 1000) / ms);
+
+// CPU time by process name from /proc (Linux), as the Rust bench reads it
+// (workers/benches/support/cpu.rs): user + system clock ticks (USER_HZ 100).
+const WATCHED = ["node", "redis-server", "postgres"];
+
+function cpuSnapshot() {
+  const ticks = {};
+  let pids = [];
+  try {
+    pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+  } catch {
+    return ticks;
+  }
+  for (const pid of pids) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const open = stat.indexOf("(");
+    const close = stat.lastIndexOf(")");
+    const name = stat.slice(open + 1, close);
+    if (!WATCHED.includes(name)) continue;
+    const fields = stat.slice(close + 2).split(" ");
+    ticks[name] = (ticks[name] ?? 0) + Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks;
+}
+
+// Microseconds of CPU per job between two snapshots, by process name.
+function cpuPerJob(before, after, jobs) {
+  const out = {};
+  for (const [name, t] of Object.entries(after)) {
+    const us = (Math.max(0, t - (before[name] ?? 0)) / 100) * 1e6 / jobs;
+    if (us >= 1) out[name] = Math.round(us);
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------
 // Lifecycle: one cleanup function (set by the peer), run exactly once on both
@@ -186,6 +225,7 @@ async function benchBullmq({ jobs, concurrency }) {
   // 'completed' only after the moveToCompleted Lua script has returned, i.e.
   // once Redis has recorded the completion (here: removed the job).
   t0 = performance.now();
+  const cpu0 = cpuSnapshot();
   worker = new Worker(name, async () => {}, { connection, prefix, concurrency });
   worker.on("completed", () => completed.inc());
   worker.on("failed", (job, err) => fail(new Error(`job ${job?.id} failed: ${err?.message}`)));
@@ -194,6 +234,7 @@ async function benchBullmq({ jobs, concurrency }) {
   });
   await completed.until(jobs);
   const drainMs = performance.now() - t0;
+  const drainCpu = cpuPerJob(cpu0, cpuSnapshot(), jobs);
   log(`drain: ${jobs} jobs in ${drainMs.toFixed(0)} ms`);
   await assertBullEmpty(queue);
 
@@ -208,7 +249,7 @@ async function benchBullmq({ jobs, concurrency }) {
   await sleep(50);
   if (completed.n !== 2 * jobs) throw new Error(`expected ${2 * jobs} completions, saw ${completed.n}`);
 
-  return { version, enqueueMs, drainMs, e2eMs };
+  return { version, enqueueMs, drainMs, e2eMs, extra: { drain_cpu_us_per_job: drainCpu } };
 }
 
 async function assertBullEmpty(queue) {
@@ -346,11 +387,13 @@ async function benchGraphile({ jobs, concurrency }) {
 
   // 2. drain: start the worker pool, wait for all task calls, then for the table to be empty.
   t0 = performance.now();
+  const cpu0 = cpuSnapshot();
   runner = await gw.run({ preset, taskList, noHandleSignals: true });
   runner.promise.catch((e) => fail(e));
   await ran.until(jobs);
   await waitTableEmpty();
   const drainMs = performance.now() - t0;
+  const drainCpu = cpuPerJob(cpu0, cpuSnapshot(), jobs);
   log(`drain: ${jobs} jobs in ${drainMs.toFixed(0)} ms`);
 
   // 3. end_to_end: worker still running; enqueue another JOBS and wait.
@@ -365,7 +408,13 @@ async function benchGraphile({ jobs, concurrency }) {
   await sleep(50);
   if (ran.n !== 2 * jobs) throw new Error(`expected ${2 * jobs} task executions, saw ${ran.n}`);
 
-  return { version, enqueueMs, drainMs, e2eMs, extra: { pg_pool_size: poolSize, local_queue_size: localQueueSize } };
+  return {
+    version,
+    enqueueMs,
+    drainMs,
+    e2eMs,
+    extra: { pg_pool_size: poolSize, local_queue_size: localQueueSize, drain_cpu_us_per_job: drainCpu },
+  };
 }
 
 // ---------------------------------------------------------------------------

@@ -18,6 +18,8 @@ use sqlx::PgPool;
 
 const CHUNK: usize = 1_000;
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/peers.rs"]
 mod peers;
 
@@ -40,7 +42,8 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for concurrency in concurrencies {
-        let (enqueue, drain, end_to_end) = run(jobs_total, concurrency).await?;
+        let (enqueue, drain, end_to_end, drain_cpu) = run(jobs_total, concurrency).await?;
+        let mut cpu_lines = vec![format!("Marquee {drain_cpu}")];
         let rate = |d: Duration| jobs_total as f64 / d.as_secs_f64();
         let ours = (rate(enqueue), rate(drain), rate(end_to_end));
         println!(
@@ -59,6 +62,14 @@ async fn main() -> anyhow::Result<()> {
                 peer.drain_per_s,
                 peer.end_to_end_per_s
             );
+            if !peer.drain_cpu_us_per_job.is_empty() {
+                let used = peer
+                    .drain_cpu_us_per_job
+                    .iter()
+                    .map(|(name, us)| (name.as_str(), *us))
+                    .collect();
+                cpu_lines.push(format!("{} {}", peer.peer, cpu::format_per_job(&used)));
+            }
             ratios.push(format!(
                 "c={concurrency}: Marquee end to end / {} processed (drain) = {:.2}x; \
                  end to end / end to end = {:.2}x; enqueue / enqueue = {:.2}x",
@@ -68,6 +79,10 @@ async fn main() -> anyhow::Result<()> {
                 ours.0 / peer.enqueue_per_s,
             ));
         }
+        ratios.push(format!(
+            "c={concurrency}: CPU per job while draining, µs by process: {}",
+            cpu_lines.join("; ")
+        ));
     }
     for line in ratios {
         println!("{line}");
@@ -76,15 +91,19 @@ async fn main() -> anyhow::Result<()> {
         "enqueue: outbox insert ({CHUNK} rows/tx) + commit + Redis push, worker stopped (peers: bulk add in {CHUNK}s)"
     );
     println!("drain: worker started on that backlog, until every row is succeeded in the ledger");
+    println!(
+        "CPU per job: user + system time of each process name (/proc) over the drain, divided by the jobs"
+    );
     println!("end to end: worker running while the same number is enqueued, until all succeeded");
     Ok(())
 }
 
-/// One configuration: returns (enqueue, drain, end-to-end) durations.
+/// One configuration: returns the enqueue, drain and end-to-end durations,
+/// and the drain's CPU per job by process.
 async fn run(
     jobs_total: usize,
     concurrency: usize,
-) -> anyhow::Result<(Duration, Duration, Duration)> {
+) -> anyhow::Result<(Duration, Duration, Duration, String)> {
     let mut settings = Settings::load_from(&config_dir()?, Environment::Test)?;
     settings.database.url =
         SecretString::from("postgres://postgres@127.0.0.1:5432/marquee_bench".to_owned());
@@ -98,9 +117,11 @@ async fn run(
     let enqueue = started.elapsed();
 
     let started = Instant::now();
+    let cpu_before = cpu::snapshot();
     let worker = WorkerProcess(spawn_worker(&settings, concurrency));
     wait_all_done(&pool, jobs_total, Duration::from_secs(300)).await?;
     let drain = started.elapsed();
+    let drain_cpu = cpu::per_job(&cpu_before, &cpu::snapshot(), jobs_total);
 
     let started = Instant::now();
     enqueue_all(&pool, &producer, jobs_total).await?;
@@ -118,7 +139,7 @@ async fn run(
         &settings.redis.key_prefix,
     )
     .await?;
-    Ok((enqueue, drain, end_to_end))
+    Ok((enqueue, drain, end_to_end, drain_cpu))
 }
 
 /// Dynamic SQL only because `CREATE DATABASE` takes no bind parameters.

@@ -3,6 +3,7 @@
 //! `benches/peers/bench.mjs` with the same job count and concurrency. Ratios
 //! from one run are what count: absolute figures swing on a shared machine.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -14,6 +15,9 @@ pub struct PeerRun {
     pub enqueue_per_s: f64,
     pub drain_per_s: f64,
     pub end_to_end_per_s: f64,
+    /// CPU µs per job over the drain, by process name (see `cpu.rs`).
+    #[serde(default)]
+    pub drain_cpu_us_per_job: BTreeMap<String, f64>,
 }
 
 /// The peers, in the order they run.

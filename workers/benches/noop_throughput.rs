@@ -3,9 +3,12 @@
 //! ledger). Prints a table and the figures for docs/BENCHMARKS.md.
 //!
 //! Then runs the peers (BullMQ, graphile-worker; `benches/peers/`) with the
-//! same job count and concurrency and prints our ratios to them.
+//! same job count and concurrency and prints our ratios to them, and the
+//! CPU each process spent per job while draining (see `support/cpu.rs`).
 //!
-//! BENCH_JOBS (default 20000) and BENCH_CONCURRENCY (default "50,500") tune it.
+//! BENCH_JOBS (default 20000) and BENCH_CONCURRENCY (default "50,500") tune
+//! it; BENCH_FETCH_BATCH overrides the worker's `fetch_batch` (default
+//! concurrency / 2, within 50..=500).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -226,7 +229,8 @@ fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
         .env("MARQUEE__DATABASE__MAX_CONNECTIONS", "8")
         .env(
             "MARQUEE__WORKER__FETCH_BATCH",
-            (concurrency / 2).clamp(50, 500).to_string(),
+            std::env::var("BENCH_FETCH_BATCH")
+                .unwrap_or_else(|_| (concurrency / 2).clamp(50, 500).to_string()),
         )
         .env("MARQUEE__REDIS__KEY_PREFIX", &settings.redis.key_prefix)
         .env("MARQUEE__LOG__FILTER", "warn")

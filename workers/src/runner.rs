@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,8 +56,6 @@ impl Runner {
         in_flight: Arc<InFlight>,
     ) -> anyhow::Result<Arc<Self>> {
         let mailer = Mailer::from_settings(&settings.email)?;
-        // One per SMTP permit and two spare: an email holding a permit never
-        // waits for a connection that a job waiting for a permit holds.
         let payments: Arc<dyn marquee_core::booking::payments::PaymentProvider> =
             match settings.payments.provider {
                 marquee_core::config::PaymentProviderKind::Fake => {
@@ -65,6 +64,8 @@ impl Runner {
                     ))
                 }
             };
+        // One per SMTP permit and two spare: an email holding a permit never
+        // waits for a connection that a job waiting for a permit holds.
         let records = marquee_core::db::connect_lazy(
             &settings.database,
             settings.email.smtp.max_connections + 2,
@@ -97,9 +98,9 @@ impl Runner {
     /// handler started, or a claimed job got no permit within
     /// [`jobs::LONGEST_PERMIT_WAIT`] (either way its claim, if any, is given
     /// back and apalis-redis delivers the task again), or the ledger writers
-    /// are gone (the runtime is shutting down). A job still retrying its outcome when the process stops is
-    /// orphaned and re-run elsewhere: safe, because the claim skips
-    /// finished jobs.
+    /// are gone (the runtime is shutting down). A job still retrying its
+    /// outcome when the process stops is orphaned and re-run elsewhere:
+    /// safe, because the claim skips finished jobs.
     ///
     /// While `permits` allows (quick handlers, see [`Permits`]), the job is
     /// claimed first, then waits for a handler permit for at most
@@ -122,41 +123,15 @@ impl Runner {
             anyhow::bail!("the worker stopped before this job was claimed; handed back unclaimed");
         }
         let (place, ahead) = permits.join();
-        let (claimed, permit) = if ahead {
-            let Some(claimed) = self.claim(job.id).await? else {
-                return Ok(());
-            };
-            let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
-                tokio::select! {
-                    biased;
-                    () = &mut ended => None,
-                    permit = permits.semaphore.acquire() => Some(permit),
-                }
-            })
-            .await;
-            match waited {
-                Ok(Some(permit)) => (claimed, permit?),
-                // The run ended (pause, stop, failure), or the handlers were
-                // slower than the bound expected.
-                Ok(None) | Err(_) => return self.give_back(&claimed).await,
-            }
+        let started = if ahead {
+            self.claim_then_permit(job.id, permits, ended.as_mut())
+                .await?
         } else {
-            let permit = tokio::select! {
-                biased;
-                () = &mut ended => {
-                    anyhow::bail!("the worker stopped before this job got a handler; handed back unclaimed");
-                }
-                permit = permits.semaphore.acquire() => permit?,
-            };
-            let Some(claimed) = self.claim(job.id).await? else {
-                return Ok(());
-            };
-            // The claim may have taken long (the ledger writer retries while
-            // PostgreSQL is away): a run that ended meanwhile starts nothing.
-            if (&mut ended).now_or_never().is_some() {
-                return self.give_back(&claimed).await;
-            }
-            (claimed, permit)
+            self.permit_then_claim(job.id, permits, ended.as_mut())
+                .await?
+        };
+        let Some((claimed, permit)) = started else {
+            return Ok(());
         };
         drop(place);
         let span = tracing::info_span!(
@@ -189,12 +164,67 @@ impl Runner {
         Ok(claimed)
     }
 
-    /// Gives back the claim of a job that will not start here, and tells
-    /// apalis so (an error), so apalis-redis delivers the task again.
-    async fn give_back(&self, claimed: &Claimed) -> anyhow::Result<()> {
-        self.ledger.releases.call(Release::from(claimed)).await?;
+    /// Claims the job, then waits for a permit for at most
+    /// [`jobs::LONGEST_PERMIT_WAIT`]. `None`: a duplicate delivery, skipped.
+    async fn claim_then_permit<'p>(
+        &self,
+        id: Uuid,
+        permits: &'p Permits,
+        mut ended: Pin<&mut impl Future<Output = ()>>,
+    ) -> anyhow::Result<Option<(Claimed, SemaphorePermit<'p>)>> {
+        let Some(claimed) = self.claim(id).await? else {
+            return Ok(None);
+        };
+        let waited = tokio::time::timeout(jobs::LONGEST_PERMIT_WAIT, async {
+            tokio::select! {
+                biased;
+                () = &mut ended => None,
+                permit = permits.semaphore.acquire() => Some(permit),
+            }
+        })
+        .await;
+        match waited {
+            Ok(Some(permit)) => Ok(Some((claimed, permit?))),
+            // The run ended (pause, stop, failure), or the handlers were
+            // slower than the bound expected.
+            Ok(None) | Err(_) => Err(self.give_back(&claimed).await),
+        }
+    }
+
+    /// Takes a permit, then claims the job. `None`: a duplicate delivery,
+    /// skipped.
+    async fn permit_then_claim<'p>(
+        &self,
+        id: Uuid,
+        permits: &'p Permits,
+        mut ended: Pin<&mut impl Future<Output = ()>>,
+    ) -> anyhow::Result<Option<(Claimed, SemaphorePermit<'p>)>> {
+        let permit = tokio::select! {
+            biased;
+            () = &mut ended => {
+                anyhow::bail!("the worker stopped before this job got a handler; handed back unclaimed");
+            }
+            permit = permits.semaphore.acquire() => permit?,
+        };
+        let Some(claimed) = self.claim(id).await? else {
+            return Ok(None);
+        };
+        // The claim may have taken long (the ledger writer retries while
+        // PostgreSQL is away): a run that ended meanwhile starts nothing.
+        if ended.now_or_never().is_some() {
+            return Err(self.give_back(&claimed).await);
+        }
+        Ok(Some((claimed, permit)))
+    }
+
+    /// Gives back the claim of a job that will not start here. The error
+    /// tells apalis so, and apalis-redis delivers the task again.
+    async fn give_back(&self, claimed: &Claimed) -> anyhow::Error {
+        if let Err(error) = self.ledger.releases.call(Release::from(claimed)).await {
+            return error;
+        }
         tracing::debug!(job.id = %claimed.id, "claim given back before the job started");
-        anyhow::bail!("this job did not start here; its claim was given back")
+        anyhow::anyhow!("this job did not start here; its claim was given back")
     }
 
     async fn attempt(

@@ -335,3 +335,56 @@ async fn drafts_are_visible_only_to_their_organizer_and_admins() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn browsing_goes_to_the_database_while_redis_is_down_and_caches_again_after() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = marquee_core::testing::PrivateRedis::start_on(port);
+    let mut ctx = marquee_core::testing::TestContext::new().await;
+    ctx.settings.redis.url = secrecy::SecretString::from(format!("redis://127.0.0.1:{port}"));
+    let app = TestApp::spawn_with(ctx).await;
+    let alice = organizer(&app, "alice@example.com").await;
+    let id = published(&app, &alice, "Jazz Night", 3, None).await;
+    let path = format!("/api/v1/events/{id}");
+    assert_eq!(titles(&browse(&app, "").await), ["Jazz Night"]);
+
+    redis.stop();
+    // A change behind the API's back shows at once: with Redis down every
+    // read is a miss that goes to the database, and nothing fails.
+    retitle(&app, "Read from the database").await;
+    assert_eq!(titles(&browse(&app, "").await), ["Read from the database"]);
+    assert_eq!(
+        json_of(call(&app, Method::GET, &path, None, None).await, 200).await["title"],
+        "Read from the database"
+    );
+
+    // Back up (empty, as after a restart): the next read fills the cache
+    // and the one after is served from it.
+    let _redis = marquee_core::testing::PrivateRedis::start_on(port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        browse(&app, "").await;
+        retitle(&app, "Changed behind our back").await;
+        if titles(&browse(&app, "").await) == ["Read from the database"] {
+            break;
+        }
+        retitle(&app, "Read from the database").await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the catalog cache never served again after Redis came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Renames every event behind the API's back.
+async fn retitle(app: &TestApp, title: &str) {
+    sqlx::query!("UPDATE events SET title = $1", title)
+        .execute(&app.ctx.pool)
+        .await
+        .unwrap();
+}

@@ -6,10 +6,17 @@
 //! read, and stale entries simply expire. Availability changes without
 //! catalog writes (holds, sales), so entries that carry it live only a
 //! couple of seconds.
+//!
+//! A read is one Redis round trip: a script reads the version and the entry
+//! of that version together (two calls made a cached list cost a third of a
+//! trivial endpoint's rate). Every key carries the `{<prefix>:catalog}` hash
+//! tag, so the script's keys share one slot on a Redis Cluster too.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::AsyncCommands;
+use redis::Script;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,6 +27,19 @@ pub const LIST_TTL: Duration = Duration::from_secs(60);
 /// An event with availability, and seat maps.
 pub const AVAILABILITY_TTL: Duration = Duration::from_secs(2);
 
+/// Reads the version and the entry made under it; returns `{version,
+/// entry or false}`. The version key is KEYS[1]; the entry's key is built
+/// here (`<tag>:<version>:<rest>`), under the same hash tag.
+static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS[1]: version key; ARGV[1]: key tag; ARGV[2]: "<kind>:<hash>"
+local version = redis.call("GET", KEYS[1]) or "0"
+return {version, redis.call("GET", ARGV[1] .. ":" .. version .. ":" .. ARGV[2])}
+"#,
+    )
+});
+
 /// The catalog cache of one Marquee install.
 #[derive(Clone)]
 pub struct CatalogCache {
@@ -28,11 +48,11 @@ pub struct CatalogCache {
 }
 
 impl CatalogCache {
-    /// Keys start with `<key_prefix>:catalog:`.
+    /// Keys start with `{<key_prefix>:catalog}:`.
     pub fn new(redis: ConnectionManager, key_prefix: &str) -> Self {
         Self {
             redis,
-            prefix: format!("{key_prefix}:catalog"),
+            prefix: format!("{{{key_prefix}:catalog}}"),
         }
     }
 
@@ -50,16 +70,15 @@ impl CatalogCache {
         T: Serialize + DeserializeOwned,
         F: Future<Output = Result<T, E>>,
     {
-        let key = self.key(kind, params).await;
-        if let Some(key) = &key {
-            let mut conn = self.redis.clone();
-            let hit: redis::RedisResult<Option<Vec<u8>>> = conn.get(key).await;
-            if let Ok(Some(bytes)) = hit
-                && let Ok(value) = serde_json::from_slice(&bytes)
-            {
-                return Ok(value);
-            }
-        }
+        let cached = match Self::entry(kind, params) {
+            Some(entry) => self.read(&entry).await,
+            None => Err(CacheMiss::Unkeyed),
+        };
+        let key = match cached {
+            Ok(value) => return Ok(value),
+            Err(CacheMiss::Absent(key)) => Some(key),
+            Err(CacheMiss::Unkeyed) => None,
+        };
         let value = load.await?;
         if let (Some(key), Ok(bytes)) = (key, serde_json::to_vec(&value)) {
             let mut conn = self.redis.clone();
@@ -98,6 +117,31 @@ impl CatalogCache {
         }
     }
 
+    /// One round trip: the entry for `entry` under the current version, or
+    /// the key to store it under. A Redis failure or an entry that no longer
+    /// decodes is a miss; a Redis failure leaves nothing to store.
+    async fn read<T: DeserializeOwned>(&self, entry: &str) -> Result<T, CacheMiss> {
+        let mut conn = self.redis.clone();
+        let read: redis::RedisResult<(i64, Option<Vec<u8>>)> = READ
+            .key(self.version_key())
+            .arg(&self.prefix)
+            .arg(entry)
+            .invoke_async(&mut conn)
+            .await;
+        let (version, bytes) = read.map_err(|_| CacheMiss::Unkeyed)?;
+        let key = format!("{}:{version}:{entry}", self.prefix);
+        bytes
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(CacheMiss::Absent(key))
+    }
+
+    /// `<kind>:<hash of params>`, the part of a key that names the entry.
+    fn entry(kind: &str, params: &impl Serialize) -> Option<String> {
+        let digest = Sha256::digest(serde_json::to_vec(params).ok()?);
+        let hash: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("{kind}:{hash}"))
+    }
+
     fn version_key(&self) -> String {
         format!("{}:version", self.prefix)
     }
@@ -105,12 +149,15 @@ impl CatalogCache {
     async fn key(&self, kind: &str, params: &impl Serialize) -> Option<String> {
         let mut conn = self.redis.clone();
         let version: Option<i64> = conn.get(self.version_key()).await.ok()?;
-        let digest = Sha256::digest(serde_json::to_vec(params).ok()?);
-        let hash: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        Some(format!(
-            "{}:{}:{kind}:{hash}",
-            self.prefix,
-            version.unwrap_or(0)
-        ))
+        let entry = Self::entry(kind, params)?;
+        Some(format!("{}:{}:{entry}", self.prefix, version.unwrap_or(0)))
     }
+}
+
+/// Why a read found nothing to return.
+enum CacheMiss {
+    /// Nothing cached (or undecodable): load, and store under this key.
+    Absent(String),
+    /// No key to store under: Redis failed, or the parameters do not encode.
+    Unkeyed,
 }

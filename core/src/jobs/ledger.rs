@@ -82,8 +82,9 @@ pub struct JobRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// When its task data was deleted from Redis.
     pub pruned_at: Option<DateTime<Utc>>,
-    /// Every finished attempt: `{attempt, worker, started_at, finished_at,
-    /// outcome, error}`.
+    /// Every finished attempt but one that succeeded (which is the row's
+    /// own `attempts`, `worker`, `started_at` and `finished_at`): `{attempt,
+    /// worker, started_at, finished_at, outcome, error}`.
     pub attempt_log: serde_json::Value,
 }
 
@@ -118,10 +119,16 @@ pub struct Finish {
 /// Longest error kept per attempt.
 pub const ERROR_CHARS: i32 = 2_000;
 
-/// Records outcomes, appends each attempt to its job's log, and adds the
+/// Records outcomes, appends each failed attempt to its job's log, and adds the
 /// attempts to the per-minute and per-day history under `slot` (each worker
 /// process has its own, so concurrent finishes do not queue on one counter
 /// row), all in one statement. A job already finished keeps its status.
+///
+/// An attempt that succeeded is the job's last, and the row already holds
+/// it (`attempts`, `worker`, `started_at`, `finished_at`), so it gets no log
+/// entry: building and appending one was a fifth of this statement's cost
+/// per row (`benches/ledger/statement_costs.sql`). Readers add it back (see
+/// `ops::jobs::detail`).
 pub async fn finish_batch(
     pool: &PgPool,
     outcomes: &[Finish],
@@ -140,9 +147,11 @@ pub async fn finish_batch(
                 dispatched_at = CASE WHEN v.status = 'retrying' THEN NULL ELSE j.dispatched_at END,
                 finished_at = CASE WHEN v.status IN ('succeeded', 'dead') THEN now() END,
                 updated_at = now(),
-                attempt_log = j.attempt_log || jsonb_build_array(jsonb_build_object(
-                    'attempt', j.attempts, 'worker', j.worker, 'started_at', j.started_at,
-                    'finished_at', now(), 'outcome', v.status, 'error', left(v.error, $6)))
+                attempt_log = CASE WHEN v.status = 'succeeded' THEN j.attempt_log
+                    ELSE j.attempt_log || jsonb_build_array(jsonb_build_object(
+                        'attempt', j.attempts, 'worker', j.worker, 'started_at', j.started_at,
+                        'finished_at', now(), 'outcome', v.status, 'error', left(v.error, $6)))
+                    END
             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
                  AS v(id, status, error, retry_at),
                  (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked

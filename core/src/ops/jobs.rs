@@ -295,13 +295,23 @@ pub async fn detail(pool: &PgPool, id: Uuid) -> Result<Option<JobDetail>, sqlx::
     };
     let mut attempts: Vec<Attempt> =
         serde_json::from_value(record.attempt_log.clone()).unwrap_or_default();
-    if record.status == crate::jobs::JobStatus::Running {
+    // The attempt running now, or the one that succeeded, is not in the
+    // log: the row's own columns are that attempt. (Rows that succeeded
+    // before this was so logged it already.)
+    let current = match record.status {
+        crate::jobs::JobStatus::Running => Some("running"),
+        crate::jobs::JobStatus::Succeeded => Some("succeeded"),
+        _ => None,
+    };
+    if let Some(outcome) = current
+        && attempts.last().is_none_or(|a| a.attempt != record.attempts)
+    {
         attempts.push(Attempt {
             attempt: record.attempts,
             worker: record.worker.clone(),
             started_at: record.started_at,
-            finished_at: None,
-            outcome: "running".to_owned(),
+            finished_at: record.finished_at.filter(|_| outcome == "succeeded"),
+            outcome: outcome.to_owned(),
             error: None,
         });
     }

@@ -189,9 +189,7 @@ async fn fill(pool: &sqlx::PgPool, rows: i64) -> anyhow::Result<()> {
                       'req-' || n, 1, 'bench-worker', NULL, at, at, at, at,
                       CASE WHEN s.status IN ('succeeded', 'dead') THEN at END,
                       CASE WHEN s.status IN ('succeeded', 'dead') THEN at + interval '10 minutes' END,
-                      CASE WHEN s.status = 'succeeded'
-                           THEN '[{"attempt":1,"outcome":"succeeded","worker":"bench-worker"}]'::jsonb
-                           ELSE '[]'::jsonb END
+                      '[]'::jsonb
                FROM generate_series($1::int8, $2::int8 - 1) AS n
                CROSS JOIN LATERAL (SELECT now() - (($3::int8 - n) * interval '60 milliseconds') AS at) AS t
                CROSS JOIN LATERAL (SELECT (ARRAY['email', 'system', 'otp', 'tickets', 'waitlist',

@@ -173,3 +173,30 @@ async fn a_lost_attempt_given_back_is_counted_once() {
     assert_eq!(outcomes, ["lost"], "the lost attempt is logged once");
     assert_eq!(history(&ctx).await, (1, 1), "and counted once");
 }
+
+#[tokio::test]
+async fn a_success_after_a_loss_is_listed_as_its_own_attempt() {
+    let ctx = TestContext::new().await;
+    let id = noop_job(&ctx).await;
+    // w1 stalls in attempt 1; w2 takes the job over (logging attempt 1 as
+    // lost) and gives its claim back; then w1's handler succeeds.
+    claim(&ctx, id, "w1").await;
+    let recovered = claim(&ctx, id, "w2").await;
+    release(&ctx, &recovered, "w2").await;
+    finish(&ctx, id, JobStatus::Succeeded).await;
+
+    let detail = marquee_core::ops::jobs::detail(&ctx.pool, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let outcomes: Vec<(i32, &str)> = detail
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(1, "lost"), (1, "succeeded")],
+        "the success is listed even though the lost entry has its number"
+    );
+}

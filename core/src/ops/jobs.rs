@@ -297,14 +297,17 @@ pub async fn detail(pool: &PgPool, id: Uuid) -> Result<Option<JobDetail>, sqlx::
         serde_json::from_value(record.attempt_log.clone()).unwrap_or_default();
     // The attempt running now, or the one that succeeded, is not in the
     // log: the row's own columns are that attempt. (Rows that succeeded
-    // before this was so logged it already.)
+    // under an older release logged it already; a log entry with the same
+    // number but another outcome, such as a `lost` one, is another attempt.)
     let current = match record.status {
         crate::jobs::JobStatus::Running => Some("running"),
         crate::jobs::JobStatus::Succeeded => Some("succeeded"),
         _ => None,
     };
     if let Some(outcome) = current
-        && attempts.last().is_none_or(|a| a.attempt != record.attempts)
+        && !attempts
+            .last()
+            .is_some_and(|a| a.attempt == record.attempts && a.outcome == outcome)
     {
         attempts.push(Attempt {
             attempt: record.attempts,

@@ -4,6 +4,7 @@
 pub mod admin_cli;
 mod auth;
 mod boundary;
+mod cached_json;
 pub mod client_ip;
 pub mod contract;
 mod guesses;

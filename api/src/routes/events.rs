@@ -13,6 +13,7 @@ use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::auth::{BearerAuth, MaybeAuth};
+use crate::cached_json::CachedJson;
 use crate::contract::{CONFLICT, FORBIDDEN, NOT_FOUND, Problems, UNPROCESSABLE_ENTITY};
 use crate::pagination::Page;
 use crate::problem::ApiError;
@@ -71,7 +72,7 @@ impl EventsApi {
         organizer_id: Query<Option<Uuid>>,
         page: Query<Option<i64>>,
         per_page: Query<Option<i64>>,
-    ) -> Result<Json<EventPage>, Problems<UNPROCESSABLE_ENTITY>> {
+    ) -> Result<CachedJson<EventPage>, Problems<UNPROCESSABLE_ENTITY>> {
         let paging = Page::parse(page.0, per_page.0)?;
         if q.0
             .as_ref()
@@ -92,22 +93,22 @@ impl EventsApi {
             page: paging.page,
             per_page: paging.per_page,
         };
-        let (items, total) = state
+        // The whole page is cached as its response body: a hit is served
+        // as stored, without decoding and encoding it again.
+        let body = state
             .catalog
-            .get_or_load(
-                "events",
-                &query,
-                LIST_TTL,
-                browse::list(&state.pool, &query),
-            )
+            .get_or_load_json("events-page", &query, LIST_TTL, async {
+                let (items, total) = browse::list(&state.pool, &query).await?;
+                Ok::<_, sqlx::Error>(CachedJson::encode(&EventPage {
+                    items: items.into_iter().map(EventListItem::from).collect(),
+                    total,
+                    page: paging.page,
+                    per_page: paging.per_page,
+                }))
+            })
             .await
             .map_err(ApiError::from)?;
-        Ok(Json(EventPage {
-            items: items.into_iter().map(EventListItem::from).collect(),
-            total,
-            page: paging.page,
-            per_page: paging.per_page,
-        }))
+        Ok(CachedJson::from_encoded(body))
     }
 
     /// An event with its availability. Drafts: organizer and admins only.

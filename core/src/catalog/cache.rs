@@ -8,9 +8,8 @@
 //! couple of seconds.
 //!
 //! A read is one Redis round trip: a script reads the version and the entry
-//! of that version together (two calls made a cached list cost a third of a
-//! trivial endpoint's rate). Every key carries the `{<prefix>:catalog}` hash
-//! tag, so the script's keys share one slot on a Redis Cluster too.
+//! of that version together. The script builds the entry's key itself, so
+//! on a Redis Cluster it would need both keys in one slot (issue 19).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -19,7 +18,7 @@ use redis::AsyncCommands;
 use redis::Script;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use sha2::{Digest, Sha256};
 
 /// Lists of events: they carry no availability.
@@ -29,11 +28,11 @@ pub const AVAILABILITY_TTL: Duration = Duration::from_secs(2);
 
 /// Reads the version and the entry made under it; returns `{version,
 /// entry or false}`. The version key is KEYS[1]; the entry's key is built
-/// here (`<tag>:<version>:<rest>`), under the same hash tag.
+/// here (`<prefix>:<version>:<kind>:<hash>`).
 static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
--- KEYS[1]: version key; ARGV[1]: key tag; ARGV[2]: "<kind>:<hash>"
+-- KEYS[1]: version key; ARGV[1]: key prefix; ARGV[2]: "<kind>:<hash>"
 local version = redis.call("GET", KEYS[1]) or "0"
 return {version, redis.call("GET", ARGV[1] .. ":" .. version .. ":" .. ARGV[2])}
 "#,
@@ -48,11 +47,11 @@ pub struct CatalogCache {
 }
 
 impl CatalogCache {
-    /// Keys start with `{<key_prefix>:catalog}:`.
+    /// Keys start with `<key_prefix>:catalog:`.
     pub fn new(redis: ConnectionManager, key_prefix: &str) -> Self {
         Self {
             redis,
-            prefix: format!("{{{key_prefix}:catalog}}"),
+            prefix: format!("{key_prefix}:catalog"),
         }
     }
 
@@ -70,24 +69,44 @@ impl CatalogCache {
         T: Serialize + DeserializeOwned,
         F: Future<Output = Result<T, E>>,
     {
-        let cached = match Self::entry(kind, params) {
-            Some(entry) => self.read(&entry).await,
-            None => Err(CacheMiss::Unkeyed),
-        };
-        let key = match cached {
-            Ok(value) => return Ok(value),
-            Err(CacheMiss::Absent(key)) => Some(key),
-            Err(CacheMiss::Unkeyed) => None,
-        };
+        let found = self.lookup(kind, params).await;
+        if let Some(value) = found
+            .cached
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        {
+            return Ok(value);
+        }
         let value = load.await?;
-        if let (Some(key), Ok(bytes)) = (key, serde_json::to_vec(&value)) {
-            let mut conn = self.redis.clone();
-            let stored: redis::RedisResult<()> = conn.set_ex(key, bytes, ttl.as_secs()).await;
-            if let Err(error) = stored {
-                tracing::debug!(%error, "catalog cache write failed");
-            }
+        if let Ok(bytes) = serde_json::to_vec(&value) {
+            self.store(found.key, bytes, ttl).await;
         }
         Ok(value)
+    }
+
+    /// Like [`Self::get_or_load`] for a value kept as the JSON bytes `load`
+    /// encoded, such as a whole response body: a hit is served as stored,
+    /// with no decoding and encoding again. An entry that is not JSON is a
+    /// miss.
+    pub async fn get_or_load_json<E, F>(
+        &self,
+        kind: &str,
+        params: &impl Serialize,
+        ttl: Duration,
+        load: F,
+    ) -> Result<Vec<u8>, E>
+    where
+        F: Future<Output = Result<Vec<u8>, E>>,
+    {
+        let found = self.lookup(kind, params).await;
+        if let Some(bytes) = found
+            .cached
+            .filter(|bytes| serde_json::from_slice::<IgnoredAny>(bytes).is_ok())
+        {
+            return Ok(bytes);
+        }
+        let bytes = load.await?;
+        self.store(found.key, bytes.clone(), ttl).await;
+        Ok(bytes)
     }
 
     /// Call after any catalog write commits.
@@ -117,22 +136,39 @@ impl CatalogCache {
         }
     }
 
-    /// One round trip: the entry for `entry` under the current version, or
-    /// the key to store it under. A Redis failure or an entry that no longer
-    /// decodes is a miss; a Redis failure leaves nothing to store.
-    async fn read<T: DeserializeOwned>(&self, entry: &str) -> Result<T, CacheMiss> {
+    /// One round trip: the entry for (`kind`, `params`) under the current
+    /// version, and the key it is or would be stored under. A Redis failure
+    /// finds nothing and leaves no key to store under.
+    async fn lookup(&self, kind: &str, params: &impl Serialize) -> Lookup {
+        let Some(entry) = Self::entry(kind, params) else {
+            return Lookup::default();
+        };
         let mut conn = self.redis.clone();
         let read: redis::RedisResult<(i64, Option<Vec<u8>>)> = READ
             .key(self.version_key())
             .arg(&self.prefix)
-            .arg(entry)
+            .arg(&entry)
             .invoke_async(&mut conn)
             .await;
-        let (version, bytes) = read.map_err(|_| CacheMiss::Unkeyed)?;
-        let key = format!("{}:{version}:{entry}", self.prefix);
-        bytes
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(CacheMiss::Absent(key))
+        match read {
+            Ok((version, cached)) => Lookup {
+                key: Some(format!("{}:{version}:{entry}", self.prefix)),
+                cached,
+            },
+            Err(error) => {
+                tracing::debug!(%error, "catalog cache read failed");
+                Lookup::default()
+            }
+        }
+    }
+
+    async fn store(&self, key: Option<String>, bytes: Vec<u8>, ttl: Duration) {
+        let Some(key) = key else { return };
+        let mut conn = self.redis.clone();
+        let stored: redis::RedisResult<()> = conn.set_ex(key, bytes, ttl.as_secs()).await;
+        if let Err(error) = stored {
+            tracing::debug!(%error, "catalog cache write failed");
+        }
     }
 
     /// `<kind>:<hash of params>`, the part of a key that names the entry.
@@ -154,10 +190,11 @@ impl CatalogCache {
     }
 }
 
-/// Why a read found nothing to return.
-enum CacheMiss {
-    /// Nothing cached (or undecodable): load, and store under this key.
-    Absent(String),
-    /// No key to store under: Redis failed, or the parameters do not encode.
-    Unkeyed,
+/// What [`CatalogCache::lookup`] found.
+#[derive(Default)]
+struct Lookup {
+    /// Where the entry is stored; `None` if Redis failed.
+    key: Option<String>,
+    /// The entry, if there is one.
+    cached: Option<Vec<u8>>,
 }

@@ -24,6 +24,10 @@ pub use views::*;
 /// Event endpoints.
 pub struct EventsApi;
 
+/// Cached list pages are response bodies, served as stored: the release
+/// names their shape, so replicas of two releases never serve each other's.
+const PAGE_KIND: &str = concat!("events-page:", env!("CARGO_PKG_VERSION"));
+
 #[derive(ApiResponse)]
 enum CreateResponse {
     /// Created as a draft.
@@ -84,8 +88,10 @@ impl EventsApi {
             )])
             .into());
         }
+        // Trimmed here as the search does it, so " rock" and "rock" (or an
+        // empty q and none) share one cache entry.
         let query = EventQuery {
-            q: q.0,
+            q: q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
             from: from.0,
             to: to.0,
             venue_id: venue_id.0,
@@ -97,7 +103,7 @@ impl EventsApi {
         // as stored, without decoding and encoding it again.
         let body = state
             .catalog
-            .get_or_load_json("events-page", &query, LIST_TTL, async {
+            .get_or_load_json(PAGE_KIND, &query, LIST_TTL, async {
                 let (items, total) = browse::list(&state.pool, &query).await?;
                 Ok::<_, sqlx::Error>(CachedJson::encode(&EventPage {
                     items: items.into_iter().map(EventListItem::from).collect(),

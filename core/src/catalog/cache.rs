@@ -123,13 +123,18 @@ impl CatalogCache {
     /// hold or a sale: cheaper than a new version, and what a racing reader
     /// may put back lives only `AVAILABILITY_TTL`.
     pub async fn invalidate_availability(&self, event: uuid::Uuid) {
-        let (Some(detail), Some(seats)) = (
-            self.key("event", &event).await,
-            self.key("seats", &event).await,
-        ) else {
+        let mut conn = self.redis.clone();
+        let version: Option<i64> = match conn.get(self.version_key()).await {
+            Ok(version) => version,
+            Err(_) => return,
+        };
+        let key = |kind| {
+            let entry = Self::entry(kind, &event)?;
+            Some(self.key_at(version.unwrap_or(0), &entry))
+        };
+        let (Some(detail), Some(seats)) = (key("event"), key("seats")) else {
             return;
         };
-        let mut conn = self.redis.clone();
         let dropped: redis::RedisResult<()> = conn.del(&[detail, seats]).await;
         if let Err(error) = dropped {
             tracing::debug!(%error, "could not drop cached availability");
@@ -152,7 +157,7 @@ impl CatalogCache {
             .await;
         match read {
             Ok((version, cached)) => Lookup {
-                key: Some(format!("{}:{version}:{entry}", self.prefix)),
+                key: Some(self.key_at(version, &entry)),
                 cached,
             },
             Err(error) => {
@@ -182,11 +187,9 @@ impl CatalogCache {
         format!("{}:version", self.prefix)
     }
 
-    async fn key(&self, kind: &str, params: &impl Serialize) -> Option<String> {
-        let mut conn = self.redis.clone();
-        let version: Option<i64> = conn.get(self.version_key()).await.ok()?;
-        let entry = Self::entry(kind, params)?;
-        Some(format!("{}:{}:{entry}", self.prefix, version.unwrap_or(0)))
+    /// Where `entry` is stored under catalog `version`.
+    fn key_at(&self, version: i64, entry: &str) -> String {
+        format!("{}:{version}:{entry}", self.prefix)
     }
 }
 

@@ -8,6 +8,7 @@ mod cached_json;
 pub mod client_ip;
 pub mod contract;
 mod guesses;
+mod in_flight;
 pub mod metrics;
 mod pagination;
 pub mod problem;

@@ -158,7 +158,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 20] = [
+        let checks: [(&str, bool, &str); 21] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -168,6 +168,11 @@ impl Settings {
                 "http.max_body_bytes",
                 self.http.max_body_bytes >= 1024,
                 "must be at least 1024",
+            ),
+            (
+                "http.max_in_flight_requests",
+                self.http.max_in_flight_requests <= 1_000_000,
+                "must be 0 (no limit) to 1000000",
             ),
             (
                 "database.max_connections",

@@ -35,6 +35,16 @@ fn describe() {
         Unit::Count,
         "Jobs this worker process is running now, by queue."
     );
+    describe_counter!(
+        "marquee_http_requests_shed_total",
+        Unit::Count,
+        "API requests answered 503 after waiting http.max_wait_seconds for a slot."
+    );
+    describe_gauge!(
+        "marquee_http_requests_waiting",
+        Unit::Count,
+        "API requests waiting for one of http.max_in_flight_requests slots."
+    );
     describe_gauge!(
         "marquee_queue_depth",
         Unit::Count,

@@ -106,12 +106,20 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         crate::boundary::PathTemplates::from_spec(&document),
     )
     .with_state(state.clone());
+    let in_flight = crate::in_flight::InFlight::new(
+        state.settings.http.max_in_flight_requests,
+        std::time::Duration::from_secs(state.settings.http.max_wait_seconds),
+    );
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .data(state)
         .into_endpoint()
+        .around(move |next, request| {
+            let in_flight = in_flight.clone();
+            async move { in_flight.admit(next, request).await }
+        })
         .around(move |next, request| {
             let boundary = boundary.clone();
             async move { boundary.check(next, request).await }

@@ -32,6 +32,12 @@ pub struct HttpSettings {
     /// Seconds a connection may stay silent (no byte either way) before it
     /// is closed: a stalled client cannot pin a connection for ever.
     pub idle_timeout_seconds: u64,
+    /// Requests handled at once; the rest wait, once their body is read,
+    /// in arrival order (`/health/*` never waits). 0 = no limit.
+    pub max_in_flight_requests: usize,
+    /// Seconds a request may wait for one of those slots; past it, 503
+    /// with Retry-After.
+    pub max_wait_seconds: u64,
     /// Prometheus `/metrics` listener port (not the public one); 0 = off.
     pub metrics_port: u16,
     /// Its bind address: loopback unless scrapers come from elsewhere.

@@ -89,3 +89,11 @@ fn the_key_cap_must_be_positive() {
     let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
     assert_eq!(err.key, "auth.max_api_keys_per_user");
 }
+
+#[test]
+fn an_in_flight_limit_past_what_a_semaphore_holds_names_its_key() {
+    // Unchecked, it would panic building the router, not fail the load.
+    let dir = dir_with("[http]\nmax_in_flight_requests = 1000001\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "http.max_in_flight_requests");
+}

@@ -111,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
             format!("{base}/api/v1/ops/jobs?queue=email&state=dead&limit=50&cursor={deep}"),
         ),
         (
+            "GET /api/v1/ops/jobs?queue=email&state=succeeded",
+            format!("{base}/api/v1/ops/jobs?queue=email&state=succeeded&limit=50"),
+        ),
+        (
             "GET /api/v1/ops/history (60 min, all queues)",
             format!("{base}/api/v1/ops/history"),
         ),

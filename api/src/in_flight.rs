@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::{Endpoint, IntoResponse, Request, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::problem::ApiError;
 
@@ -51,31 +51,33 @@ impl InFlight {
         next: Arc<E>,
         request: Request,
     ) -> poem::Result<Response> {
-        if request.uri().path().starts_with("/health/") {
-            return next.call(request).await.map(IntoResponse::into_response);
-        }
-        // The wait is bounded: hyper does not cancel a request whose client
-        // went away, so without a bound, requests stuck behind a lock would
-        // hold the queue for routes that need no database at all.
-        let permit = {
-            let _waiting = Waiting::start();
-            tokio::time::timeout(self.max_wait, self.permits.acquire()).await
+        // Held until the response is built.
+        let _slot = if request.uri().path().starts_with("/health/") {
+            None
+        } else {
+            Some(self.wait_for_a_slot().await?)
         };
-        let Ok(permit) = permit else {
-            metrics::counter!("marquee_http_requests_shed_total").increment(1);
-            return Err(ApiError::Unavailable {
-                detail: "the API is at its limit of requests in flight; retry shortly".to_owned(),
-                retry_after: self.retry_after(),
-            }
-            .into());
-        };
-        let response = next.call(request).await.map(IntoResponse::into_response);
-        drop(permit);
-        response
+        next.call(request).await.map(IntoResponse::into_response)
     }
-}
 
-impl InFlight {
+    /// The wait is bounded: hyper does not cancel a request whose client
+    /// went away, so without a bound, requests stuck behind a lock would
+    /// hold the queue for routes that need no database at all.
+    async fn wait_for_a_slot(&self) -> Result<SemaphorePermit<'_>, ApiError> {
+        let _waiting = Waiting::start();
+        match tokio::time::timeout(self.max_wait, self.permits.acquire()).await {
+            Ok(permit) => Ok(permit.expect("the semaphore is never closed")),
+            Err(_) => {
+                metrics::counter!("marquee_http_requests_shed_total").increment(1);
+                Err(ApiError::Unavailable {
+                    detail: "the API is at its limit of requests in flight; retry shortly"
+                        .to_owned(),
+                    retry_after: self.retry_after(),
+                })
+            }
+        }
+    }
+
     /// A shed request waited `max_wait` behind a queue at least that long:
     /// retrying after one second would only rejoin its tail, so clients are
     /// told to come back once about half of it has drained.

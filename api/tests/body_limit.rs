@@ -235,12 +235,7 @@ async fn a_stalled_body_is_408_after_the_read_timeout() {
     let mut ctx = marquee_core::testing::TestContext::new().await;
     ctx.settings.http.body_read_timeout_seconds = 1;
     let app = TestApp::spawn_with(ctx).await;
-    let address = app.base.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"email\":"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut stream = app.stall_a_sign_in_body().await;
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
     read.await.expect("the API answers and closes").unwrap();

@@ -7,7 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tokio::io::AsyncWriteExt;
+
+/// `GET path`, which must be answered within `seconds`.
+async fn get_within(app: &TestApp, path: &str, seconds: u64, why: &str) -> reqwest::Response {
+    tokio::time::timeout(Duration::from_secs(seconds), app.get(path))
+        .await
+        .expect(why)
+}
 
 /// Takes an exclusive lock on `users` and sends a sign-in, which blocks in
 /// its handler (holding a slot) until the returned transaction ends; the
@@ -53,13 +59,13 @@ async fn events_ran_beside_a_blocked_request(app: &TestApp) -> bool {
     let ran_beside = events.is_finished();
 
     // Health answers whatever the slots are doing.
-    let ping = tokio::time::timeout(
-        Duration::from_secs(5),
-        app.client.get(app.url("/health/ping")).send(),
+    let ping = get_within(
+        app,
+        "/health/ping",
+        5,
+        "/health/ping does not wait for a slot",
     )
-    .await
-    .expect("/health/ping does not wait for a slot")
-    .unwrap();
+    .await;
     assert_eq!(ping.status(), 200);
 
     lock.rollback().await.unwrap();
@@ -97,20 +103,15 @@ async fn a_body_still_arriving_holds_no_slot() {
     let mut ctx = marquee_core::testing::TestContext::new().await;
     ctx.settings.http.max_in_flight_requests = 1;
     let app = TestApp::spawn_with(ctx).await;
-    let address = app.base.trim_start_matches("http://").to_owned();
-    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"email\":"
-    );
-    stalled.write_all(head.as_bytes()).await.unwrap();
+    let stalled = app.stall_a_sign_in_body().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let events = tokio::time::timeout(
-        Duration::from_secs(5),
-        app.client.get(app.url("/api/v1/events")).send(),
+    let events = get_within(
+        &app,
+        "/api/v1/events",
+        5,
+        "the stalled upload holds no slot",
     )
-    .await
-    .expect("the stalled upload holds no slot")
-    .unwrap();
+    .await;
     assert_eq!(events.status(), 200);
     drop(stalled);
 }
@@ -125,13 +126,7 @@ async fn a_request_that_waits_too_long_for_a_slot_is_503_with_retry_after() {
     ctx.settings.http.max_wait_seconds = 1;
     let app = TestApp::spawn_with(ctx).await;
     let (lock, blocked) = block_a_sign_in(&app).await;
-    let shed = tokio::time::timeout(
-        Duration::from_secs(10),
-        app.client.get(app.url("/api/v1/events")).send(),
-    )
-    .await
-    .expect("the wait is bounded")
-    .unwrap();
+    let shed = get_within(&app, "/api/v1/events", 10, "the wait is bounded").await;
     // Half the wait, at least a second: a retry after one second would
     // only rejoin the tail of a queue at least max_wait long.
     assert_eq!(shed.headers()["retry-after"], "1");

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS job_runs (
     attempt    integer NOT NULL,
     started_at timestamptz NOT NULL
 );
-CREATE OR REPLACE FUNCTION runs_claim(ids uuid[]) RETURNS SETOF uuid LANGUAGE sql AS $f$
+CREATE OR REPLACE FUNCTION ledger_claim(ids uuid[]) RETURNS SETOF uuid LANGUAGE sql AS $f$
 WITH locked AS (
             SELECT id, queue, kind, payload, attempts, max_attempts, request_id,
                    status = 'retrying' AS was_retrying
@@ -37,7 +37,7 @@ WITH locked AS (
          )
          SELECT locked.id FROM locked JOIN runs ON runs.job_id = locked.id
 $f$;
-CREATE OR REPLACE FUNCTION runs_finish(ids uuid[]) RETURNS void LANGUAGE sql AS $f$
+CREATE OR REPLACE FUNCTION ledger_finish(ids uuid[]) RETURNS void LANGUAGE sql AS $f$
 WITH locked AS MATERIALIZED (
             SELECT id FROM jobs WHERE id = ANY(ids) AND status NOT IN ('succeeded', 'dead', 'cancelled')
             ORDER BY id FOR UPDATE
@@ -73,31 +73,12 @@ WITH locked AS MATERIALIZED (
          ON CONFLICT (queue, day, slot) DO UPDATE
             SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
 $f$;
+SET ledger_costs.design = 'runs table';
 TRUNCATE jobs; TRUNCATE job_runs; TRUNCATE queue_minutes; TRUNCATE queue_days;
-CHECKPOINT;
+\ir drive.sql
 DO $$
-DECLARE
-  t0 timestamptz; w0 pg_lsn; ids uuid[]; b int; n int := 200; bs int := 100;
-  ti interval := '0'; tc interval := '0'; tf interval := '0'; wi numeric := 0; wc numeric := 0; wf numeric := 0;
 BEGIN
-  FOR b IN 1..n LOOP
-    ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1,bs));
-    t0 := clock_timestamp(); w0 := pg_current_wal_insert_lsn();
-    INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id)
-      SELECT id, 'noop', 'noop', '{"n":1}'::jsonb, 5, NULL FROM unnest(ids) AS t(id);
-    ti := ti + (clock_timestamp()-t0); wi := wi + (pg_current_wal_insert_lsn()-w0);
-    t0 := clock_timestamp(); w0 := pg_current_wal_insert_lsn();
-    PERFORM * FROM runs_claim(ids);
-    tc := tc + (clock_timestamp()-t0); wc := wc + (pg_current_wal_insert_lsn()-w0);
-    t0 := clock_timestamp(); w0 := pg_current_wal_insert_lsn();
-    PERFORM runs_finish(ids);
-    tf := tf + (clock_timestamp()-t0); wf := wf + (pg_current_wal_insert_lsn()-w0);
-  END LOOP;
-  RAISE NOTICE 'runs table, per job: insert % us %B | claim % us %B | finish % us %B',
-    round(extract(epoch from ti)*1e6/(n*bs),1), round(wi/(n*bs)),
-    round(extract(epoch from tc)*1e6/(n*bs),1), round(wc/(n*bs)),
-    round(extract(epoch from tf)*1e6/(n*bs),1), round(wf/(n*bs));
-  IF (SELECT count(*) FROM jobs WHERE status = 'succeeded' AND attempts = 1) <> n * bs
+  IF (SELECT count(*) FROM jobs WHERE status = 'succeeded' AND attempts = 1) <> 200 * 100
      OR EXISTS (SELECT 1 FROM job_runs) THEN
     RAISE EXCEPTION 'the design did not finish every job exactly once';
   END IF;

@@ -11,7 +11,7 @@
 -- It empties `jobs`, `queue_minutes` and `queue_days` of that database.
 -- To price an index, drop it and run again (docs/BENCHMARKS.md, fifth slice).
 \set QUIET on
-CREATE OR REPLACE FUNCTION ledger_costs_claim(ids uuid[]) RETURNS SETOF uuid LANGUAGE sql AS $f$
+CREATE OR REPLACE FUNCTION ledger_claim(ids uuid[]) RETURNS SETOF uuid LANGUAGE sql AS $f$
 WITH claimed AS (
             UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = 'w1',
                 started_at = now(), updated_at = now(),
@@ -44,7 +44,7 @@ WITH claimed AS (
          )
          SELECT id FROM claimed
 $f$;
-CREATE OR REPLACE FUNCTION ledger_costs_finish(ids uuid[]) RETURNS void LANGUAGE sql AS $f$
+CREATE OR REPLACE FUNCTION ledger_finish(ids uuid[]) RETURNS void LANGUAGE sql AS $f$
 WITH recorded AS (
             UPDATE jobs AS j SET
                 status = v.status,
@@ -79,28 +79,6 @@ WITH recorded AS (
          ON CONFLICT (queue, day, slot) DO UPDATE
             SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
 $f$;
+SET ledger_costs.design = 'shipped';
 TRUNCATE jobs; TRUNCATE queue_minutes; TRUNCATE queue_days;
-CHECKPOINT;
-DO $$
-DECLARE
-  t0 timestamptz; w0 pg_lsn; ids uuid[]; b int; n int := 200; bs int := 100;
-  ti interval := '0'; tc interval := '0'; tf interval := '0'; wi numeric := 0; wc numeric := 0; wf numeric := 0;
-BEGIN
-  FOR b IN 1..n LOOP
-    ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1,bs));
-    t0 := clock_timestamp(); w0 := pg_current_wal_insert_lsn();
-    INSERT INTO jobs (id, queue, kind, payload, max_attempts, request_id)
-      SELECT id, 'noop', 'noop', '{"n":1}'::jsonb, 5, NULL FROM unnest(ids) AS t(id);
-    ti := ti + (clock_timestamp()-t0); wi := wi + (pg_current_wal_insert_lsn()-w0);
-    t0 := clock_timestamp(); w0 := pg_current_wal_insert_lsn();
-    PERFORM * FROM ledger_costs_claim(ids);
-    tc := tc + (clock_timestamp()-t0); wc := wc + (pg_current_wal_insert_lsn()-w0);
-    t0 := clock_timestamp(); w0 := pg_current_wal_insert_lsn();
-    PERFORM ledger_costs_finish(ids);
-    tf := tf + (clock_timestamp()-t0); wf := wf + (pg_current_wal_insert_lsn()-w0);
-  END LOOP;
-  RAISE NOTICE 'per job: insert % us %B | claim % us %B | finish % us %B',
-    round(extract(epoch from ti)*1e6/(n*bs),1), round(wi/(n*bs)),
-    round(extract(epoch from tc)*1e6/(n*bs),1), round(wc/(n*bs)),
-    round(extract(epoch from tf)*1e6/(n*bs),1), round(wf/(n*bs));
-END $$;
+\ir drive.sql

@@ -55,6 +55,19 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
+
+    /// Opens a raw connection and sends a sign-in's head and the first bytes
+    /// of a 1,000-byte body, then stalls: the rest never comes.
+    pub async fn stall_a_sign_in_body(&self) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let address = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"email\":"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    }
 }
 
 /// A second API server on the same database and Redis namespace, as

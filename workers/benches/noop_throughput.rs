@@ -45,8 +45,13 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for concurrency in concurrencies {
-        let (enqueue, drain, end_to_end, drain_cpu) = run(jobs_total, concurrency).await?;
-        let mut cpu_lines = vec![format!("Marquee {drain_cpu}")];
+        let Run {
+            enqueue,
+            drain,
+            end_to_end,
+            cpu,
+        } = run(jobs_total, concurrency).await?;
+        let mut cpu_lines = vec![format!("Marquee {}", cpu.drain)];
         let rate = |d: Duration| jobs_total as f64 / d.as_secs_f64();
         let ours = (rate(enqueue), rate(drain), rate(end_to_end));
         println!(
@@ -86,6 +91,10 @@ async fn main() -> anyhow::Result<()> {
             "c={concurrency}: CPU per job while draining, µs by process: {}",
             cpu_lines.join("; ")
         ));
+        ratios.push(format!(
+            "c={concurrency}: Marquee CPU per job, µs by process: enqueue {}; end to end {}",
+            cpu.enqueue, cpu.end_to_end
+        ));
     }
     for line in ratios {
         println!("{line}");
@@ -95,18 +104,28 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("drain: worker started on that backlog, until every row is succeeded in the ledger");
     println!(
-        "CPU per job: user + system time of each process name (/proc) over the drain, divided by the jobs"
+        "CPU per job: user + system time of each process name (/proc) over a phase, divided by the jobs (noop_throughput: this bench, the enqueuer)"
     );
     println!("end to end: worker running while the same number is enqueued, until all succeeded");
     Ok(())
 }
 
-/// One configuration: returns the enqueue, drain and end-to-end durations,
-/// and the drain's CPU per job by process.
-async fn run(
-    jobs_total: usize,
-    concurrency: usize,
-) -> anyhow::Result<(Duration, Duration, Duration, String)> {
+/// One configuration's phases: how long each took.
+struct Run {
+    enqueue: Duration,
+    drain: Duration,
+    end_to_end: Duration,
+    cpu: PhaseCpu,
+}
+
+/// CPU per job of each phase, by process (see `support/cpu.rs`).
+struct PhaseCpu {
+    enqueue: String,
+    drain: String,
+    end_to_end: String,
+}
+
+async fn run(jobs_total: usize, concurrency: usize) -> anyhow::Result<Run> {
     let mut settings = Settings::load_from(&config_dir()?, Environment::Test)?;
     settings.database.url =
         SecretString::from("postgres://postgres@127.0.0.1:5432/marquee_bench".to_owned());
@@ -116,8 +135,10 @@ async fn run(
     let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
 
     let started = Instant::now();
+    let cpu_before = cpu::snapshot();
     enqueue_all(&pool, &producer, jobs_total).await?;
     let enqueue = started.elapsed();
+    let enqueue_cpu = cpu::per_job(&cpu_before, &cpu::snapshot(), jobs_total);
 
     let started = Instant::now();
     let cpu_before = cpu::snapshot();
@@ -127,9 +148,11 @@ async fn run(
     let drain_cpu = cpu::per_job(&cpu_before, &cpu::snapshot(), jobs_total);
 
     let started = Instant::now();
+    let cpu_before = cpu::snapshot();
     enqueue_all(&pool, &producer, jobs_total).await?;
     wait_all_done(&pool, jobs_total * 2, Duration::from_secs(300)).await?;
     let end_to_end = started.elapsed();
+    let end_to_end_cpu = cpu::per_job(&cpu_before, &cpu::snapshot(), jobs_total);
     if let Some(mib) = marquee_core::testing::peak_rss_mib(worker.0.id()) {
         println!(
             "worker peak RSS (VmHWM) at concurrency {concurrency}, {jobs_total}-job backlog then end to end: {mib:.0} MiB"
@@ -142,7 +165,16 @@ async fn run(
         &settings.redis.key_prefix,
     )
     .await?;
-    Ok((enqueue, drain, end_to_end, drain_cpu))
+    Ok(Run {
+        enqueue,
+        drain,
+        end_to_end,
+        cpu: PhaseCpu {
+            enqueue: enqueue_cpu,
+            drain: drain_cpu,
+            end_to_end: end_to_end_cpu,
+        },
+    })
 }
 
 /// Dynamic SQL only because `CREATE DATABASE` takes no bind parameters.

@@ -33,10 +33,10 @@ const FINISHING: usize = 64;
 /// `min(concurrency, 64)` outcomes being written. Beyond the handlers, the
 /// jobs held wait for a permit, claimed ahead while handlers are quick (see
 /// [`Permits`]; a claim is given back if the worker's run ends first, see
-/// [`Generation`]), or write their outcome. Much more
-/// than ~600 made the outcome batches so large that they slowed the drain
-/// (no-op at concurrency 500: 8.3k/s holding 564, 6.0k/s holding 1,000 or
-/// 1,500).
+/// [`Generation`]), or write their outcome. Holding more than ~600 once
+/// slowed the drain, but the cause was sqlx 0.9.0 leaving Nagle on: an
+/// outcome batch of ~400 rows went out in two writes and waited 40 ms for
+/// PostgreSQL's delayed ACK (docs/BENCHMARKS.md, ninth slice).
 pub fn held(concurrency: usize, pipeline: usize) -> usize {
     let ahead = pipeline.min(concurrency * (1 + AHEAD));
     ahead.max(concurrency + concurrency.min(FINISHING))
@@ -221,10 +221,11 @@ mod tests {
 
     #[test]
     fn held_is_the_pipeline_but_leaves_room_for_outcomes() {
-        assert_eq!(held(50, 512), 450);
-        assert_eq!(held(100, 512), 512);
+        assert_eq!(held(50, 1500), 1500);
+        assert_eq!(held(10, 1500), 310);
+        assert_eq!(held(50, 512), 512);
         assert_eq!(held(500, 512), 564);
-        assert_eq!(held(1, 512), 9);
+        assert_eq!(held(1, 512), 31);
         assert_eq!(held(3, 1), 6);
     }
 

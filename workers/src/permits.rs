@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 /// Most jobs waiting per handler permit for a job to be claimed ahead.
 /// Thirty: no-op jobs at concurrency 50 drained 21k/s holding 450 jobs (8
 /// per permit), 24k holding 800 and 26k holding 1,500 (docs/BENCHMARKS.md,
-/// ninth slice); more held nothing more.
+/// eighth slice); more held nothing more.
 pub const AHEAD: usize = 30;
 
 /// One queue's permits in one worker process.

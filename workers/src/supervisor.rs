@@ -36,7 +36,7 @@ const FINISHING: usize = 64;
 /// [`Generation`]), or write their outcome. Holding more than ~600 once
 /// slowed the drain, but the cause was sqlx 0.9.0 leaving Nagle on: an
 /// outcome batch of ~400 rows went out in two writes and waited 40 ms for
-/// PostgreSQL's delayed ACK (docs/BENCHMARKS.md, ninth slice).
+/// PostgreSQL's delayed ACK (docs/BENCHMARKS.md, eighth slice).
 pub fn held(concurrency: usize, pipeline: usize) -> usize {
     let ahead = pipeline.min(concurrency * (1 + AHEAD));
     ahead.max(concurrency + concurrency.min(FINISHING))

@@ -3,17 +3,17 @@
 //!
 //! Claiming ahead pays when handlers are quick: the claims share large
 //! batches while handlers run. When handlers are slow it only makes claims
-//! wait, and a claim that waits past [`LONGEST_PERMIT_WAIT`] is given back
-//! and taken again later, which is churn. Jobs wait for permits first come
+//! wait, and a claim that waits past
+//! [`LONGEST_PERMIT_WAIT`](marquee_core::jobs::LONGEST_PERMIT_WAIT) is given
+//! back and taken again later, which is churn. Jobs wait for permits first come
 //! first served, so a job may be claimed ahead only while the jobs already
-//! waiting (claimed or not) can all start within half that time at the
+//! waiting (claimed or not) can all start within [`AHEAD_BUDGET`] at the
 //! recent handler time, and while fewer than [`AHEAD`] per permit wait. A
 //! job beyond that takes its permit first and is claimed after.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use marquee_core::jobs::LONGEST_PERMIT_WAIT;
 use tokio::sync::Semaphore;
 
 /// Most jobs waiting per handler permit for a job to be claimed ahead.
@@ -21,6 +21,15 @@ use tokio::sync::Semaphore;
 /// per permit), 24k holding 800 and 26k holding 1,500 (docs/BENCHMARKS.md,
 /// eighth slice); more held nothing more.
 pub const AHEAD: usize = 30;
+
+/// How much handler time the jobs waiting for a permit may add up to for
+/// one more to be claimed ahead. A claimed job's attempt is spent if the
+/// worker dies before it starts, and one waiting past
+/// [`LONGEST_PERMIT_WAIT`](marquee_core::jobs::LONGEST_PERMIT_WAIT) is
+/// given back. 2 s keeps both small for real handlers (4 per permit at
+/// 0.5 s a handler, none from 2 s; it was 15 s), while 30 per permit of
+/// no-op jobs are ~60 ms of work.
+pub const AHEAD_BUDGET: Duration = Duration::from_secs(2);
 
 /// One queue's permits in one worker process.
 pub struct Permits {
@@ -70,7 +79,7 @@ impl Permits {
     fn ahead_limit(&self) -> usize {
         let per_permit = match self.handler_us.load(Relaxed) {
             0 => 1,
-            us => (LONGEST_PERMIT_WAIT.as_micros() as u64 / 2 / us).min(AHEAD as u64) as usize,
+            us => (AHEAD_BUDGET.as_micros() as u64 / us).min(AHEAD as u64) as usize,
         };
         self.concurrency * per_permit
     }
@@ -111,16 +120,16 @@ mod tests {
     #[test]
     fn slow_handlers_count_every_waiting_job() {
         let permits = Permits::new(10);
-        permits.ran(Duration::from_secs(5));
-        // 15 s at 5 s a handler: 3 waiting per permit, claimed or not.
+        permits.ran(Duration::from_millis(500));
+        // 2 s at 0.5 s a handler: 4 waiting per permit, claimed or not.
         let unclaimed: Vec<_> = (0..25).map(|_| permits.join()).collect();
-        assert_eq!(ahead_of(&permits, 100), 5);
+        assert_eq!(ahead_of(&permits, 100), 15);
         drop(unclaimed);
-        permits.ran(Duration::from_secs(20));
-        permits.ran(Duration::from_secs(20));
+        permits.ran(Duration::from_millis(2500));
+        permits.ran(Duration::from_millis(2500));
         assert_eq!(ahead_of(&permits, 10), 10, "the average moves slowly");
         for _ in 0..64 {
-            permits.ran(Duration::from_secs(20));
+            permits.ran(Duration::from_millis(2500));
         }
         assert_eq!(
             ahead_of(&permits, 10),

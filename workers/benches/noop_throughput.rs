@@ -49,11 +49,10 @@ async fn main() -> anyhow::Result<()> {
             enqueue,
             drain,
             end_to_end,
-            cpu,
         } = run(jobs_total, concurrency).await?;
-        let mut cpu_lines = vec![format!("Marquee {}", cpu.drain)];
-        let rate = |d: Duration| jobs_total as f64 / d.as_secs_f64();
-        let ours = (rate(enqueue), rate(drain), rate(end_to_end));
+        let mut cpu_lines = vec![format!("Marquee {}", drain.cpu)];
+        let rate = |phase: &Phase| jobs_total as f64 / phase.took.as_secs_f64();
+        let ours = (rate(&enqueue), rate(&drain), rate(&end_to_end));
         println!(
             "| Marquee | {concurrency} | {:.0} | {:.0} | {:.0} |",
             ours.0, ours.1, ours.2
@@ -93,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         ));
         ratios.push(format!(
             "c={concurrency}: Marquee CPU per job, µs by process: enqueue {}; end to end {}",
-            cpu.enqueue, cpu.end_to_end
+            enqueue.cpu, end_to_end.cpu
         ));
     }
     for line in ratios {
@@ -110,19 +109,31 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One configuration's phases: how long each took.
+/// One configuration's phases.
 struct Run {
-    enqueue: Duration,
-    drain: Duration,
-    end_to_end: Duration,
-    cpu: PhaseCpu,
+    enqueue: Phase,
+    drain: Phase,
+    end_to_end: Phase,
 }
 
-/// CPU per job of each phase, by process (see `support/cpu.rs`).
-struct PhaseCpu {
-    enqueue: String,
-    drain: String,
-    end_to_end: String,
+/// How long a phase took, and its CPU per job by process (see
+/// `support/cpu.rs`).
+struct Phase {
+    took: Duration,
+    cpu: String,
+}
+
+/// Runs `work` as one phase of `jobs` jobs.
+async fn phase<T>(
+    jobs: usize,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, Phase)> {
+    let started = Instant::now();
+    let before = cpu::snapshot();
+    let done = work.await?;
+    let took = started.elapsed();
+    let cpu = cpu::per_job(&before, &cpu::snapshot(), jobs);
+    Ok((done, Phase { took, cpu }))
 }
 
 async fn run(jobs_total: usize, concurrency: usize) -> anyhow::Result<Run> {
@@ -134,25 +145,18 @@ async fn run(jobs_total: usize, concurrency: usize) -> anyhow::Result<Run> {
     let redis = marquee_core::redis::connect(&settings.redis)?;
     let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
 
-    let started = Instant::now();
-    let cpu_before = cpu::snapshot();
-    enqueue_all(&pool, &producer, jobs_total).await?;
-    let enqueue = started.elapsed();
-    let enqueue_cpu = cpu::per_job(&cpu_before, &cpu::snapshot(), jobs_total);
-
-    let started = Instant::now();
-    let cpu_before = cpu::snapshot();
-    let worker = WorkerProcess(spawn_worker(&settings, concurrency));
-    wait_all_done(&pool, jobs_total, Duration::from_secs(300)).await?;
-    let drain = started.elapsed();
-    let drain_cpu = cpu::per_job(&cpu_before, &cpu::snapshot(), jobs_total);
-
-    let started = Instant::now();
-    let cpu_before = cpu::snapshot();
-    enqueue_all(&pool, &producer, jobs_total).await?;
-    wait_all_done(&pool, jobs_total * 2, Duration::from_secs(300)).await?;
-    let end_to_end = started.elapsed();
-    let end_to_end_cpu = cpu::per_job(&cpu_before, &cpu::snapshot(), jobs_total);
+    let ((), enqueue) = phase(jobs_total, enqueue_all(&pool, &producer, jobs_total)).await?;
+    let (worker, drain) = phase(jobs_total, async {
+        let worker = WorkerProcess(spawn_worker(&settings, concurrency));
+        wait_all_done(&pool, jobs_total, Duration::from_secs(300)).await?;
+        Ok(worker)
+    })
+    .await?;
+    let ((), end_to_end) = phase(jobs_total, async {
+        enqueue_all(&pool, &producer, jobs_total).await?;
+        wait_all_done(&pool, jobs_total * 2, Duration::from_secs(300)).await
+    })
+    .await?;
     if let Some(mib) = marquee_core::testing::peak_rss_mib(worker.0.id()) {
         println!(
             "worker peak RSS (VmHWM) at concurrency {concurrency}, {jobs_total}-job backlog then end to end: {mib:.0} MiB"
@@ -169,11 +173,6 @@ async fn run(jobs_total: usize, concurrency: usize) -> anyhow::Result<Run> {
         enqueue,
         drain,
         end_to_end,
-        cpu: PhaseCpu {
-            enqueue: enqueue_cpu,
-            drain: drain_cpu,
-            end_to_end: end_to_end_cpu,
-        },
     })
 }
 

@@ -791,7 +791,10 @@ async fn queue_counts_and_listings_agree_state_by_state() {
     };
     set("dispatched", Some(3_600), 5..8).await;
     set("retrying", Some(60), 8..10).await;
-    set("running", None, 10..11).await;
+    // Running is a claim: a run, with the ledger status kept.
+    jobs::claim_batch(&app.ctx.pool, &ids[10..11], "w1", 0)
+        .await
+        .unwrap();
     set("dead", None, 11..15).await;
 
     let queues = get(&app, &admin, "/api/v1/ops/queues").await;

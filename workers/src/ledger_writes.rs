@@ -55,10 +55,10 @@ impl LedgerWrites {
             let (pool, worker) = (release_pool.clone(), releaser.clone());
             async move { jobs::release_batch(&pool, &releases, &worker).await }
         });
-        let finish_pool = pool.clone();
+        let (finish_pool, finisher) = (pool.clone(), worker.to_owned());
         let finishes = spawn_write("finish", retry, move |outcomes: Vec<Finish>| {
-            let pool = finish_pool.clone();
-            async move { jobs::finish_batch(&pool, &outcomes, slot).await }
+            let (pool, worker) = (finish_pool.clone(), finisher.clone());
+            async move { jobs::finish_batch(&pool, &outcomes, &worker, slot).await }
         });
         Self {
             claims,

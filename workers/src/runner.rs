@@ -323,6 +323,8 @@ impl Runner {
             status,
             error,
             retry_at,
+            attempt: claimed.attempts,
+            claimed_at: claimed.claimed_at,
         }
     }
 }

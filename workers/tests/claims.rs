@@ -33,15 +33,18 @@ async fn release(ctx: &TestContext, claimed: &Claimed, worker: &str) {
         .unwrap();
 }
 
-async fn finish(ctx: &TestContext, id: Uuid, status: JobStatus) {
+async fn finish(ctx: &TestContext, claimed: &Claimed, worker: &str, status: JobStatus) {
     jobs::finish_batch(
         &ctx.pool,
         &[jobs::Finish {
-            id,
+            id: claimed.id,
             status,
             error: (status != JobStatus::Succeeded).then(|| "boom".to_owned()),
             retry_at: (status == JobStatus::Retrying).then(chrono::Utc::now),
+            attempt: claimed.attempts,
+            claimed_at: claimed.claimed_at,
         }],
+        worker,
         SLOT,
     )
     .await
@@ -92,7 +95,7 @@ async fn a_release_touches_only_its_own_latest_claim() {
     let id = noop_job(&ctx).await;
     let first = claim(&ctx, id, "w1").await;
     let stale = Release {
-        attempt: 2,
+        claimed_at: first.claimed_at - chrono::Duration::microseconds(1),
         ..Release::from(&first)
     };
     jobs::release_batch(&ctx.pool, &[stale], "w1")
@@ -116,7 +119,7 @@ async fn a_release_touches_only_its_own_latest_claim() {
         (JobStatus::Running, newer.attempts)
     );
 
-    finish(&ctx, id, JobStatus::Succeeded).await;
+    finish(&ctx, &newer, "w1", JobStatus::Succeeded).await;
     release(&ctx, &newer, "w1").await;
     assert_eq!(
         record(&ctx, id).await.status,
@@ -129,10 +132,11 @@ async fn a_release_touches_only_its_own_latest_claim() {
 async fn a_retry_given_back_waits_as_a_retry_of_the_same_attempt() {
     let ctx = TestContext::new().await;
     let id = noop_job(&ctx).await;
-    claim(&ctx, id, "w1").await;
-    finish(&ctx, id, JobStatus::Retrying).await;
+    let first = claim(&ctx, id, "w1").await;
+    finish(&ctx, &first, "w1", JobStatus::Retrying).await;
     let second = claim(&ctx, id, "w1").await;
-    assert!(second.was_retrying);
+    assert_eq!(second.attempts, 2);
+    assert_eq!(record(&ctx, id).await.status, JobStatus::Running);
     release(&ctx, &second, "w1").await;
     let job = record(&ctx, id).await;
     assert_eq!((job.status, job.attempts), (JobStatus::Retrying, 1));
@@ -180,10 +184,10 @@ async fn a_success_after_a_loss_is_listed_as_its_own_attempt() {
     let id = noop_job(&ctx).await;
     // w1 stalls in attempt 1; w2 takes the job over (logging attempt 1 as
     // lost) and gives its claim back; then w1's handler succeeds.
-    claim(&ctx, id, "w1").await;
+    let stalled = claim(&ctx, id, "w1").await;
     let recovered = claim(&ctx, id, "w2").await;
     release(&ctx, &recovered, "w2").await;
-    finish(&ctx, id, JobStatus::Succeeded).await;
+    finish(&ctx, &stalled, "w1", JobStatus::Succeeded).await;
 
     let detail = marquee_core::ops::jobs::detail(&ctx.pool, id)
         .await
@@ -199,4 +203,122 @@ async fn a_success_after_a_loss_is_listed_as_its_own_attempt() {
         [(1, "lost"), (1, "succeeded")],
         "the success is listed even though the lost entry has its number"
     );
+}
+
+/// A job is either cancelled or running, never both: cancels and claims of
+/// the same 40 jobs race from 16 tasks. A claim writes only a run, so a
+/// cancel must see every run that committed before it took the row's lock.
+#[tokio::test]
+async fn cancels_racing_claims_never_cancel_a_running_job() {
+    let ctx = TestContext::new().await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(noop_job(&ctx).await);
+    }
+    let producer = producer(&ctx);
+    let mut racers = tokio::task::JoinSet::new();
+    for racer in 0..16 {
+        let (pool, producer) = (ctx.pool.clone(), producer.clone());
+        // Each racer works through the jobs in its own order.
+        let mut mine = ids.clone();
+        mine.rotate_left(racer * 5 % ids.len());
+        racers.spawn(async move {
+            let mut claimed = Vec::new();
+            for chunk in mine.chunks(4) {
+                if racer % 2 == 0 {
+                    let worker = format!("w{racer}");
+                    for c in jobs::claim_batch(&pool, chunk, &worker, SLOT)
+                        .await
+                        .unwrap()
+                    {
+                        claimed.push(c.id);
+                    }
+                } else {
+                    marquee_core::ops::actions::apply(
+                        &pool,
+                        &producer,
+                        marquee_core::ops::actions::Action::Cancel,
+                        chunk,
+                    )
+                    .await
+                    .unwrap();
+                }
+            }
+            claimed
+        });
+    }
+    let mut claimed_ever = std::collections::HashSet::new();
+    while let Some(claimed) = racers.join_next().await {
+        claimed_ever.extend(claimed.unwrap());
+    }
+
+    let mut cancelled = 0;
+    for id in &ids {
+        let job = record(&ctx, *id).await;
+        let runs = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM job_runs WHERE job_id = $1"#,
+            id
+        )
+        .fetch_one(&ctx.pool)
+        .await
+        .unwrap();
+        match job.status {
+            JobStatus::Cancelled => {
+                cancelled += 1;
+                assert_eq!(runs, 0, "a cancelled job has no run");
+            }
+            JobStatus::Running => {
+                assert_eq!(runs, 1);
+                assert!(claimed_ever.contains(id));
+            }
+            other => panic!("job {id} is {other:?}"),
+        }
+    }
+    // Both sides won some races, or the test raced nothing.
+    assert!(
+        cancelled > 0 && cancelled < ids.len(),
+        "{cancelled} cancelled"
+    );
+}
+
+/// The race above, made certain: a claim holds the row's lock and has
+/// written its run when a cancel arrives; the cancel waits for the lock and
+/// must then see the run, although its first statement began before the
+/// claim committed.
+#[tokio::test]
+async fn a_cancel_that_waited_for_a_claim_sees_its_run() {
+    let ctx = TestContext::new().await;
+    let id = noop_job(&ctx).await;
+    let mut claim = ctx.pool.begin().await.unwrap();
+    sqlx::query!("SELECT id FROM jobs WHERE id = $1 FOR UPDATE", id)
+        .fetch_one(&mut *claim)
+        .await
+        .unwrap();
+    sqlx::query!(
+        "INSERT INTO job_runs (job_id, queue, attempt, worker, started_at)
+         VALUES ($1, 'system', 1, 'w1', now())",
+        id
+    )
+    .execute(&mut *claim)
+    .await
+    .unwrap();
+    let (pool, producer) = (ctx.pool.clone(), producer(&ctx));
+    let cancel = tokio::spawn(async move {
+        marquee_core::ops::actions::apply(
+            &pool,
+            &producer,
+            marquee_core::ops::actions::Action::Cancel,
+            &[id],
+        )
+        .await
+        .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !cancel.is_finished(),
+        "the cancel waits for the claim's lock"
+    );
+    claim.commit().await.unwrap();
+    assert!(cancel.await.unwrap().is_empty(), "nothing was cancelled");
+    assert_eq!(record(&ctx, id).await.status, JobStatus::Running);
 }

@@ -12,8 +12,8 @@ use marquee_core::jobs::{self, JobOptions, JobStatus, Noop};
 use marquee_core::testing::TestContext;
 use marquee_worker::testing::drain;
 
-/// Real PostgreSQL failures, counted: the next 100 claim or outcome writes
-/// of the ledger raise an error. A sequence counts them, because `nextval`
+/// Real PostgreSQL failures, counted: the next 100 claim (a run) or outcome
+/// writes of the ledger raise an error. A sequence counts them, because `nextval`
 /// survives the rollback of the failing statement.
 const FAIL_NEXT_100_LEDGER_WRITES: &str = "
 CREATE SEQUENCE ledger_faults;
@@ -26,7 +26,9 @@ BEGIN
 END $$;
 CREATE TRIGGER ledger_fault BEFORE UPDATE ON jobs FOR EACH ROW
     WHEN (NEW.status IS DISTINCT FROM OLD.status
-          AND NEW.status IN ('running', 'succeeded', 'retrying', 'dead'))
+          AND NEW.status IN ('succeeded', 'retrying', 'dead'))
+    EXECUTE FUNCTION ledger_fault();
+CREATE TRIGGER claim_fault BEFORE INSERT ON job_runs FOR EACH ROW
     EXECUTE FUNCTION ledger_fault();";
 
 /// Installs [`FAIL_NEXT_100_LEDGER_WRITES`]. Several DDL statements in one

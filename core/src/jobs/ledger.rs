@@ -88,14 +88,20 @@ pub struct JobRecord {
     pub attempt_log: serde_json::Value,
 }
 
-/// Reads one job.
+/// Reads one job. While an attempt runs (see [`super::claim_batch`]), its
+/// status is `running` and its attempt, worker and start are the run's.
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRecord>, sqlx::Error> {
     sqlx::query_as!(
         JobRecord,
-        r#"SELECT id, queue, kind, payload, status AS "status: JobStatus", attempts, max_attempts,
-                  last_error, request_id, dispatches, worker, run_at, created_at, updated_at,
-                  dispatched_at, started_at, finished_at, pruned_at, attempt_log
-         FROM jobs WHERE id = $1"#,
+        r#"SELECT j.id, j.queue, kind, payload,
+                  CASE WHEN r.job_id IS NOT NULL AND status NOT IN ('succeeded', 'dead', 'cancelled')
+                       THEN 'running' ELSE status END AS "status!: JobStatus",
+                  COALESCE(r.attempt, attempts) AS "attempts!", max_attempts,
+                  last_error, request_id, dispatches, COALESCE(r.worker, j.worker) AS worker,
+                  run_at, created_at, updated_at, dispatched_at,
+                  COALESCE(r.started_at, j.started_at) AS started_at, finished_at, pruned_at,
+                  attempt_log
+         FROM jobs j LEFT JOIN job_runs r ON r.job_id = j.id WHERE j.id = $1"#,
         id,
     )
     .fetch_optional(db)
@@ -114,6 +120,10 @@ pub struct Finish {
     /// For Retrying: when the next attempt may start. The row stays
     /// undispatched until that attempt is pushed.
     pub retry_at: Option<DateTime<Utc>>,
+    /// The attempt's number ([`super::Claimed::attempts`]).
+    pub attempt: i32,
+    /// Its claim ([`super::Claimed::claimed_at`]), which is when it started.
+    pub claimed_at: DateTime<Utc>,
 }
 
 /// Longest error kept per attempt.
@@ -122,42 +132,61 @@ pub const ERROR_CHARS: i32 = 2_000;
 /// Records outcomes, appends each failed attempt to its job's log, and adds the
 /// attempts to the per-minute and per-day history under `slot` (each worker
 /// process has its own, so concurrent finishes do not queue on one counter
-/// row), all in one statement. A job already finished keeps its status.
+/// row), all in one statement. A job already finished keeps its status. The
+/// attempt's run ends (`job_runs`); so does any other run of a job whose
+/// outcome is final. Runs are deleted only under their ledger row's lock, as
+/// claims write them.
 ///
-/// An attempt that succeeded is the job's last, and the row already holds
-/// it (`attempts`, `worker`, `started_at`, `finished_at`), so it gets no log
+/// An attempt that succeeded is the job's last, and the row holds it
+/// (`attempts`, `worker`, `started_at`, `finished_at`), so it gets no log
 /// entry: building and appending one was a fifth of this statement's cost
 /// per row (`benches/ledger/statement_costs.sql`). Readers add it back (see
 /// `ops::jobs::detail`).
 pub async fn finish_batch(
     pool: &PgPool,
     outcomes: &[Finish],
+    worker: &str,
     slot: i16,
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = outcomes.iter().map(|f| f.id).collect();
     let statuses: Vec<&str> = outcomes.iter().map(|f| f.status.as_str()).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|f| f.error.as_deref()).collect();
     let retry_at: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|f| f.retry_at).collect();
+    let attempts: Vec<i32> = outcomes.iter().map(|f| f.attempt).collect();
+    let claimed_at: Vec<DateTime<Utc>> = outcomes.iter().map(|f| f.claimed_at).collect();
     sqlx::query!(
-        "WITH recorded AS (
+        "WITH v AS (
+            SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                 $7::int4[], $8::timestamptz[])
+                   AS v(id, status, error, retry_at, attempt, claimed_at)
+         ), locked AS (
+            SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE
+         ), recorded AS (
             UPDATE jobs AS j SET
                 status = v.status,
+                attempts = v.attempt,
+                worker = $9::text,
+                started_at = v.claimed_at,
                 last_error = COALESCE(left(v.error, $6), j.last_error),
                 run_at = v.retry_at,
-                dispatched_at = CASE WHEN v.status = 'retrying' THEN NULL ELSE j.dispatched_at END,
+                dispatched_at = CASE WHEN v.status = 'retrying' THEN NULL
+                                     ELSE COALESCE(j.dispatched_at, v.claimed_at) END,
+                dispatches = GREATEST(j.dispatches, 1),
                 finished_at = CASE WHEN v.status IN ('succeeded', 'dead') THEN now() END,
                 updated_at = now(),
                 attempt_log = CASE WHEN v.status = 'succeeded' THEN j.attempt_log
                     ELSE j.attempt_log || jsonb_build_array(jsonb_build_object(
-                        'attempt', j.attempts, 'worker', j.worker, 'started_at', j.started_at,
+                        'attempt', v.attempt, 'worker', $9, 'started_at', v.claimed_at,
                         'finished_at', now(), 'outcome', v.status, 'error', left(v.error, $6)))
                     END
-            FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
-                 AS v(id, status, error, retry_at),
-                 (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked
+            FROM v, locked
             WHERE j.id = v.id AND j.id = locked.id
               AND j.status NOT IN ('succeeded', 'dead', 'cancelled')
             RETURNING j.queue, v.status
+         ), ended AS (
+            DELETE FROM job_runs r USING v, locked
+            WHERE r.job_id = v.id AND v.id = locked.id
+              AND (r.started_at = v.claimed_at OR v.status <> 'retrying')
          ), per_queue AS (
             SELECT queue, count(*) AS processed,
                    count(*) FILTER (WHERE status <> 'succeeded') AS failed
@@ -178,6 +207,9 @@ pub async fn finish_batch(
         &retry_at as &[Option<DateTime<Utc>>],
         slot,
         ERROR_CHARS,
+        &attempts,
+        &claimed_at,
+        worker,
     )
     .execute(pool)
     .await?;

@@ -15,15 +15,20 @@ struct Waiting {
     id: Uuid,
     queue: String,
     status: String,
+    /// The run's attempt when `running`.
     attempts: i32,
     run_at: Option<DateTime<Utc>>,
+    /// An attempt is under way (or was, until its worker vanished).
+    running: bool,
 }
 
 impl From<Waiting> for Push {
-    /// The task of the attempt the row waits for: the next one after a
-    /// failure, else the current one (1 for a row never started).
+    /// The task of the attempt the row waits for: the running one, the next
+    /// one after a failure, else the current one (1 for a row never started).
     fn from(row: Waiting) -> Self {
-        let attempt = if row.status == "retrying" {
+        let attempt = if row.running {
+            row.attempts
+        } else if row.status == "retrying" {
             row.attempts + 1
         } else {
             row.attempts.max(1)
@@ -38,7 +43,8 @@ impl From<Waiting> for Push {
 }
 
 /// One pass: takes up to `limit` rows left undispatched for longer than
-/// `grace`, pushes them and marks them, all under row locks taken with SKIP
+/// `grace` and not running (a claim does not mark a row dispatched; a run
+/// whose worker vanished is [`repush_stale`]'s), pushes them and marks them, all under row locks taken with SKIP
 /// LOCKED, so several relays (scheduler replicas) never push the same row in
 /// one pass. Returns how many rows it pushed.
 pub async fn relay_once(
@@ -50,12 +56,13 @@ pub async fn relay_once(
     let mut tx = pool.begin().await?;
     let rows = sqlx::query_as!(
         Waiting,
-        "SELECT id, queue, status, attempts, run_at FROM jobs
+        r#"SELECT id, queue, status, attempts, run_at, false AS "running!" FROM jobs
          WHERE dispatched_at IS NULL AND status IN ('queued', 'retrying')
            AND updated_at < now() - make_interval(secs => $1)
+           AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
          ORDER BY updated_at
          LIMIT $2
-         FOR UPDATE SKIP LOCKED",
+         FOR UPDATE SKIP LOCKED"#,
         grace.as_secs_f64(),
         limit,
     )
@@ -75,15 +82,15 @@ pub async fn relay_once(
 
 /// Re-pushes jobs Redis may have lost (a restart without persistence, an
 /// eviction): `dispatched` or `retrying` rows pushed and due more than
-/// `stale_after` ago, and `running` rows claimed more than `running_after`
+/// `stale_after` ago, and running ones claimed more than `running_after`
 /// ago (past the longest wait for a handler permit and any job timeout, so
 /// their worker is gone). Pushing again is
 /// harmless when Redis still has the task live: its HSETNX ignores a known
 /// id. A task apalis finished or parked dead is requeued (see
 /// `redis_queue`), so a job the ledger still waits for always runs again.
-/// Each row is re-pushed at most once per `stale_after`. Paused queues are
-/// left alone: their jobs wait in Redis on purpose, and are looked at again
-/// once the queue resumes.
+/// Each row is re-pushed at most once per `stale_after` (`running_after`
+/// while running). Paused queues are left alone: their jobs wait in Redis
+/// on purpose, and are looked at again once the queue resumes.
 pub async fn repush_stale(
     pool: &PgPool,
     producer: &Producer,
@@ -92,23 +99,44 @@ pub async fn repush_stale(
     limit: i64,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let rows = sqlx::query_as!(
+    // Not running: the in-flight index; rows an older release marked
+    // `running` count as running.
+    let mut rows = sqlx::query_as!(
         Waiting,
-        "SELECT id, queue, status, attempts, run_at FROM jobs
+        r#"SELECT id, queue, status, attempts, run_at, status = 'running' AS "running!" FROM jobs
          WHERE status IN ('dispatched', 'running', 'retrying')
            AND CASE WHEN status = 'running'
                     THEN GREATEST(started_at, dispatched_at) < now() - make_interval(secs => $2)
                     ELSE GREATEST(run_at, dispatched_at) < now() - make_interval(secs => $1) END
+           AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
            AND queue NOT IN (SELECT queue FROM queue_pauses)
          ORDER BY dispatched_at NULLS FIRST
          LIMIT $3
-         FOR UPDATE SKIP LOCKED",
+         FOR UPDATE SKIP LOCKED"#,
         stale_after.as_secs_f64(),
         running_after.as_secs_f64(),
         limit,
     )
     .fetch_all(&mut *tx)
     .await?;
+    // Running: the few rows of `job_runs`, whatever the ledger row's status.
+    rows.extend(
+        sqlx::query_as!(
+            Waiting,
+            r#"SELECT j.id, j.queue, j.status, r.attempt AS attempts, j.run_at, true AS "running!"
+             FROM job_runs r JOIN jobs j ON j.id = r.job_id
+             WHERE j.status IN ('queued', 'dispatched', 'retrying')
+               AND GREATEST(r.started_at, j.dispatched_at) < now() - make_interval(secs => $1)
+               AND j.queue NOT IN (SELECT queue FROM queue_pauses)
+             ORDER BY r.started_at
+             LIMIT $2
+             FOR UPDATE OF j SKIP LOCKED"#,
+            running_after.as_secs_f64(),
+            limit,
+        )
+        .fetch_all(&mut *tx)
+        .await?,
+    );
     if rows.is_empty() {
         return Ok(0);
     }
@@ -116,7 +144,9 @@ pub async fn repush_stale(
     producer.push(&pushes).await?;
     let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
     sqlx::query!(
-        "UPDATE jobs SET dispatched_at = now() WHERE id = ANY($1)",
+        "UPDATE jobs SET dispatched_at = now(),
+                status = CASE WHEN status = 'queued' THEN 'dispatched' ELSE status END
+         WHERE id = ANY($1)",
         &ids
     )
     .execute(&mut *tx)

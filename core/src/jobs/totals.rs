@@ -34,14 +34,19 @@ pub async fn totals(pool: &PgPool) -> Result<Vec<QueueTotals>, sqlx::Error> {
                       count(*) FILTER (WHERE status = 'retrying') AS retrying,
                       count(*) FILTER (WHERE status IN ('queued', 'dispatched', 'running')) AS pending
                FROM jobs WHERE status NOT IN ('succeeded', 'cancelled') GROUP BY queue
+           ), running_retries AS (
+               -- A retry running now is pending, not retrying (see `job_runs`).
+               SELECT j.queue, count(*) AS n
+               FROM job_runs r JOIN jobs j ON j.id = r.job_id
+               WHERE j.status = 'retrying' GROUP BY j.queue
            )
            SELECT queue AS "queue!",
                   COALESCE(f.processed, 0) AS "executed!",
                   COALESCE(f.processed - f.failed, 0) AS "succeeded!",
                   COALESCE(f.failed, 0) AS "failed!",
-                  COALESCE(o.retrying, 0) AS "retrying!",
-                  COALESCE(o.pending, 0) AS "pending!"
-           FROM finished f FULL JOIN open o USING (queue)
+                  COALESCE(o.retrying - COALESCE(rr.n, 0), 0) AS "retrying!",
+                  COALESCE(o.pending + COALESCE(rr.n, 0), 0) AS "pending!"
+           FROM finished f FULL JOIN open o USING (queue) LEFT JOIN running_retries rr USING (queue)
            ORDER BY queue"#,
     )
     .fetch_all(pool)

@@ -214,23 +214,25 @@ struct Retried {
 
 /// Dead and retrying jobs run again now: a dead job gets one attempt more
 /// than it has had. The rows are made undispatched first, so if the push
-/// below fails the relay pushes them.
+/// below fails the relay pushes them. A retry running now is left alone
+/// (see [`lock_ledger_rows`]).
 async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+    let mut tx = pool.begin().await?;
+    lock_ledger_rows(&mut tx, ids).await?;
     let rows = sqlx::query_as!(
         Retried,
         "UPDATE jobs SET status = 'retrying', run_at = now(), dispatched_at = NULL,
                 finished_at = NULL, pruned_at = NULL, prune_checked_at = NULL, updated_at = now(),
                 max_attempts = GREATEST(max_attempts, attempts + 1)
-         FROM (SELECT id FROM jobs WHERE id = ANY($1) AND status IN ('dead', 'retrying')
-                 AND kind <> ALL($2)
-               ORDER BY id FOR UPDATE) AS locked
-         WHERE jobs.id = locked.id AND jobs.status IN ('dead', 'retrying')
+         WHERE id = ANY($1) AND status IN ('dead', 'retrying') AND kind <> ALL($2)
+           AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
          RETURNING jobs.id, queue, attempts",
         ids,
         SWEPT_KINDS as &[&str],
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let pushes: Vec<Push> = rows
         .iter()
         .map(|row| Push {
@@ -248,20 +250,40 @@ async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Resu
 
 /// Queued, scheduled and retrying jobs are cancelled: a delivery that comes
 /// later finds the job finished and skips it. Refund jobs are not (see
-/// [`SWEPT_KINDS`]); neither are they retried.
+/// [`SWEPT_KINDS`]); neither are they retried. Nor are jobs running now
+/// (see [`lock_ledger_rows`]).
 async fn cancel(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar!(
+    let mut tx = pool.begin().await?;
+    lock_ledger_rows(&mut tx, ids).await?;
+    let cancelled = sqlx::query_scalar!(
         "UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
-         FROM (SELECT id FROM jobs WHERE id = ANY($1)
-                 AND status IN ('queued', 'dispatched', 'retrying') AND kind <> ALL($2)
-               ORDER BY id FOR UPDATE) AS locked
-         WHERE jobs.id = locked.id AND jobs.status IN ('queued', 'dispatched', 'retrying')
+         WHERE id = ANY($1) AND status IN ('queued', 'dispatched', 'retrying')
+           AND kind <> ALL($2)
+           AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
          RETURNING jobs.id",
         ids,
         SWEPT_KINDS as &[&str],
     )
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(cancelled)
+}
+
+/// Locks the ledger rows of `ids`, in id order like every batched writer.
+/// A running job keeps its waiting status and has a run, which its claim
+/// wrote under this same lock: so once the lock is held, the next statement
+/// of the transaction (a fresh snapshot) sees every run started before, and
+/// no claim can start one until the transaction ends. One statement could
+/// not do both: its snapshot predates the claim it waited for.
+async fn lock_ledger_rows(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        ids
+    )
+    .fetch_all(tx)
+    .await?;
+    Ok(())
 }
 
 /// Dead jobs are deleted, with their task data in Redis. A job with a task

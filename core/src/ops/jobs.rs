@@ -58,12 +58,13 @@ impl JobState {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
-    /// How the ledger says it: one status, or for the two waiting states
-    /// (`queued` or `dispatched`) whether the job is not yet due.
+    /// How the ledger says it: one status, a run, or for the two waiting
+    /// states (`queued` or `dispatched`) whether the job is not yet due.
     fn ledger(self) -> Ledger {
         match self {
             Self::Ready => Ledger::Waiting { scheduled: false },
             Self::Scheduled => Ledger::Waiting { scheduled: true },
+            Self::Running => Ledger::Running,
             other => Ledger::Status(other.as_str()),
         }
     }
@@ -72,7 +73,11 @@ impl JobState {
 /// A [`JobState`] in ledger terms.
 enum Ledger {
     Status(&'static str),
-    Waiting { scheduled: bool },
+    /// Has a run (`job_runs`).
+    Running,
+    Waiting {
+        scheduled: bool,
+    },
 }
 
 /// Which jobs: every condition given must hold.
@@ -197,10 +202,13 @@ pub async fn list(
     // One status is an equality and a waiting state a literal `IN`, so a
     // queue's page is an ordered walk of `jobs_queue_status_idx` or the
     // partial `jobs_waiting_idx`; `status = ANY($n)` would sort every match.
-    let (status, waiting, scheduled) = match filter.state.map(JobState::ledger) {
-        None => (None, None, None),
-        Some(Ledger::Status(status)) => (Some(status), None, None),
-        Some(Ledger::Waiting { scheduled }) => (None, Some(true), Some(scheduled)),
+    // A running job keeps its waiting status and has a run (`job_runs`):
+    // listing them joins from those few rows.
+    let (status, waiting, scheduled, running) = match filter.state.map(JobState::ledger) {
+        None => (None, None, None, None),
+        Some(Ledger::Running) => (None, None, None, Some(true)),
+        Some(Ledger::Status(status)) => (Some(status), None, None, None),
+        Some(Ledger::Waiting { scheduled }) => (None, Some(true), Some(scheduled), None),
     };
     let mut tx = pool.begin().await?;
     // Each absent condition is `$n IS NULL OR ...`; a plan made for the
@@ -210,17 +218,23 @@ pub async fn list(
         .await?;
     let rows = sqlx::query_as!(
         JobSummary,
-        r#"SELECT id, queue, kind,
-                CASE WHEN status IN ('queued', 'dispatched')
+        r#"SELECT id, jobs.queue, kind,
+                CASE WHEN r.job_id IS NOT NULL AND status NOT IN ('succeeded', 'dead', 'cancelled')
+                     THEN 'running'
+                     WHEN status IN ('queued', 'dispatched')
                      THEN CASE WHEN run_at > now() THEN 'scheduled' ELSE 'ready' END
                      ELSE status END AS "state!",
-                attempts, max_attempts, last_error, request_id, worker,
+                COALESCE(r.attempt, attempts) AS "attempts!", max_attempts, last_error,
+                request_id, COALESCE(r.worker, jobs.worker) AS worker,
                 created_at, updated_at, run_at, finished_at
-         FROM jobs
-         WHERE ($1::text IS NULL OR queue = $1)
+         FROM jobs LEFT JOIN job_runs r ON r.job_id = jobs.id
+         WHERE ($1::text IS NULL OR jobs.queue = $1)
            AND ($2::text IS NULL OR kind = $2)
-           AND ($3::text IS NULL OR status = $3)
-           AND ($13::bool IS NULL OR status IN ('queued', 'dispatched'))
+           AND ($3::text IS NULL OR (status = $3
+                                     AND (r.job_id IS NULL OR $3 IN ('succeeded', 'dead', 'cancelled'))))
+           AND ($14::bool IS NULL OR (r.job_id IS NOT NULL
+                                      AND status IN ('queued', 'dispatched', 'retrying')))
+           AND ($13::bool IS NULL OR (status IN ('queued', 'dispatched') AND r.job_id IS NULL))
            AND ($4::bool IS NULL OR (run_at IS NOT NULL AND run_at > now()) = $4)
            AND ($5::uuid IS NULL OR id = $5)
            AND ($6::text IS NULL OR last_error ILIKE $6)
@@ -243,6 +257,7 @@ pub async fn list(
         after.map(|c| c.id),
         limit,
         waiting,
+        running,
     )
     .fetch_all(&mut *tx)
     .await?;

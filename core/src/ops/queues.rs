@@ -94,6 +94,21 @@ pub async fn overview(pool: &PgPool, queues: &[String]) -> Result<Vec<QueueOverv
     )
     .fetch_all(pool)
     .await?;
+    // Jobs running now keep their waiting status in the ledger and have a
+    // run (`job_runs`, a few rows per worker): counted there, and taken off
+    // the status they keep.
+    let runs = sqlx::query_as!(
+        StateCount,
+        r#"SELECT j.queue AS "queue!", j.status AS "status!",
+                count(*) FILTER (WHERE j.run_at IS NULL OR j.run_at <= now()) AS "due!",
+                count(*) FILTER (WHERE j.run_at > now()) AS "later!"
+         FROM job_runs r JOIN jobs j ON j.id = r.job_id
+         WHERE j.queue = ANY($1) AND j.status IN ('queued', 'dispatched', 'retrying')
+         GROUP BY j.queue, j.status"#,
+        queues,
+    )
+    .fetch_all(pool)
+    .await?;
     let latencies = latencies(pool, queues).await?;
     let recent = sqlx::query_as!(
         Recent,
@@ -115,13 +130,16 @@ pub async fn overview(pool: &PgPool, queues: &[String]) -> Result<Vec<QueueOverv
     Ok(queues
         .iter()
         .map(|name| {
-            let of = |statuses: &[&str], due: bool, later: bool| -> i64 {
-                counts
-                    .iter()
+            let sum = |rows: &[StateCount], statuses: &[&str], due: bool, later: bool| -> i64 {
+                rows.iter()
                     .filter(|c| &c.queue == name && statuses.contains(&c.status.as_str()))
                     .map(|c| if due { c.due } else { 0 } + if later { c.later } else { 0 })
                     .sum()
             };
+            let of = |statuses: &[&str], due: bool, later: bool| -> i64 {
+                sum(&counts, statuses, due, later) - sum(&runs, statuses, due, later)
+            };
+            let run_statuses = ["queued", "dispatched", "retrying"];
             let waiting = ["queued", "dispatched"];
             let recent = recent.iter().find(|r| &r.queue == name);
             let pause = pauses.iter().find(|p| &p.queue == name);
@@ -131,7 +149,7 @@ pub async fn overview(pool: &PgPool, queues: &[String]) -> Result<Vec<QueueOverv
                 paused_at: pause.map(|p| p.paused_at),
                 ready: of(&waiting, true, false),
                 scheduled: of(&waiting, false, true),
-                running: of(&["running"], true, true),
+                running: of(&["running"], true, true) + sum(&runs, &run_statuses, true, true),
                 retrying: of(&["retrying"], true, true),
                 dead: of(&["dead"], true, true),
                 latency_seconds: latencies
@@ -168,6 +186,7 @@ pub async fn latencies(
              SELECT COALESCE(run_at, created_at) AS since FROM jobs
              WHERE jobs.queue = q.queue AND status IN ('queued', 'dispatched')
                AND (run_at IS NULL OR run_at <= now())
+               AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
              ORDER BY created_at LIMIT 1) AS oldest ON true"#,
         queues,
     )

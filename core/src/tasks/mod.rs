@@ -156,7 +156,7 @@ pub struct Task {
     pub kind: String,
     /// The submitter's label.
     pub name: Option<String>,
-    /// Its job's status (`jobs.status`).
+    /// Its job's status (`jobs.status`, or `running` while it has a run).
     pub status: String,
     /// Attempts so far.
     pub attempts: i32,
@@ -183,13 +183,15 @@ pub async fn find(
         // Once retention deleted the job row, the outcome copied onto the
         // task answers instead.
         r#"SELECT t.id, t.type AS kind, t.name,
-                COALESCE(j.status, t.status) AS "status!",
-                COALESCE(j.attempts, t.attempts) AS "attempts!",
+                CASE WHEN r.job_id IS NOT NULL AND j.status IN ('queued', 'dispatched', 'retrying')
+                     THEN 'running' ELSE COALESCE(j.status, t.status) END AS "status!",
+                COALESCE(r.attempt, j.attempts, t.attempts) AS "attempts!",
                 COALESCE(j.max_attempts, t.max_attempts) AS "max_attempts!",
                 COALESCE(j.last_error, t.last_error) AS last_error,
                 t.created_at, COALESCE(j.updated_at, t.updated_at) AS "updated_at!",
                 COALESCE(j.finished_at, t.finished_at) AS finished_at
-         FROM tasks t LEFT JOIN jobs j ON j.id = t.id WHERE t.id = $1 AND t.owner_id = $2"#,
+         FROM tasks t LEFT JOIN jobs j ON j.id = t.id LEFT JOIN job_runs r ON r.job_id = t.id
+         WHERE t.id = $1 AND t.owner_id = $2"#,
         id,
         owner_id,
     )
@@ -222,8 +224,9 @@ pub async fn find_by_key(
     sqlx::query_as!(
         KeyedTask,
         r#"SELECT t.id, t.request_hash AS "request_hash!", t.created_at > now() - interval '24 hours' AS "recent!",
-                COALESCE(j.status, t.status) AS "status!"
-         FROM tasks t LEFT JOIN jobs j ON j.id = t.id
+                CASE WHEN r.job_id IS NOT NULL AND j.status IN ('queued', 'dispatched', 'retrying')
+                     THEN 'running' ELSE COALESCE(j.status, t.status) END AS "status!"
+         FROM tasks t LEFT JOIN jobs j ON j.id = t.id LEFT JOIN job_runs r ON r.job_id = t.id
          WHERE t.owner_id = $1 AND t.idempotency_key = $2 FOR UPDATE OF t"#,
         owner_id,
         key,

@@ -28,12 +28,8 @@ CREATE TABLE job_runs (
     lost_started_at   timestamptz
 );
 
--- Rows an older release marked 'running' become runs, keeping their status
--- of before as near as it is known. Their `attempts` already counts the
--- attempt under way; both an older worker's outcome (which leaves
--- `attempts` alone) and a newer claim (which logs the run as lost) read
--- that right.
-INSERT INTO job_runs (job_id, queue, attempt, worker, started_at)
-SELECT id, queue, GREATEST(attempts, 1), COALESCE(worker, 'unknown'), COALESCE(started_at, now())
-FROM jobs WHERE status = 'running';
-UPDATE jobs SET status = 'dispatched' WHERE status = 'running';
+-- Rows an older release marks 'running' are left as they are: every reader
+-- and writer of this release reads them as running (a claim logs them as
+-- lost), and an older worker can still give back or finish its own claims.
+-- Older API and scheduler replicas do not know runs, so during a rolling
+-- deploy upgrade them before the workers (README, "Upgrading").

@@ -322,3 +322,24 @@ async fn a_cancel_that_waited_for_a_claim_sees_its_run() {
     assert!(cancel.await.unwrap().is_empty(), "nothing was cancelled");
     assert_eq!(record(&ctx, id).await.status, JobStatus::Running);
 }
+
+/// A stale worker's late outcome never takes the attempt count back: w1's
+/// attempt 1 is taken over (lost) by w2, whose attempt 2 fails; then w1
+/// reports attempt 1 failed too.
+#[tokio::test]
+async fn a_late_outcome_never_lowers_the_attempts() {
+    let ctx = TestContext::new().await;
+    let id = noop_job(&ctx).await;
+    let stalled = claim(&ctx, id, "w1").await;
+    let taken_over = claim(&ctx, id, "w2").await;
+    assert_eq!(taken_over.attempts, 2);
+    finish(&ctx, &taken_over, "w2", JobStatus::Retrying).await;
+    finish(&ctx, &stalled, "w1", JobStatus::Retrying).await;
+    let job = record(&ctx, id).await;
+    assert_eq!((job.status, job.attempts), (JobStatus::Retrying, 2));
+    assert_eq!(
+        claim(&ctx, id, "w1").await.attempts,
+        3,
+        "the next is attempt 3"
+    );
+}

@@ -68,6 +68,7 @@ pub async fn relay_once(
     )
     .fetch_all(&mut *tx)
     .await?;
+    let rows = without_runs(&mut tx, rows).await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -101,7 +102,7 @@ pub async fn repush_stale(
     let mut tx = pool.begin().await?;
     // Not running: the in-flight index; rows an older release marked
     // `running` count as running.
-    let mut rows = sqlx::query_as!(
+    let rows = sqlx::query_as!(
         Waiting,
         r#"SELECT id, queue, status, attempts, run_at, status = 'running' AS "running!" FROM jobs
          WHERE status IN ('dispatched', 'running', 'retrying')
@@ -119,6 +120,7 @@ pub async fn repush_stale(
     )
     .fetch_all(&mut *tx)
     .await?;
+    let mut rows = without_runs(&mut tx, rows).await?;
     // Running: the few rows of `job_runs`, whatever the ledger row's status.
     rows.extend(
         sqlx::query_as!(
@@ -126,6 +128,7 @@ pub async fn repush_stale(
             r#"SELECT j.id, j.queue, j.status, r.attempt AS attempts, j.run_at, true AS "running!"
              FROM job_runs r JOIN jobs j ON j.id = r.job_id
              WHERE j.status IN ('queued', 'dispatched', 'retrying')
+               AND r.started_at < now() - make_interval(secs => $1)
                AND GREATEST(r.started_at, j.dispatched_at) < now() - make_interval(secs => $1)
                AND j.queue NOT IN (SELECT queue FROM queue_pauses)
              ORDER BY r.started_at
@@ -154,4 +157,26 @@ pub async fn repush_stale(
     tx.commit().await?;
     tracing::info!(jobs = ids.len(), "relay re-pushed jobs Redis may have lost");
     Ok(ids.len())
+}
+
+/// Drops the rows that got a run after the statement that locked them took
+/// its snapshot: a claim writes no new row version, so that statement's
+/// `NOT EXISTS` could not see it. The rows are locked now, so this later
+/// statement sees every claim that committed before, and no claim can
+/// commit until the transaction ends.
+async fn without_runs(
+    tx: &mut sqlx::PgConnection,
+    rows: Vec<Waiting>,
+) -> Result<Vec<Waiting>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let running = sqlx::query_scalar!("SELECT job_id FROM job_runs WHERE job_id = ANY($1)", &ids)
+        .fetch_all(tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| !running.contains(&row.id))
+        .collect())
 }

@@ -227,13 +227,16 @@ pub async fn list(
                 COALESCE(r.attempt, attempts) AS "attempts!", max_attempts, last_error,
                 request_id, COALESCE(r.worker, jobs.worker) AS worker,
                 created_at, updated_at, run_at, finished_at
-         FROM jobs LEFT JOIN job_runs r ON r.job_id = jobs.id
+         FROM jobs
+         LEFT JOIN job_runs r
+                ON r.job_id = jobs.id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')
          WHERE ($1::text IS NULL OR jobs.queue = $1)
            AND ($2::text IS NULL OR kind = $2)
            AND ($3::text IS NULL OR (status = $3
                                      AND (r.job_id IS NULL OR $3 IN ('succeeded', 'dead', 'cancelled'))))
-           AND ($14::bool IS NULL OR (r.job_id IS NOT NULL
-                                      AND status IN ('queued', 'dispatched', 'retrying')))
+           AND ($14::bool IS NULL
+                OR (jobs.id = ANY(ARRAY(SELECT job_id FROM job_runs))
+                    AND r.job_id IS NOT NULL))
            AND ($13::bool IS NULL OR (status IN ('queued', 'dispatched') AND r.job_id IS NULL))
            AND ($4::bool IS NULL OR (run_at IS NOT NULL AND run_at > now()) = $4)
            AND ($5::uuid IS NULL OR id = $5)

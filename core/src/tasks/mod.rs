@@ -190,7 +190,8 @@ pub async fn find(
                 COALESCE(j.last_error, t.last_error) AS last_error,
                 t.created_at, COALESCE(j.updated_at, t.updated_at) AS "updated_at!",
                 COALESCE(j.finished_at, t.finished_at) AS finished_at
-         FROM tasks t LEFT JOIN jobs j ON j.id = t.id LEFT JOIN job_runs r ON r.job_id = t.id
+         FROM tasks t LEFT JOIN jobs j ON j.id = t.id LEFT JOIN job_runs r
+                ON r.job_id = t.id AND j.status IN ('queued', 'dispatched', 'retrying')
          WHERE t.id = $1 AND t.owner_id = $2"#,
         id,
         owner_id,
@@ -226,7 +227,8 @@ pub async fn find_by_key(
         r#"SELECT t.id, t.request_hash AS "request_hash!", t.created_at > now() - interval '24 hours' AS "recent!",
                 CASE WHEN r.job_id IS NOT NULL AND j.status IN ('queued', 'dispatched', 'retrying')
                      THEN 'running' ELSE COALESCE(j.status, t.status) END AS "status!"
-         FROM tasks t LEFT JOIN jobs j ON j.id = t.id LEFT JOIN job_runs r ON r.job_id = t.id
+         FROM tasks t LEFT JOIN jobs j ON j.id = t.id LEFT JOIN job_runs r
+                ON r.job_id = t.id AND j.status IN ('queued', 'dispatched', 'retrying')
          WHERE t.owner_id = $1 AND t.idempotency_key = $2 FOR UPDATE OF t"#,
         owner_id,
         key,

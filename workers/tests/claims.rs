@@ -51,6 +51,24 @@ async fn finish(ctx: &TestContext, claimed: &Claimed, worker: &str, status: JobS
     .unwrap();
 }
 
+/// w1 claims the job and stalls; w2 gets it again, logging w1's attempt as
+/// lost. Returns both claims.
+async fn taken_over(ctx: &TestContext, id: Uuid) -> (Claimed, Claimed) {
+    let stalled = claim(ctx, id, "w1").await;
+    (stalled, claim(ctx, id, "w2").await)
+}
+
+async fn cancel(pool: &sqlx::PgPool, producer: &jobs::Producer, ids: &[Uuid]) -> Vec<Uuid> {
+    marquee_core::ops::actions::apply(
+        pool,
+        producer,
+        marquee_core::ops::actions::Action::Cancel,
+        ids,
+    )
+    .await
+    .unwrap()
+}
+
 /// (processed, failed) in the minute history, all slots.
 async fn history(ctx: &TestContext) -> (i64, i64) {
     let row = sqlx::query!(
@@ -184,8 +202,7 @@ async fn a_success_after_a_loss_is_listed_as_its_own_attempt() {
     let id = noop_job(&ctx).await;
     // w1 stalls in attempt 1; w2 takes the job over (logging attempt 1 as
     // lost) and gives its claim back; then w1's handler succeeds.
-    let stalled = claim(&ctx, id, "w1").await;
-    let recovered = claim(&ctx, id, "w2").await;
+    let (stalled, recovered) = taken_over(&ctx, id).await;
     release(&ctx, &recovered, "w2").await;
     finish(&ctx, &stalled, "w1", JobStatus::Succeeded).await;
 
@@ -234,14 +251,7 @@ async fn cancels_racing_claims_never_cancel_a_running_job() {
                         claimed.push(c.id);
                     }
                 } else {
-                    marquee_core::ops::actions::apply(
-                        &pool,
-                        &producer,
-                        marquee_core::ops::actions::Action::Cancel,
-                        chunk,
-                    )
-                    .await
-                    .unwrap();
+                    cancel(&pool, &producer, chunk).await;
                 }
             }
             claimed
@@ -303,16 +313,7 @@ async fn a_cancel_that_waited_for_a_claim_sees_its_run() {
     .await
     .unwrap();
     let (pool, producer) = (ctx.pool.clone(), producer(&ctx));
-    let cancel = tokio::spawn(async move {
-        marquee_core::ops::actions::apply(
-            &pool,
-            &producer,
-            marquee_core::ops::actions::Action::Cancel,
-            &[id],
-        )
-        .await
-        .unwrap()
-    });
+    let cancel = tokio::spawn(async move { cancel(&pool, &producer, &[id]).await });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
         !cancel.is_finished(),
@@ -330,8 +331,7 @@ async fn a_cancel_that_waited_for_a_claim_sees_its_run() {
 async fn a_late_outcome_never_lowers_the_attempts() {
     let ctx = TestContext::new().await;
     let id = noop_job(&ctx).await;
-    let stalled = claim(&ctx, id, "w1").await;
-    let taken_over = claim(&ctx, id, "w2").await;
+    let (stalled, taken_over) = taken_over(&ctx, id).await;
     assert_eq!(taken_over.attempts, 2);
     finish(&ctx, &taken_over, "w2", JobStatus::Retrying).await;
     finish(&ctx, &stalled, "w1", JobStatus::Retrying).await;

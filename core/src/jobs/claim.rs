@@ -139,12 +139,7 @@ pub async fn release_batch(
     let ids: Vec<Uuid> = releases.iter().map(|r| r.id).collect();
     let claimed_at: Vec<DateTime<Utc>> = releases.iter().map(|r| r.claimed_at).collect();
     let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        &ids
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    super::runs::lock_rows(&mut tx, &ids).await?;
     sqlx::query!(
         "WITH released AS (
             DELETE FROM job_runs r USING UNNEST($1::uuid[], $2::timestamptz[]) AS v(id, claimed_at)

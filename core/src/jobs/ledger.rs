@@ -94,8 +94,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRecord>
     sqlx::query_as!(
         JobRecord,
         r#"SELECT j.id, j.queue, kind, payload,
-                  CASE WHEN r.job_id IS NOT NULL AND status NOT IN ('succeeded', 'dead', 'cancelled')
-                       THEN 'running' ELSE status END AS "status!: JobStatus",
+                  CASE WHEN r.job_id IS NOT NULL THEN 'running' ELSE status END
+                      AS "status!: JobStatus",
                   COALESCE(r.attempt, attempts) AS "attempts!", max_attempts,
                   last_error, request_id, dispatches, COALESCE(r.worker, j.worker) AS worker,
                   run_at, created_at, updated_at, dispatched_at,

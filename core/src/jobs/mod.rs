@@ -13,6 +13,7 @@ mod prune;
 pub mod redis_queue;
 mod relay;
 mod retry;
+pub(crate) mod runs;
 mod totals;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::producer::{Push, mark_dispatched};
-use super::{Producer, task_id_for_attempt};
+use super::{Producer, runs, task_id_for_attempt};
 
 /// A row waiting for a push.
 struct Waiting {
@@ -160,10 +160,7 @@ pub async fn repush_stale(
 }
 
 /// Drops the rows that got a run after the statement that locked them took
-/// its snapshot: a claim writes no new row version, so that statement's
-/// `NOT EXISTS` could not see it. The rows are locked now, so this later
-/// statement sees every claim that committed before, and no claim can
-/// commit until the transaction ends.
+/// its snapshot (see [`super::runs`]).
 async fn without_runs(
     tx: &mut sqlx::PgConnection,
     rows: Vec<Waiting>,
@@ -172,9 +169,7 @@ async fn without_runs(
         return Ok(rows);
     }
     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let running = sqlx::query_scalar!("SELECT job_id FROM job_runs WHERE job_id = ANY($1)", &ids)
-        .fetch_all(tx)
-        .await?;
+    let running = runs::running(tx, &ids).await?;
     Ok(rows
         .into_iter()
         .filter(|row| !running.contains(&row.id))

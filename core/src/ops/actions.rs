@@ -12,7 +12,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::jobs::{self, Cursor, JobFilter, JobState};
-use crate::jobs::{Producer, Push, redis_queue, task_id_for_attempt};
+use crate::jobs::{Producer, Push, redis_queue, runs, task_id_for_attempt};
 
 /// Jobs one statement changes; bulk actions go chunk by chunk.
 pub const CHUNK: usize = 1_000;
@@ -215,10 +215,10 @@ struct Retried {
 /// Dead and retrying jobs run again now: a dead job gets one attempt more
 /// than it has had. The rows are made undispatched first, so if the push
 /// below fails the relay pushes them. A retry running now is left alone
-/// (see [`lock_ledger_rows`]).
+/// (see [`crate::jobs::runs`]).
 async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
     let mut tx = pool.begin().await?;
-    lock_ledger_rows(&mut tx, ids).await?;
+    runs::lock_rows(&mut tx, ids).await?;
     let rows = sqlx::query_as!(
         Retried,
         "UPDATE jobs SET status = 'retrying', run_at = now(), dispatched_at = NULL,
@@ -251,10 +251,10 @@ async fn retry(pool: &PgPool, producer: &Producer, ids: &[Uuid]) -> anyhow::Resu
 /// Queued, scheduled and retrying jobs are cancelled: a delivery that comes
 /// later finds the job finished and skips it. Refund jobs are not (see
 /// [`SWEPT_KINDS`]); neither are they retried. Nor are jobs running now
-/// (see [`lock_ledger_rows`]).
+/// (see [`crate::jobs::runs`]).
 async fn cancel(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
     let mut tx = pool.begin().await?;
-    lock_ledger_rows(&mut tx, ids).await?;
+    runs::lock_rows(&mut tx, ids).await?;
     let cancelled = sqlx::query_scalar!(
         "UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
          WHERE id = ANY($1) AND status IN ('queued', 'dispatched', 'retrying')
@@ -268,22 +268,6 @@ async fn cancel(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
     .await?;
     tx.commit().await?;
     Ok(cancelled)
-}
-
-/// Locks the ledger rows of `ids`, in id order like every batched writer.
-/// A running job keeps its waiting status and has a run, which its claim
-/// wrote under this same lock: so once the lock is held, the next statement
-/// of the transaction (a fresh snapshot) sees every run started before, and
-/// no claim can start one until the transaction ends. One statement could
-/// not do both: its snapshot predates the claim it waited for.
-async fn lock_ledger_rows(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        ids
-    )
-    .fetch_all(tx)
-    .await?;
-    Ok(())
 }
 
 /// Dead jobs are deleted, with their task data in Redis. A job with a task

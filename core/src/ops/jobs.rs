@@ -219,8 +219,7 @@ pub async fn list(
     let rows = sqlx::query_as!(
         JobSummary,
         r#"SELECT id, jobs.queue, kind,
-                CASE WHEN r.job_id IS NOT NULL AND status NOT IN ('succeeded', 'dead', 'cancelled')
-                     THEN 'running'
+                CASE WHEN r.job_id IS NOT NULL THEN 'running'
                      WHEN status IN ('queued', 'dispatched')
                      THEN CASE WHEN run_at > now() THEN 'scheduled' ELSE 'ready' END
                      ELSE status END AS "state!",
@@ -228,12 +227,13 @@ pub async fn list(
                 request_id, COALESCE(r.worker, jobs.worker) AS worker,
                 created_at, updated_at, run_at, finished_at
          FROM jobs
+         -- Only an unfinished job's run counts (a finished one could keep a
+         -- stale duplicate's).
          LEFT JOIN job_runs r
                 ON r.job_id = jobs.id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')
          WHERE ($1::text IS NULL OR jobs.queue = $1)
            AND ($2::text IS NULL OR kind = $2)
-           AND ($3::text IS NULL OR (status = $3
-                                     AND (r.job_id IS NULL OR $3 IN ('succeeded', 'dead', 'cancelled'))))
+           AND ($3::text IS NULL OR (status = $3 AND r.job_id IS NULL))
            AND ($14::bool IS NULL
                 OR (jobs.id = ANY(ARRAY(SELECT job_id FROM job_runs))
                     AND r.job_id IS NOT NULL))

@@ -183,8 +183,7 @@ pub async fn find(
         // Once retention deleted the job row, the outcome copied onto the
         // task answers instead.
         r#"SELECT t.id, t.type AS kind, t.name,
-                CASE WHEN r.job_id IS NOT NULL AND j.status IN ('queued', 'dispatched', 'retrying')
-                     THEN 'running' ELSE COALESCE(j.status, t.status) END AS "status!",
+                CASE WHEN r.job_id IS NOT NULL THEN 'running' ELSE COALESCE(j.status, t.status) END AS "status!",
                 COALESCE(r.attempt, j.attempts, t.attempts) AS "attempts!",
                 COALESCE(j.max_attempts, t.max_attempts) AS "max_attempts!",
                 COALESCE(j.last_error, t.last_error) AS last_error,
@@ -225,8 +224,7 @@ pub async fn find_by_key(
     sqlx::query_as!(
         KeyedTask,
         r#"SELECT t.id, t.request_hash AS "request_hash!", t.created_at > now() - interval '24 hours' AS "recent!",
-                CASE WHEN r.job_id IS NOT NULL AND j.status IN ('queued', 'dispatched', 'retrying')
-                     THEN 'running' ELSE COALESCE(j.status, t.status) END AS "status!"
+                CASE WHEN r.job_id IS NOT NULL THEN 'running' ELSE COALESCE(j.status, t.status) END AS "status!"
          FROM tasks t LEFT JOIN jobs j ON j.id = t.id LEFT JOIN job_runs r
                 ON r.job_id = t.id AND j.status IN ('queued', 'dispatched', 'retrying')
          WHERE t.owner_id = $1 AND t.idempotency_key = $2 FOR UPDATE OF t"#,

@@ -8,7 +8,9 @@
 //!
 //! BENCH_JOBS (default 20000) and BENCH_CONCURRENCY (default "50,500") tune
 //! it; BENCH_FETCH_BATCH overrides the worker's `fetch_batch` (default
-//! concurrency / 2, within 50..=500).
+//! concurrency / 2, within 50..=500). BENCH_AFTER_MIGRATE_SQL runs on the
+//! fresh database after the migrations, to price a schema change (say, an
+//! index dropped) without a rebuild.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -188,6 +190,12 @@ async fn fresh_database(settings: &Settings) -> anyhow::Result<PgPool> {
         .await?;
     let pool = marquee_core::db::connect_url(settings.database.url.expose_secret(), 8).await?;
     marquee_core::db::migrate(&pool).await?;
+    // For pricing schema changes without a rebuild (e.g. an index dropped).
+    if let Ok(sql) = std::env::var("BENCH_AFTER_MIGRATE_SQL") {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await?;
+    }
     Ok(pool)
 }
 

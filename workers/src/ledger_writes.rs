@@ -20,8 +20,9 @@ pub(crate) struct LedgerWrites {
     pub claims: Batcher<Uuid, Option<Claimed>>,
     /// Claims given back before their handler started.
     pub releases: Batcher<Release, ()>,
-    /// Outcomes of attempts.
-    pub finishes: Batcher<Finish, ()>,
+    /// Outcomes of attempts; `false` for one dropped because its job was
+    /// taken over by another claim (see [`jobs::finish_batch`]).
+    pub finishes: Batcher<Finish, bool>,
 }
 
 impl LedgerWrites {
@@ -56,10 +57,19 @@ impl LedgerWrites {
             async move { jobs::release_batch(&pool, &releases, &worker).await }
         });
         let (finish_pool, finisher) = (pool.clone(), worker.to_owned());
-        let finishes = spawn_write("finish", retry, move |outcomes: Vec<Finish>| {
-            let (pool, worker) = (finish_pool.clone(), finisher.clone());
-            async move { jobs::finish_batch(&pool, &outcomes, &worker, slot).await }
-        });
+        let finishes = Batcher::spawn(
+            "finish",
+            LEDGER_BATCH,
+            retry,
+            move |outcomes: Vec<Finish>| {
+                let (pool, worker) = (finish_pool.clone(), finisher.clone());
+                async move {
+                    let recorded = jobs::finish_batch(&pool, &outcomes, &worker, slot).await?;
+                    Ok(outcomes.iter().map(|f| recorded.contains(&f.id)).collect())
+                }
+                .boxed()
+            },
+        );
         Self {
             claims,
             releases,

@@ -267,7 +267,12 @@ impl Runner {
             queue: claimed.queue.clone(),
             run_at: Some(run_at),
         });
-        self.ledger.finishes.call(finish).await?;
+        if !self.ledger.finishes.call(finish).await? {
+            // Another worker took the job over while this attempt stalled;
+            // its attempt is the live one, and this one is logged as lost.
+            tracing::warn!("outcome dropped: the job was taken over by another claim");
+            return Ok(());
+        }
         // Pushed only after the ledger says "retrying", so the next attempt
         // can never be claimed before this one is recorded. If Redis is
         // down, the relay pushes it later.

@@ -135,19 +135,27 @@ pub const ERROR_CHARS: i32 = 2_000;
 /// Records outcomes, appends each failed attempt to its job's log, and adds the
 /// attempts to the per-minute and per-day history under `slot` (each worker
 /// process has its own, so concurrent finishes do not queue on one counter
-/// row), all in one statement. A job already finished keeps its status. The
-/// attempt's run ends (`job_runs`); so does any other run of a job whose
-/// outcome is final. Runs are deleted only under their ledger row's lock, as
-/// claims write them.
+/// row), all in one statement; returns the ids of the jobs it recorded.
 ///
-/// The rows are not locked by a separate ordered `SELECT … FOR UPDATE`
-/// first, as the other batched writers do: that cost ~3 µs of PostgreSQL a
-/// job, a tenth of its share of a no-op job (BENCHMARKS, ninth slice). The
-/// update locks rows as it walks the sorted id array (a nested loop over
-/// the primary key for a batch of this size), so in practice in id order;
-/// should a plan ever lock out of order and meet another batch's locks,
-/// PostgreSQL's deadlock check aborts one statement, and the worker retries
-/// its write like any failed ledger write.
+/// An outcome counts only while its attempt's run (`job_runs`) is still the
+/// job's: the statement deletes that run (same job, start and worker), and
+/// records the outcome only where it did. An outcome that comes after its
+/// job was taken over (the worker stalled past the relay's `running_after`
+/// and another worker claimed the job, logging this attempt as `lost`) is
+/// dropped: recording it would count the attempt twice, end the live run,
+/// or let a `retrying` verdict push a second concurrent run. Deleting the
+/// run, rather than testing that it exists, is what makes the check
+/// sound: a claim that took the run over after this statement's snapshot
+/// changed it, and PostgreSQL re-checks a row it deletes against the
+/// newest version (a test under the same snapshot would still see the old
+/// run).
+///
+/// The ledger rows are locked first, in id order, as every batched writer
+/// locks them (claims, releases, cancel, retry, the relay), so batches that
+/// share rows wait for each other instead of deadlocking. Without that
+/// lock the update locked rows in whatever order its plan met them (a hash
+/// join over a sequential scan on a small table), which deadlocked with an
+/// operator's cancel.
 ///
 /// An attempt that succeeded is the job's last, and the row holds it
 /// (`attempts`, `worker`, `started_at`, `finished_at`), so it gets no log
@@ -159,22 +167,28 @@ pub async fn finish_batch(
     outcomes: &[Finish],
     worker: &str,
     slot: i16,
-) -> Result<(), sqlx::Error> {
-    // Sorted, so the update's walk over the array locks rows in id order
-    // like every batched writer (see below).
-    let mut outcomes: Vec<&Finish> = outcomes.iter().collect();
-    outcomes.sort_unstable_by_key(|f| f.id);
+) -> Result<Vec<Uuid>, sqlx::Error> {
     let ids: Vec<Uuid> = outcomes.iter().map(|f| f.id).collect();
     let statuses: Vec<&str> = outcomes.iter().map(|f| f.status.as_str()).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|f| f.error.as_deref()).collect();
     let retry_at: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|f| f.retry_at).collect();
     let attempts: Vec<i32> = outcomes.iter().map(|f| f.attempt).collect();
     let claimed_at: Vec<DateTime<Utc>> = outcomes.iter().map(|f| f.claimed_at).collect();
-    sqlx::query!(
-        "WITH v AS (
+    // The history is written minutes first, then days, as a claim that
+    // logs lost attempts writes it (each reads the other's result), so the
+    // two never lock the same counter rows in opposite orders.
+    sqlx::query_scalar!(
+        r#"WITH v AS (
             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
                                  $7::int4[], $8::timestamptz[])
                    AS v(id, status, error, retry_at, attempt, claimed_at)
+         ), locked AS (
+            SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE
+         ), ended AS (
+            DELETE FROM job_runs r USING v, locked
+            WHERE r.job_id = v.id AND locked.id = v.id
+              AND r.started_at = v.claimed_at AND r.worker = $9
+            RETURNING r.job_id, r.started_at
          ), recorded AS (
             UPDATE jobs AS j SET
                 status = v.status,
@@ -193,14 +207,10 @@ pub async fn finish_batch(
                         'attempt', v.attempt, 'worker', $9, 'started_at', v.claimed_at,
                         'finished_at', now(), 'outcome', v.status, 'error', left(v.error, $6)))
                     END
-            FROM v
+            FROM v JOIN ended ON ended.job_id = v.id AND ended.started_at = v.claimed_at
             WHERE j.id = v.id
               AND j.status NOT IN ('succeeded', 'dead', 'cancelled')
-            RETURNING j.id, j.queue, v.status, v.claimed_at
-         ), ended AS (
-            DELETE FROM job_runs r USING recorded
-            WHERE r.job_id = recorded.id
-              AND (r.started_at = recorded.claimed_at OR recorded.status <> 'retrying')
+            RETURNING j.id, j.queue, v.status
          ), per_queue AS (
             SELECT queue, count(*) AS processed,
                    count(*) FILTER (WHERE status <> 'succeeded') AS failed
@@ -210,11 +220,16 @@ pub async fn finish_batch(
             SELECT queue, date_trunc('minute', now()), $5, processed, failed FROM per_queue
             ON CONFLICT (queue, minute, slot) DO UPDATE
                SET processed = m.processed + excluded.processed, failed = m.failed + excluded.failed
+            RETURNING 1
+         ), days AS (
+            INSERT INTO queue_days AS d (queue, day, slot, processed, failed)
+            SELECT queue, (now() AT TIME ZONE 'UTC')::date, $5, processed, failed FROM per_queue
+            WHERE (SELECT count(*) FROM minutes) >= 0
+            ON CONFLICT (queue, day, slot) DO UPDATE
+               SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
+            RETURNING 1
          )
-         INSERT INTO queue_days AS d (queue, day, slot, processed, failed)
-         SELECT queue, (now() AT TIME ZONE 'UTC')::date, $5, processed, failed FROM per_queue
-         ON CONFLICT (queue, day, slot) DO UPDATE
-            SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed",
+         SELECT id AS "id!" FROM recorded WHERE (SELECT count(*) FROM days) >= 0"#,
         &ids,
         &statuses as &[&str],
         &errors as &[Option<&str>],
@@ -225,7 +240,6 @@ pub async fn finish_batch(
         &claimed_at,
         worker,
     )
-    .execute(pool)
-    .await?;
-    Ok(())
+    .fetch_all(pool)
+    .await
 }

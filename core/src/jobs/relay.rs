@@ -122,10 +122,9 @@ pub async fn repush_stale(
     .await?;
     let mut rows = without_runs(&mut tx, rows).await?;
     // Running: the few rows of `job_runs`, whatever the ledger row's status.
-    rows.extend(
-        sqlx::query_as!(
-            Waiting,
-            r#"SELECT j.id, j.queue, j.status, r.attempt AS attempts, j.run_at, true AS "running!"
+    let stale = sqlx::query_as!(
+        Waiting,
+        r#"SELECT j.id, j.queue, j.status, r.attempt AS attempts, j.run_at, true AS "running!"
              FROM job_runs r JOIN jobs j ON j.id = r.job_id
              WHERE j.status IN ('queued', 'dispatched', 'retrying')
                AND r.started_at < now() - make_interval(secs => $1)
@@ -134,12 +133,12 @@ pub async fn repush_stale(
              ORDER BY r.started_at
              LIMIT $2
              FOR UPDATE OF j SKIP LOCKED"#,
-            running_after.as_secs_f64(),
-            limit,
-        )
-        .fetch_all(&mut *tx)
-        .await?,
-    );
+        running_after.as_secs_f64(),
+        limit,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.extend(still_stale(&mut tx, stale, running_after).await?);
     if rows.is_empty() {
         return Ok(0);
     }
@@ -157,6 +156,26 @@ pub async fn repush_stale(
     tx.commit().await?;
     tracing::info!(jobs = ids.len(), "relay re-pushed jobs Redis may have lost");
     Ok(ids.len())
+}
+
+/// Keeps the rows whose stale run is still there. The statement that locked
+/// them read the runs under its snapshot: a run the outcome ended, or a
+/// claim took over, while it waited for a row is gone or fresh by now, and
+/// re-pushing its job would start a second run of it.
+async fn still_stale(
+    tx: &mut sqlx::PgConnection,
+    rows: Vec<Waiting>,
+    running_after: Duration,
+) -> Result<Vec<Waiting>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let stale = runs::older_than(tx, &ids, running_after.as_secs_f64()).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| stale.contains(&row.id))
+        .collect())
 }
 
 /// Drops the rows that got a run after the statement that locked them took

@@ -29,3 +29,20 @@ pub(crate) async fn running(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<U
         .fetch_all(tx)
         .await
 }
+
+/// Which of `ids` have a run older than `secs` seconds. Like [`running`],
+/// call it once their rows are locked and in a later statement.
+pub(crate) async fn older_than(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+    secs: f64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT job_id FROM job_runs
+         WHERE job_id = ANY($1) AND started_at < now() - make_interval(secs => $2)",
+        ids,
+        secs
+    )
+    .fetch_all(tx)
+    .await
+}

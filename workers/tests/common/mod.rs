@@ -1,6 +1,8 @@
 //! Shared by the worker tests.
 #![allow(dead_code)]
 
+pub mod ledger;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -178,17 +178,18 @@ pub async fn finish_batch(
     // logs lost attempts writes it (each reads the other's result), so the
     // two never lock the same counter rows in opposite orders.
     sqlx::query_scalar!(
-        r#"WITH v AS (
-            SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
-                                 $7::int4[], $8::timestamptz[])
-                   AS v(id, status, error, retry_at, attempt, claimed_at)
-         ), locked AS (
+        r#"WITH locked AS (
             SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE
          ), ended AS (
-            DELETE FROM job_runs r USING v, locked
-            WHERE r.job_id = v.id AND locked.id = v.id
-              AND r.started_at = v.claimed_at AND r.worker = $9
-            RETURNING r.job_id, r.started_at
+            -- Runs from a one-time filter on `locked`, so after every lock
+            -- (a join would compare each run with each locked row).
+            DELETE FROM job_runs r
+            USING UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                         $7::int4[], $8::timestamptz[])
+                  AS v(id, status, error, retry_at, attempt, claimed_at)
+            WHERE r.job_id = v.id AND r.started_at = v.claimed_at AND r.worker = $9
+              AND (SELECT count(*) FROM locked) >= 0
+            RETURNING v.*
          ), recorded AS (
             UPDATE jobs AS j SET
                 status = v.status,
@@ -207,7 +208,7 @@ pub async fn finish_batch(
                         'attempt', v.attempt, 'worker', $9, 'started_at', v.claimed_at,
                         'finished_at', now(), 'outcome', v.status, 'error', left(v.error, $6)))
                     END
-            FROM v JOIN ended ON ended.job_id = v.id AND ended.started_at = v.claimed_at
+            FROM ended AS v
             WHERE j.id = v.id
               AND j.status NOT IN ('succeeded', 'dead', 'cancelled')
             RETURNING j.id, j.queue, v.status

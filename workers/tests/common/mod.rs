@@ -38,9 +38,18 @@ pub async fn enqueue_committed<J: Job>(
     // The producer's push is not written back (the claim records it). Tests
     // that then age or count dispatches need the row as the relay leaves a
     // job that waited past its grace: pushed (again, harmlessly) and marked.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while record(ctx, written.id).await.dispatched_at.is_none() {
-        assert!(Instant::now() < deadline, "the relay never marked the row");
+    // A worker that took the job first marks it when the job ends, which
+    // under a loaded test run can take longer than a push.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = record(ctx, written.id).await;
+        if row.dispatched_at.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the relay never marked the row: {row:?}"
+        );
         jobs::relay_once(&ctx.pool, &producer(ctx), Duration::ZERO, 100)
             .await
             .unwrap();

@@ -20,8 +20,8 @@ pub(crate) struct LedgerWrites {
     pub claims: Batcher<Uuid, Option<Claimed>>,
     /// Claims given back before their handler started.
     pub releases: Batcher<Release, ()>,
-    /// Outcomes of attempts; `false` for one dropped because its job was
-    /// taken over by another claim (see [`jobs::finish_batch`]).
+    /// Outcomes of attempts; `false` for one not recorded because its run
+    /// is no longer the job's (see [`jobs::finish_batch`]).
     pub finishes: Batcher<Finish, bool>,
 }
 
@@ -65,7 +65,14 @@ impl LedgerWrites {
                 let (pool, worker) = (finish_pool.clone(), finisher.clone());
                 async move {
                     let recorded = jobs::finish_batch(&pool, &outcomes, &worker, slot).await?;
-                    Ok(outcomes.iter().map(|f| recorded.contains(&f.id)).collect())
+                    Ok(outcomes
+                        .iter()
+                        .map(|f| {
+                            recorded
+                                .iter()
+                                .any(|r| r.id == f.id && r.claimed_at == f.claimed_at)
+                        })
+                        .collect())
                 }
                 .boxed()
             },

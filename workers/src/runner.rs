@@ -268,9 +268,10 @@ impl Runner {
             run_at: Some(run_at),
         });
         if !self.ledger.finishes.call(finish).await? {
-            // Another worker took the job over while this attempt stalled;
-            // its attempt is the live one, and this one is logged as lost.
-            tracing::warn!("outcome dropped: the job was taken over by another claim");
+            // The run is no longer this attempt's: another claim took the job
+            // over while it stalled (and logged it as lost), or the job was
+            // finished meanwhile.
+            tracing::warn!("outcome not recorded: the job's run is no longer this attempt's");
             return Ok(());
         }
         // Pushed only after the ledger says "retrying", so the next attempt

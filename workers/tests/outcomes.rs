@@ -74,6 +74,35 @@ async fn an_outcome_after_a_takeover_given_back_is_dropped() {
     assert_eq!(claim(&ctx, id, "w2").await.attempts, 2);
 }
 
+/// One worker stalls in attempt 1 and takes its own job over (the relay
+/// pushed it again); both outcomes land in one batch. Only the live
+/// attempt's is recorded, and the result says which, so the stalled one's
+/// runner pushes no retry.
+#[tokio::test]
+async fn a_batch_with_both_attempts_of_a_job_records_the_live_one() {
+    let ctx = TestContext::new().await;
+    let id = noop_job(&ctx).await;
+    let stalled = claim(&ctx, id, "w1").await;
+    let live = claim(&ctx, id, "w1").await;
+    let batch = [
+        outcome(&stalled, JobStatus::Retrying),
+        outcome(&live, JobStatus::Succeeded),
+    ];
+    let recorded = jobs::finish_batch(&ctx.pool, &batch, "w1", SLOT)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        [jobs::Recorded {
+            id,
+            claimed_at: live.claimed_at
+        }]
+    );
+    let job = record(&ctx, id).await;
+    assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 2));
+    assert_eq!(log(&ctx, id).await, [(1, "lost".to_owned())]);
+}
+
 /// An outcome batch waits for rows an operator's cancel holds, and the
 /// cancel for rows the batch holds, without either failing. The jobs and
 /// their runs lie on disk in descending id order, the order a plan walking

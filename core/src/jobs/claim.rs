@@ -84,14 +84,17 @@ pub async fn claim_batch(
          ), minutes AS (
             INSERT INTO queue_minutes AS m (queue, minute, slot, processed, failed)
             SELECT queue, date_trunc('minute', now()), $3, n, n FROM per_queue
+            ORDER BY queue
             ON CONFLICT (queue, minute, slot) DO UPDATE
                SET processed = m.processed + excluded.processed, failed = m.failed + excluded.failed
             RETURNING 1
          ), days AS (
-            -- After the minutes (it reads them), as an outcome writes them.
+            -- After the minutes (it reads them), each in queue order, as an
+            -- outcome writes them.
             INSERT INTO queue_days AS d (queue, day, slot, processed, failed)
             SELECT queue, (now() AT TIME ZONE 'UTC')::date, $3, n, n FROM per_queue
             WHERE (SELECT count(*) FROM minutes) >= 0
+            ORDER BY queue
             ON CONFLICT (queue, day, slot) DO UPDATE
                SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
          )

@@ -129,13 +129,23 @@ pub struct Finish {
     pub claimed_at: DateTime<Utc>,
 }
 
+/// An outcome [`finish_batch`] recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// `jobs.id`
+    pub id: Uuid,
+    /// The attempt's [`Finish::claimed_at`]: one job may have two attempts
+    /// in a batch (a stalled one and the one that took it over).
+    pub claimed_at: DateTime<Utc>,
+}
+
 /// Longest error kept per attempt.
 pub const ERROR_CHARS: i32 = 2_000;
 
 /// Records outcomes, appends each failed attempt to its job's log, and adds the
 /// attempts to the per-minute and per-day history under `slot` (each worker
 /// process has its own, so concurrent finishes do not queue on one counter
-/// row), all in one statement; returns the ids of the jobs it recorded.
+/// row), all in one statement; returns the outcomes it recorded.
 ///
 /// An outcome counts only while its attempt's run (`job_runs`) is still the
 /// job's: the statement deletes that run (same job, start and worker), and
@@ -167,17 +177,18 @@ pub async fn finish_batch(
     outcomes: &[Finish],
     worker: &str,
     slot: i16,
-) -> Result<Vec<Uuid>, sqlx::Error> {
+) -> Result<Vec<Recorded>, sqlx::Error> {
     let ids: Vec<Uuid> = outcomes.iter().map(|f| f.id).collect();
     let statuses: Vec<&str> = outcomes.iter().map(|f| f.status.as_str()).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|f| f.error.as_deref()).collect();
     let retry_at: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|f| f.retry_at).collect();
     let attempts: Vec<i32> = outcomes.iter().map(|f| f.attempt).collect();
     let claimed_at: Vec<DateTime<Utc>> = outcomes.iter().map(|f| f.claimed_at).collect();
-    // The history is written minutes first, then days, as a claim that
-    // logs lost attempts writes it (each reads the other's result), so the
-    // two never lock the same counter rows in opposite orders.
-    sqlx::query_scalar!(
+    // The history is written minutes first, then days, each in queue order,
+    // as a claim that logs lost attempts writes it, so the two never lock
+    // the same counter rows in opposite orders.
+    sqlx::query_as!(
+        Recorded,
         r#"WITH locked AS (
             SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE
          ), ended AS (
@@ -211,7 +222,7 @@ pub async fn finish_batch(
             FROM ended AS v
             WHERE j.id = v.id
               AND j.status NOT IN ('succeeded', 'dead', 'cancelled')
-            RETURNING j.id, j.queue, v.status
+            RETURNING j.id, j.queue, v.status, v.claimed_at
          ), per_queue AS (
             SELECT queue, count(*) AS processed,
                    count(*) FILTER (WHERE status <> 'succeeded') AS failed
@@ -219,6 +230,7 @@ pub async fn finish_batch(
          ), minutes AS (
             INSERT INTO queue_minutes AS m (queue, minute, slot, processed, failed)
             SELECT queue, date_trunc('minute', now()), $5, processed, failed FROM per_queue
+            ORDER BY queue
             ON CONFLICT (queue, minute, slot) DO UPDATE
                SET processed = m.processed + excluded.processed, failed = m.failed + excluded.failed
             RETURNING 1
@@ -226,11 +238,13 @@ pub async fn finish_batch(
             INSERT INTO queue_days AS d (queue, day, slot, processed, failed)
             SELECT queue, (now() AT TIME ZONE 'UTC')::date, $5, processed, failed FROM per_queue
             WHERE (SELECT count(*) FROM minutes) >= 0
+            ORDER BY queue
             ON CONFLICT (queue, day, slot) DO UPDATE
                SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
             RETURNING 1
          )
-         SELECT id AS "id!" FROM recorded WHERE (SELECT count(*) FROM days) >= 0"#,
+         SELECT id AS "id!", claimed_at AS "claimed_at!" FROM recorded
+         WHERE (SELECT count(*) FROM days) >= 0"#,
         &ids,
         &statuses as &[&str],
         &errors as &[Option<&str>],

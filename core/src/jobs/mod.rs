@@ -24,7 +24,7 @@ pub use enqueue::{
     DEFAULT_MAX_ATTEMPTS, Enqueued, JobOptions, enqueue, enqueue_many, enqueue_many_deduped,
     enqueue_with,
 };
-pub use ledger::{Finish, JobRecord, JobStatus, find, finish_batch};
+pub use ledger::{Finish, JobRecord, JobStatus, Recorded, find, finish_batch};
 pub use noop::Noop;
 pub use producer::{Producer, Push};
 pub use prune::{PruneBatch, PruneQueues, prune_finished};

@@ -49,7 +49,11 @@ pub async fn finish(ctx: &TestContext, claimed: &Claimed, worker: &str, status: 
     let recorded = jobs::finish_batch(&ctx.pool, &[outcome(claimed, status)], worker, SLOT)
         .await
         .unwrap();
-    recorded == [claimed.id]
+    recorded
+        == [jobs::Recorded {
+            id: claimed.id,
+            claimed_at: claimed.claimed_at,
+        }]
 }
 
 /// w1 claims the job and stalls; w2 gets it again, logging w1's attempt as

@@ -2,10 +2,11 @@
 //! outcomes, each coalesced across every job the process holds (see
 //! [`Batcher`]).
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use futures::FutureExt;
-use marquee_core::jobs::{self, Claimed, Finish, Release};
+use marquee_core::jobs::{self, Claimed, Finish, Recorded, Release};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -64,13 +65,18 @@ impl LedgerWrites {
             move |outcomes: Vec<Finish>| {
                 let (pool, worker) = (finish_pool.clone(), finisher.clone());
                 async move {
-                    let recorded = jobs::finish_batch(&pool, &outcomes, &worker, slot).await?;
+                    let recorded: HashSet<Recorded> =
+                        jobs::finish_batch(&pool, &outcomes, &worker, slot)
+                            .await?
+                            .into_iter()
+                            .collect();
                     Ok(outcomes
                         .iter()
                         .map(|f| {
-                            recorded
-                                .iter()
-                                .any(|r| r.id == f.id && r.claimed_at == f.claimed_at)
+                            recorded.contains(&Recorded {
+                                id: f.id,
+                                claimed_at: f.claimed_at,
+                            })
                         })
                         .collect())
                 }

@@ -130,7 +130,7 @@ pub struct Finish {
 }
 
 /// An outcome [`finish_batch`] recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Recorded {
     /// `jobs.id`
     pub id: Uuid,

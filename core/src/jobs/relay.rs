@@ -54,7 +54,7 @@ pub async fn relay_once(
     limit: i64,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let rows = sqlx::query_as!(
+    let mut rows = sqlx::query_as!(
         Waiting,
         r#"SELECT id, queue, status, attempts, run_at, false AS "running!" FROM jobs
          WHERE dispatched_at IS NULL AND status IN ('queued', 'retrying')
@@ -68,7 +68,10 @@ pub async fn relay_once(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let rows = without_runs(&mut tx, rows).await?;
+    // Rows that got a run after the statement that locked them took its
+    // snapshot (see [`super::runs`]) are running: not this pass's.
+    let running = runs::with_runs(&mut tx, &ids(&rows), None).await?;
+    rows.retain(|row| !running.contains(&row.id));
     if rows.is_empty() {
         return Ok(0);
     }
@@ -102,7 +105,7 @@ pub async fn repush_stale(
     let mut tx = pool.begin().await?;
     // Not running: the in-flight index; rows an older release marked
     // `running` count as running.
-    let rows = sqlx::query_as!(
+    let mut rows = sqlx::query_as!(
         Waiting,
         r#"SELECT id, queue, status, attempts, run_at, status = 'running' AS "running!" FROM jobs
          WHERE status IN ('dispatched', 'running', 'retrying')
@@ -120,9 +123,10 @@ pub async fn repush_stale(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let mut rows = without_runs(&mut tx, rows).await?;
+    let running = runs::with_runs(&mut tx, &ids(&rows), None).await?;
+    rows.retain(|row| !running.contains(&row.id));
     // Running: the few rows of `job_runs`, whatever the ledger row's status.
-    let stale = sqlx::query_as!(
+    let mut stale = sqlx::query_as!(
         Waiting,
         r#"SELECT j.id, j.queue, j.status, r.attempt AS attempts, j.run_at, true AS "running!"
              FROM job_runs r JOIN jobs j ON j.id = r.job_id
@@ -138,7 +142,12 @@ pub async fn repush_stale(
     )
     .fetch_all(&mut *tx)
     .await?;
-    rows.extend(still_stale(&mut tx, stale, running_after).await?);
+    // The statement read the runs under its snapshot: a run the outcome
+    // ended, or a claim took over, while it waited for a row is gone or
+    // fresh by now, and re-pushing its job would start a second run of it.
+    let still = runs::with_runs(&mut tx, &ids(&stale), Some(running_after)).await?;
+    stale.retain(|row| still.contains(&row.id));
+    rows.extend(stale);
     if rows.is_empty() {
         return Ok(0);
     }
@@ -158,39 +167,6 @@ pub async fn repush_stale(
     Ok(ids.len())
 }
 
-/// Keeps the rows whose stale run is still there. The statement that locked
-/// them read the runs under its snapshot: a run the outcome ended, or a
-/// claim took over, while it waited for a row is gone or fresh by now, and
-/// re-pushing its job would start a second run of it.
-async fn still_stale(
-    tx: &mut sqlx::PgConnection,
-    rows: Vec<Waiting>,
-    running_after: Duration,
-) -> Result<Vec<Waiting>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(rows);
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let stale = runs::older_than(tx, &ids, running_after.as_secs_f64()).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|row| stale.contains(&row.id))
-        .collect())
-}
-
-/// Drops the rows that got a run after the statement that locked them took
-/// its snapshot (see [`super::runs`]).
-async fn without_runs(
-    tx: &mut sqlx::PgConnection,
-    rows: Vec<Waiting>,
-) -> Result<Vec<Waiting>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(rows);
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let running = runs::running(tx, &ids).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|row| !running.contains(&row.id))
-        .collect())
+fn ids(rows: &[Waiting]) -> Vec<Uuid> {
+    rows.iter().map(|row| row.id).collect()
 }

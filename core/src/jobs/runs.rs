@@ -22,26 +22,23 @@ pub(crate) async fn lock_rows(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(),
     Ok(())
 }
 
-/// Which of `ids` have a run. Call it once their rows are locked (by
+/// Which of `ids` have a run, or (with `older_than`) a run that started
+/// longer ago than that. Call it once their rows are locked (by
 /// [`lock_rows`] or any `FOR UPDATE`) and in a later statement.
-pub(crate) async fn running(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!("SELECT job_id FROM job_runs WHERE job_id = ANY($1)", ids)
-        .fetch_all(tx)
-        .await
-}
-
-/// Which of `ids` have a run older than `secs` seconds. Like [`running`],
-/// call it once their rows are locked and in a later statement.
-pub(crate) async fn older_than(
+pub(crate) async fn with_runs(
     tx: &mut PgConnection,
     ids: &[Uuid],
-    secs: f64,
+    older_than: Option<std::time::Duration>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     sqlx::query_scalar!(
         "SELECT job_id FROM job_runs
-         WHERE job_id = ANY($1) AND started_at < now() - make_interval(secs => $2)",
+         WHERE job_id = ANY($1)
+           AND ($2::float8 IS NULL OR started_at < now() - make_interval(secs => $2))",
         ids,
-        secs
+        older_than.map(|d| d.as_secs_f64()),
     )
     .fetch_all(tx)
     .await

@@ -183,7 +183,10 @@ async fn fill(pool: &sqlx::PgPool, rows: i64) -> anyhow::Result<()> {
                                last_error, request_id, dispatches, worker, run_at, created_at,
                                updated_at, dispatched_at, started_at, finished_at, pruned_at,
                                attempt_log)
-               SELECT gen_random_uuid(), q.queue, q.queue || '_job',
+               -- A UUIDv7 of the row's creation time, as the enqueue writes.
+               SELECT (lpad(to_hex((extract(epoch FROM at) * 1000)::int8), 12, '0') || '7'
+                       || substr(md5(n::text), 1, 3) || '8' || substr(md5(n::text), 4, 15))::uuid,
+                      q.queue, q.queue || '_job',
                       jsonb_build_object('id', gen_random_uuid()),
                       s.status,
                       CASE WHEN s.status = 'dead' THEN 5 WHEN s.status = 'dispatched' THEN 0 ELSE 1 END,

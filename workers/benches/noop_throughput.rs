@@ -6,11 +6,14 @@
 //! same job count and concurrency and prints our ratios to them, and the
 //! CPU each process spent per job while draining (see `support/cpu.rs`).
 //!
+//! Each concurrency runs BENCH_ROUNDS rounds (default 3), alternating
+//! Marquee and the peers, and reports the median of each figure.
 //! BENCH_JOBS (default 20000) and BENCH_CONCURRENCY (default "50,500") tune
 //! it; BENCH_FETCH_BATCH overrides the worker's `fetch_batch` (default
 //! concurrency / 2, within 50..=500). BENCH_AFTER_MIGRATE_SQL runs on the
 //! fresh database after the migrations, to price a schema change (say, an
-//! index dropped) without a rebuild.
+//! index dropped) without a rebuild. BENCH_WORKER_THREADS sets the
+//! worker's tokio threads (`TOKIO_WORKER_THREADS`) and no other process's.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,38 +42,59 @@ async fn main() -> anyhow::Result<()> {
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let peers = peers::ready();
     println!(
-        "no-op jobs: {jobs_total} per phase, one worker process (release build); peers with the same jobs and concurrency"
+        "no-op jobs: {jobs_total} per phase, one worker process (release build); peers with the same jobs and concurrency; \
+         median of {rounds} alternated rounds"
     );
     println!("| queue | concurrency | enqueue jobs/s | drain backlog jobs/s | end to end jobs/s |");
     println!("|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for concurrency in concurrencies {
-        let Run {
-            enqueue,
-            drain,
-            end_to_end,
-        } = run(jobs_total, concurrency).await?;
-        let mut cpu_lines = vec![format!("Marquee {}", drain.cpu)];
+        // Rounds alternate Marquee and each peer, and each figure is the
+        // median of its rounds: this shared machine swings by a tenth
+        // between runs minutes apart, on both sides.
+        let mut ours = Vec::new();
+        let mut theirs: Vec<Vec<peers::PeerRun>> =
+            peers::PEERS.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            ours.push(run(jobs_total, concurrency).await?);
+            for (at, name) in peers.iter().flat_map(|_| peers::PEERS.iter().enumerate()) {
+                theirs[at].extend(peers::run(name, jobs_total, concurrency));
+            }
+        }
         let rate = |phase: &Phase| jobs_total as f64 / phase.took.as_secs_f64();
-        let ours = (rate(&enqueue), rate(&drain), rate(&end_to_end));
+        let ours_e2e: Vec<f64> = ours.iter().map(|r| rate(&r.end_to_end)).collect();
+        let typical = &ours[median_at(&ours_e2e)];
+        let figures = (
+            median(ours.iter().map(|r| rate(&r.enqueue))),
+            median(ours.iter().map(|r| rate(&r.drain))),
+            median(ours_e2e.iter().copied()),
+        );
         println!(
             "| Marquee | {concurrency} | {:.0} | {:.0} | {:.0} |",
-            ours.0, ours.1, ours.2
+            figures.0, figures.1, figures.2
         );
-        for name in peers.iter().flat_map(|_| peers::PEERS) {
-            let Some(peer) = peers::run(name, jobs_total, concurrency) else {
-                continue;
-            };
-            println!(
-                "| {} {} | {concurrency} | {:.0} | {:.0} | {:.0} |",
-                peer.peer,
-                peer.version,
-                peer.enqueue_per_s,
-                peer.drain_per_s,
-                peer.end_to_end_per_s
+        let mut cpu_lines = vec![format!("Marquee {}", typical.drain.cpu)];
+        let mut spread = vec![format!("Marquee end to end {}", listed(&ours_e2e))];
+        for runs in theirs.iter().filter(|runs| !runs.is_empty()) {
+            let drains: Vec<f64> = runs.iter().map(|p| p.drain_per_s).collect();
+            let peer = &runs[median_at(&drains)];
+            let (enqueue, drain, end_to_end) = (
+                median(runs.iter().map(|p| p.enqueue_per_s)),
+                median(drains.iter().copied()),
+                median(runs.iter().map(|p| p.end_to_end_per_s)),
             );
+            println!(
+                "| {} {} | {concurrency} | {enqueue:.0} | {drain:.0} | {end_to_end:.0} |",
+                peer.peer, peer.version
+            );
+            spread.push(format!("{} drain {}", peer.peer, listed(&drains)));
             if !peer.drain_cpu_us_per_job.is_empty() {
                 let used = peer
                     .drain_cpu_us_per_job
@@ -83,18 +107,22 @@ async fn main() -> anyhow::Result<()> {
                 "c={concurrency}: Marquee end to end / {} processed (drain) = {:.2}x; \
                  end to end / end to end = {:.2}x; enqueue / enqueue = {:.2}x",
                 peer.peer,
-                ours.2 / peer.drain_per_s,
-                ours.2 / peer.end_to_end_per_s,
-                ours.0 / peer.enqueue_per_s,
+                figures.2 / drain,
+                figures.2 / end_to_end,
+                figures.0 / enqueue,
             ));
         }
         ratios.push(format!(
-            "c={concurrency}: CPU per job while draining, µs by process: {}",
+            "c={concurrency}: jobs/s of each round: {}",
+            spread.join("; ")
+        ));
+        ratios.push(format!(
+            "c={concurrency}: CPU per job while draining (median round), µs by process: {}",
             cpu_lines.join("; ")
         ));
         ratios.push(format!(
-            "c={concurrency}: Marquee CPU per job, µs by process: enqueue {}; end to end {}",
-            enqueue.cpu, end_to_end.cpu
+            "c={concurrency}: Marquee CPU per job (median round), µs by process: enqueue {}; end to end {}",
+            typical.enqueue.cpu, typical.end_to_end.cpu
         ));
     }
     for line in ratios {
@@ -109,6 +137,26 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("end to end: worker running while the same number is enqueued, until all succeeded");
     Ok(())
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Where the median of `values` is.
+fn median_at(values: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*a].total_cmp(&values[*b]));
+    order[values.len() / 2]
+}
+
+/// `a / b / c`, whole jobs/s.
+fn listed(values: &[f64]) -> String {
+    let rounded: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+    rounded.join(" / ")
 }
 
 /// One configuration's phases.
@@ -253,7 +301,11 @@ fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.join("marquee-worker")))
         .expect("the bench runs from <target>/release/deps");
-    Command::new(bin)
+    let mut command = Command::new(bin);
+    if let Ok(threads) = std::env::var("BENCH_WORKER_THREADS") {
+        command.env("TOKIO_WORKER_THREADS", threads);
+    }
+    command
         .args([
             "--queues",
             "system",

@@ -109,38 +109,35 @@ impl JobFilter {
     }
 }
 
-/// Where a page ends: the last job's creation time and id, in the order
-/// pages are read (newest first). Opaque to callers.
+/// Where a page ends: the last job's id, in the order pages are read
+/// (newest first: ids are UUIDv7, so they sort by creation). Opaque to
+/// callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    /// `jobs.created_at` of the last job on the page.
-    pub created_at: DateTime<Utc>,
-    /// Its id (ties on the time are ordered by id).
+    /// The id of the last job on the page.
     pub id: Uuid,
 }
 
 impl Cursor {
     /// The token handed to callers.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!(
-            "{}.{}",
-            self.created_at.timestamp_micros(),
-            self.id
-        ))
+        URL_SAFE_NO_PAD.encode(self.id.to_string())
     }
 
-    /// Reads a token; `None` for anything that is not one.
+    /// Reads a token; `None` for anything that is not one. A token of the
+    /// release before, `<creation time in µs>.<id>`, reads as its id, so
+    /// paging goes on across an upgrade.
     pub fn decode(token: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let (micros, id) = text.split_once('.')?;
-        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-        // Beyond what PostgreSQL's timestamptz holds is no cursor of ours.
-        if !(1970..=9999).contains(&chrono::Datelike::year(&created_at)) {
-            return None;
-        }
+        let id = match text.split_once('.') {
+            Some((micros, id)) => {
+                micros.parse::<i64>().ok()?;
+                id
+            }
+            None => &text,
+        };
         Some(Self {
-            created_at,
             id: id.parse().ok()?,
         })
     }
@@ -234,19 +231,19 @@ pub async fn list(
          WHERE ($1::text IS NULL OR jobs.queue = $1)
            AND ($2::text IS NULL OR kind = $2)
            AND ($3::text IS NULL OR (status = $3 AND r.job_id IS NULL))
-           AND ($14::bool IS NULL
+           AND ($13::bool IS NULL
                 OR (jobs.id = ANY(ARRAY(SELECT job_id FROM job_runs))
                     AND r.job_id IS NOT NULL))
-           AND ($13::bool IS NULL OR (status IN ('queued', 'dispatched') AND r.job_id IS NULL))
+           AND ($12::bool IS NULL OR (status IN ('queued', 'dispatched') AND r.job_id IS NULL))
            AND ($4::bool IS NULL OR (run_at IS NOT NULL AND run_at > now()) = $4)
            AND ($5::uuid IS NULL OR id = $5)
            AND ($6::text IS NULL OR last_error ILIKE $6)
            AND ($7::timestamptz IS NULL OR created_at >= $7)
            AND ($8::timestamptz IS NULL OR created_at < $8)
            AND ($9::text IS NULL OR request_id = $9)
-           AND ($10::timestamptz IS NULL OR (created_at, id) < ($10, $11::uuid))
-         ORDER BY created_at DESC, id DESC
-         LIMIT $12"#,
+           AND ($10::uuid IS NULL OR id < $10)
+         ORDER BY id DESC
+         LIMIT $11"#,
         filter.queue,
         filter.kind,
         status,
@@ -256,7 +253,6 @@ pub async fn list(
         filter.created_from,
         filter.created_to,
         filter.request_id,
-        after.map(|c| c.created_at),
         after.map(|c| c.id),
         limit,
         waiting,
@@ -268,10 +264,7 @@ pub async fn list(
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last())
         .flatten()
-        .map(|last| Cursor {
-            created_at: last.created_at,
-            id: last.id,
-        });
+        .map(|last| Cursor { id: last.id });
     Ok((rows, next))
 }
 
@@ -369,22 +362,25 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_junk_is_refused() {
-        let cursor = Cursor {
-            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
-            id: Uuid::now_v7(),
-        };
+        let cursor = Cursor { id: Uuid::now_v7() };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        let far_past =
-            URL_SAFE_NO_PAD.encode("-300000000000000000.00000000-0000-0000-0000-000000000000");
         for junk in [
             "",
             "abc",
             "!!!",
+            &URL_SAFE_NO_PAD.encode("not-a-uuid"),
             &URL_SAFE_NO_PAD.encode("12.not-a-uuid"),
-            &far_past,
+            &URL_SAFE_NO_PAD.encode(format!("soon.{}", cursor.id)),
         ] {
             assert_eq!(Cursor::decode(junk), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn a_cursor_of_the_release_before_reads_as_its_id() {
+        let id = Uuid::now_v7();
+        let legacy = URL_SAFE_NO_PAD.encode(format!("1764000000123456.{id}"));
+        assert_eq!(Cursor::decode(&legacy), Some(Cursor { id }));
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub async fn latencies(
              WHERE jobs.queue = q.queue AND status IN ('queued', 'dispatched')
                AND (run_at IS NULL OR run_at <= now())
                AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
-             ORDER BY created_at LIMIT 1) AS oldest ON true"#,
+             ORDER BY id LIMIT 1) AS oldest ON true"#,
         queues,
     )
     .fetch_all(pool)

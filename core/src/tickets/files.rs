@@ -21,6 +21,12 @@ impl Job for SendTickets {
     const QUEUE: &'static str = jobs::queues::EMAIL;
 }
 
+/// The tickets email of `booking`: its `emails` row and Message-ID, the
+/// same for every job that might send it.
+pub fn email_id(booking: Uuid) -> Uuid {
+    Uuid::new_v5(&booking, b"tickets-email")
+}
+
 /// Queues the booking's tickets email unless it was queued before; returns
 /// the job to dispatch, if new.
 pub async fn enqueue_mail(pool: &PgPool, booking: Uuid) -> Result<Option<Enqueued>, sqlx::Error> {
@@ -31,7 +37,6 @@ pub async fn enqueue_mail(pool: &PgPool, booking: Uuid) -> Result<Option<Enqueue
             booking_id: booking,
         },
         JobOptions {
-            id: Some(Uuid::new_v5(&booking, b"tickets-email")),
             dedupe_key: Some(format!("send_tickets:{booking}")),
             ..JobOptions::default()
         },

@@ -8,8 +8,8 @@ use marquee_core::tickets::files::{self, SendTickets};
 use crate::email::{Attachment, Outgoing, render, send_message_once};
 use crate::registry::JobContext;
 
-/// Sends the email unless it went already. The job's id, and so the
-/// Message-ID, is derived from the booking. A booking cancelled meanwhile
+/// Sends the email unless it went already. Its row, and so its Message-ID,
+/// is derived from the booking ([`files::email_id`]). A booking cancelled meanwhile
 /// has no tickets left to send: nothing goes out.
 pub async fn run(job: SendTickets, ctx: JobContext) -> Result<(), JobError> {
     let Some(mail) = files::mail(&ctx.pool, job.booking_id)
@@ -63,7 +63,7 @@ pub async fn run(job: SendTickets, ctx: JobContext) -> Result<(), JobError> {
     send_message_once(
         &ctx,
         Outgoing {
-            email_id: ctx.job_id,
+            email_id: files::email_id(job.booking_id),
             to: &mail.email,
             label: "tickets_issued",
             content,

@@ -5,8 +5,10 @@
 --
 -- Job ids are UUIDv7, so their order is the order jobs were created in: the
 -- primary key already walks the ledger newest first, and the separate
--- `(created_at, id)` index only repeated it. The listing indexes are keyed
--- by id instead, which makes their entries 8 bytes narrower. (Rows an older
+-- `(created_at, id)` index only repeated it: the listing's creation-time
+-- filters bound the ids as well (core/src/ops/jobs.rs). The listing
+-- indexes are keyed by id instead, which makes their entries 8 bytes
+-- narrower. (Rows an older
 -- release wrote for a tickets email have a name-based id, and sort by it.)
 --
 -- The UNIQUE constraint on `dedupe_key` indexed the NULL of every row.
@@ -18,12 +20,8 @@ ALTER TABLE jobs DROP CONSTRAINT jobs_dedupe_key_key;
 
 DROP INDEX jobs_created_idx;
 
--- A queue's jobs in one state. The two waiting states are listed through
--- `jobs_waiting_idx` and the running ones through `job_runs`, so a job
--- enters this index only when it leaves them: one entry fewer per enqueue.
 DROP INDEX jobs_queue_status_idx;
-CREATE INDEX jobs_queue_status_idx ON jobs (queue, status, id DESC)
-    WHERE status NOT IN ('queued', 'dispatched', 'running');
+CREATE INDEX jobs_queue_status_idx ON jobs (queue, status, id DESC);
 
 DROP INDEX jobs_kind_idx;
 CREATE INDEX jobs_kind_idx ON jobs (kind, id DESC);

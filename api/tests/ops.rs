@@ -436,6 +436,69 @@ async fn pages_follow_the_cursor_without_repeats() {
 }
 
 #[tokio::test]
+async fn creation_time_filters_find_every_job_in_the_range_despite_clock_skew() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let ids = noops(&app, Noop::default(), 25, 5).await;
+    // Each row's creation time up to four minutes either side of its id's
+    // (another host's clock, a long transaction): within the listing's slack.
+    sqlx::query!(
+        "UPDATE jobs SET created_at = now() + (n - 13) * interval '20 seconds'
+         FROM UNNEST($1::uuid[]) WITH ORDINALITY AS v(id, n) WHERE jobs.id = v.id",
+        &ids
+    )
+    .execute(&app.ctx.pool)
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    for (from, to) in [
+        (
+            now - chrono::Duration::seconds(60),
+            now + chrono::Duration::seconds(60),
+        ),
+        (
+            now - chrono::Duration::minutes(10),
+            now - chrono::Duration::seconds(100),
+        ),
+        (
+            now + chrono::Duration::seconds(130),
+            now + chrono::Duration::minutes(10),
+        ),
+    ] {
+        let expected: Vec<Uuid> = sqlx::query_scalar!(
+            "SELECT id FROM jobs WHERE created_at >= $1 AND created_at < $2 ORDER BY id DESC",
+            from,
+            to
+        )
+        .fetch_all(&app.ctx.pool)
+        .await
+        .unwrap();
+        assert!(!expected.is_empty());
+        let page = get(
+            &app,
+            &admin,
+            &format!(
+                "/api/v1/ops/jobs?created_from={}&created_to={}",
+                urlencode(&from.to_rfc3339()),
+                urlencode(&to.to_rfc3339())
+            ),
+        )
+        .await;
+        let listed: Vec<Uuid> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(listed, expected, "{from} .. {to}");
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
 async fn only_admins_and_their_ops_keys_operate() {
     let app = TestApp::spawn().await;
     let [id] = noops(&app, Noop::default(), 1, 5).await[..] else {

@@ -539,3 +539,63 @@ async fn an_organizer_demoted_to_user_no_longer_reads_their_events_tickets() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_tickets_email_an_older_worker_sent_under_the_job_id_is_not_sent_again() {
+    let s = sold(true).await;
+    assert_eq!(ticket_mails(&s).len(), 1);
+    let booking: uuid::Uuid = s.booking["id"].as_str().unwrap().parse().unwrap();
+    let job: uuid::Uuid = sqlx::query_scalar!(
+        "SELECT id FROM jobs WHERE kind = 'send_tickets' AND payload->>'booking_id' = $1",
+        booking.to_string()
+    )
+    .fetch_one(&s.app.ctx.pool)
+    .await
+    .unwrap();
+    // The release before keyed the email row by the job's id: as if one of
+    // its workers had sent this job's email, and the job then ran again on
+    // a new worker (a redelivery during a rolling deploy).
+    sqlx::query!(
+        "UPDATE emails SET id = $1 WHERE id = $2",
+        job,
+        marquee_core::tickets::files::email_id(booking)
+    )
+    .execute(&s.app.ctx.pool)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "UPDATE jobs SET status = 'dispatched', finished_at = NULL WHERE id = $1",
+        job
+    )
+    .execute(&s.app.ctx.pool)
+    .await
+    .unwrap();
+    Producer::new(
+        s.app.ctx.pool.clone(),
+        s.app.ctx.redis(),
+        s.app.ctx.settings.redis.key_prefix.clone(),
+    )
+    .push(&[jobs::Push {
+        job_id: job,
+        task_id: jobs::task_id_for_attempt(job, 2),
+        queue: jobs::queues::EMAIL.to_owned(),
+        run_at: None,
+    }])
+    .await
+    .unwrap();
+    s.drain().await;
+    let status = sqlx::query_scalar!("SELECT status FROM jobs WHERE id = $1", job)
+        .fetch_one(&s.app.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "succeeded", "the job ran again");
+    assert_eq!(ticket_mails(&s).len(), 1, "no second email");
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM emails WHERE template = 'tickets_issued'"
+        )
+        .await,
+        1
+    );
+}

@@ -1,8 +1,19 @@
-//! The `emails` table: one row per sending job (its id is the job's), so a
-//! retry finds the row and never sends a message recorded as sent.
+//! The `emails` table: one row per email a job sends (its id is the job's,
+//! or derived from what the email is about), so a retry finds the row and
+//! never sends a message recorded as sent.
 
 use sqlx::PgPool;
 use uuid::Uuid;
+
+/// Whether a row with this id exists (in any state).
+pub async fn exists(pool: &PgPool, email_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM emails WHERE id = $1) AS "exists!""#,
+        email_id
+    )
+    .fetch_one(pool)
+    .await
+}
 
 /// Creates the row as `sending`, or marks an existing one `sending` (unless
 /// `sent`), and returns its status before: `None` for a new row.

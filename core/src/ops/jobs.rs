@@ -109,39 +109,68 @@ impl JobFilter {
     }
 }
 
-/// Where a page ends: the last job's id, in the order pages are read
-/// (newest first: ids are UUIDv7, so they sort by creation). Opaque to
-/// callers.
+/// Where a page ends: the last job on the page, in the order pages are
+/// read (newest first by id: ids are UUIDv7, so they sort by creation).
+/// Opaque to callers. The token is `<creation time in µs>.<id>`, as in the
+/// release before, so that release's replicas read it during a rolling
+/// deploy (and this one reads theirs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    /// The id of the last job on the page.
+    /// `jobs.created_at` of the last job on the page.
+    pub created_at: DateTime<Utc>,
+    /// Its id.
     pub id: Uuid,
 }
 
 impl Cursor {
     /// The token handed to callers.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.id.to_string())
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}.{}",
+            self.created_at.timestamp_micros(),
+            self.id
+        ))
     }
 
-    /// Reads a token; `None` for anything that is not one. A token of the
-    /// release before, `<creation time in µs>.<id>`, reads as its id, so
-    /// paging goes on across an upgrade.
+    /// Reads a token; `None` for anything that is not one.
     pub fn decode(token: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let id = match text.split_once('.') {
-            Some((micros, id)) => {
-                micros.parse::<i64>().ok()?;
-                id
-            }
-            None => &text,
-        };
+        let (micros, id) = text.split_once('.')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // Beyond what PostgreSQL's timestamptz holds is no cursor of ours.
+        if !(1970..=9999).contains(&chrono::Datelike::year(&created_at)) {
+            return None;
+        }
         Some(Self {
+            created_at,
             id: id.parse().ok()?,
         })
     }
+
+    /// Where the next page starts: the id, or for a job with a name-based
+    /// id (a tickets email of an older release, which sorts nowhere near
+    /// its time) the earliest UUIDv7 of its creation time.
+    fn after(&self) -> Uuid {
+        if self.id.get_version_num() == 7 {
+            self.id
+        } else {
+            id_floor(self.created_at)
+        }
+    }
 }
+
+/// The lowest UUIDv7 of `at`'s millisecond.
+fn id_floor(at: DateTime<Utc>) -> Uuid {
+    let millis = u128::try_from(at.timestamp_millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+    Uuid::from_u128(millis << 80)
+}
+
+/// How far a job's id time may be from its `created_at` (the start of the
+/// enqueuing transaction, by the database's clock; the id is made in that
+/// transaction, by the enqueuing process's clock). The creation-time filters
+/// bound the ids by it, so the primary key serves them.
+const ID_CLOCK_SLACK: chrono::Duration = chrono::Duration::minutes(5);
 
 /// A job in a list.
 #[derive(Debug, Clone, Serialize)]
@@ -242,6 +271,8 @@ pub async fn list(
            AND ($8::timestamptz IS NULL OR created_at < $8)
            AND ($9::text IS NULL OR request_id = $9)
            AND ($10::uuid IS NULL OR id < $10)
+           AND ($14::uuid IS NULL OR id >= $14)
+           AND ($15::uuid IS NULL OR id < $15)
          ORDER BY id DESC
          LIMIT $11"#,
         filter.queue,
@@ -253,10 +284,12 @@ pub async fn list(
         filter.created_from,
         filter.created_to,
         filter.request_id,
-        after.map(|c| c.id),
+        after.map(|c| c.after()),
         limit,
         waiting,
         running,
+        filter.created_from.map(|at| id_floor(at - ID_CLOCK_SLACK)),
+        filter.created_to.map(|at| id_floor(at + ID_CLOCK_SLACK)),
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -264,7 +297,10 @@ pub async fn list(
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last())
         .flatten()
-        .map(|last| Cursor { id: last.id });
+        .map(|last| Cursor {
+            created_at: last.created_at,
+            id: last.id,
+        });
     Ok((rows, next))
 }
 
@@ -362,25 +398,46 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_junk_is_refused() {
-        let cursor = Cursor { id: Uuid::now_v7() };
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: Uuid::now_v7(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(cursor.after(), cursor.id);
+        let far_past =
+            URL_SAFE_NO_PAD.encode("-300000000000000000.00000000-0000-0000-0000-000000000000");
         for junk in [
             "",
             "abc",
             "!!!",
-            &URL_SAFE_NO_PAD.encode("not-a-uuid"),
             &URL_SAFE_NO_PAD.encode("12.not-a-uuid"),
-            &URL_SAFE_NO_PAD.encode(format!("soon.{}", cursor.id)),
+            &URL_SAFE_NO_PAD.encode(cursor.id.to_string()),
+            &far_past,
         ] {
             assert_eq!(Cursor::decode(junk), None, "{junk}");
         }
     }
 
     #[test]
-    fn a_cursor_of_the_release_before_reads_as_its_id() {
-        let id = Uuid::now_v7();
-        let legacy = URL_SAFE_NO_PAD.encode(format!("1764000000123456.{id}"));
-        assert_eq!(Cursor::decode(&legacy), Some(Cursor { id }));
+    fn a_name_based_id_pages_on_from_its_creation_time() {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let legacy = Cursor {
+            created_at: at,
+            id: Uuid::new_v5(&Uuid::now_v7(), b"tickets-email"),
+        };
+        let floor = legacy.after();
+        assert_eq!(floor.get_version_num(), 0);
+        let same_millisecond = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            1_764_000_000,
+            123_456_000,
+        ));
+        let millisecond_before = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            1_764_000_000,
+            122_999_000,
+        ));
+        assert!(millisecond_before < floor && floor <= same_millisecond);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::jobs::{self, Enqueued, Job, JobOptions};
 
 /// Mails a booking's tickets. Exactly one such job exists per booking (its
-/// id is derived from the booking), so the send-once record, which assumes
+/// dedupe key names the booking), so the send-once record, which assumes
 /// one job per email, holds however many issuing runs finish.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct SendTickets {

@@ -9,7 +9,9 @@ use crate::email::{Attachment, Outgoing, render, send_message_once};
 use crate::registry::JobContext;
 
 /// Sends the email unless it went already. Its row, and so its Message-ID,
-/// is derived from the booking ([`files::email_id`]). A booking cancelled meanwhile
+/// is derived from the booking ([`files::email_id`]), except for a job that
+/// a worker of the release before started: that worker keyed the row by the
+/// job's id, and the job keeps it, or a retry here would send it again. A booking cancelled meanwhile
 /// has no tickets left to send: nothing goes out.
 pub async fn run(job: SendTickets, ctx: JobContext) -> Result<(), JobError> {
     let Some(mail) = files::mail(&ctx.pool, job.booking_id)
@@ -60,10 +62,18 @@ pub async fn run(job: SendTickets, ctx: JobContext) -> Result<(), JobError> {
             inline_id: None,
         });
     }
+    let started_before = marquee_core::emails::exists(&ctx.pool, ctx.job_id)
+        .await
+        .map_err(JobError::retryable)?;
+    let email_id = if started_before {
+        ctx.job_id
+    } else {
+        files::email_id(job.booking_id)
+    };
     send_message_once(
         &ctx,
         Outgoing {
-            email_id: files::email_id(job.booking_id),
+            email_id,
             to: &mail.email,
             label: "tickets_issued",
             content,

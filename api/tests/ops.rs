@@ -436,6 +436,45 @@ async fn pages_follow_the_cursor_without_repeats() {
 }
 
 #[tokio::test]
+async fn a_page_ending_on_a_name_based_id_goes_on_in_id_order() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let ids = noops(&app, Noop::default(), 25, 5).await;
+    // A tickets email of an older release: a name-based id, which sorts
+    // above every UUIDv7 here, created a day ago.
+    let legacy: Uuid = "ffffffff-ffff-5fff-bfff-ffffffffffff".parse().unwrap();
+    sqlx::query!(
+        "INSERT INTO jobs (id, queue, kind, payload, status, created_at)
+         VALUES ($1, 'system', 'noop', '{}', 'succeeded', now() - interval '1 day')",
+        legacy
+    )
+    .execute(&app.ctx.pool)
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/ops/jobs?queue=system&limit=1".to_owned();
+    loop {
+        let page = get(&app, &admin, &path).await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().parse::<Uuid>().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/api/v1/ops/jobs?queue=system&limit=10&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    let mut expected = vec![legacy];
+    expected.extend(ids.iter().rev());
+    assert_eq!(seen, expected, "each job once, in id order");
+}
+
+#[tokio::test]
 async fn creation_time_filters_find_every_job_in_the_range_despite_clock_skew() {
     let app = TestApp::spawn().await;
     let admin = admin_token(&app).await;

@@ -113,7 +113,7 @@ impl JobFilter {
 /// read (newest first by id: ids are UUIDv7, so they sort by creation).
 /// Opaque to callers. The token is `<creation time in µs>.<id>`, as in the
 /// release before, so that release's replicas read it during a rolling
-/// deploy (and this one reads theirs).
+/// deploy (and this one reads theirs; either pages on in its own order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     /// `jobs.created_at` of the last job on the page.
@@ -147,17 +147,6 @@ impl Cursor {
             id: id.parse().ok()?,
         })
     }
-
-    /// Where the next page starts: the id, or for a job with a name-based
-    /// id (a tickets email of an older release, which sorts nowhere near
-    /// its time) the earliest UUIDv7 of its creation time.
-    fn after(&self) -> Uuid {
-        if self.id.get_version_num() == 7 {
-            self.id
-        } else {
-            id_floor(self.created_at)
-        }
-    }
 }
 
 /// The lowest UUIDv7 of `at`'s millisecond.
@@ -169,7 +158,9 @@ fn id_floor(at: DateTime<Utc>) -> Uuid {
 /// How far a job's id time may be from its `created_at` (the start of the
 /// enqueuing transaction, by the database's clock; the id is made in that
 /// transaction, by the enqueuing process's clock). The creation-time filters
-/// bound the ids by it, so the primary key serves them.
+/// bound the ids by it, so the primary key serves them. Rows with a
+/// name-based id (tickets emails of releases before 20261205000001) fall
+/// outside every time range until retention deletes them.
 const ID_CLOCK_SLACK: chrono::Duration = chrono::Duration::minutes(5);
 
 /// A job in a list.
@@ -284,12 +275,15 @@ pub async fn list(
         filter.created_from,
         filter.created_to,
         filter.request_id,
-        after.map(|c| c.after()),
+        after.map(|c| c.id),
         limit,
         waiting,
         running,
         filter.created_from.map(|at| id_floor(at - ID_CLOCK_SLACK)),
-        filter.created_to.map(|at| id_floor(at + ID_CLOCK_SLACK)),
+        // The next millisecond's floor: `id_floor` drops the sub-millisecond.
+        filter
+            .created_to
+            .map(|at| id_floor(at + ID_CLOCK_SLACK + chrono::Duration::milliseconds(1))),
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -403,7 +397,6 @@ mod tests {
             id: Uuid::now_v7(),
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(cursor.after(), cursor.id);
         let far_past =
             URL_SAFE_NO_PAD.encode("-300000000000000000.00000000-0000-0000-0000-000000000000");
         for junk in [
@@ -419,25 +412,19 @@ mod tests {
     }
 
     #[test]
-    fn a_name_based_id_pages_on_from_its_creation_time() {
+    fn the_id_bound_of_a_time_is_its_millisecond() {
         let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
-        let legacy = Cursor {
-            created_at: at,
-            id: Uuid::new_v5(&Uuid::now_v7(), b"tickets-email"),
+        let floor = id_floor(at);
+        let v7 = |nanos| {
+            Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                1_764_000_000,
+                nanos,
+            ))
         };
-        let floor = legacy.after();
-        assert_eq!(floor.get_version_num(), 0);
-        let same_millisecond = Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            1_764_000_000,
-            123_456_000,
-        ));
-        let millisecond_before = Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            1_764_000_000,
-            122_999_000,
-        ));
-        assert!(millisecond_before < floor && floor <= same_millisecond);
+        assert!(v7(122_999_000) < floor, "the millisecond before is below");
+        assert!(floor <= v7(123_000_000) && floor <= v7(123_999_000));
+        assert!(v7(123_999_000) < id_floor(at + chrono::Duration::milliseconds(1)));
     }
 
     #[test]

@@ -406,29 +406,39 @@ async fn a_cancelled_job_never_runs_and_a_running_one_cannot_be_cancelled() {
     assert_eq!(actions, ["resume", "cancel", "pause"]);
 }
 
+/// The ids of a listing's page, in order.
+fn ids_of(page: &Value) -> Vec<Uuid> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Every job `GET /ops/jobs?{filter}` lists, following the cursor: the first
+/// page holds `first` jobs, the others `then`.
+async fn every_page(app: &TestApp, token: &str, filter: &str, first: u32, then: u32) -> Vec<Uuid> {
+    let mut seen = Vec::new();
+    let mut path = format!("/api/v1/ops/jobs?{filter}&limit={first}");
+    loop {
+        let page = get(app, token, &path).await;
+        seen.extend(ids_of(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/api/v1/ops/jobs?{filter}&limit={then}&cursor={cursor}")
+            }
+            None => return seen,
+        }
+    }
+}
+
 #[tokio::test]
 async fn pages_follow_the_cursor_without_repeats() {
     let app = TestApp::spawn().await;
     let admin = admin_token(&app).await;
     let mut ids = noops(&app, Noop::default(), 25, 5).await;
-    let mut seen = Vec::new();
-    let mut path = "/api/v1/ops/jobs?queue=system&limit=10".to_owned();
-    loop {
-        let page = get(&app, &admin, &path).await;
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["id"].as_str().unwrap().parse::<Uuid>().unwrap()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(cursor) => {
-                path = format!("/api/v1/ops/jobs?queue=system&limit=10&cursor={cursor}")
-            }
-            None => break,
-        }
-    }
+    let seen = every_page(&app, &admin, "queue=system", 10, 10).await;
     ids.reverse();
     assert_eq!(seen, ids, "newest first, each once");
     let by_id = get(&app, &admin, &format!("/api/v1/ops/jobs?id={}", ids[3])).await;
@@ -451,24 +461,8 @@ async fn a_page_ending_on_a_name_based_id_goes_on_in_id_order() {
     .execute(&app.ctx.pool)
     .await
     .unwrap();
-    let mut seen = Vec::new();
-    let mut path = "/api/v1/ops/jobs?queue=system&limit=1".to_owned();
-    loop {
-        let page = get(&app, &admin, &path).await;
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["id"].as_str().unwrap().parse::<Uuid>().unwrap()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(cursor) => {
-                path = format!("/api/v1/ops/jobs?queue=system&limit=10&cursor={cursor}")
-            }
-            None => break,
-        }
-    }
+    // The first page is one job: it ends on the name-based id.
+    let seen = every_page(&app, &admin, "queue=system", 1, 10).await;
     let mut expected = vec![legacy];
     expected.extend(ids.iter().rev());
     assert_eq!(seen, expected, "each job once, in id order");
@@ -523,13 +517,7 @@ async fn creation_time_filters_find_every_job_in_the_range_despite_clock_skew() 
             ),
         )
         .await;
-        let listed: Vec<Uuid> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|j| j["id"].as_str().unwrap().parse().unwrap())
-            .collect();
-        assert_eq!(listed, expected, "{from} .. {to}");
+        assert_eq!(ids_of(&page), expected, "{from} .. {to}");
     }
 }
 

@@ -39,8 +39,10 @@ for i = 3, #ARGV, 3 do
         end
     end
     if fresh then
-        redis.call("hset", KEYS[4] .. ":" .. id, "attempts", 0, "max_attempts", 25,
-            "status", "Pending", "idempotency_key", "")
+        -- No metadata hash: our apalis-redis (vendor/apalis-redis) reads a
+        -- missing one as a task not run yet. A hash left without its data
+        -- cannot happen here: `forget` deletes both, the requeue above
+        -- deletes it.
         if run_at > now then
             redis.call("zadd", KEYS[5], run_at, id)
         else

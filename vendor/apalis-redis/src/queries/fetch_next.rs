@@ -1,4 +1,4 @@
-use std::{collections::HashMap, str::FromStr};
+use std::{collections::HashMap, str::FromStr, sync::LazyLock};
 
 use apalis_core::{
     backend::codec::Codec,
@@ -76,6 +76,15 @@ impl CompactTask {
     }
 }
 
+/// Attempts a task without metadata gets; handle_results.lua moves a task to
+/// the dead set after this many whatever the task says (Marquee patch).
+const DEFAULT_MAX_ATTEMPTS: u32 = 25;
+
+/// Compiled once: `Script::new` hashes the source on every call (Marquee
+/// patch).
+static FETCH_NEXT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("../../lua/fetch_next.lua")));
+
 /// Extracts a &str view from a redis::Value without allocating.
 #[inline]
 pub(super) fn str_from_val<'a>(val: &'a redis::Value, field: &str) -> Result<&'a str, RedisError> {
@@ -147,20 +156,23 @@ pub fn deserialize_with_meta(data: Vec<redis::Value>) -> Result<Vec<CompactTask>
             meta.insert(k, v);
         }
 
+        // Marquee patch: a missing field (or a missing hash) is a task that
+        // has not run yet: pushers may leave the metadata out, and
+        // handle_results deletes a finished task's.
         let attempts = meta
             .remove("attempts")
-            .ok_or_else(|| build_error("Missing attempts in metadata"))
-            .and_then(|v| v.parse::<u32>().map_err(|e| build_error(&e.to_string())))?;
+            .map_or(Ok(0), |v| v.parse::<u32>())
+            .map_err(|e| build_error(&e.to_string()))?;
 
         let max_attempts = meta
             .remove("max_attempts")
-            .ok_or_else(|| build_error("Missing max_attempts in metadata"))
-            .and_then(|v| v.parse::<u32>().map_err(|e| build_error(&e.to_string())))?;
+            .map_or(Ok(DEFAULT_MAX_ATTEMPTS), |v| v.parse::<u32>())
+            .map_err(|e| build_error(&e.to_string()))?;
 
         let status = meta
             .remove("status")
-            .ok_or_else(|| build_error("Missing status in metadata"))
-            .and_then(|v| Status::from_str(&v).map_err(|e| build_error(&e.to_string())))?;
+            .map_or(Ok(Status::Pending), |v| Status::from_str(&v))
+            .map_err(|e| build_error(&e.to_string()))?;
 
         let idempotency_key = meta.remove("idempotency_key").filter(|v| !v.is_empty());
 
@@ -194,7 +206,7 @@ pub async fn fetch_next<C>(
 where
     C: ConnectionLike,
 {
-    let fetch_jobs = redis::Script::new(include_str!("../../lua/fetch_next.lua"));
+    let fetch_jobs = &*FETCH_NEXT;
     let workers_set = config.workers_set();
     let active_jobs_list = config.active_jobs_list();
     let job_data_hash = config.job_data_hash();

@@ -1,8 +1,15 @@
+use std::sync::LazyLock;
+
 use apalis_core::{backend::TaskResult, worker::context::WorkerContext};
 use redis::{Script, aio::ConnectionLike};
 use serde_json::Value;
 
 use crate::{Config, error::Error, queries::current_timestamp};
+
+/// Compiled once: `Script::new` hashes the source on every call (Marquee
+/// patch).
+static HANDLE_RESULTS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/handle_results.lua")));
 
 pub(crate) async fn handle_results<C: ConnectionLike>(
     conn: &mut C,
@@ -20,8 +27,7 @@ pub(crate) async fn handle_results<C: ConnectionLike>(
     let scheduled_jobs_set = config.scheduled_jobs_set();
     let worker_inflight_set = config.inflight_set_for(worker);
 
-    let script = Script::new(include_str!("../../lua/handle_results.lua"));
-    let mut invocation = script.prepare_invoke();
+    let mut invocation = HANDLE_RESULTS.prepare_invoke();
 
     invocation
         .key(worker_inflight_set)

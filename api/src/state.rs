@@ -56,7 +56,8 @@ impl AppState {
             pool.clone(),
             redis.clone(),
             settings.redis.key_prefix.clone(),
-        );
+        )
+        .with_task_metadata(settings.redis.task_metadata);
         let passwords =
             Passwords::new(&settings.auth).map_err(|e| anyhow::anyhow!("auth.argon2_*: {e}"))?;
         let tokens = AccessTokens::new(&settings.jwt);

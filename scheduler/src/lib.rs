@@ -25,7 +25,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect(&settings.database).await?;
     let redis = marquee_core::redis::connect(&settings.redis)?;
-    let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
+    let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone())
+        .with_task_metadata(settings.redis.task_metadata);
     let metrics = marquee_core::metrics::install();
     if settings.scheduler.metrics_port != 0 {
         let address = format!(

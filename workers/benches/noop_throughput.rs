@@ -48,9 +48,11 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(3)
         .max(1);
     let peers = peers::ready();
+    // The bench and its worker both load settings with MARQUEE__* overrides.
+    let metadata = std::env::var("MARQUEE__REDIS__TASK_METADATA").unwrap_or_else(|_| "full".into());
     println!(
         "no-op jobs: {jobs_total} per phase, one worker process (release build); peers with the same jobs and concurrency; \
-         median of {rounds} alternated rounds"
+         median of {rounds} alternated rounds; task metadata {metadata} (redis.task_metadata)"
     );
     println!("| queue | concurrency | enqueue jobs/s | drain backlog jobs/s | end to end jobs/s |");
     println!("|---|---|---|---|---|");
@@ -193,7 +195,8 @@ async fn run(jobs_total: usize, concurrency: usize) -> anyhow::Result<Run> {
     settings.redis.key_prefix = format!("bench:{}:{concurrency}", std::process::id());
     let pool = fresh_database(&settings).await?;
     let redis = marquee_core::redis::connect(&settings.redis)?;
-    let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone());
+    let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone())
+        .with_task_metadata(settings.redis.task_metadata);
 
     let ((), enqueue) = phase(jobs_total, enqueue_all(&pool, &producer, jobs_total)).await?;
     let (worker, drain) = phase(jobs_total, async {

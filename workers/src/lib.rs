@@ -60,7 +60,8 @@ pub async fn run(
         pool.clone(),
         redis.clone(),
         settings.redis.key_prefix.clone(),
-    );
+    )
+    .with_task_metadata(settings.redis.task_metadata);
     let in_flight = Arc::new(InFlight::default());
     let runner = Runner::new(
         pool.clone(),

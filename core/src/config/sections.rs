@@ -64,6 +64,22 @@ pub struct RedisSettings {
     pub url: SecretString,
     /// Prefix of every key Marquee writes.
     pub key_prefix: String,
+    /// Whether a push writes apalis-redis's per-task metadata hash.
+    #[serde(default)]
+    pub task_metadata: TaskMetadata,
+}
+
+/// `redis.task_metadata`: what a push writes besides the task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskMetadata {
+    /// The metadata hash every release reads (the default while workers of
+    /// the release before may still run: they fail a fetch without it).
+    #[default]
+    Full,
+    /// No hash: this release's workers read a missing one as a fresh task.
+    /// About a third less Redis work a job (docs/BENCHMARKS.md).
+    Lean,
 }
 
 /// `[jwt]`

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::redis_queue::{self, Finished, QueuedTask};
 use super::{Enqueued, JobRef};
+use crate::config::TaskMetadata;
 use crate::redis::queue_namespace;
 
 /// Pushes jobs to their Redis queues (through apalis-redis's own push
@@ -18,6 +19,7 @@ pub struct Producer {
     pool: PgPool,
     redis: ConnectionManager,
     key_prefix: String,
+    metadata: TaskMetadata,
 }
 
 /// One Redis push: which task, for which row, when.
@@ -48,7 +50,15 @@ impl Producer {
             pool,
             redis,
             key_prefix: key_prefix.into(),
+            metadata: TaskMetadata::default(),
         }
+    }
+
+    /// Sets what a push writes besides the task (`redis.task_metadata`).
+    #[must_use]
+    pub fn with_task_metadata(mut self, metadata: TaskMetadata) -> Self {
+        self.metadata = metadata;
+        self
     }
 
     /// Call after the enqueuing transaction committed. A failure is logged,
@@ -121,7 +131,14 @@ impl Producer {
         let mut conn = self.redis.clone();
         for (queue, tasks) in by_queue {
             for chunk in tasks.chunks(redis_queue::PROMOTE_CHUNK) {
-                redis_queue::push(&mut conn, &self.queue_config(queue), chunk, finished).await?;
+                redis_queue::push(
+                    &mut conn,
+                    &self.queue_config(queue),
+                    chunk,
+                    finished,
+                    self.metadata,
+                )
+                .await?;
             }
         }
         Ok(())

@@ -10,6 +10,8 @@ use std::sync::LazyLock;
 use redis::Script;
 use redis::aio::ConnectionLike;
 
+use crate::config::TaskMetadata;
+
 /// Entries promoted per script call; well under Lua's unpack limit.
 pub const PROMOTE_CHUNK: usize = 1_000;
 
@@ -18,11 +20,13 @@ static PUSH: LazyLock<Script> = LazyLock::new(|| {
         r#"
 -- KEYS: data hash, active list, signal list, meta prefix, scheduled zset,
 --       done set, dead set
--- ARGV: now, requeue finished (1/0), then (task_id, data, run_at) triples
+-- ARGV: now, requeue finished (1/0), full metadata (1/0), then
+--       (task_id, data, run_at) triples
 local now = tonumber(ARGV[1])
 local requeue = ARGV[2] == "1"
+local full = ARGV[3] == "1"
 local ready = 0
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
     local id, data, run_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
     -- HSETNX: a task id already stored (pushed by the producer and again by
     -- the relay) is not queued twice while it is live (active, scheduled or
@@ -39,10 +43,15 @@ for i = 3, #ARGV, 3 do
         end
     end
     if fresh then
-        -- No metadata hash: our apalis-redis (vendor/apalis-redis) reads a
-        -- missing one as a task not run yet. A hash left without its data
-        -- cannot happen here: `forget` deletes both, the requeue above
-        -- deletes it.
+        -- Lean pushes write no metadata hash: our apalis-redis
+        -- (vendor/apalis-redis) reads a missing one as a task not run yet,
+        -- but the release before fails a whole fetch without it. A hash
+        -- left without its data cannot happen here: `forget` deletes both,
+        -- the requeue above deletes it.
+        if full then
+            redis.call("hset", KEYS[4] .. ":" .. id, "attempts", 0, "max_attempts", 25,
+                "status", "Pending", "idempotency_key", "")
+        end
         if run_at > now then
             redis.call("zadd", KEYS[5], run_at, id)
         else
@@ -121,6 +130,7 @@ pub async fn push<C: ConnectionLike>(
     config: &apalis_redis::Config,
     tasks: &[QueuedTask],
     finished: Finished,
+    metadata: TaskMetadata,
 ) -> redis::RedisResult<u64> {
     let mut invocation = PUSH.prepare_invoke();
     invocation
@@ -132,7 +142,8 @@ pub async fn push<C: ConnectionLike>(
         .key(config.done_jobs_set())
         .key(config.dead_jobs_set())
         .arg(now_secs())
-        .arg(u8::from(finished == Finished::Requeue));
+        .arg(u8::from(finished == Finished::Requeue))
+        .arg(u8::from(metadata == TaskMetadata::Full));
     for task in tasks {
         invocation
             .arg(&task.task_id)

@@ -18,7 +18,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use marquee_core::config::{Environment, Settings, config_dir};
+use marquee_core::config::{Environment, Settings, TaskMetadata, config_dir};
 use marquee_core::jobs::{self, Noop, Producer};
 use marquee_core::testing::delete_prefix;
 use secrecy::{ExposeSecret, SecretString};
@@ -48,8 +48,14 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(3)
         .max(1);
     let peers = peers::ready();
-    // The bench and its worker both load settings with MARQUEE__* overrides.
-    let metadata = std::env::var("MARQUEE__REDIS__TASK_METADATA").unwrap_or_else(|_| "full".into());
+    // As the bench and its worker load it (config files, MARQUEE__* overrides).
+    let metadata = match Settings::load_from(&config_dir()?, Environment::Test)?
+        .redis
+        .task_metadata
+    {
+        TaskMetadata::Full => "full",
+        TaskMetadata::Lean => "lean",
+    };
     println!(
         "no-op jobs: {jobs_total} per phase, one worker process (release build); peers with the same jobs and concurrency; \
          median of {rounds} alternated rounds; task metadata {metadata} (redis.task_metadata)"

@@ -95,22 +95,15 @@ async fn main() -> anyhow::Result<()> {
     for (clients, count) in passes {
         let before = sink.received();
         let started = Instant::now();
-        let tasks: Vec<_> = (0..clients)
-            .map(|c| {
-                let (client, base, key) = (client.clone(), base.clone(), key.clone());
-                let mine = count / clients + usize::from(c < count % clients);
-                tokio::spawn(async move { submit(&client, &base, &key, c, mine).await })
-            })
-            .collect();
-        let mut latencies = Vec::with_capacity(count);
-        for task in tasks {
-            latencies.extend(task.await??);
-        }
+        let latencies = fan_out(clients, count, |c, mine| {
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            async move { submit(&client, &base, &key, c, mine).await }
+        })
+        .await?;
         let enqueued = started.elapsed();
         sink.wait_for(before + count, Duration::from_secs(600))
             .await?;
         let delivered = started.elapsed();
-        latencies.sort();
         println!(
             "| {clients} | {:.0} | {:.2} ms | {:.2} ms | {:.0} |",
             count as f64 / enqueued.as_secs_f64(),
@@ -124,22 +117,15 @@ async fn main() -> anyhow::Result<()> {
     let batch_clients = knob("BENCH_BATCH_CLIENTS", 4).max(1);
     let before = sink.received();
     let started = Instant::now();
-    let senders: Vec<_> = (0..batch_clients)
-        .map(|c| {
-            let (client, base, key) = (client.clone(), base.clone(), key.clone());
-            let mine = emails / batch_clients + usize::from(c < emails % batch_clients);
-            tokio::spawn(async move { submit_batches(&client, &base, &key, c, mine).await })
-        })
-        .collect();
-    let mut batch_latencies = Vec::new();
-    for sender in senders {
-        batch_latencies.extend(sender.await??);
-    }
+    let batch_latencies = fan_out(batch_clients, emails, |c, mine| {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        async move { submit_batches(&client, &base, &key, c, mine).await }
+    })
+    .await?;
     let accepted = started.elapsed();
     sink.wait_for(before + emails, Duration::from_secs(600))
         .await?;
     let delivered = started.elapsed();
-    batch_latencies.sort();
     println!(
         "| batch route ({batch_clients} clients x 500 tasks) | accepted tasks/s | request p50 | request p99 | mails/s end to end |"
     );
@@ -153,6 +139,24 @@ async fn main() -> anyhow::Result<()> {
     );
     delete_prefix(settings.redis.url.expose_secret(), &prefix).await?;
     Ok(())
+}
+
+/// Splits `count` tasks over `clients` concurrent senders (`send(client
+/// index, its share)`) and returns every request's latency, sorted.
+async fn fan_out<F, Fut>(clients: usize, count: usize, send: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<Duration>>> + Send + 'static,
+{
+    let senders: Vec<_> = (0..clients)
+        .map(|c| tokio::spawn(send(c, count / clients + usize::from(c < count % clients))))
+        .collect();
+    let mut latencies = Vec::with_capacity(count);
+    for sender in senders {
+        latencies.extend(sender.await??);
+    }
+    latencies.sort();
+    Ok(latencies)
 }
 
 /// One client of the batch route: `count` tasks, 500 per request.

@@ -41,12 +41,20 @@ pub(crate) async fn handle_results<C: ConnectionLike>(
 
     for payload in ack_payloads {
         let status = payload.status().to_string();
-        let result_data = serde_json::to_value(&payload.result).map_err(Error::Json)?;
+        // Marquee patch: a Done task's result is not stored (its metadata
+        // hash is deleted), so it is not encoded either.
+        let result_data = if status == "Done" {
+            String::new()
+        } else {
+            serde_json::to_value(&payload.result)
+                .map_err(Error::Json)?
+                .to_string()
+        };
 
         invocation
             .arg(payload.task_id.to_string())
             .arg(timestamp)
-            .arg(result_data.to_string())
+            .arg(result_data)
             .arg(status)
             .arg(payload.attempt);
     }

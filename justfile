@@ -47,11 +47,11 @@ _queries-db:
 audit: tools
     cargo deny check advisories
 
-# Measures job throughput (full and lean task metadata), the email pipeline, cached catalog reads, a booking rush (burst and steady), tickets and check-ins, waitlist promotion and the operator API over a big ledger; see docs/BENCHMARKS.md.
+# Measures job throughput (lean and full task metadata), the email pipeline, cached catalog reads, a booking rush (burst and steady), tickets and check-ins, waitlist promotion and the operator API over a big ledger; see docs/BENCHMARKS.md.
 bench: services
     cargo build --release -p marquee-worker -p marquee-api --bins
     cargo bench -p marquee-worker --bench noop_throughput
-    MARQUEE__REDIS__TASK_METADATA=lean cargo bench -p marquee-worker --bench noop_throughput
+    MARQUEE__REDIS__TASK_METADATA=full cargo bench -p marquee-worker --bench noop_throughput
     cargo bench -p marquee-api --bench email_pipeline
     cargo bench -p marquee-api --bench catalog_reads
     cargo bench -p marquee-api --bench booking_rush

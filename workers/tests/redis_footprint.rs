@@ -1,8 +1,8 @@
 //! What a job leaves in Redis. Our apalis-redis (vendor/apalis-redis) reads
 //! a task without a metadata hash as a fresh one and deletes a finished
-//! task's hash. `redis.task_metadata = "full"` (the default) still writes
-//! the hash, which workers of the release before need; `"lean"` leaves it
-//! out. Tasks pushed either way, or with a hash apalis rewrote after a
+//! task's hash. `redis.task_metadata = "lean"` (the default) leaves the hash
+//! out; `"full"` still writes it, for workers of releases before the vendored
+//! crate. Tasks pushed either way, or with a hash apalis rewrote after a
 //! failed delivery, run once.
 
 mod common;

@@ -73,12 +73,12 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskMetadata {
-    /// The metadata hash every release reads (the default while workers of
-    /// the release before may still run: they fail a fetch without it).
-    #[default]
+    /// The metadata hash every release reads. Only needed while workers of
+    /// releases before `vendor/apalis-redis` run: they fail a fetch without it.
     Full,
-    /// No hash: this release's workers read a missing one as a fresh task.
-    /// About a third less Redis work a job (docs/BENCHMARKS.md).
+    /// No hash: workers since `vendor/apalis-redis` read a missing one as a
+    /// fresh task. About a third less Redis work a job (docs/BENCHMARKS.md).
+    #[default]
     Lean,
 }
 

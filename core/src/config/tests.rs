@@ -49,12 +49,12 @@ fn an_unknown_enum_value_names_its_key() {
 }
 
 #[test]
-fn task_metadata_defaults_to_full_and_takes_lean() {
+fn task_metadata_defaults_to_lean_and_takes_full() {
     let settings = Settings::load_from(&repo_config_dir(), Environment::Development).unwrap();
-    assert_eq!(settings.redis.task_metadata, TaskMetadata::Full);
-    let dir = dir_with("[redis]\ntask_metadata = \"lean\"\n");
-    let settings = Settings::load_from(dir.path(), Environment::Development).unwrap();
     assert_eq!(settings.redis.task_metadata, TaskMetadata::Lean);
+    let dir = dir_with("[redis]\ntask_metadata = \"full\"\n");
+    let settings = Settings::load_from(dir.path(), Environment::Development).unwrap();
+    assert_eq!(settings.redis.task_metadata, TaskMetadata::Full);
     let dir = dir_with("[redis]\ntask_metadata = \"thin\"\n");
     let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
     assert_eq!(err.key, "redis.task_metadata", "{err}");

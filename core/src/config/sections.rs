@@ -74,10 +74,11 @@ pub struct RedisSettings {
 #[serde(rename_all = "lowercase")]
 pub enum TaskMetadata {
     /// The metadata hash every release reads. Only needed while workers of
-    /// releases before `vendor/apalis-redis` run: they fail a fetch without it.
+    /// a release without this setting run: they fail a fetch without it.
     Full,
-    /// No hash: workers since `vendor/apalis-redis` read a missing one as a
-    /// fresh task. About a third less Redis work a job (docs/BENCHMARKS.md).
+    /// No hash: workers of every release with this setting read a missing
+    /// one as a fresh task. About a third less Redis work a job
+    /// (docs/BENCHMARKS.md).
     #[default]
     Lean,
 }

@@ -1,5 +1,6 @@
 //! `marquee-api admin create-user`: bootstraps the first admin (or any
 //! account) from a shell, where no admin exists yet to grant the role.
+//! `marquee-api stats rebuild`: recomputes the analytics rollups.
 
 use marquee_core::Settings;
 use marquee_core::auth::{self, NewUser, Passwords, Role};
@@ -39,6 +40,19 @@ pub async fn create_user(
         new.email,
         user.id,
         role.as_str()
+    );
+    Ok(())
+}
+
+/// Rewrites the analytics rollups from the raw rows.
+pub async fn rebuild_stats(settings: &Settings) -> anyhow::Result<()> {
+    let pool = marquee_core::db::connect(&settings.database).await?;
+    marquee_core::db::migrate(&pool).await?;
+    let started = std::time::Instant::now();
+    let rows = marquee_core::insights::rebuild(&pool).await?;
+    println!(
+        "analytics rebuilt: {rows} rollup rows in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! `marquee-api [serve]` | `marquee-api migrate`
+//! `marquee-api [serve]` | `migrate` | `seed` | `admin create-user` | `stats rebuild`
 
 use clap::{Parser, Subcommand};
 use marquee_core::auth::Role;
@@ -24,6 +24,16 @@ enum Command {
     /// Administration from the shell.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Organizer analytics.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StatsCommand {
+    /// Recompute the analytics rollups from bookings, refunds, holds and
+    /// tickets (sales may go on meanwhile).
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +79,9 @@ async fn main() -> std::process::ExitCode {
         Command::Seed => marquee_api::seed::command(&settings).await,
         Command::Admin(AdminCommand::CreateUser { email, role, name }) => {
             marquee_api::admin_cli::create_user(&settings, &email, &name, role).await
+        }
+        Command::Stats(StatsCommand::Rebuild) => {
+            marquee_api::admin_cli::rebuild_stats(&settings).await
         }
     };
     match result {

@@ -221,5 +221,6 @@ fn fields(
         max_per_order: 10,
         hold_minutes: 10,
         waitlist_offer_minutes: 30,
+        tags: Vec::new(),
     }
 }

@@ -421,6 +421,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/confirm"),
     ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/tags"),
     ("GET", "/api/v1/unsubscribe/{token}"),
     ("POST", "/api/v1/unsubscribe/{token}"),
 ];

@@ -294,6 +294,7 @@ impl Settings {
                 "scheduler.refund_sweep_cron",
                 &self.scheduler.refund_sweep_cron,
             ),
+            ("scheduler.stats_fold_cron", &self.scheduler.stats_fold_cron),
         ] {
             if cron::Schedule::try_from(expression.as_str()).is_err() {
                 return Err(ConfigError::invalid(

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod emails;
 pub mod idempotency;
+pub mod insights;
 pub mod jobs;
 pub mod metrics;
 pub mod money;

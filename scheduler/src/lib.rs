@@ -61,12 +61,14 @@ pub async fn run(
     let newsletters = cron::Schedule::from_str(&settings.scheduler.subscriptions_cron)?;
     let sweep = cron::Schedule::from_str(&settings.scheduler.hold_sweep_cron)?;
     let refund_sweep = cron::Schedule::from_str(&settings.scheduler.refund_sweep_cron)?;
+    let stats_fold = cron::Schedule::from_str(&settings.scheduler.stats_fold_cron)?;
     let deps = ticks::TickDeps { pool, producer };
     tracing::info!(scheduler.name = %name, "scheduler starting");
     let (heartbeat_deps, heartbeat_name) = (deps.clone(), name.clone());
     let (newsletter_deps, newsletter_name) = (deps.clone(), name.clone());
     let (sweep_deps, sweep_name) = (deps.clone(), name.clone());
     let (refund_deps, refund_name) = (deps.clone(), name.clone());
+    let (fold_deps, fold_name) = (deps.clone(), name.clone());
     let monitor = Monitor::new()
         .register(move |restarts| {
             WorkerBuilder::new(format!("{heartbeat_name}:heartbeat:{restarts}"))
@@ -91,6 +93,12 @@ pub async fn run(
                 .backend(CronScheduler::new(refund_sweep.clone()))
                 .data(refund_deps.clone())
                 .build(ticks::refund_sweep)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{fold_name}:stats_fold:{restarts}"))
+                .backend(CronScheduler::new(stats_fold.clone()))
+                .data(fold_deps.clone())
+                .build(ticks::stats_fold)
         })
         .register(move |restarts| {
             WorkerBuilder::new(format!("{name}:prune:{restarts}"))

@@ -144,3 +144,17 @@ pub async fn refund_sweep(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDyn
     .await?;
     Ok(())
 }
+
+/// `scheduler.stats_fold_cron`: folds closed analytics slots (a job, so a
+/// worker does it; once per tick).
+pub async fn stats_fold(tick: Tick, deps: Data<TickDeps>) -> Result<(), BoxDynError> {
+    enqueue_for_tick(
+        &deps.pool,
+        &deps.producer,
+        "stats_fold",
+        tick.get_timestamp(),
+        &marquee_core::insights::FoldEventStats {},
+    )
+    .await?;
+    Ok(())
+}

@@ -12,6 +12,7 @@ use marquee_core::booking::cancel::{CancelEventBookings, ProcessRefund};
 use marquee_core::booking::checkout::SendBookingConfirmation;
 use marquee_core::booking::holds::ExpireHolds;
 use marquee_core::booking::redrive::RedriveRefunds;
+use marquee_core::insights::FoldEventStats;
 use marquee_core::jobs::{Job, JobError, Noop, Producer, PruneQueues, WelcomeEmail};
 use marquee_core::otp::IssueOtp;
 use marquee_core::subscriptions::{SendDigest, SendNewsletter, Subscribe, Unsubscribe};
@@ -79,6 +80,7 @@ impl Registry {
             .on::<ProcessRefund, _, _>(handlers::process_refund::run)
             .on::<CancelEventBookings, _, _>(handlers::cancel_event_bookings::run)
             .on::<RedriveRefunds, _, _>(handlers::redrive_refunds::run)
+            .on::<FoldEventStats, _, _>(handlers::fold_event_stats::run)
             .on::<SendBookingConfirmation, _, _>(handlers::send_booking_confirmation::run)
             .on::<IssueTickets, _, _>(handlers::issue_tickets::run)
             .on::<SendTickets, _, _>(handlers::send_tickets::run)

@@ -63,7 +63,8 @@ impl EventsApi {
         Ok(CreateResponse::Created(Json(event.into())))
     }
 
-    /// Published events, soonest first. `q` searches title and description.
+    /// Published events, soonest first. `q` searches title and description;
+    /// each `tag` (repeatable, up to 10) must be on the event.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/", method = "get")]
     async fn list(
@@ -74,10 +75,18 @@ impl EventsApi {
         to: Query<Option<DateTime<Utc>>>,
         venue_id: Query<Option<Uuid>>,
         organizer_id: Query<Option<Uuid>>,
+        tag: Query<Vec<String>>,
         page: Query<Option<i64>>,
         per_page: Query<Option<i64>>,
     ) -> Result<CachedJson<EventPage>, Problems<UNPROCESSABLE_ENTITY>> {
         let paging = Page::parse(page.0, per_page.0)?;
+        let mut problems = Vec::new();
+        let mut tags = marquee_core::catalog::tags::check(&mut problems, "tag", &tag.0);
+        if !problems.is_empty() {
+            return Err(ApiError::from(problems).into());
+        }
+        // Sorted so that `tag=a&tag=b` and `tag=b&tag=a` share a cache entry.
+        tags.sort_unstable();
         if q.0
             .as_ref()
             .is_some_and(|q| q.chars().count() > 200 || q.contains('\0'))
@@ -96,6 +105,7 @@ impl EventsApi {
             to: to.0,
             venue_id: venue_id.0,
             organizer_id: organizer_id.0,
+            tags,
             page: paging.page,
             per_page: paging.per_page,
         };

@@ -8,10 +8,12 @@ mod checkins;
 mod codes;
 mod events;
 mod health;
+mod insights;
 mod ops;
 mod otp;
 mod subscriptions;
 mod system;
+mod tags;
 mod tasks;
 mod tasks_batch;
 mod tickets;
@@ -49,6 +51,8 @@ pub enum ApiTags {
     Tickets,
     /// The door: check-ins, keys and revocations for offline devices.
     Checkin,
+    /// Organizer analytics.
+    Insights,
     /// Operator diagnostics.
     System,
     /// Operations: queues, jobs, workers, history and the audit trail.
@@ -66,7 +70,7 @@ fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openap
             tasks::TasksApi,
             subscriptions::SubscriptionsApi,
             venues::VenuesApi,
-            events::EventsApi,
+            (events::EventsApi, tags::TagsApi, insights::InsightsApi),
             booking::BookingApi,
             tickets::TicketsApi,
             checkins::CheckinApi,

@@ -186,7 +186,7 @@ pub async fn buy(app: &TestApp, event: &str, email: &str, seats: usize) -> (Valu
     (json_of(booking, 201).await, fan)
 }
 
-async fn me(app: &TestApp, token: &str) -> String {
+pub async fn me(app: &TestApp, token: &str) -> String {
     json_of(
         call(app, Method::GET, "/api/v1/auth/me", Some(token), None).await,
         200,

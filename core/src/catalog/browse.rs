@@ -22,6 +22,8 @@ pub struct EventQuery {
     pub venue_id: Option<Uuid>,
     /// By this organizer.
     pub organizer_id: Option<Uuid>,
+    /// Carrying every one of these normalised tags (none: no filter).
+    pub tags: Vec<String>,
     /// 1-based.
     pub page: i64,
     /// Page size.
@@ -49,6 +51,8 @@ pub struct EventSummary {
     pub currency: String,
     /// Cheapest price on offer, if any.
     pub min_price_cents: Option<i32>,
+    /// Tags.
+    pub tags: Vec<String>,
 }
 
 /// One page of published events, by start, and how many match in all.
@@ -66,12 +70,14 @@ pub async fn list(
           AND ($2::timestamptz IS NULL OR e.starts_at >= $2)
           AND ($3::timestamptz IS NULL OR e.starts_at < $3)
           AND ($4::uuid IS NULL OR e.venue_id = $4)
-          AND ($5::uuid IS NULL OR e.organizer_id = $5)"#,
+          AND ($5::uuid IS NULL OR e.organizer_id = $5)
+          AND (cardinality($6::text[]) = 0 OR e.tags @> $6)"#,
         q,
         query.from,
         query.to,
         query.venue_id,
         query.organizer_id,
+        &query.tags,
     )
     .fetch_one(pool)
     .await?;
@@ -83,7 +89,7 @@ pub async fn list(
                 e.organizer_id, e.currency,
                 LEAST((SELECT min(price_cents) FROM event_section_prices p WHERE p.event_id = e.id),
                       (SELECT min(price_cents) FROM ticket_types t WHERE t.event_id = e.id))
-                    AS "min_price_cents?"
+                    AS "min_price_cents?", e.tags
          FROM events e LEFT JOIN venues v ON v.id = e.venue_id
          WHERE e.status = 'published'
           AND ($1::text IS NULL OR e.search @@ websearch_to_tsquery('simple', $1))
@@ -91,12 +97,14 @@ pub async fn list(
           AND ($3::timestamptz IS NULL OR e.starts_at < $3)
           AND ($4::uuid IS NULL OR e.venue_id = $4)
           AND ($5::uuid IS NULL OR e.organizer_id = $5)
-         ORDER BY e.starts_at, e.id LIMIT $6 OFFSET $7"#,
+          AND (cardinality($6::text[]) = 0 OR e.tags @> $6)
+         ORDER BY e.starts_at, e.id LIMIT $7 OFFSET $8"#,
         q,
         query.from,
         query.to,
         query.venue_id,
         query.organizer_id,
+        &query.tags,
         query.per_page,
         (query.page - 1).saturating_mul(query.per_page),
     )

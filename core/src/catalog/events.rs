@@ -95,8 +95,8 @@ pub async fn create(
     sqlx::query!(
         "INSERT INTO events (id, organizer_id, venue_id, title, description, starts_at, ends_at,
                              currency, sales_start, sales_end, max_per_order, hold_minutes,
-                             waitlist_offer_minutes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                             waitlist_offer_minutes, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         id,
         actor.user_id,
         fields.venue_id,
@@ -110,6 +110,7 @@ pub async fn create(
         fields.max_per_order,
         fields.hold_minutes,
         fields.waitlist_offer_minutes,
+        &fields.tags,
     )
     .execute(&mut *tx)
     .await?;
@@ -148,7 +149,7 @@ pub async fn update(
     sqlx::query!(
         "UPDATE events SET venue_id = $2, title = $3, description = $4, starts_at = $5, ends_at = $6,
                 currency = $7, sales_start = $8, sales_end = $9, max_per_order = $10,
-                hold_minutes = $11, waitlist_offer_minutes = $12, updated_at = now()
+                hold_minutes = $11, waitlist_offer_minutes = $12, tags = $13, updated_at = now()
          WHERE id = $1",
         id,
         fields.venue_id,
@@ -162,6 +163,7 @@ pub async fn update(
         fields.max_per_order,
         fields.hold_minutes,
         fields.waitlist_offer_minutes,
+        &fields.tags,
     )
     .execute(&mut *tx)
     .await?;
@@ -283,6 +285,7 @@ struct EventRow {
     max_per_order: i32,
     hold_minutes: i32,
     waitlist_offer_minutes: i32,
+    tags: Vec<String>,
     status: EventStatus,
     published_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -295,7 +298,7 @@ pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error>
         EventRow,
         r#"SELECT id, organizer_id, venue_id, title, description, starts_at, ends_at, currency,
                 sales_start, sales_end, max_per_order, hold_minutes, waitlist_offer_minutes,
-                status AS "status: EventStatus", published_at, created_at, updated_at
+                tags, status AS "status: EventStatus", published_at, created_at, updated_at
          FROM events WHERE id = $1"#,
         id,
     )
@@ -343,6 +346,7 @@ pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error>
             max_per_order: row.max_per_order,
             hold_minutes: row.hold_minutes,
             waitlist_offer_minutes: row.waitlist_offer_minutes,
+            tags: row.tags,
         },
         ticket_types,
         published_at: row.published_at,

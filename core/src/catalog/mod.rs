@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod cache;
 pub mod events;
+pub mod tags;
 pub mod venues;
 
 use uuid::Uuid;

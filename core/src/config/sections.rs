@@ -227,6 +227,8 @@ pub struct SchedulerSettings {
     /// Cron expression of the sweep that re-drives refunds and event
     /// cancellations whose jobs died.
     pub refund_sweep_cron: String,
+    /// Cron expression of the job that folds closed analytics slots.
+    pub stats_fold_cron: String,
     /// Serve Prometheus `/metrics` on `metrics_host:<port>`; 0 turns it off.
     pub metrics_port: u16,
     /// Address the metrics listener binds.

@@ -2,6 +2,7 @@
 
 pub mod cancel_event_bookings;
 pub mod expire_holds;
+pub mod fold_event_stats;
 pub mod issue_otp;
 pub mod issue_tickets;
 pub mod noop;

@@ -68,6 +68,10 @@ pub struct NewEventBody {
     /// Minutes a waitlist offer lasts (default 30, 1-1440).
     #[oai(nullable)]
     pub waitlist_offer_minutes: Option<i32>,
+    /// Up to 10 tags, each 1-32 letters, digits or '-'; stored trimmed
+    /// and lower case, repeats dropped.
+    #[oai(default)]
+    pub tags: Vec<String>,
 }
 
 fn prices(body: Vec<SectionPriceBody>) -> Vec<SectionPrice> {
@@ -105,6 +109,7 @@ impl From<NewEventBody> for EventFields {
             max_per_order: b.max_per_order.unwrap_or(10),
             hold_minutes: b.hold_minutes.unwrap_or(10),
             waitlist_offer_minutes: b.waitlist_offer_minutes.unwrap_or(30),
+            tags: b.tags,
         }
     }
 }
@@ -151,6 +156,9 @@ pub struct EventPatchBody {
     /// Waitlist offer length in minutes.
     #[oai(nullable)]
     pub waitlist_offer_minutes: Option<i32>,
+    /// Replaces every tag (`[]` removes them all).
+    #[oai(nullable)]
+    pub tags: Option<Vec<String>>,
 }
 
 fn nullable<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
@@ -177,6 +185,7 @@ impl From<EventPatchBody> for EventPatch {
             max_per_order: b.max_per_order,
             hold_minutes: b.hold_minutes,
             waitlist_offer_minutes: b.waitlist_offer_minutes,
+            tags: b.tags,
         }
     }
 }
@@ -239,6 +248,8 @@ pub struct EventView {
     pub hold_minutes: i32,
     /// Waitlist offer length in minutes.
     pub waitlist_offer_minutes: i32,
+    /// Tags, normalised.
+    pub tags: Vec<String>,
     /// Published at.
     #[oai(nullable)]
     pub published_at: Option<DateTime<Utc>>,
@@ -287,6 +298,7 @@ impl From<Event> for EventView {
             max_per_order: f.max_per_order,
             hold_minutes: f.hold_minutes,
             waitlist_offer_minutes: f.waitlist_offer_minutes,
+            tags: f.tags,
             published_at: e.published_at,
             created_at: e.created_at,
             updated_at: e.updated_at,
@@ -504,6 +516,8 @@ pub struct EventListItem {
     /// Cheapest price.
     #[oai(nullable)]
     pub min_price_cents: Option<i32>,
+    /// Tags.
+    pub tags: Vec<String>,
 }
 
 impl From<EventSummary> for EventListItem {
@@ -518,6 +532,7 @@ impl From<EventSummary> for EventListItem {
             organizer_id: e.organizer_id,
             currency: e.currency,
             min_price_cents: e.min_price_cents,
+            tags: e.tags,
         }
     }
 }
@@ -563,4 +578,20 @@ impl From<MapSeat> for MapSeatView {
             available: s.available,
         }
     }
+}
+
+/// A tag and how many published events carry it.
+#[derive(Debug, Object)]
+pub struct TagCountView {
+    /// The tag.
+    pub tag: String,
+    /// Published events with it.
+    pub events: i64,
+}
+
+/// Tags of published events, most used first.
+#[derive(Debug, Object)]
+pub struct TagList {
+    /// Tags with their event counts.
+    pub items: Vec<TagCountView>,
 }

@@ -64,6 +64,9 @@ pub struct EventFields {
     pub hold_minutes: i32,
     /// How long a waitlist offer lasts.
     pub waitlist_offer_minutes: i32,
+    /// Up to 10 normalised tags (see `catalog::tags`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl EventFields {
@@ -148,6 +151,7 @@ impl EventFields {
                 ));
             }
         }
+        self.tags = crate::catalog::tags::check(&mut problems, "tags", &self.tags);
         problems.dedup();
         if problems.is_empty() {
             Ok(self)
@@ -186,6 +190,8 @@ pub struct EventPatch {
     pub hold_minutes: Option<i32>,
     /// Waitlist offer length.
     pub waitlist_offer_minutes: Option<i32>,
+    /// Replaces every tag.
+    pub tags: Option<Vec<String>>,
 }
 
 impl EventPatch {
@@ -208,6 +214,7 @@ impl EventPatch {
                 "waitlist_offer_minutes",
                 self.waitlist_offer_minutes.is_some(),
             ),
+            ("tags", self.tags.is_some()),
         ];
         fields
             .into_iter()
@@ -218,12 +225,13 @@ impl EventPatch {
 
     /// 409 naming the first field `status` does not let change. A draft
     /// changes freely; a published event only in ways buyers are not hurt
-    /// by (what it says, when sales close, order and hold limits); a
+    /// by (what it says, its tags, when sales close, order and hold limits); a
     /// cancelled or completed one not at all.
     pub fn allowed_in(&self, status: EventStatus) -> Result<(), CatalogError> {
-        const PUBLISHED: [&str; 6] = [
+        const PUBLISHED: [&str; 7] = [
             "title",
             "description",
+            "tags",
             "sales_end",
             "max_per_order",
             "hold_minutes",
@@ -267,6 +275,7 @@ impl EventPatch {
             waitlist_offer_minutes: self
                 .waitlist_offer_minutes
                 .unwrap_or(current.waitlist_offer_minutes),
+            tags: self.tags.clone().unwrap_or(current.tags),
         };
         merged.check().map_err(CatalogError::from)
     }

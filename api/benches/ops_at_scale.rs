@@ -13,7 +13,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use marquee_core::auth::{AccessTokens, Role};
 use marquee_core::config::{Environment, Settings, config_dir};
@@ -21,7 +21,8 @@ use marquee_core::testing::delete_prefix;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use support::{
-    Running, common_env, free_port, fresh_database, knob, percentile_ms, release, wait_ready,
+    Running, common_env, free_port, fresh_database, hammer, knob, percentile_ms, release,
+    wait_ready,
 };
 
 /// Rows written per statement while filling.
@@ -231,41 +232,4 @@ async fn fill(pool: &sqlx::PgPool, rows: i64) -> anyhow::Result<()> {
         .execute(pool)
         .await?;
     Ok(())
-}
-
-/// `total` GETs of `url` from `clients` concurrent clients; every latency.
-async fn hammer(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    clients: usize,
-    total: usize,
-) -> anyhow::Result<Vec<Duration>> {
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (client, url, token) = (client.clone(), url.to_owned(), token.to_owned());
-            let share = total / clients + usize::from(c < total % clients);
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(share);
-                for _ in 0..share {
-                    let started = Instant::now();
-                    client
-                        .get(&url)
-                        .bearer_auth(&token)
-                        .send()
-                        .await?
-                        .error_for_status()?
-                        .bytes()
-                        .await?;
-                    latencies.push(started.elapsed());
-                }
-                Ok::<_, anyhow::Error>(latencies)
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(total);
-    for task in tasks {
-        all.extend(task.await??);
-    }
-    Ok(all)
 }

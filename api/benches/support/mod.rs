@@ -301,3 +301,40 @@ pub async fn seat_ids(
     );
     Ok(seats)
 }
+
+/// `total` GETs of `url` from `clients` concurrent clients; every latency.
+pub async fn hammer(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    clients: usize,
+    total: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, url, token) = (client.clone(), url.to_owned(), token.to_owned());
+            let share = total / clients + usize::from(c < total % clients);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(share);
+                for _ in 0..share {
+                    let started = Instant::now();
+                    client
+                        .get(&url)
+                        .bearer_auth(&token)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .bytes()
+                        .await?;
+                    latencies.push(started.elapsed());
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(all)
+}

@@ -121,7 +121,9 @@ pub async fn event_stats(
                 coalesce(sum(tickets_valid), 0)::bigint AS "tickets_valid!",
                 coalesce(sum(tickets_used), 0)::bigint AS "tickets_used!",
                 coalesce(sum(tickets_revoked), 0)::bigint AS "tickets_revoked!"
-         FROM event_stats WHERE event_id = $1"#,
+         FROM (SELECT * FROM event_stats WHERE event_id = $1 AND shard = 0
+               UNION ALL
+               SELECT * FROM event_stats WHERE event_id = $1 AND shard <> 0) s"#,
         event,
     )
     .fetch_one(pool)
@@ -201,7 +203,11 @@ async fn sales_per_day(
                 sum(gross_cents)::bigint AS "gross_cents!",
                 sum(cancellations)::bigint AS "cancellations!",
                 sum(refunded_cents)::bigint AS "refunded_cents!"
-         FROM event_stats WHERE event_id = $1
+         FROM (SELECT slot, bookings, tickets_sold, gross_cents, cancellations, refunded_cents
+               FROM event_stats WHERE event_id = $1 AND shard = 0
+               UNION ALL
+               SELECT slot, bookings, tickets_sold, gross_cents, cancellations, refunded_cents
+               FROM event_stats WHERE event_id = $1 AND shard <> 0) s
          GROUP BY 1
          HAVING sum(bookings) <> 0 OR sum(cancellations) <> 0 OR sum(refunded_cents) <> 0
          ORDER BY 1"#,

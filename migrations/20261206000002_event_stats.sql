@@ -7,10 +7,12 @@
 -- One row per event, 15-minute slot and shard. The slot is when the counted
 -- thing happened; every UTC offset in use is a multiple of 15 minutes, so a
 -- slot lies within one calendar day in any time zone. Live writes go to
--- shard 1 + the writing backend's pid modulo 16: concurrent sales of one
--- event then update different rows instead of queueing on one row lock
--- until commit. A scheduled job folds closed slots' shards into shard 0,
--- which a covering index serves to reads without visiting the table.
+-- shard 1 + the writing backend's pid modulo 64: concurrent sales of one
+-- event then update different rows instead of queueing on one row lock.
+-- The triggers are deferred to commit, so that lock is held only while
+-- the transaction commits. A scheduled job folds closed slots' shards into
+-- shard 0, which a covering index serves to reads without visiting the
+-- table.
 --
 -- No foreign key to events: a key check on every sale would lock the
 -- event's row (KEY SHARE) from every transaction. Only published events
@@ -37,10 +39,11 @@ CREATE TABLE event_stats (
     tickets_revoked    integer     NOT NULL DEFAULT 0,
     PRIMARY KEY (event_id, slot, shard)
 );
--- Live rows: the last slots of each event, and what the fold job looks for.
+-- Live rows (shards 1-64): the last slots of each event, and what the
+-- fold job looks for.
 CREATE INDEX event_stats_live ON event_stats (event_id, slot) WHERE shard <> 0;
 -- Folded rows, read with index-only scans (an organizer's 90 days are tens
--- of thousands of rows spread over as many pages). Live rows (shards 1-16)
+-- of thousands of rows spread over as many pages). Live rows (shards 1-64)
 -- are not in it, so a sale's upsert stays a HOT update.
 CREATE INDEX event_stats_folded ON event_stats (event_id, slot)
     INCLUDE (holds, bookings, tickets_sold, gross_cents, cancellations, tickets_cancelled,
@@ -51,7 +54,9 @@ CREATE FUNCTION event_stats_slot(at timestamptz) RETURNS timestamptz
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN date_bin('15 minutes', at, TIMESTAMPTZ '2000-01-01 00:00:00+00');
 
--- Adds to one event's counts at `at`. Arguments are deltas.
+-- Adds to one event's counts at `at`. Arguments are deltas. PL/pgSQL, not
+-- SQL: a SQL function's INSERT is planned again on every call, PL/pgSQL
+-- keeps the plan for the session (a sale calls this once or twice).
 CREATE FUNCTION event_stats_add(
     p_event uuid, p_at timestamptz,
     d_holds integer DEFAULT 0, d_bookings integer DEFAULT 0,
@@ -59,11 +64,12 @@ CREATE FUNCTION event_stats_add(
     d_cancellations integer DEFAULT 0, d_tickets_cancelled integer DEFAULT 0,
     d_refunded bigint DEFAULT 0, d_valid integer DEFAULT 0,
     d_used integer DEFAULT 0, d_revoked integer DEFAULT 0
-) RETURNS void LANGUAGE sql AS $$
+) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO event_stats AS s (event_id, slot, shard, holds, bookings, tickets_sold,
                                   gross_cents, cancellations, tickets_cancelled,
                                   refunded_cents, tickets_valid, tickets_used, tickets_revoked)
-    VALUES (p_event, event_stats_slot(p_at), 1 + pg_backend_pid() % 16, d_holds, d_bookings,
+    VALUES (p_event, event_stats_slot(p_at), 1 + pg_backend_pid() % 64, d_holds, d_bookings,
             d_tickets_sold, d_gross, d_cancellations, d_tickets_cancelled, d_refunded,
             d_valid, d_used, d_revoked)
     ON CONFLICT (event_id, slot, shard) DO UPDATE SET
@@ -76,16 +82,16 @@ CREATE FUNCTION event_stats_add(
         refunded_cents = s.refunded_cents + EXCLUDED.refunded_cents,
         tickets_valid = s.tickets_valid + EXCLUDED.tickets_valid,
         tickets_used = s.tickets_used + EXCLUDED.tickets_used,
-        tickets_revoked = s.tickets_revoked + EXCLUDED.tickets_revoked
-$$;
+        tickets_revoked = s.tickets_revoked + EXCLUDED.tickets_revoked;
+END $$;
 
 CREATE FUNCTION event_stats_hold() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM event_stats_add(NEW.event_id, NEW.created_at, d_holds => 1);
     RETURN NULL;
 END $$;
-CREATE TRIGGER event_stats AFTER INSERT ON holds
-    FOR EACH ROW EXECUTE FUNCTION event_stats_hold();
+CREATE CONSTRAINT TRIGGER event_stats AFTER INSERT ON holds
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION event_stats_hold();
 
 -- A booking's units are its hold's items (seats count 1 each).
 CREATE FUNCTION event_stats_booking_units(p_hold uuid) RETURNS integer
@@ -109,10 +115,10 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER event_stats_insert AFTER INSERT ON bookings
-    FOR EACH ROW EXECUTE FUNCTION event_stats_booking();
-CREATE TRIGGER event_stats_update AFTER UPDATE OF status ON bookings
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+CREATE CONSTRAINT TRIGGER event_stats_insert AFTER INSERT ON bookings
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION event_stats_booking();
+CREATE CONSTRAINT TRIGGER event_stats_update AFTER UPDATE OF status ON bookings
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION event_stats_booking();
 
 CREATE FUNCTION event_stats_refund() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -129,11 +135,11 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER event_stats_insert AFTER INSERT ON refunds
-    FOR EACH ROW WHEN (NEW.status = 'refunded')
+CREATE CONSTRAINT TRIGGER event_stats_insert AFTER INSERT ON refunds
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'refunded')
     EXECUTE FUNCTION event_stats_refund();
-CREATE TRIGGER event_stats_update AFTER UPDATE OF status, amount_cents ON refunds
-    FOR EACH ROW WHEN (OLD.status = 'refunded' OR NEW.status = 'refunded')
+CREATE CONSTRAINT TRIGGER event_stats_update AFTER UPDATE OF status, amount_cents ON refunds
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.status = 'refunded' OR NEW.status = 'refunded')
     EXECUTE FUNCTION event_stats_refund();
 
 -- OLD is NULL on INSERT, so only the new status counts then.
@@ -145,10 +151,10 @@ BEGIN
         d_revoked => (NEW.status = 'revoked')::integer - coalesce(OLD.status = 'revoked', false)::integer);
     RETURN NULL;
 END $$;
-CREATE TRIGGER event_stats_insert AFTER INSERT ON tickets
-    FOR EACH ROW EXECUTE FUNCTION event_stats_ticket();
+CREATE CONSTRAINT TRIGGER event_stats_insert AFTER INSERT ON tickets
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION event_stats_ticket();
 -- A check-in changes status and unindexed columns only, so it stays a HOT
 -- update; the trigger adds one small upsert to it.
-CREATE TRIGGER event_stats_update AFTER UPDATE OF status ON tickets
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+CREATE CONSTRAINT TRIGGER event_stats_update AFTER UPDATE OF status ON tickets
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION event_stats_ticket();

@@ -37,11 +37,12 @@ CREATE TABLE event_stats (
     tickets_valid      integer     NOT NULL DEFAULT 0,
     tickets_used       integer     NOT NULL DEFAULT 0,
     tickets_revoked    integer     NOT NULL DEFAULT 0,
-    PRIMARY KEY (event_id, slot, shard)
+    -- Shard before slot: an event's live rows (shards 1-64) are one short
+    -- range of this index.
+    PRIMARY KEY (event_id, shard, slot)
 );
--- Live rows (shards 1-64): the last slots of each event, and what the
--- fold job looks for.
-CREATE INDEX event_stats_live ON event_stats (event_id, slot) WHERE shard <> 0;
+-- What the fold job looks for: live rows of closed slots.
+CREATE INDEX event_stats_live ON event_stats (slot) WHERE shard > 0;
 -- Folded rows, read with index-only scans (an organizer's 90 days are tens
 -- of thousands of rows spread over as many pages). Live rows (shards 1-64)
 -- are not in it, so a sale's upsert stays a HOT update.

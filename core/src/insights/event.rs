@@ -123,7 +123,7 @@ pub async fn event_stats(
                 coalesce(sum(tickets_revoked), 0)::bigint AS "tickets_revoked!"
          FROM (SELECT * FROM event_stats WHERE event_id = $1 AND shard = 0
                UNION ALL
-               SELECT * FROM event_stats WHERE event_id = $1 AND shard <> 0) s"#,
+               SELECT * FROM event_stats WHERE event_id = $1 AND shard > 0) s"#,
         event,
     )
     .fetch_one(pool)
@@ -207,7 +207,7 @@ async fn sales_per_day(
                FROM event_stats WHERE event_id = $1 AND shard = 0
                UNION ALL
                SELECT slot, bookings, tickets_sold, gross_cents, cancellations, refunded_cents
-               FROM event_stats WHERE event_id = $1 AND shard <> 0) s
+               FROM event_stats WHERE event_id = $1 AND shard > 0) s
          GROUP BY 1
          HAVING sum(bookings) <> 0 OR sum(cancellations) <> 0 OR sum(refunded_cents) <> 0
          ORDER BY 1"#,

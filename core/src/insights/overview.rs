@@ -163,7 +163,7 @@ pub async fn overview(pool: &PgPool, actor: Actor, days: Days) -> Result<Overvie
                UNION ALL
                SELECT width_bucket(slot, b.at), bookings, cancellations, tickets_sold,
                       tickets_cancelled, gross_cents, refunded_cents
-               FROM event_stats WHERE event_id = e.id AND shard <> 0
+               FROM event_stats WHERE event_id = e.id AND shard > 0
                  AND slot >= b.at[1] AND slot < b.at[cardinality(b.at)]
              ) rows GROUP BY day
            ) s

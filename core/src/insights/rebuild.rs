@@ -73,7 +73,7 @@ pub async fn fold(pool: &PgPool, before: DateTime<Utc>) -> Result<u64, sqlx::Err
                  DELETE FROM event_stats
                  WHERE (event_id, slot, shard) IN (
                    SELECT event_id, slot, shard FROM event_stats
-                   WHERE slot < $1 AND shard <> 0 LIMIT $2 FOR UPDATE SKIP LOCKED)
+                   WHERE slot < $1 AND shard > 0 LIMIT $2 FOR UPDATE SKIP LOCKED)
                  RETURNING *
                ), merged AS (
                  INSERT INTO event_stats AS s (event_id, slot, shard, holds, bookings,

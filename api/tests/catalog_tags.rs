@@ -63,7 +63,14 @@ async fn tags_are_normalised_and_limited_to_ten() {
             &app,
             &alice,
             "Gig",
-            json!([" Jazz", "OUTDOOR", "jazz ", "Café"]),
+            json!([
+                " Jazz",
+                "OUTDOOR",
+                "jazz ",
+                "Café",
+                "ＪＡＺＺ",
+                "cafe\u{301}"
+            ]),
         )
         .await,
         201,
@@ -77,6 +84,8 @@ async fn tags_are_normalised_and_limited_to_ten() {
         json!(["rock n roll"]),
         json!([""]),
         json!(["x".repeat(33)]),
+        json!(["---"]),
+        json!(["\u{3164}"]),
     ] {
         let body = problem(draft(&app, &alice, "Bad", bad.clone()).await, 422).await;
         assert_eq!(body["errors"][0]["field"], "tags", "{bad}: {body}");

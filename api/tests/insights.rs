@@ -757,6 +757,11 @@ async fn only_the_organizer_and_admins_see_an_events_figures() {
             "/api/v1/stats/overview?from=2026-03-02&to=2026-03-01".to_owned(),
             "from",
         ),
+        ("/api/v1/stats/overview?to=-262143-01-01".to_owned(), "to"),
+        (
+            "/api/v1/stats/overview?from=-5000-01-01&to=-5000-01-02".to_owned(),
+            "to",
+        ),
         (
             "/api/v1/stats/overview?from=2020-01-01&to=2026-03-01".to_owned(),
             "to",

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 use crate::auth::Invalid;
 
@@ -11,13 +13,33 @@ pub const MAX_TAGS: usize = 10;
 /// Longest tag, in characters.
 pub const MAX_TAG_CHARS: usize = 32;
 
-/// `raw` trimmed and lower-cased, if it is then 1-32 letters, digits and
-/// `-`. Letters are any script's ("café" is a tag); digits are ASCII.
+/// `raw` trimmed, compatibility-normalised (NFKC: full-width "ＪＡＺＺ" and
+/// the ligature "ﬁ" become plain letters, a decomposed "café" the composed
+/// one) and lower-cased, if it is then 1-32 letters, digits and `-`, with at
+/// least one letter or digit. Letters are any script's, with their accents
+/// ("İstanbul" lower-cases to an i and a combining dot); digits are ASCII;
+/// Hangul fillers, which show as blanks, are refused.
 pub fn normalise(raw: &str) -> Option<String> {
-    let tag = raw.trim().to_lowercase();
+    let tag: String = raw
+        .trim()
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfc()
+        .collect();
+    let filler = |c: char| matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}');
+    let letter = |c: char| (c.is_alphabetic() && !filler(c)) || c.is_ascii_digit();
+    let mut previous: Option<char> = None;
+    let allowed = tag.chars().all(|c| {
+        let mark = is_combining_mark(c);
+        let ok = letter(c) || c == '-' || (mark && previous.is_some_and(char::is_alphabetic));
+        if !mark {
+            previous = Some(c);
+        }
+        ok
+    });
     let chars = tag.chars().count();
-    let allowed = |c: char| c.is_alphabetic() || c.is_ascii_digit() || c == '-';
-    ((1..=MAX_TAG_CHARS).contains(&chars) && tag.chars().all(allowed)).then_some(tag)
+    ((1..=MAX_TAG_CHARS).contains(&chars) && allowed && tag.chars().any(letter)).then_some(tag)
 }
 
 /// Normalises every tag, drops repeats (keeping the first), and reports
@@ -87,6 +109,20 @@ mod tests {
             assert_eq!(normalise(bad), None, "{bad:?}");
         }
         assert_eq!(normalise(&"x".repeat(32)).map(|t| t.len()), Some(32));
+        assert_eq!(normalise("ＪＡＺＺ").as_deref(), Some("jazz"));
+        assert_eq!(normalise("\u{FB01}ve").as_deref(), Some("five"));
+        assert_eq!(normalise("cafe\u{301}").as_deref(), Some("café"));
+        assert!(normalise("İstanbul").is_some());
+        for bad in [
+            "-",
+            "---",
+            "\u{3164}",
+            "\u{3164}\u{3164}",
+            "a\u{200B}b",
+            "\u{301}a",
+        ] {
+            assert_eq!(normalise(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -65,14 +65,33 @@ pub struct Days {
 
 impl Days {
     /// `from..=to`; by default the 30 days up to today. A reversed or
-    /// over-long range is a 422.
+    /// over-long range, or a day outside 1900-9999, is a 422.
     pub fn new(
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
         zone: Zone,
     ) -> Result<Self, Invalid> {
+        // chrono reaches years PostgreSQL's timestamps do not.
+        let first = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date");
+        let last = NaiveDate::from_ymd_opt(9999, 12, 30).expect("a date");
+        let within = |day: NaiveDate| (first..=last).contains(&day);
         let to = to.unwrap_or_else(|| zone.today());
-        let from = from.unwrap_or(to - chrono::Days::new(29));
+        if !within(to) {
+            return Err(Invalid::new(
+                "to",
+                "must be between 1900-01-01 and 9999-12-30",
+            ));
+        }
+        let from = match from {
+            Some(from) => from,
+            None => to.checked_sub_days(chrono::Days::new(29)).unwrap_or(first),
+        };
+        if !within(from) {
+            return Err(Invalid::new(
+                "from",
+                "must be between 1900-01-01 and 9999-12-30",
+            ));
+        }
         if from > to {
             return Err(Invalid::new("from", "must not be after `to`"));
         }
@@ -131,7 +150,9 @@ fn dense(days: Vec<DaySales>, first: NaiveDate, last: NaiveDate) -> Vec<DaySales
 }
 
 /// A zone chrono-tz knows but the server's tz database does not (an older
-/// one) fails the statement with 22023: the caller's 422, not a 500.
+/// one) fails the statement with 22023: the caller's 422, not a 500. So
+/// does a day its timestamps cannot hold (22008), should one get past
+/// [`Days::new`].
 fn zone_error(error: sqlx::Error) -> crate::catalog::CatalogError {
     match &error {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("22023") => vec![Invalid::new(
@@ -139,6 +160,9 @@ fn zone_error(error: sqlx::Error) -> crate::catalog::CatalogError {
             "this server's time zone database does not know it",
         )]
         .into(),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("22008") => {
+            vec![Invalid::new("from", "a day out of range")].into()
+        }
         _ => error.into(),
     }
 }
@@ -191,6 +215,18 @@ mod tests {
         assert!(Days::new(d("2026-03-02"), d("2026-03-01"), utc).is_err());
         assert!(Days::new(d("2024-01-01"), d("2026-01-01"), utc).is_err());
         assert!(Days::new(d("2026-03-01"), d("2026-03-01"), utc).is_ok());
+        let far = [
+            (None, "-262143-01-01"),
+            (d("-5000-01-01"), "-5000-01-02"),
+            (None, "+262142-12-01"),
+        ];
+        for (from, to) in far {
+            let to = to.parse::<NaiveDate>().ok();
+            assert!(
+                to.is_some() && Days::new(from, to, utc).is_err(),
+                "{from:?}..{to:?}"
+            );
+        }
     }
 
     #[test]

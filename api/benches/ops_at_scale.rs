@@ -20,10 +20,7 @@ use marquee_core::config::{Environment, Settings, config_dir};
 use marquee_core::testing::delete_prefix;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{
-    Running, common_env, free_port, fresh_database, hammer, knob, percentile_ms, release,
-    wait_ready,
-};
+use support::{Running, common_env, free_port, fresh_database, knob, release, wait_ready};
 
 /// Rows written per statement while filling.
 const FILL_CHUNK: i64 = 500_000;
@@ -120,21 +117,7 @@ async fn main() -> anyhow::Result<()> {
             format!("{base}/api/v1/ops/history"),
         ),
     ] {
-        hammer(&client, &url, &token, clients, clients * 2).await?;
-        let mut one = hammer(&client, &url, &token, 1, alone).await?;
-        one.sort();
-        let started = Instant::now();
-        let mut latencies = hammer(&client, &url, &token, clients, requests).await?;
-        let elapsed = started.elapsed();
-        latencies.sort();
-        println!(
-            "| `{label}` | {:.1} ms | {:.1} ms | {:.0} | {:.1} ms | {:.1} ms |",
-            percentile_ms(&one, 0.50),
-            percentile_ms(&one, 0.99),
-            requests as f64 / elapsed.as_secs_f64(),
-            percentile_ms(&latencies, 0.50),
-            percentile_ms(&latencies, 0.99),
-        );
+        support::latency_row(&client, label, &url, &token, (clients, alone, requests)).await?;
     }
 
     println!("| bulk action | jobs changed | time |");

@@ -18,7 +18,7 @@ use marquee_core::auth::{AccessTokens, Role};
 use marquee_core::config::{Environment, Settings, config_dir};
 use marquee_core::testing::delete_prefix;
 use secrecy::ExposeSecret;
-use support::{fresh_database, hammer, knob, percentile_ms};
+use support::{fresh_database, knob};
 
 const EVENTS: usize = 10;
 
@@ -73,21 +73,7 @@ async fn main() -> anyhow::Result<()> {
             format!("{base}/api/v1/stats/overview?from={from}&to={today}&tz=Europe/Paris"),
         ),
     ] {
-        hammer(&client, &url, &organizer, clients, clients * 2).await?;
-        let mut one = hammer(&client, &url, &organizer, 1, alone).await?;
-        one.sort();
-        let started = Instant::now();
-        let mut latencies = hammer(&client, &url, &organizer, clients, requests).await?;
-        let elapsed = started.elapsed();
-        latencies.sort();
-        println!(
-            "| `{label}` | {:.1} ms | {:.1} ms | {:.0} | {:.1} ms | {:.1} ms |",
-            percentile_ms(&one, 0.50),
-            percentile_ms(&one, 0.99),
-            requests as f64 / elapsed.as_secs_f64(),
-            percentile_ms(&latencies, 0.50),
-            percentile_ms(&latencies, 0.99),
-        );
+        support::latency_row(&client, label, &url, &organizer, (clients, alone, requests)).await?;
     }
     delete_prefix(settings.redis.url.expose_secret(), &prefix).await?;
     Ok(())

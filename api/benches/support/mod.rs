@@ -338,3 +338,31 @@ pub async fn hammer(
     }
     Ok(all)
 }
+
+/// Warms `url` up, then prints one table row: p50 and p99 of `alone`
+/// requests one at a time, and requests/s, p50 and p99 of `requests`
+/// from `clients` concurrent clients.
+pub async fn latency_row(
+    client: &reqwest::Client,
+    label: &str,
+    url: &str,
+    token: &str,
+    (clients, alone, requests): (usize, usize, usize),
+) -> anyhow::Result<()> {
+    hammer(client, url, token, clients, clients * 2).await?;
+    let mut one = hammer(client, url, token, 1, alone).await?;
+    one.sort();
+    let started = Instant::now();
+    let mut latencies = hammer(client, url, token, clients, requests).await?;
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "| `{label}` | {:.1} ms | {:.1} ms | {:.0} | {:.1} ms | {:.1} ms |",
+        percentile_ms(&one, 0.50),
+        percentile_ms(&one, 0.99),
+        requests as f64 / elapsed.as_secs_f64(),
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99),
+    );
+    Ok(())
+}

@@ -24,15 +24,21 @@ pub fn minor_digits(code: &str) -> u32 {
 /// currency's decimals, then the code ("10.50 USD", "1500 JPY",
 /// "1.234 KWD", "-0.05 EUR"). No grouping: the same in every language.
 pub fn format(minor: i64, code: &str) -> String {
+    format!("{} {code}", decimal(minor, code))
+}
+
+/// `minor` minor units of `code` as a plain decimal number, for machines
+/// and spreadsheets: "10.50", "1500", "1.234", "-0.05".
+pub fn decimal(minor: i64, code: &str) -> String {
     let digits = minor_digits(code);
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     if digits == 0 {
-        return format!("{sign}{abs} {code}");
+        return format!("{sign}{abs}");
     }
     let scale = 10u64.pow(digits);
     let width = digits as usize;
-    format!("{sign}{}.{:0width$} {code}", abs / scale, abs % scale)
+    format!("{sign}{}.{:0width$}", abs / scale, abs % scale)
 }
 
 #[cfg(test)]

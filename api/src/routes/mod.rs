@@ -7,6 +7,7 @@ mod booking;
 mod checkins;
 mod codes;
 mod events;
+mod exports;
 mod health;
 mod insights;
 mod ops;
@@ -70,7 +71,12 @@ fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openap
             tasks::TasksApi,
             subscriptions::SubscriptionsApi,
             venues::VenuesApi,
-            (events::EventsApi, tags::TagsApi, insights::InsightsApi),
+            (
+                events::EventsApi,
+                tags::TagsApi,
+                insights::InsightsApi,
+                exports::ExportsApi,
+            ),
             booking::BookingApi,
             tickets::TicketsApi,
             checkins::CheckinApi,

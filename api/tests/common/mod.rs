@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod process;
 pub mod tickets;
 pub mod waitlist;
 

@@ -10,6 +10,7 @@
 //!   the per-connection shards of closed slots (a scheduled job).
 
 mod event;
+pub mod exports;
 mod overview;
 mod rebuild;
 

@@ -122,10 +122,19 @@ impl Drop for TestContext {
 /// A running process's peak resident memory (`VmHWM`) in MiB; `None` once
 /// it has exited or off Linux. For benches that report footprint.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    proc_status_mib(pid, "VmHWM:")
+}
+
+/// A running process's resident memory now (`VmRSS`) in MiB.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    proc_status_mib(pid, "VmRSS:")
+}
+
+fn proc_status_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()

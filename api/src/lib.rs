@@ -87,6 +87,13 @@ impl Server {
             tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint))
         });
         let idle = Duration::from_secs(self.state.settings.http.idle_timeout_seconds);
+        // Live streams never finish by themselves: end them when draining
+        // starts, or shutdown would wait out its whole grace period.
+        let hub = self.state.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
         let app = app(self.state).map_to_response().boxed();
         let app = match self.layer {
             Some(layer) => layer(app),

@@ -8,6 +8,7 @@ use marquee_core::jobs::Producer;
 use marquee_core::rate_limit::{Decision, RateLimiter, Rule};
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
 /// Shared application state; cheap to clone.
@@ -39,6 +40,10 @@ pub struct AppState {
     pub catalog: marquee_core::catalog::cache::CatalogCache,
     /// Operator figures, cached.
     pub figures: Arc<crate::metrics::Figures>,
+    /// Publishes live updates after commits.
+    pub live: marquee_core::live::Publisher,
+    /// This process's live streams.
+    pub hub: marquee_core::live::Hub,
 }
 
 impl AppState {
@@ -82,7 +87,20 @@ impl AppState {
         let figures = Arc::new(crate::metrics::Figures::new(
             std::time::Duration::from_secs(settings.http.metrics_cache_seconds),
         ));
+        let live = marquee_core::live::Publisher::new(
+            pool.clone(),
+            redis.clone(),
+            &settings.redis.key_prefix,
+        );
+        let hub = marquee_core::live::Hub::new(
+            settings.redis.url.expose_secret(),
+            redis.clone(),
+            &settings.redis.key_prefix,
+            settings.live.max_streams_per_ip,
+        );
         Ok(Self {
+            live,
+            hub,
             figures,
             pool,
             redis,
@@ -99,6 +117,13 @@ impl AppState {
 }
 
 impl AppState {
+    /// An event's availability or door changed and the change committed:
+    /// drops its cached availability and publishes a live snapshot.
+    pub async fn availability_changed(&self, event: uuid::Uuid) {
+        self.live.changed(event);
+        self.catalog.invalidate_availability(event).await;
+    }
+
     /// Counts a request against `rule`; 429 with Retry-After when over.
     pub async fn limit(
         &self,

@@ -93,6 +93,8 @@ pub struct Settings {
     pub booking: BookingSettings,
     /// The payment provider.
     pub payments: PaymentSettings,
+    /// Live event streams.
+    pub live: LiveSettings,
     /// Logging.
     pub log: LogSettings,
     /// Which environment file was loaded.
@@ -158,7 +160,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 21] = [
+        let checks: [(&str, bool, &str); 23] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -203,6 +205,16 @@ impl Settings {
                 "worker.fetch_batch",
                 (1..=1_000).contains(&self.worker.fetch_batch),
                 "must be 1-1000",
+            ),
+            (
+                "live.max_streams_per_ip",
+                (1..=100_000).contains(&self.live.max_streams_per_ip),
+                "must be 1-100000",
+            ),
+            (
+                "live.heartbeat_seconds",
+                (1..=300).contains(&self.live.heartbeat_seconds),
+                "must be 1-300",
             ),
             (
                 "booking.max_active_holds_per_event",

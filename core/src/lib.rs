@@ -11,6 +11,7 @@ pub mod emails;
 pub mod idempotency;
 pub mod insights;
 pub mod jobs;
+pub mod live;
 pub mod metrics;
 pub mod money;
 pub mod ops;

@@ -77,7 +77,7 @@ impl BookingApi {
         let hold = holds::create(&state.pool, auth.0.user_id, id.0, &request, limits)
             .await
             .map_err(ApiError::from)?;
-        state.catalog.invalidate_availability(id.0).await;
+        state.availability_changed(id.0).await;
         Ok(HoldCreated::Created(Json(hold.into())))
     }
 
@@ -108,7 +108,7 @@ impl BookingApi {
             .await
             .map_err(ApiError::from)?;
         state.producer.dispatch(&jobs).await;
-        state.catalog.invalidate_availability(event).await;
+        state.availability_changed(event).await;
         Ok(Released::Done)
     }
 
@@ -194,10 +194,7 @@ impl BookingApi {
         match checkout::confirm(&state.pool, state.payments.as_ref(), user, &request).await {
             Ok((booking, jobs)) => {
                 state.producer.dispatch(&jobs).await;
-                state
-                    .catalog
-                    .invalidate_availability(booking.event_id)
-                    .await;
+                state.availability_changed(booking.event_id).await;
                 let view = BookingView::from(booking);
                 let stored = view.to_json().unwrap_or_default();
                 idempotency::finish(&state.pool, user, "bookings", &key, 201, &stored)
@@ -244,7 +241,7 @@ impl BookingApi {
             .await
             .map_err(ApiError::from)?;
         state.producer.dispatch(&jobs).await;
-        state.catalog.invalidate_availability(refund.event_id).await;
+        state.availability_changed(refund.event_id).await;
         Ok(Json(CancelledView {
             status: "cancelled".to_owned(),
             refund: RefundView {

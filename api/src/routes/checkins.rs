@@ -82,6 +82,7 @@ impl CheckinApi {
             Ok(outcome) => {
                 let view = CheckinView::from(outcome);
                 if view.status == "ok" {
+                    state.live.changed(id.0);
                     Ok(Admitted::Ok(Json(view)))
                 } else {
                     Err(ApiError::Checkin(Box::new(view)).into())
@@ -153,6 +154,7 @@ impl CheckinApi {
         let results = checkin::check_in_batch(&state.pool, id.0, &scans)
             .await
             .map_err(ApiError::from)?;
+        state.live.changed(id.0);
         Ok(Json(BatchResults::new(&scans, results)))
     }
 

@@ -10,6 +10,7 @@ mod events;
 mod exports;
 mod health;
 mod insights;
+mod live;
 mod ops;
 mod otp;
 mod subscriptions;
@@ -76,6 +77,7 @@ fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openap
                 tags::TagsApi,
                 insights::InsightsApi,
                 exports::ExportsApi,
+                live::LiveApi,
             ),
             booking::BookingApi,
             tickets::TicketsApi,

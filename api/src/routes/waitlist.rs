@@ -69,7 +69,7 @@ impl WaitlistApi {
             .await
             .map_err(ApiError::from)?;
         state.producer.dispatch(&Vec::from_iter(promotion)).await;
-        state.catalog.invalidate_availability(id.0).await;
+        state.availability_changed(id.0).await;
         Ok(JoinedResponse::Created(Json(joined.into())))
     }
 
@@ -102,7 +102,7 @@ impl WaitlistApi {
             .await
             .map_err(ApiError::from)?;
         state.producer.dispatch(&Vec::from_iter(promotion)).await;
-        state.catalog.invalidate_availability(id.0).await;
+        state.availability_changed(id.0).await;
         Ok(LeftResponse::Left)
     }
 
@@ -167,7 +167,7 @@ impl WaitlistApi {
             .await
             .map_err(ApiError::from)?;
         state.producer.dispatch(&promoted.jobs).await;
-        state.catalog.invalidate_availability(id.0).await;
+        state.availability_changed(id.0).await;
         Ok(Json(promoted.into()))
     }
 }

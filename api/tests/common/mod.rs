@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod process;
+pub mod sse;
 pub mod tickets;
 pub mod waitlist;
 

@@ -136,6 +136,18 @@ pub struct Availability {
     pub waitlist_waiting: i64,
     /// Nothing at all left for the public.
     pub sold_out: bool,
+    /// General-admission units anyone may hold now, per ticket type.
+    #[serde(default)]
+    pub units_left: Vec<UnitsLeft>,
+}
+
+/// What is left of one ticket type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnitsLeft {
+    /// The ticket type.
+    pub ticket_type_id: Uuid,
+    /// Units anyone may hold now (0 while the waitlist has them).
+    pub available: i64,
 }
 
 /// An event with its availability.
@@ -166,8 +178,23 @@ pub async fn detail(
         Some(event) if visible(&event, viewer) => event,
         _ => return Err(CatalogError::NotFound("no such event")),
     };
+    let availability = availability(pool, &event).await?;
+    let cancellation = if event.status == EventStatus::Cancelled {
+        Some(crate::booking::cancel::progress(pool, id).await?)
+    } else {
+        None
+    };
+    Ok(EventDetail {
+        event,
+        availability,
+        cancellation,
+    })
+}
+
+/// What is left of `event` to buy now.
+pub async fn availability(pool: &PgPool, event: &Event) -> Result<Availability, CatalogError> {
     // Free inventory someone waits for is not for the public (hold-back).
-    let back = crate::waitlist::held_back(pool, id).await?;
+    let back = crate::waitlist::held_back(pool, event.id).await?;
     let seats = sqlx::query!(
         r#"SELECT count(*) AS "total!",
                 count(*) FILTER (WHERE (status = 'available' OR (status = 'held' AND held_until <= now()))
@@ -178,22 +205,29 @@ pub async fn detail(
                 count(*) FILTER (WHERE status = 'sold') AS "sold!",
                 count(*) FILTER (WHERE status = 'blocked') AS "blocked!"
          FROM event_seats WHERE event_id = $1"#,
-        id,
+        event.id,
         back.everything,
         &back.sections,
     )
     .fetch_one(pool)
     .await?;
     let (mut tickets_available, mut tickets_held_back) = (0, 0);
+    let mut units_left = Vec::with_capacity(event.ticket_types.len());
     for t in &event.ticket_types {
         let free = i64::from(t.capacity - t.sold - t.held);
-        if back.ticket_type(t.id) {
+        let public = if back.ticket_type(t.id) {
             tickets_held_back += free;
+            0
         } else {
             tickets_available += free;
-        }
+            free
+        };
+        units_left.push(UnitsLeft {
+            ticket_type_id: t.id,
+            available: public,
+        });
     }
-    let availability = Availability {
+    Ok(Availability {
         seats_total: seats.total,
         seats_available: seats.available,
         seats_held_back: seats.held_back,
@@ -204,16 +238,7 @@ pub async fn detail(
         seats_blocked: seats.blocked,
         tickets_available,
         sold_out: seats.available + tickets_available == 0,
-    };
-    let cancellation = if event.status == EventStatus::Cancelled {
-        Some(crate::booking::cancel::progress(pool, id).await?)
-    } else {
-        None
-    };
-    Ok(EventDetail {
-        event,
-        availability,
-        cancellation,
+        units_left,
     })
 }
 

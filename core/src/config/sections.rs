@@ -242,6 +242,16 @@ pub struct BookingSettings {
     pub max_active_holds_per_event: i64,
 }
 
+/// `[live]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct LiveSettings {
+    /// Live event streams one client address may hold open on one API
+    /// process (an IPv6 client: its /64).
+    pub max_streams_per_ip: usize,
+    /// Seconds between heartbeat comments on an idle stream.
+    pub heartbeat_seconds: u64,
+}
+
 /// `[payments]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentSettings {

@@ -430,6 +430,8 @@ const PUBLIC: &[(&str, &str)] = &[
 const OPTIONAL: &[(&str, &str)] = &[
     ("GET", "/api/v1/events/{id}"),
     ("GET", "/api/v1/events/{id}/seats"),
+    ("GET", "/api/v1/events/{id}/live"),
+    ("GET", "/api/v1/events/{id}/announcements"),
 ];
 
 /// Every operation declares its security in /openapi.json: people's bearer

@@ -50,6 +50,8 @@ pub struct JobContext {
     pub mailer: Mailer,
     /// Pays refunds back.
     pub payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
+    /// Tells live clients about committed changes.
+    pub live: marquee_core::live::Publisher,
 }
 
 type BoxedHandler = Arc<

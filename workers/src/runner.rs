@@ -40,6 +40,7 @@ pub struct Runner {
     records: PgPool,
     payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
     in_flight: Arc<InFlight>,
+    live: marquee_core::live::Publisher,
 }
 
 /// History counter slots (see `queue_minutes`); each process picks one.
@@ -76,7 +77,13 @@ impl Runner {
         };
         let slot = rand::random_range(0..HISTORY_SLOTS);
         let ledger = LedgerWrites::spawn(&pool, worker_name, slot, retry);
+        let live = marquee_core::live::Publisher::new(
+            pool.clone(),
+            marquee_core::redis::connect(&settings.redis)?,
+            &settings.redis.key_prefix,
+        );
         Ok(Arc::new(Self {
+            live,
             registry,
             ledger,
             pool,
@@ -302,6 +309,7 @@ impl Runner {
             producer: self.producer.clone(),
             settings: self.settings.clone(),
             mailer: self.mailer.clone(),
+            live: self.live.clone(),
         };
         let run = AssertUnwindSafe(handler(claimed.payload.clone(), ctx)).catch_unwind();
         match tokio::time::timeout(self.job_timeout, run).await {

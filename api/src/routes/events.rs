@@ -294,6 +294,7 @@ impl EventsApi {
                 .map_err(ApiError::from)?;
         state.producer.dispatch(&Vec::from_iter(promotion)).await;
         state.catalog.invalidate().await;
+        state.live.changed(id.0);
         Ok(Json(event.into()))
     }
 
@@ -351,5 +352,6 @@ async fn transition(
     }
     .map_err(ApiError::from)?;
     state.catalog.invalidate().await;
+    state.live.changed(id);
     Ok(Json(event.into()))
 }

@@ -28,6 +28,8 @@ pub struct Swept {
     /// Waitlist promotions and expiry emails, to dispatch after the commit
     /// (the relay pushes them otherwise).
     pub jobs: Vec<Enqueued>,
+    /// The events whose holds were released.
+    pub events: Vec<Uuid>,
 }
 
 /// The sweep: releases every expired hold, in its own transaction.
@@ -70,12 +72,13 @@ async fn expire(conn: &mut PgConnection, event: Option<Uuid>) -> Result<Swept, s
     let mut events: Vec<Uuid> = expired.iter().map(|h| h.event_id).collect();
     events.sort();
     events.dedup();
-    for event in events {
-        jobs.extend(waitlist::inventory_freed(conn, event).await?);
+    for event in &events {
+        jobs.extend(waitlist::inventory_freed(conn, *event).await?);
     }
     Ok(Swept {
         released: holds.len() as u64,
         jobs,
+        events,
     })
 }
 

@@ -28,6 +28,14 @@ struct Inner {
     started: std::sync::Once,
 }
 
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("channel", &self.inner.keys.channel())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Publisher {
     /// Publishes through `redis` under `key_prefix`.
     pub fn new(pool: PgPool, redis: ConnectionManager, key_prefix: &str) -> Self {

@@ -16,6 +16,7 @@ pub async fn run(job: CancelEventBookings, ctx: JobContext) -> Result<(), JobErr
     })
     .await
     .map_err(JobError::retryable)?;
+    ctx.live.changed(job.event_id);
     tracing::info!(event.id = %job.event_id, cancelled, "event's bookings cancelled");
     Ok(())
 }

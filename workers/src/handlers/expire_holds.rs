@@ -11,6 +11,9 @@ use crate::registry::JobContext;
 pub async fn run(_job: ExpireHolds, ctx: JobContext) -> Result<(), JobError> {
     let swept = holds::sweep(&ctx.pool).await.map_err(JobError::retryable)?;
     ctx.producer.dispatch(&swept.jobs).await;
+    for event in &swept.events {
+        ctx.live.changed(*event);
+    }
     if swept.released > 0 {
         tracing::info!(released = swept.released, "expired holds released");
     }

@@ -12,6 +12,7 @@ pub async fn run(job: PromoteWaitlist, ctx: JobContext) -> Result<(), JobError> 
         .map_err(JobError::retryable)?;
     ctx.producer.dispatch(&promoted.jobs).await;
     if !promoted.offers.is_empty() {
+        ctx.live.changed(job.event_id);
         tracing::info!(event.id = %job.event_id, offers = promoted.offers.len(), "waitlist offers made");
     }
     Ok(())

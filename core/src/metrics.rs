@@ -131,6 +131,21 @@ fn describe() {
         "Waitlist offers that expired."
     );
     describe_counter!(
+        "marquee_live_published_total",
+        Unit::Count,
+        "Live event updates published to Redis (snapshots and announcements)."
+    );
+    describe_counter!(
+        "marquee_live_dropped_total",
+        Unit::Count,
+        "Live streams dropped because their client fell too far behind."
+    );
+    describe_gauge!(
+        "marquee_live_streams",
+        Unit::Count,
+        "Live event streams open on this process."
+    );
+    describe_counter!(
         "marquee_scheduler_ticks_total",
         Unit::Count,
         "Cron ticks by schedule and outcome (enqueued, duplicate: another replica had, error)."

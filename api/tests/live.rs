@@ -407,3 +407,87 @@ async fn the_workers_hold_sweep_publishes_the_units_it_frees() {
         .expect("the sweep's release, published by the worker");
     assert_eq!(freed.data["ticket_types"][0]["available"], 5);
 }
+
+/// A snapshot message for `event` numbered `seq`, as a publisher sends it.
+fn published(event: uuid::Uuid, seq: i64) -> String {
+    serde_json::to_string(&marquee_core::live::Update::Snapshot(
+        marquee_core::live::Snapshot {
+            seq,
+            event_id: event,
+            status: marquee_core::catalog::events::EventStatus::Published,
+            seats_available: seq,
+            seats_held: 0,
+            seats_sold: 0,
+            tickets_available: 0,
+            ticket_types: Vec::new(),
+            sold_out: false,
+            checked_in: 0,
+        },
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_client_is_dropped_without_delaying_the_others() {
+    use futures::StreamExt;
+    use marquee_core::live::{Hub, stream};
+    use redis::AsyncCommands;
+    use secrecy::ExposeSecret;
+
+    let app = TestApp::spawn().await;
+    let (_, event) = event_on_sale(&app, 2, 1).await;
+    let event: uuid::Uuid = event["id"].as_str().unwrap().parse().unwrap();
+    let settings = &app.ctx.settings;
+    let hub = Hub::new(
+        settings.redis.url.expose_secret(),
+        app.ctx.redis(),
+        &settings.redis.key_prefix,
+        10,
+    );
+    let open = |ip: &str| {
+        let slot = hub.slot(ip.to_owned()).unwrap();
+        stream::open(&hub, &app.ctx.pool, event, None, slot)
+    };
+    let mut fast = Box::pin(open("192.0.2.1").await.unwrap());
+    let mut slow = Box::pin(open("192.0.2.2").await.unwrap());
+    assert!(fast.next().await.is_some(), "the first snapshot");
+    assert!(slow.next().await.is_some(), "the first snapshot");
+
+    // 100 messages while the slow client reads nothing; the fast one keeps
+    // up, reading each as it comes.
+    let mut redis = app.ctx.redis();
+    let channel = format!("{}:live", settings.redis.key_prefix);
+    let mut received = Vec::new();
+    for seq in 1_000..1_100 {
+        let _: i64 = redis
+            .publish(&channel, published(event, seq))
+            .await
+            .unwrap();
+        let next = tokio::time::timeout(SECOND, fast.next()).await;
+        received.push(next.expect("no delay").expect("still open").seq());
+    }
+    assert_eq!(received, (1_000..1_100).collect::<Vec<_>>());
+    // The slow one fell more than 64 behind: its stream ends.
+    let next = tokio::time::timeout(SECOND, slow.next()).await.unwrap();
+    assert!(next.is_none(), "the slow client is dropped");
+
+    // Older numbers are never sent after newer ones.
+    let _: i64 = redis.publish(&channel, published(event, 5)).await.unwrap();
+    let _: i64 = redis
+        .publish(&channel, published(event, 2_000))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(SECOND, fast.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.seq(), 2_000);
+    hub.close();
+    assert!(
+        tokio::time::timeout(SECOND, fast.next())
+            .await
+            .unwrap()
+            .is_none(),
+        "closing the hub ends its streams"
+    );
+}

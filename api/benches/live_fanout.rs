@@ -81,8 +81,8 @@ async fn main() -> anyhow::Result<()> {
 
     let mut latencies = Vec::with_capacity(clients * rounds);
     let mut missing = 0;
-    for round in 1..=rounds {
-        let buyer = tokens.issue(people[round], Role::User, uuid::Uuid::now_v7());
+    for (round, person) in people.iter().enumerate().skip(1) {
+        let buyer = tokens.issue(*person, Role::User, uuid::Uuid::now_v7());
         let expected = CAPACITY - round as i64;
         client
             .post(format!("{base}/api/v1/events/{event}/holds"))

@@ -13,7 +13,6 @@ use marquee_core::jobs::{self, Noop, Producer};
 use marquee_core::testing::TestContext;
 use marquee_worker::testing::SmtpSink;
 use reqwest::Method;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 /// The `marquee-worker` binary next to this test's own (`cargo test
@@ -40,20 +39,7 @@ fn spawn_worker(ctx: &TestContext, name: &str, queues: &str, env: &[(&str, Strin
     command
         .args(["--queues", queues, "--name", name])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("MARQUEE_ENV", "test")
-        .env(
-            "MARQUEE__DATABASE__URL",
-            ctx.settings.database.url.expose_secret(),
-        )
-        .env(
-            "MARQUEE__REDIS__URL",
-            ctx.settings.redis.url.expose_secret(),
-        )
-        .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
-        .env(
-            "MARQUEE_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-        );
+        .envs(ctx.process_env());
     if std::env::var_os("TEST_LOG").is_none() {
         command.stdout(Stdio::null()).stderr(Stdio::null());
     }

@@ -6,7 +6,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use marquee_core::testing::TestContext;
-use secrecy::ExposeSecret;
 
 pub struct ApiProcess {
     pub base: String,
@@ -24,20 +23,7 @@ impl ApiProcess {
             .port();
         let child = Command::new(env!("CARGO_BIN_EXE_marquee-api"))
             .arg("serve")
-            .env("MARQUEE_ENV", "test")
-            .env(
-                "MARQUEE_CONFIG_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-            )
-            .env(
-                "MARQUEE__DATABASE__URL",
-                ctx.settings.database.url.expose_secret(),
-            )
-            .env(
-                "MARQUEE__REDIS__URL",
-                ctx.settings.redis.url.expose_secret(),
-            )
-            .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
+            .envs(ctx.process_env())
             .env("MARQUEE__HTTP__PORT", port.to_string())
             .env("MARQUEE__HTTP__METRICS_PORT", "0")
             .env("MARQUEE__LOG__FILTER", "warn")

@@ -81,6 +81,28 @@ impl TestContext {
         }
     }
 
+    /// What a child process (a real binary) needs in its environment to run
+    /// with the test settings on this test's database and Redis namespace.
+    pub fn process_env(&self) -> Vec<(&'static str, String)> {
+        let config = config_dir().expect("config dir");
+        vec![
+            ("MARQUEE_ENV", "test".to_owned()),
+            ("MARQUEE_CONFIG_DIR", config.display().to_string()),
+            (
+                "MARQUEE__DATABASE__URL",
+                self.settings.database.url.expose_secret().to_owned(),
+            ),
+            (
+                "MARQUEE__REDIS__URL",
+                self.settings.redis.url.expose_secret().to_owned(),
+            ),
+            (
+                "MARQUEE__REDIS__KEY_PREFIX",
+                self.settings.redis.key_prefix.clone(),
+            ),
+        ]
+    }
+
     /// A Redis connection for this test.
     pub fn redis(&self) -> redis::aio::ConnectionManager {
         crate::redis::connect(&self.settings.redis).expect("redis url")

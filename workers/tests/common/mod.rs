@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use marquee_core::jobs::{self, Enqueued, Job, JobOptions, JobRecord, JobStatus, Producer};
 use marquee_core::testing::TestContext;
 use marquee_worker::{JobContext, Registry, handlers};
-use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 pub fn producer(ctx: &TestContext) -> Producer {
@@ -117,20 +116,7 @@ pub fn spawn_worker_with(
     command
         .args(["--queues", queues, "--name", name])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("MARQUEE_ENV", "test")
-        .env(
-            "MARQUEE__DATABASE__URL",
-            ctx.settings.database.url.expose_secret(),
-        )
-        .env(
-            "MARQUEE__REDIS__URL",
-            ctx.settings.redis.url.expose_secret(),
-        )
-        .env("MARQUEE__REDIS__KEY_PREFIX", &ctx.settings.redis.key_prefix)
-        .env(
-            "MARQUEE_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-        );
+        .envs(ctx.process_env());
     if std::env::var_os("TEST_LOG").is_none() {
         command.stdout(Stdio::null()).stderr(Stdio::null());
     }

@@ -141,11 +141,14 @@ async fn a_failed_checkout_publishes_nothing() {
         .until("snapshot", SECOND, |d| d["seats_held"] == 1)
         .await
         .expect("the hold");
+    // Let anything still on its way (publishing the event) arrive first.
+    while stream.next(Duration::from_millis(500)).await.is_some() {}
     let declined = checkout(&app, &fan, &held, "tok_declined").await;
     problem(declined, 402).await;
+    let after = stream.next(2 * SECOND).await;
     assert!(
-        stream.next(2 * SECOND).await.is_none(),
-        "a rolled-back checkout sends no message"
+        after.is_none(),
+        "a rolled-back checkout sends no message: {after:?}"
     );
 }
 
@@ -450,15 +453,16 @@ async fn a_slow_client_is_dropped_without_delaying_the_others() {
     };
     let mut fast = Box::pin(open("192.0.2.1").await.unwrap());
     let mut slow = Box::pin(open("192.0.2.2").await.unwrap());
-    assert!(fast.next().await.is_some(), "the first snapshot");
+    let first = fast.next().await.expect("the first snapshot").seq();
     assert!(slow.next().await.is_some(), "the first snapshot");
+    let base = first + 1_000;
 
     // 100 messages while the slow client reads nothing; the fast one keeps
     // up, reading each as it comes.
     let mut redis = app.ctx.redis();
     let channel = format!("{}:live", settings.redis.key_prefix);
     let mut received = Vec::new();
-    for seq in 1_000..1_100 {
+    for seq in base..base + 100 {
         let _: i64 = redis
             .publish(&channel, published(event, seq))
             .await
@@ -466,22 +470,25 @@ async fn a_slow_client_is_dropped_without_delaying_the_others() {
         let next = tokio::time::timeout(SECOND, fast.next()).await;
         received.push(next.expect("no delay").expect("still open").seq());
     }
-    assert_eq!(received, (1_000..1_100).collect::<Vec<_>>());
+    assert_eq!(received, (base..base + 100).collect::<Vec<_>>());
     // The slow one fell more than 64 behind: its stream ends.
     let next = tokio::time::timeout(SECOND, slow.next()).await.unwrap();
     assert!(next.is_none(), "the slow client is dropped");
 
     // Older numbers are never sent after newer ones.
-    let _: i64 = redis.publish(&channel, published(event, 5)).await.unwrap();
     let _: i64 = redis
-        .publish(&channel, published(event, 2_000))
+        .publish(&channel, published(event, base + 5))
+        .await
+        .unwrap();
+    let _: i64 = redis
+        .publish(&channel, published(event, base + 500))
         .await
         .unwrap();
     let next = tokio::time::timeout(SECOND, fast.next())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(next.seq(), 2_000);
+    assert_eq!(next.seq(), base + 500);
     hub.close();
     assert!(
         tokio::time::timeout(SECOND, fast.next())
@@ -490,4 +497,109 @@ async fn a_slow_client_is_dropped_without_delaying_the_others() {
             .is_none(),
         "closing the hub ends its streams"
     );
+}
+
+#[tokio::test]
+async fn after_redis_restarts_empty_streams_resync_and_numbers_keep_increasing() {
+    let mut redis = marquee_core::testing::PrivateRedis::start();
+    let port = redis.port;
+    let mut ctx = TestContext::new().await;
+    ctx.settings.redis.url = secrecy::SecretString::from(redis.url());
+    let app = TestApp::spawn_with(ctx).await;
+    let (alice, event) = event_on_sale(&app, 6, 1).await;
+    let event = event["id"].as_str().unwrap().to_owned();
+    let seats = seat_ids(&app, &event).await;
+    let fan = people(&app, 1).await.remove(0);
+    let url = app.url(&live(&event));
+    let mut stream = Sse::open(&app.client, &url, None, None).await;
+    stream.next(SECOND).await.unwrap();
+    let posted = json_of(announce(&app, &alice, &event, "Before").await, 201).await;
+    let before = stream
+        .until("announcement", SECOND, |_| true)
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    assert_eq!(Some(before), posted["seq"].as_i64());
+
+    // Redis dies and comes back with nothing: the counter is gone too.
+    redis.stop();
+    let _redis = marquee_core::testing::PrivateRedis::start_on(port);
+    let resynced = stream
+        .until("snapshot", 10 * SECOND, |_| true)
+        .await
+        .expect("a fresh snapshot once the subscription is back");
+    assert!(resynced.id.unwrap() > before, "numbers never go back");
+
+    hold(&app, &fan, &event, &seats[..1]).await;
+    let held = stream
+        .until("snapshot", 5 * SECOND, |d| d["seats_held"] == 1)
+        .await
+        .expect("updates flow again");
+    assert!(held.id.unwrap() > resynced.id.unwrap());
+
+    // An announcement after the wipe is numbered above the one before it,
+    // so a reconnect from before the wipe replays exactly it.
+    let after = json_of(announce(&app, &alice, &event, "After").await, 201).await;
+    assert!(after["seq"].as_i64().unwrap() > before);
+    drop(stream);
+    let mut back = Sse::open(&app.client, &url, None, Some(&before.to_string())).await;
+    let replayed = back.next(SECOND).await.unwrap();
+    assert_eq!(replayed.data["message"], "After");
+    assert_eq!(back.next(SECOND).await.unwrap().event, "snapshot");
+}
+
+#[tokio::test]
+async fn someone_elses_announcements_do_not_use_up_the_events_budget() {
+    let app = TestApp::spawn().await;
+    let (alice, event) = event_on_sale(&app, 2, 1).await;
+    let event = event["id"].as_str().unwrap().to_owned();
+    let bob = organizer(&app, "bob@example.com").await;
+    for _ in 0..61 {
+        problem(announce(&app, &bob, &event, "mine now").await, 404).await;
+    }
+    json_of(announce(&app, &alice, &event, "Still mine").await, 201).await;
+}
+
+#[tokio::test]
+async fn announcement_text_keeps_line_breaks_and_needs_something_visible() {
+    let app = TestApp::spawn().await;
+    let (alice, event) = event_on_sale(&app, 2, 1).await;
+    let event = event["id"].as_str().unwrap().to_owned();
+    let posted = json_of(
+        announce(&app, &alice, &event, "Gate A\r\nGate B").await,
+        201,
+    )
+    .await;
+    assert_eq!(posted["message"], "Gate A\nGate B");
+    for invisible in ["\u{200b}", "\u{feff} \u{200d}", "\u{202e}"] {
+        let answer = problem(announce(&app, &alice, &event, invisible).await, 422).await;
+        assert_eq!(answer["errors"][0]["field"], "message");
+    }
+    // A draft's announcements go with it.
+    let draft = json_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/events",
+            Some(&alice),
+            Some(json!({"title": "Draft", "currency": "EUR",
+                "starts_at": (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339(),
+                "ticket_types": [{"name": "GA", "price_cents": 100, "capacity": 3}]})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let draft = draft["id"].as_str().unwrap();
+    json_of(announce(&app, &alice, draft, "Soon").await, 201).await;
+    let deleted = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/events/{draft}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status(), 204);
 }

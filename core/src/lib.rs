@@ -24,6 +24,7 @@ pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 pub mod tickets;
 pub mod waitlist;
 

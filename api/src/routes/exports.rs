@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use crate::auth::BearerAuth;
-use crate::contract::{FORBIDDEN, NOT_FOUND, Problems};
+use crate::contract::{FORBIDDEN, NOT_FOUND, Problems, SERVICE_UNAVAILABLE};
 use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
@@ -36,14 +36,16 @@ enum Csv {
 impl ExportsApi {
     /// Attendees: one row per live ticket (ticket_id, booking_reference,
     /// name, email, ticket, status, checked_in_at, booked_at), in sale
-    /// order. Organizers export their own events, admins any.
+    /// order. Organizers export their own events, admins any. At most 2
+    /// exports per person and 16 in all stream at once per API process;
+    /// more are 503 with Retry-After.
     #[oai(path = "/events/:id/attendees.csv", method = "get")]
     async fn attendees(
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> Result<Csv, Problems<{ FORBIDDEN | NOT_FOUND }>> {
+    ) -> Result<Csv, Problems<{ FORBIDDEN | NOT_FOUND | SERVICE_UNAVAILABLE }>> {
         csv(&state, &auth, id.0, Export::Attendees).await
     }
 
@@ -57,7 +59,7 @@ impl ExportsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> Result<Csv, Problems<{ FORBIDDEN | NOT_FOUND }>> {
+    ) -> Result<Csv, Problems<{ FORBIDDEN | NOT_FOUND | SERVICE_UNAVAILABLE }>> {
         csv(&state, &auth, id.0, Export::Bookings).await
     }
 }
@@ -67,13 +69,20 @@ async fn csv(
     auth: &BearerAuth,
     event: Uuid,
     what: Export,
-) -> Result<Csv, Problems<{ FORBIDDEN | NOT_FOUND }>> {
+) -> Result<Csv, Problems<{ FORBIDDEN | NOT_FOUND | SERVICE_UNAVAILABLE }>> {
     let actor = auth.0.require_organizer()?;
-    let chunks = exports::export(&state.pool, actor, event, what)
+    let (chunks, slot) = exports::export(&state.pool, actor, event, what)
         .await
-        .map_err(ApiError::from)?;
-    let stream = futures::stream::unfold(chunks, |mut chunks| async move {
-        chunks.recv().await.map(|chunk| (chunk, chunks))
+        .map_err(|error| match error {
+            exports::ExportError::Catalog(e) => ApiError::from(e),
+            exports::ExportError::Busy => ApiError::Unavailable {
+                detail: error.to_string(),
+                retry_after: 5,
+            },
+        })?;
+    // The slot goes with the body: a stalled client keeps its place.
+    let stream = futures::stream::unfold((chunks, slot), |(mut chunks, slot)| async move {
+        chunks.recv().await.map(|chunk| (chunk, (chunks, slot)))
     });
     Ok(Csv::Ok(
         Binary(Body::from_bytes_stream(stream)),

@@ -96,13 +96,18 @@ impl LiveApi {
                 }
             })?;
         let heartbeat = Duration::from_secs(state.settings.live.heartbeat_seconds);
+        let mut sent = last_seen.unwrap_or(0);
         Ok(EventStream::new(updates.map(LiveMessage::from).boxed())
             .keep_alive(heartbeat)
-            .to_event(|message| {
+            .to_event(move |message| {
+                // Messages from different processes can arrive a little out
+                // of number order; the SSE id is the highest number sent so
+                // far, so `Last-Event-ID` never goes back.
                 let (kind, seq) = message.kind_and_seq();
+                sent = sent.max(seq);
                 Event::message(poem_openapi::types::ToJSON::to_json_string(&message))
                     .event_type(kind)
-                    .id(seq.to_string())
+                    .id(sent.to_string())
             }))
     }
 
@@ -122,7 +127,9 @@ impl LiveApi {
     > {
         let actor = auth.0.require_organizer()?;
         announcements::check(&body.0.message).map_err(|p| ApiError::from(vec![p]))?;
-        stream::may_watch(&state.pool, id.0, Some(actor))
+        // Ownership before the limit: someone else's requests must not
+        // use up this event's budget.
+        announcements::may_post(&state.pool, actor, id.0)
             .await
             .map_err(ApiError::from)?;
         let rule = Rule {

@@ -10,10 +10,16 @@
 //! appears once. If the database fails part way, the body ends with an
 //! error and the client sees a broken transfer, never a short file.
 //!
+//! A client that stops reading keeps its connection's buffers (a couple of
+//! MB) until TCP gives up, so exports in progress are capped per process
+//! ([`MAX_IN_FLIGHT`]) and per person ([`MAX_PER_PERSON`]).
+//!
 //! Cells are injection-safe: every cell is quoted, and one starting with a
 //! character a spreadsheet reads as a formula gets a leading `'`.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::PgPool;
@@ -27,6 +33,65 @@ use crate::money;
 pub const PAGE: i64 = 1_000;
 /// Chunks (pages) written ahead of a slow client.
 const CHUNKS_AHEAD: usize = 2;
+
+/// Exports streaming at once on one API process.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// Exports one person may stream at once on one API process.
+pub const MAX_PER_PERSON: usize = 2;
+
+static IN_FLIGHT: Mutex<Option<HashMap<Uuid, usize>>> = Mutex::new(None);
+
+/// A place among the exports in progress, given back when dropped (when
+/// the response body is).
+pub struct ExportSlot {
+    person: Uuid,
+}
+
+impl ExportSlot {
+    /// A place for `person`'s export, if there is one.
+    fn take(person: Uuid) -> Option<Self> {
+        let mut guard = IN_FLIGHT.lock().expect("not poisoned");
+        let counts = guard.get_or_insert_with(HashMap::new);
+        let total: usize = counts.values().sum();
+        let mine = counts.entry(person).or_insert(0);
+        if total >= MAX_IN_FLIGHT || *mine >= MAX_PER_PERSON {
+            return None;
+        }
+        *mine += 1;
+        Some(Self { person })
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut guard = IN_FLIGHT.lock().expect("not poisoned");
+        if let Some(counts) = guard.as_mut()
+            && let Some(mine) = counts.get_mut(&self.person)
+        {
+            *mine -= 1;
+            if *mine == 0 {
+                counts.remove(&self.person);
+            }
+        }
+    }
+}
+
+/// Why an export did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Not found, or not the actor's.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Too many exports in progress (503 with Retry-After).
+    #[error("too many exports in progress; try again shortly")]
+    Busy,
+}
+
+impl From<sqlx::Error> for ExportError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Catalog(error.into())
+    }
+}
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,18 +117,20 @@ impl Export {
 pub type Chunks = mpsc::Receiver<std::io::Result<Vec<u8>>>;
 
 /// Starts exporting `event`, which the actor must organize (admins: any;
-/// anyone else: 404, before any byte is sent).
+/// anyone else: 404, before any byte is sent). Keep the slot with the
+/// body.
 pub async fn export(
     pool: &PgPool,
     actor: Actor,
     event: Uuid,
     what: Export,
-) -> Result<Chunks, CatalogError> {
+) -> Result<(Chunks, ExportSlot), ExportError> {
     sqlx::query_scalar!("SELECT organizer_id FROM events WHERE id = $1", event)
         .fetch_optional(pool)
         .await?
         .filter(|owner| actor.owner_filter().is_none_or(|me| me == *owner))
         .ok_or(CatalogError::NotFound("no such event"))?;
+    let slot = ExportSlot::take(actor.user_id).ok_or(ExportError::Busy)?;
     let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
     let pool = pool.clone();
     tokio::spawn(async move {
@@ -72,7 +139,7 @@ pub async fn export(
             let _ = tx.send(Err(std::io::Error::other(error))).await;
         }
     });
-    Ok(rx)
+    Ok((rx, slot))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -288,13 +355,20 @@ fn time(at: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-/// `value` made safe for a spreadsheet: a leading `=`, `+`, `-`, `@`, tab
-/// or carriage return (or a full-width `＝＋－＠`) would start a formula,
-/// so it gets a `'` in front (OWASP's advice); the writer quotes every
-/// cell.
+/// `value` made safe for a spreadsheet: if its first visible character
+/// (after spaces and invisible formatting characters, which spreadsheets
+/// may skip) would start a formula — `=`, `+`, `-`, `@`, their full-width
+/// and small forms, the minus sign — or it starts with a tab or carriage
+/// return, it gets a `'` in front (OWASP's advice); the writer quotes
+/// every cell.
 pub fn cell(value: &str) -> Cow<'_, str> {
-    const FORMULA: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
-    if value.starts_with(FORMULA) {
+    const FORMULA: [char; 13] = [
+        '=', '+', '-', '@', '＝', '＋', '－', '＠', '﹦', '﹢', '﹣', '−', '\t',
+    ];
+    let first = value.trim_start_matches(|c: char| {
+        (c.is_whitespace() && c != '\t') || crate::text::invisible(c)
+    });
+    if value.starts_with(['\t', '\r']) || first.starts_with(FORMULA) {
         Cow::Owned(format!("'{value}"))
     } else {
         Cow::Borrowed(value)
@@ -303,14 +377,45 @@ pub fn cell(value: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::cell;
+    use super::{ExportSlot, MAX_PER_PERSON, cell};
+
+    #[test]
+    fn a_person_streams_at_most_two_exports_at_once() {
+        let person = uuid::Uuid::now_v7();
+        let held: Vec<_> = (0..MAX_PER_PERSON)
+            .map(|_| ExportSlot::take(person).expect("a slot"))
+            .collect();
+        assert!(ExportSlot::take(person).is_none(), "a third waits");
+        assert!(
+            ExportSlot::take(uuid::Uuid::now_v7()).is_some(),
+            "others go on"
+        );
+        drop(held);
+        assert!(ExportSlot::take(person).is_some(), "given back on drop");
+    }
 
     #[test]
     fn formula_starts_are_neutralised() {
-        for bad in ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "＝1"] {
+        for bad in [
+            "=1+1",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+            "＝1",
+            " =1+1",
+            "\u{a0}=1",
+            "\u{200b}=1",
+            "\u{feff}=1",
+            "﹦1",
+            "﹢1",
+            "− 1",
+            "\n=1",
+        ] {
             assert_eq!(cell(bad), format!("'{bad}"), "{bad:?}");
         }
-        for good in ["Ada", "a=b", "10.50", "", "'quoted"] {
+        for good in ["Ada", "a=b", "10.50", "", "'quoted", " Ada", "\u{200b}Ada"] {
             assert_eq!(cell(good), good, "{good:?}");
         }
     }

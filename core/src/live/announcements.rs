@@ -32,18 +32,40 @@ pub struct Announcement {
     pub created_at: DateTime<Utc>,
 }
 
-/// `message` trimmed, if 1-500 characters without control characters
+/// `message` trimmed, with `\r\n` as `\n`, if it is 1-500 characters,
+/// shows at least one visible character and has no control characters
 /// other than line breaks; else a 422 naming `message`.
 pub fn check(message: &str) -> Result<String, Invalid> {
+    let message = message.replace("\r\n", "\n");
     let message = message.trim();
     let length = message.chars().count();
-    if length == 0 || length > MAX_CHARS || message.chars().any(|c| c.is_control() && c != '\n') {
+    let visible = message
+        .chars()
+        .any(|c| !c.is_whitespace() && !crate::text::invisible(c));
+    if length > MAX_CHARS || !visible || message.chars().any(|c| c.is_control() && c != '\n') {
         return Err(Invalid::new(
             "message",
-            format!("must be 1-{MAX_CHARS} characters, without control characters"),
+            format!(
+                "must be 1-{MAX_CHARS} characters with something visible, without control characters"
+            ),
         ));
     }
     Ok(message.to_owned())
+}
+
+/// Whether the actor may announce on `event`: its organizer or an admin
+/// (anyone else: 404).
+pub async fn may_post(pool: &PgPool, actor: Actor, event: Uuid) -> Result<(), CatalogError> {
+    match load(pool, event).await? {
+        Some(found)
+            if actor
+                .owner_filter()
+                .is_none_or(|me| me == found.organizer_id) =>
+        {
+            Ok(())
+        }
+        _ => Err(CatalogError::NotFound("no such event")),
+    }
 }
 
 /// Stores an announcement on `event`, which the actor must organize

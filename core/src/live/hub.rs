@@ -198,10 +198,12 @@ async fn listen(inner: Arc<Inner>) {
         }
         match subscription(&inner).await {
             Ok(pubsub) => {
-                inner.subscribed.send_replace(true);
                 if !std::mem::take(&mut first) {
+                    // Redis may have lost the watch marks with its data.
+                    inner.mark_watched().await;
                     inner.resync_all();
                 }
+                inner.subscribed.send_replace(true);
                 let mut messages = pubsub.into_on_message();
                 loop {
                     tokio::select! {
@@ -239,15 +241,22 @@ async fn keep_watching(inner: std::sync::Weak<Inner>) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
+        inner.mark_watched().await;
+    }
+}
+
+impl Inner {
+    /// Marks every event with clients here as watched; forgets the others.
+    async fn mark_watched(&self) {
         let watched: Vec<Uuid> = {
-            let mut events = inner.events.lock().expect("not poisoned");
+            let mut events = self.events.lock().expect("not poisoned");
             events.retain(|_, sender| sender.receiver_count() > 0);
             events.keys().copied().collect()
         };
-        let mut redis = inner.redis.clone();
+        let mut redis = self.redis.clone();
         for event in watched {
             let marked: redis::RedisResult<()> = redis
-                .set_ex(inner.keys.watch(event), 1, WATCH_TTL.as_secs())
+                .set_ex(self.keys.watch(event), 1, WATCH_TTL.as_secs())
                 .await;
             if let Err(error) = marked {
                 tracing::warn!(%error, "could not mark a watched event");

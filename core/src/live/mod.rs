@@ -10,6 +10,8 @@
 //!   serialises sales. A snapshot is read after its number is taken, so
 //!   the snapshot with the highest number includes every change committed
 //!   before any lower number was given out; clients keep the highest.
+//!   A missing counter (new, or lost with Redis's data) starts at the
+//!   clock in microseconds, so numbers keep increasing across a wipe.
 //! - Messages go through one Redis pub/sub channel (`<prefix>:live`); each
 //!   API process subscribes once and fans out to its clients through a
 //!   bounded broadcast per event ([`Hub`]).
@@ -23,6 +25,7 @@ mod publisher;
 mod snapshot;
 pub mod stream;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +70,35 @@ impl Update {
             Self::Announcement(a) => a.event_id,
         }
     }
+}
+
+/// `INCR` of KEYS[1]; a missing counter first starts at ARGV[1] (the
+/// clock), above any number given out before the key was lost.
+static NEXT_SEQ: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  redis.call("SET", KEYS[1], ARGV[1])
+end
+return redis.call("INCR", KEYS[1])
+"#,
+    )
+});
+
+/// The next number of `event`'s stream.
+async fn next_seq(
+    redis: &mut redis::aio::ConnectionManager,
+    keys: &Keys,
+    event: Uuid,
+) -> redis::RedisResult<i64> {
+    // Microseconds stay below 2^53 (JavaScript's exact integers) until
+    // the year 2255, and no event takes a million numbers a second.
+    let start = chrono::Utc::now().timestamp_micros();
+    NEXT_SEQ
+        .key(keys.seq(event))
+        .arg(start)
+        .invoke_async(redis)
+        .await
 }
 
 /// Redis names of one install.

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{Announcement, COALESCE, Keys, Update, announcements, snapshot};
+use super::{Announcement, COALESCE, Keys, Update, announcements, next_seq, snapshot};
 
 /// Publishes an install's live updates; cheap to clone.
 #[derive(Clone)]
@@ -68,8 +68,7 @@ impl Publisher {
     pub async fn announce(&self, mut announcement: Announcement) -> Announcement {
         let inner = &self.inner;
         let mut redis = inner.redis.clone();
-        let seq: redis::RedisResult<i64> =
-            redis.incr(inner.keys.seq(announcement.event_id), 1).await;
+        let seq = next_seq(&mut redis, &inner.keys, announcement.event_id).await;
         match seq {
             Ok(seq) => {
                 if let Err(error) = announcements::numbered(&inner.pool, announcement.id, seq).await
@@ -108,7 +107,7 @@ impl Inner {
         if !matches!(watched, Ok(true)) {
             return;
         }
-        let seq: i64 = match redis.incr(self.keys.seq(event), 1).await {
+        let seq: i64 = match next_seq(&mut redis, &self.keys, event).await {
             Ok(seq) => seq,
             Err(error) => {
                 tracing::warn!(%error, "could not number a live update");

@@ -7,13 +7,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::Stream;
-use redis::AsyncCommands;
 use sqlx::PgPool;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::hub::{Inner, Signal};
-use super::{Hub, StreamSlot, Update, announcements, snapshot};
+use super::{Hub, StreamSlot, Update, announcements, next_seq, snapshot};
 use crate::catalog::CatalogError;
 
 /// Why a stream could not start.
@@ -72,8 +71,9 @@ pub async fn open(
     let receiver = hub.subscribe(event).await?;
     let inner = hub.inner().clone();
     let mut redis = inner.redis.clone();
-    let current: Option<i64> = redis.get(inner.keys.seq(event)).await?;
-    let current = current.unwrap_or(0);
+    // A number of its own, taken before the read like a publisher's: any
+    // message numbered lower was committed before this snapshot was read.
+    let current = next_seq(&mut redis, &inner.keys, event).await?;
     let missed = match last_seen {
         Some(seen) => announcements::since(pool, event, seen).await?,
         None => Vec::new(),
@@ -132,11 +132,13 @@ async fn next(mut state: State) -> Option<(Update, State)> {
             }
             Signal::Update(_) => continue,
             Signal::Resync => {
+                // Redis may have lost the counter: a fresh number starts
+                // from the clock, above everything sent before.
                 let mut redis = state.hub.redis.clone();
-                let seq: Option<i64> = redis.get(state.hub.keys.seq(state.event)).await.ok()?;
-                let fresh = snapshot(&state.pool, state.event, seq.unwrap_or(0))
+                let seq = next_seq(&mut redis, &state.hub.keys, state.event)
                     .await
                     .ok()?;
+                let fresh = snapshot(&state.pool, state.event, seq).await.ok()?;
                 state.snapshot_seq = state.snapshot_seq.max(fresh.seq);
                 return Some((Update::Snapshot(fresh), state));
             }

@@ -13,6 +13,10 @@ use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
@@ -33,6 +37,66 @@ const ANNOUNCEMENTS_PER_HOUR: u32 = 60;
 
 /// Live endpoints.
 pub struct LiveApi;
+
+/// The live stream's response: poem-openapi's `EventStream` on the wire,
+/// documented the way OpenAPI 3.0 describes an event stream — the schema of
+/// one event (`event`, `id`, `data`), not an array — with `data` a
+/// [`LiveMessage`] as JSON.
+pub struct LiveEvents(EventStream<BoxStream<'static, LiveMessage>>);
+
+impl poem::IntoResponse for LiveEvents {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
+impl poem_openapi::payload::Payload for LiveEvents {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        let string = |description| {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                description: Some(description),
+                ..MetaSchema::new("string")
+            }))
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("One Server-Sent Event."),
+            required: vec!["event", "id", "data"],
+            properties: vec![
+                ("event", string("`snapshot` or `announcement`.")),
+                ("id", string("The highest sequence number sent so far.")),
+                ("data", string("A LiveMessage (see components) as JSON.")),
+            ],
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn register(registry: &mut Registry) {
+        LiveMessage::register(registry);
+    }
+}
+
+impl ApiResponse for LiveEvents {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The event stream.",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: <Self as poem_openapi::payload::Payload>::CONTENT_TYPE,
+                    schema: <Self as poem_openapi::payload::Payload>::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <Self as poem_openapi::payload::Payload>::register(registry);
+    }
+}
 
 #[derive(ApiResponse)]
 enum Posted {
@@ -63,7 +127,7 @@ impl LiveApi {
         id: Path<Uuid>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
     ) -> Result<
-        EventStream<BoxStream<'static, LiveMessage>>,
+        LiveEvents,
         Problems<{ NOT_FOUND | UNPROCESSABLE_ENTITY | TOO_MANY_REQUESTS | SERVICE_UNAVAILABLE }>,
     > {
         let last_seen = match last_event_id.0.as_deref().map(str::trim) {
@@ -97,18 +161,20 @@ impl LiveApi {
             })?;
         let heartbeat = Duration::from_secs(state.settings.live.heartbeat_seconds);
         let mut sent = last_seen.unwrap_or(0);
-        Ok(EventStream::new(updates.map(LiveMessage::from).boxed())
-            .keep_alive(heartbeat)
-            .to_event(move |message| {
-                // Messages from different processes can arrive a little out
-                // of number order; the SSE id is the highest number sent so
-                // far, so `Last-Event-ID` never goes back.
-                let (kind, seq) = message.kind_and_seq();
-                sent = sent.max(seq);
-                Event::message(poem_openapi::types::ToJSON::to_json_string(&message))
-                    .event_type(kind)
-                    .id(sent.to_string())
-            }))
+        Ok(LiveEvents(
+            EventStream::new(updates.map(LiveMessage::from).boxed())
+                .keep_alive(heartbeat)
+                .to_event(move |message| {
+                    // Messages from different processes can arrive a little out
+                    // of number order; the SSE id is the highest number sent so
+                    // far, so `Last-Event-ID` never goes back.
+                    let (kind, seq) = message.kind_and_seq();
+                    sent = sent.max(seq);
+                    Event::message(poem_openapi::types::ToJSON::to_json_string(&message))
+                        .event_type(kind)
+                        .id(sent.to_string())
+                }),
+        ))
     }
 
     /// Post an announcement to everyone watching the event live (the

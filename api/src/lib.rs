@@ -1,12 +1,14 @@
 //! `marquee-api`: the HTTP server. Handlers answer synchronously and hand
 //! slow work to jobs through the outbox.
 
+mod actions;
 pub mod admin_cli;
 mod auth;
 mod boundary;
 mod cached_json;
 pub mod client_ip;
 pub mod contract;
+mod cors;
 mod guesses;
 mod in_flight;
 pub mod metrics;
@@ -17,6 +19,7 @@ mod routes;
 pub mod seed;
 mod senders;
 pub mod state;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -128,7 +128,8 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("worker.queues")
-                    .with_list_parse_key("http.trusted_proxies"),
+                    .with_list_parse_key("http.trusted_proxies")
+                    .with_list_parse_key("http.cors_allowed_origins"),
             )
             .build()
             .map_err(from_config_error)?;
@@ -282,6 +283,11 @@ impl Settings {
                 return Err(ConfigError::invalid(key, message));
             }
         }
+        for origin in &self.http.cors_allowed_origins {
+            if let Err(why) = check_origin(origin, self.http.cors_allowed_origins.len()) {
+                return Err(ConfigError::invalid("http.cors_allowed_origins", why));
+            }
+        }
         if !(1..=1_000).contains(&self.auth.max_api_keys_per_user) {
             return Err(ConfigError::invalid(
                 "auth.max_api_keys_per_user",
@@ -359,3 +365,29 @@ fn from_config_error(err: config::ConfigError) -> ConfigError {
 
 #[cfg(test)]
 mod tests;
+
+/// An allowed CORS origin: `*` alone, or `scheme://host[:port]` exactly as
+/// browsers send it (no path, no trailing slash).
+fn check_origin(origin: &str, listed: usize) -> Result<(), String> {
+    if origin == "*" {
+        return match listed {
+            1 => Ok(()),
+            _ => Err("`*` allows every origin; list it alone".to_owned()),
+        };
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{origin}` must start with http:// or https://"))?;
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if host_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{origin}` must be scheme://host[:port], with no path or trailing slash"
+        ))
+    }
+}

@@ -1,12 +1,12 @@
 //! Sign-up, sign-in, token rotation, sign-out and "who am I".
 
-use chrono::{DateTime, Duration, Utc};
-use marquee_core::auth::{self, IssuedRefresh, NewUser, RefreshError, Role, User, revocation};
-use marquee_core::jobs::{self, WelcomeEmail};
+use chrono::{DateTime, Utc};
+use marquee_core::auth::{self, IssuedRefresh, RefreshError, Role, User, revocation};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
+use crate::actions::accounts;
 use crate::auth::{AnyAuth, BearerAuth, Credential};
 use crate::contract::{
     CONFLICT, FORBIDDEN, NONE, Problems, TOO_MANY_REQUESTS, UNAUTHORIZED, UNPROCESSABLE_ENTITY,
@@ -17,9 +17,6 @@ use crate::state::AppState;
 
 /// `/api/v1/auth/*`
 pub struct AuthApi;
-
-/// One body for both failures, so a caller cannot tell which it was.
-const BAD_CREDENTIALS: &str = "invalid email or password";
 
 /// A role, as shown to clients.
 #[derive(Debug, Clone, Copy, Enum)]
@@ -177,27 +174,8 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, Problems<{ CONFLICT | UNPROCESSABLE_ENTITY }>> {
-        let new =
-            NewUser::parse(&body.email, &body.name, &body.password).map_err(ApiError::from)?;
-        let hash = hash_blocking(state.0, new.password.clone()).await?;
-        let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
-        let Some(user) = auth::create_user(&mut *tx, &new, &hash)
-            .await
-            .map_err(ApiError::from)?
-        else {
-            return Err(
-                ApiError::Conflict("an account with this email already exists".to_owned()).into(),
-            );
-        };
-        let welcome = jobs::enqueue(&mut tx, &WelcomeEmail { user_id: user.id })
-            .await
-            .map_err(ApiError::from)?;
-        let refresh = auth::start_family(&mut tx, user.id, refresh_ttl(state.0))
-            .await
-            .map_err(ApiError::from)?;
-        tx.commit().await.map_err(ApiError::from)?;
-        state.producer.dispatch(&[welcome]).await;
-        tracing::info!(user.id = %user.id, "account created");
+        let (user, refresh) =
+            accounts::sign_up(state.0, &body.email, &body.name, &body.password).await?;
         Ok(RegisterResponse::Created(Json(session(
             state.0, user, refresh,
         ))))
@@ -211,31 +189,7 @@ impl AuthApi {
         ip: Data<&crate::client_ip::ClientIp>,
         body: Json<LoginRequest>,
     ) -> Result<SessionResponse, Problems<{ UNAUTHORIZED | TOO_MANY_REQUESTS }>> {
-        let limits = &state.settings.rate_limits;
-        state
-            .limit("login-ip", &ip.limit_key(), limits.login_per_ip)
-            .await?;
-        state
-            .limit(
-                "login-email",
-                &auth::normalise_email(&body.email),
-                limits.login_per_email,
-            )
-            .await?;
-        let user = auth::find_by_email(&state.pool, &body.email)
-            .await
-            .map_err(ApiError::from)?;
-        let hash = user.as_ref().map(|u| u.password_hash.clone());
-        // Verifying against a decoy hash for unknown emails keeps both
-        // failures equally slow.
-        if !verify_blocking(state.0, body.password.clone(), hash).await? {
-            return Err(ApiError::Unauthorized(BAD_CREDENTIALS.to_owned()).into());
-        }
-        let user = user.expect("verified, so the user exists");
-        let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
-        let refresh = auth::start_family(&mut conn, user.id, refresh_ttl(state.0))
-            .await
-            .map_err(ApiError::from)?;
+        let (user, refresh) = accounts::sign_in(state.0, ip.0, &body.email, &body.password).await?;
         Ok(SessionResponse::Ok(Json(session(state.0, user, refresh))))
     }
 
@@ -248,13 +202,13 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<SessionResponse, Problems<UNAUTHORIZED>> {
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
-        let rotated = auth::rotate(&mut tx, &body.refresh_token, refresh_ttl(state.0))
+        let rotated = auth::rotate(&mut tx, &body.refresh_token, accounts::refresh_ttl(state.0))
             .await
             .map_err(ApiError::from)?;
         // Commit either way: a detected reuse must leave the family revoked.
         tx.commit().await.map_err(ApiError::from)?;
         if let Err(RefreshError::Reused { family_id }) = &rotated {
-            forget_sessions(state.0, &[*family_id]).await;
+            accounts::forget_sessions(state.0, &[*family_id]).await;
         }
         let refresh = rotated.map_err(|e| ApiError::Unauthorized(e.to_string()))?;
         let user = auth::find_by_id(&state.pool, refresh.user_id)
@@ -271,11 +225,7 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<RefreshRequest>,
     ) -> Result<LogoutResponse, Problems<NONE>> {
-        let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
-        let revoked = auth::revoke_family_of(&mut conn, &body.refresh_token)
-            .await
-            .map_err(ApiError::from)?;
-        forget_sessions(state.0, &revoked).await;
+        accounts::sign_out(state.0, &body.refresh_token).await?;
         Ok(LogoutResponse::Revoked)
     }
 
@@ -295,7 +245,7 @@ impl AuthApi {
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".to_owned()))?;
-        if !verify_blocking(
+        if !accounts::verify_blocking(
             state.0,
             body.current_password.clone(),
             Some(user.password_hash),
@@ -304,7 +254,7 @@ impl AuthApi {
         {
             return Err(ApiError::Forbidden("the current password is incorrect".to_owned()).into());
         }
-        let hash = hash_blocking(state.0, body.new_password.clone()).await?;
+        let hash = accounts::hash_blocking(state.0, body.new_password.clone()).await?;
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
         auth::set_password(&mut *tx, user.id, &hash)
             .await
@@ -345,15 +295,6 @@ impl AuthApi {
     }
 }
 
-/// Refuses the sessions' access tokens on every replica from now on.
-pub(crate) async fn forget_sessions(state: &AppState, sessions: &[Uuid]) {
-    revocation::forget_sessions(&state.redis, &state.settings.redis.key_prefix, sessions).await;
-}
-
-fn refresh_ttl(state: &AppState) -> Duration {
-    Duration::seconds(state.settings.jwt.refresh_ttl_seconds as i64)
-}
-
 fn session(state: &AppState, user: User, refresh: IssuedRefresh) -> Session {
     Session {
         access_token: state.tokens.issue(user.id, user.role, refresh.family_id),
@@ -362,23 +303,4 @@ fn session(state: &AppState, user: User, refresh: IssuedRefresh) -> Session {
         expires_in: state.tokens.ttl_seconds(),
         user: user.into(),
     }
-}
-
-/// argon2 is deliberately slow: keep it off the async workers.
-pub(crate) async fn hash_blocking(state: &AppState, password: String) -> Result<String, ApiError> {
-    let passwords = state.passwords.clone();
-    tokio::task::spawn_blocking(move || passwords.hash(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))
-}
-
-async fn verify_blocking(
-    state: &AppState,
-    password: String,
-    hash: Option<String>,
-) -> Result<bool, ApiError> {
-    let passwords = state.passwords.clone();
-    tokio::task::spawn_blocking(move || passwords.verify(&password, hash.as_deref()))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))
 }

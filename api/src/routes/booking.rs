@@ -2,17 +2,14 @@
 
 mod views;
 
-use marquee_core::booking::checkout::{self, CheckoutRequest};
-use marquee_core::booking::holds::{self, HoldLimits, HoldRequest};
-use marquee_core::booking::{bookings, cancel};
-use marquee_core::idempotency::{self, Begin};
+use marquee_core::booking::bookings;
+use marquee_core::booking::holds::{self, HoldRequest};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::actions::booking as actions;
 use crate::auth::BearerAuth;
 use crate::contract::{
     CONFLICT, FORBIDDEN, GONE, NOT_FOUND, PAYMENT_REQUIRED, Problems, UNPROCESSABLE_ENTITY,
@@ -68,16 +65,8 @@ impl BookingApi {
             seats: body.0.seats,
             ticket_type_id: body.0.ticket_type_id,
             quantity: body.0.quantity,
-        }
-        .check()
-        .map_err(ApiError::from)?;
-        let limits = HoldLimits {
-            active_per_person: state.settings.booking.max_active_holds_per_event,
         };
-        let hold = holds::create(&state.pool, auth.0.user_id, id.0, &request, limits)
-            .await
-            .map_err(ApiError::from)?;
-        state.availability_changed(id.0).await;
+        let hold = actions::hold(state.0, auth.0.user_id, id.0, request).await?;
         Ok(HoldCreated::Created(Json(hold.into())))
     }
 
@@ -104,11 +93,7 @@ impl BookingApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<Released, Problems<{ NOT_FOUND | CONFLICT }>> {
-        let (event, jobs) = holds::release(&state.pool, auth.0.user_id, id.0)
-            .await
-            .map_err(ApiError::from)?;
-        state.producer.dispatch(&jobs).await;
-        state.availability_changed(event).await;
+        actions::release(state.0, auth.0.user_id, id.0).await?;
         Ok(Released::Done)
     }
 
@@ -128,87 +113,19 @@ impl BookingApi {
         >,
     > {
         auth.0.require_person()?;
-        let user = auth.0.user_id;
-        let key = match idempotency_key.0.filter(|k| !k.is_empty()) {
-            Some(key) if key.len() <= 255 => key,
-            _ => {
-                return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
-                    "Idempotency-Key",
-                    "required: 1-255 characters, unique per booking attempt",
-                )])
-                .into());
-            }
-        };
-        let token = &body.payment.token;
-        if token.is_empty() || token.len() > 255 || token.contains(|c: char| c.is_control()) {
-            return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
-                "payment.token",
-                "must be 1-255 characters, without control characters",
-            )])
-            .into());
-        }
-        if body.payment.method != "card" {
-            return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
-                "payment.method",
-                "must be `card`",
-            )])
-            .into());
-        }
-        let hash = Sha256::digest(
-            format!(
-                "{}|{}|{}",
-                body.hold_id, body.payment.method, body.payment.token
-            )
-            .as_bytes(),
-        )
-        .to_vec();
-        match idempotency::begin(&state.pool, user, "bookings", &key, &hash)
-            .await
-            .map_err(ApiError::from)?
-        {
-            Begin::Fresh => {}
-            Begin::Replay { body, .. } => {
-                let view = BookingView::parse_from_json(Some(body)).map_err(|e| {
-                    ApiError::Internal(anyhow::anyhow!("stored response: {}", e.message()))
-                })?;
-                return Ok(BookingCreated::Created(Json(view)));
-            }
-            Begin::Mismatch => {
-                return Err(ApiError::Conflict(
-                    "this Idempotency-Key was used with a different request".to_owned(),
-                )
-                .into());
-            }
-            Begin::InProgress => {
-                return Err(ApiError::Conflict(
-                    "a request with this Idempotency-Key is still running; retry shortly"
-                        .to_owned(),
-                )
-                .into());
-            }
-        }
-        let request = CheckoutRequest {
+        let payment = actions::Payment {
             hold_id: body.hold_id,
-            token: body.payment.token.clone(),
+            method: &body.payment.method,
+            token: &body.payment.token,
         };
-        match checkout::confirm(&state.pool, state.payments.as_ref(), user, &request).await {
-            Ok((booking, jobs)) => {
-                state.producer.dispatch(&jobs).await;
-                state.availability_changed(booking.event_id).await;
-                let view = BookingView::from(booking);
-                let stored = view.to_json().unwrap_or_default();
-                idempotency::finish(&state.pool, user, "bookings", &key, 201, &stored)
-                    .await
-                    .map_err(ApiError::from)?;
-                Ok(BookingCreated::Created(Json(view)))
-            }
-            Err(error) => {
-                idempotency::abandon(&state.pool, user, "bookings", &key)
-                    .await
-                    .map_err(ApiError::from)?;
-                Err(ApiError::from(error).into())
-            }
-        }
+        let view = actions::book(
+            state.0,
+            auth.0.user_id,
+            idempotency_key.0.as_deref(),
+            payment,
+        )
+        .await?;
+        Ok(BookingCreated::Created(Json(view)))
     }
 
     /// Cancel one of the caller's bookings under the event's policy
@@ -226,22 +143,14 @@ impl BookingApi {
         Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY }>,
     > {
         auth.0.require_person()?;
-        let reason = body.0.reason.filter(|r| !r.trim().is_empty());
-        if reason
-            .as_ref()
-            .is_some_and(|r| r.chars().count() > 500 || r.contains('\0'))
-        {
-            return Err(ApiError::from(vec![marquee_core::auth::Invalid::new(
-                "reason",
-                "at most 500 characters",
-            )])
-            .into());
-        }
-        let (refund, jobs) = cancel::cancel(&state.pool, auth.0.user_id, id.0, reason.as_deref())
-            .await
-            .map_err(ApiError::from)?;
-        state.producer.dispatch(&jobs).await;
-        state.availability_changed(refund.event_id).await;
+        let refund = actions::cancel(
+            state.0,
+            auth.0.user_id,
+            id.0,
+            body.0.reason.as_deref(),
+            None,
+        )
+        .await?;
         Ok(Json(CancelledView {
             status: "cancelled".to_owned(),
             refund: RefundView {

@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::auth::hash_blocking;
+use crate::actions::accounts::hash_blocking;
 use crate::auth::BearerAuth;
 use crate::client_ip::ClientIp;
 use crate::contract::{FORBIDDEN, Problems, TOO_MANY_REQUESTS, UNPROCESSABLE_ENTITY};

@@ -25,6 +25,7 @@ mod waitlist;
 use poem::{EndpointExt, IntoEndpoint, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+pub(crate) use booking::BookingView;
 pub use checkins::CheckinView;
 
 use crate::contract::Contract;
@@ -122,10 +123,14 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         state.settings.http.max_in_flight_requests,
         std::time::Duration::from_secs(state.settings.http.max_wait_seconds),
     );
+    // The JSON API keeps its paths; every other path is a page.
+    let api = std::sync::Arc::new(crate::cors::layer(&state.settings, api.into_endpoint()));
     Route::new()
-        .nest("/", api)
+        .nest_no_strip("/api", api.clone())
+        .nest_no_strip("/health", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .nest("/", crate::web::routes())
         .data(state)
         .into_endpoint()
         .around(move |next, request| {

@@ -65,11 +65,8 @@ impl WaitlistApi {
             ticket_type_id: body.0.ticket_type_id,
             section_id: body.0.section_id,
         };
-        let (joined, promotion) = waitlist::join(&state.pool, auth.0.user_id, id.0, &request)
-            .await
-            .map_err(ApiError::from)?;
-        state.producer.dispatch(&Vec::from_iter(promotion)).await;
-        state.availability_changed(id.0).await;
+        let joined =
+            crate::actions::waitlist::join(state.0, auth.0.user_id, id.0, &request).await?;
         Ok(JoinedResponse::Created(Json(joined.into())))
     }
 
@@ -98,11 +95,7 @@ impl WaitlistApi {
         id: Path<Uuid>,
     ) -> Result<LeftResponse, Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT }>> {
         auth.0.require_person()?;
-        let promotion = waitlist::leave(&state.pool, auth.0.user_id, id.0)
-            .await
-            .map_err(ApiError::from)?;
-        state.producer.dispatch(&Vec::from_iter(promotion)).await;
-        state.availability_changed(id.0).await;
+        crate::actions::waitlist::leave(state.0, auth.0.user_id, id.0).await?;
         Ok(LeftResponse::Left)
     }
 

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use password::Passwords;
 pub use sessions::{
-    IssuedRefresh, RefreshError, is_revoked, revoke_family_of, revoke_other_families, rotate,
-    start_family,
+    IssuedRefresh, RefreshError, SignedIn, is_revoked, revoke_family_of, revoke_other_families,
+    rotate, signed_in, start_family,
 };
 pub use tokens::{AccessTokens, Claims, hash_secret, new_refresh_token};
 pub use users::{

@@ -186,3 +186,37 @@ fn distinct(mut families: Vec<Uuid>) -> Vec<Uuid> {
     families.dedup();
     families
 }
+
+/// A browser session's person, as the session cookie proves it now.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The account.
+    pub user_id: Uuid,
+    /// The session (family), revoked on sign-out.
+    pub family_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// Role as stored now (never as a token claimed it).
+    pub role: super::Role,
+}
+
+/// The person a page session's token belongs to, if the token is live: not
+/// spent, revoked or expired. Page sessions never rotate their token: two
+/// tabs loading at once would otherwise look like a stolen token.
+pub async fn signed_in(
+    db: impl sqlx::PgExecutor<'_>,
+    token: &str,
+) -> Result<Option<SignedIn>, sqlx::Error> {
+    sqlx::query_as!(
+        SignedIn,
+        r#"SELECT r.user_id, r.family_id, u.name, u.email, u.role AS "role: super::Role"
+         FROM refresh_tokens r JOIN users u ON u.id = r.user_id
+         WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.revoked_at IS NULL
+           AND r.expires_at > now()"#,
+        hash_secret(token),
+    )
+    .fetch_optional(db)
+    .await
+}

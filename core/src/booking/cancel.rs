@@ -70,11 +70,16 @@ pub enum RefundRule {
 /// cancelled, 422 with the reason when the policy forbids it. Returns the
 /// refund and the jobs to dispatch: the refund's, and the waitlist's
 /// promotion when people wait for the freed seats.
+///
+/// With `expected_refund` (the figure a person confirmed), a refund that
+/// came out different (a policy tier passed meanwhile) is 409 and nothing
+/// changes: nobody gets less than they agreed to without seeing it.
 pub async fn cancel(
     pool: &PgPool,
     user: Uuid,
     booking: Uuid,
     reason: Option<&str>,
+    expected_refund: Option<i32>,
 ) -> Result<(Refund, Vec<Enqueued>), BookingError> {
     let mut tx = pool.begin().await?;
     let owner = sqlx::query_scalar!(
@@ -87,10 +92,72 @@ pub async fn cancel(
         return Err(BookingError::NotFound("no such booking"));
     }
     let (refund, job) = cancel_in(&mut tx, booking, RefundRule::Policy, reason).await?;
+    if let Some(expected) = expected_refund.filter(|e| *e != refund.amount_cents) {
+        return Err(BookingError::Conflict(format!(
+            "the refund is now {} (minor units), not the {expected} you confirmed; review it again",
+            refund.amount_cents
+        )));
+    }
     let mut jobs = vec![job];
     jobs.extend(crate::waitlist::inventory_freed(&mut tx, refund.event_id).await?);
     tx.commit().await?;
     Ok((refund, jobs))
+}
+
+/// A booking's refund as its owner sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundSummary {
+    /// Paid back, in minor units.
+    pub amount_cents: i32,
+    /// `pending` until the provider paid it, then `refunded`.
+    pub status: String,
+}
+
+/// The refund of `booking`, once it was cancelled.
+pub async fn refund_of(pool: &PgPool, booking: Uuid) -> Result<Option<RefundSummary>, sqlx::Error> {
+    sqlx::query_as!(
+        RefundSummary,
+        "SELECT amount_cents, status FROM refunds WHERE booking_id = $1",
+        booking
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// What cancelling `booking` would refund now, for its owner to confirm:
+/// the same rules as [`cancel`], read without changing anything. 404 for
+/// anyone else's booking, 409 when cancelled or checked in, 422 with the
+/// reason when the policy forbids it.
+pub async fn quote(pool: &PgPool, user: Uuid, booking: Uuid) -> Result<i32, BookingError> {
+    let row = sqlx::query!(
+        r#"SELECT b.user_id, b.status, b.total_cents, e.starts_at, e.id AS event_id,
+                e.status = 'cancelled' AS "event_cancelled!",
+                (SELECT count(*) FROM tickets t WHERE t.booking_id = b.id AND t.status = 'used') AS "used!"
+         FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = $1"#,
+        booking,
+    )
+    .fetch_optional(pool)
+    .await?
+    .filter(|r| r.user_id == user)
+    .ok_or(BookingError::NotFound("no such booking"))?;
+    if row.status == "cancelled" {
+        return Err(BookingError::Conflict(
+            "this booking is already cancelled".to_owned(),
+        ));
+    }
+    if row.event_cancelled {
+        return Ok(row.total_cents);
+    }
+    if row.used > 0 {
+        return Err(BookingError::Conflict(format!(
+            "{} of this booking's tickets were already checked in; it can no longer be cancelled",
+            row.used
+        )));
+    }
+    policy::get(pool, row.event_id)
+        .await?
+        .refund(row.total_cents, row.starts_at, Utc::now())
+        .map_err(|why| BookingError::Invalid(vec![crate::auth::Invalid::new("booking", why)]))
 }
 
 /// Cancels `booking` (locked by the caller's transaction): seats and units

@@ -254,6 +254,12 @@ pub struct MapSeat {
     pub section: String,
     /// "A-12".
     pub label: String,
+    /// Row label, for drawing the map.
+    #[serde(default)]
+    pub row: String,
+    /// Number in the row.
+    #[serde(default)]
+    pub number: i32,
     /// Price in minor units.
     pub price_cents: i32,
     /// Free to hold now.
@@ -274,7 +280,8 @@ pub async fn seat_map(
     let back = crate::waitlist::held_back(pool, id).await?;
     Ok(sqlx::query_as!(
         MapSeat,
-        r#"SELECT es.seat_id, es.section_id, c.name AS section, es.label, es.price_cents,
+        r#"SELECT es.seat_id, es.section_id, c.name AS section, es.label, s.row_label AS row,
+                s.number, es.price_cents,
                 (es.status = 'available' OR (es.status = 'held' AND es.held_until <= now()))
                     AND NOT ($2 OR es.section_id = ANY($3)) AS "available!"
          FROM event_seats es
@@ -288,4 +295,32 @@ pub async fn seat_map(
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// What a list of bookings or tickets shows of each event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Headline {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// The venue's zone ("UTC" without a venue).
+    pub time_zone: String,
+}
+
+/// The headlines of `ids` (any status: a person's past bookings outlive
+/// the event's sale), in no particular order.
+pub async fn headlines(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Headline>, sqlx::Error> {
+    sqlx::query_as!(
+        Headline,
+        r#"SELECT e.id AS "id!", e.title AS "title!", e.starts_at AS "starts_at!",
+                COALESCE(v.time_zone, 'UTC') AS "time_zone!"
+         FROM events e LEFT JOIN venues v ON v.id = e.venue_id
+         WHERE e.id = ANY($1)"#,
+        ids,
+    )
+    .fetch_all(pool)
+    .await
 }

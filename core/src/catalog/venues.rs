@@ -418,3 +418,25 @@ pub async fn replace_sections(
     tx.commit().await?;
     get(pool, actor, id).await
 }
+
+/// Where an event happens, as people see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Place {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: Option<String>,
+    /// IANA zone its times are shown in ("UTC" unless set).
+    pub time_zone: String,
+}
+
+/// The venue's name, address and zone; `None` if it does not exist.
+pub async fn place(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Place>, sqlx::Error> {
+    sqlx::query_as!(
+        Place,
+        "SELECT name, address, time_zone FROM venues WHERE id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}

@@ -44,6 +44,17 @@ pub struct HttpSettings {
     pub metrics_host: String,
     /// How long queue depths and job totals are reused before another query.
     pub metrics_cache_seconds: u64,
+    /// Origins (`https://app.example.com`) whose pages may call the JSON
+    /// API; `["*"]` for any. Empty: none but the API's own.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl HttpSettings {
+    /// Whether pages are served over https, so cookies must be `Secure`.
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 /// `[database]`

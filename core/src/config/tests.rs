@@ -109,3 +109,27 @@ fn an_in_flight_limit_past_what_a_semaphore_holds_names_its_key() {
     let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
     assert_eq!(err.key, "http.max_in_flight_requests");
 }
+
+#[test]
+fn cors_origins_must_be_bare_origins_or_a_lone_star() {
+    for good in [
+        "cors_allowed_origins = []",
+        "cors_allowed_origins = [\"*\"]",
+        "cors_allowed_origins = [\"https://app.example.com\", \"http://127.0.0.1:3000\"]",
+    ] {
+        let dir = dir_with(&format!("[http]\n{good}\n"));
+        Settings::load_from(dir.path(), Environment::Development).unwrap();
+    }
+    for bad in [
+        "[\"*\", \"https://app.example.com\"]",
+        "[\"https://app.example.com/\"]",
+        "[\"https://app.example.com/path\"]",
+        "[\"app.example.com\"]",
+        "[\"ftp://app.example.com\"]",
+        "[\"https://\"]",
+    ] {
+        let dir = dir_with(&format!("[http]\ncors_allowed_origins = {bad}\n"));
+        let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+        assert_eq!(err.key, "http.cors_allowed_origins", "{bad}: {err}");
+    }
+}

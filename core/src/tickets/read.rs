@@ -9,7 +9,7 @@ use crate::auth::Role;
 use crate::catalog::Actor;
 
 /// A ticket as its readers see it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Ticket {
     /// Id.
     pub id: Uuid,

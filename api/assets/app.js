@@ -1,0 +1,32 @@
+// Marquee pages: the little JavaScript they need, loaded from this server
+// (the CSP allows no inline script). Everything works without it except the
+// countdown and live updates.
+"use strict";
+
+// A hold's countdown: `<time data-countdown datetime="…">`. At zero the
+// pay button is disabled and the page says the hold expired.
+function startCountdowns() {
+  document.querySelectorAll("time[data-countdown]").forEach(function (el) {
+    var end = Date.parse(el.getAttribute("datetime"));
+    function tick() {
+      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      var m = Math.floor(left / 60), s = left % 60;
+      el.textContent = m + ":" + (s < 10 ? "0" : "") + s;
+      if (left === 0) {
+        el.textContent = "0:00 (expired)";
+        document.querySelectorAll("[data-expires]").forEach(function (b) { b.disabled = true; });
+        return;
+      }
+      setTimeout(tick, 1000 - (Date.now() % 1000));
+    }
+    tick();
+  });
+}
+
+// Confirmation before a destructive form: `<form data-confirm="…">`.
+document.addEventListener("submit", function (event) {
+  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) { event.preventDefault(); }
+});
+
+document.addEventListener("DOMContentLoaded", startCountdowns);

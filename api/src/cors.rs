@@ -1,0 +1,55 @@
+//! CORS for front-ends served from other origins (`http.cors_allowed_origins`).
+//! Only the JSON API answers CORS; pages never do. Empty (the default): no
+//! CORS headers at all, so browsers keep other origins out. The API takes
+//! bearer tokens and API keys, never cookies, so credentials are never
+//! allowed, and `*` can never meet them.
+
+use marquee_core::Settings;
+use poem::endpoint::BoxEndpoint;
+use poem::http::{Method, header};
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt};
+
+/// Headers a cross-origin caller may send.
+const ALLOWED_HEADERS: [&str; 6] = [
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "last-event-id",
+    "x-api-key",
+    "x-request-id",
+];
+
+/// Headers a cross-origin caller may read.
+const EXPOSED_HEADERS: [&str; 4] = [
+    "location",
+    "retry-after",
+    "x-request-id",
+    "content-disposition",
+];
+
+/// `api` behind the configured CORS policy (unchanged when none is set).
+pub fn layer(settings: &Settings, api: impl Endpoint + 'static) -> BoxEndpoint<'static> {
+    let origins = &settings.http.cors_allowed_origins;
+    if origins.is_empty() {
+        return api.map_to_response().boxed();
+    }
+    let mut cors = Cors::new()
+        .allow_credentials(false)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(ALLOWED_HEADERS)
+        .expose_headers(EXPOSED_HEADERS)
+        .expose_header(header::CONTENT_TYPE)
+        .max_age(600);
+    // `*` is poem's default (no list); otherwise only the listed origins.
+    if origins.iter().all(|o| o != "*") {
+        cors = cors.allow_origins(origins.iter().map(String::as_str));
+    }
+    api.with(cors).map_to_response().boxed()
+}

@@ -19,13 +19,17 @@ sqlx_db := "postgres://postgres@127.0.0.1:5432/marquee_queries"
 
 # fmt, clippy -D warnings and every test (offline query data), then stale
 # `.sqlx/`, licences/bans/sources and the OpenAPI contract under schemathesis.
-test: services tools
+test: services tools browser
     cargo fmt --all -- --check
     SQLX_OFFLINE=true cargo clippy --workspace --all-targets --all-features -- -D warnings
     SQLX_OFFLINE=true MARQUEE_ENV=test cargo test --workspace --all-features
     just prepare-check
     cargo deny --log-level error check licenses bans sources
     scripts/contract.sh
+
+# Installs Debian's Chromium and ChromeDriver for the browser tests when missing.
+browser:
+    scripts/browser.sh
 
 # Installs sqlx-cli and cargo-deny (pinned) when missing.
 tools:

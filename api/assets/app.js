@@ -9,7 +9,7 @@ function startCountdowns() {
   document.querySelectorAll("time[data-countdown]").forEach(function (el) {
     var end = Date.parse(el.getAttribute("datetime"));
     function tick() {
-      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      var left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
       var m = Math.floor(left / 60), s = left % 60;
       el.textContent = m + ":" + (s < 10 ? "0" : "") + s;
       if (left === 0) {
@@ -27,6 +27,26 @@ function startCountdowns() {
 document.addEventListener("submit", function (event) {
   var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) { event.preventDefault(); }
+});
+
+// The seat map is redrawn on every live update; seats picked while the
+// redraw was on its way stay picked (unless someone else took them).
+var picked = [];
+document.addEventListener("htmx:beforeSwap", function (event) {
+  if (event.detail.target && event.detail.target.id === "seatmap") {
+    picked = Array.prototype.map.call(
+      event.detail.target.querySelectorAll("input[name=seat]:checked"),
+      function (input) { return input.value; });
+  }
+});
+document.addEventListener("htmx:afterSettle", function () {
+  var map = document.getElementById("seatmap");
+  if (!map || picked.length === 0) { return; }
+  picked.forEach(function (value) {
+    var input = map.querySelector("input[name=seat][value='" + value + "']");
+    if (input && !input.disabled) { input.checked = true; }
+  });
+  picked = [];
 });
 
 document.addEventListener("DOMContentLoaded", startCountdowns);

@@ -47,9 +47,29 @@ pub fn layer(settings: &Settings, api: impl Endpoint + 'static) -> BoxEndpoint<'
         .expose_headers(EXPOSED_HEADERS)
         .expose_header(header::CONTENT_TYPE)
         .max_age(600);
+    let any = origins.iter().any(|o| o == "*");
     // `*` is poem's default (no list); otherwise only the listed origins.
-    if origins.iter().all(|o| o != "*") {
+    if !any {
         cors = cors.allow_origins(origins.iter().map(String::as_str));
     }
-    api.with(cors).map_to_response().boxed()
+    let api = std::sync::Arc::new(api.map_to_response());
+    let answered = std::sync::Arc::new(api.clone().with(cors).map_to_response());
+    let allowed: Vec<String> = origins.clone();
+    // Another origin is not refused outright (a server-side client may send
+    // any Origin): it is answered without CORS headers, so browsers keep
+    // the answer from its page.
+    api.around(move |api, request| {
+        let listed = request
+            .header(header::ORIGIN)
+            .is_none_or(|origin| any || allowed.iter().any(|o| o == origin));
+        let answered = answered.clone();
+        async move {
+            if listed {
+                answered.call(request).await
+            } else {
+                api.call(request).await
+            }
+        }
+    })
+    .boxed()
 }

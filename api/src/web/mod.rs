@@ -13,6 +13,8 @@ mod csrf;
 mod errors;
 mod form;
 mod headers;
+mod ops;
+mod organizer;
 mod people;
 mod session;
 mod templates;
@@ -57,6 +59,8 @@ pub fn routes() -> impl poem::Endpoint {
             get(people::account::sign_up_form).post(people::account::sign_up),
         )
         .at("/sign-out", post(people::account::sign_out))
+        .at("/organizer", get(organizer::home))
+        .at("/ops", get(ops::home))
         .at("/licenses", get(assets::licenses))
         .at("/assets/:file", get(assets::serve))
         .around(errors::pages)

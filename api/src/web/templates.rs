@@ -40,6 +40,9 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "bookings/_tickets.html",
         "bookings/cancel.html",
         "tickets/index.html",
+        "organizer/home.html",
+        "ops/home.html",
+        "ops/_queues.html",
     );
     env.add_filter("money", money);
     env.add_filter("when", when);

@@ -2,6 +2,7 @@
 //! Redis namespace.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod contract;
 pub mod process;
 pub mod sse;

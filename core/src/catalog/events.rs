@@ -354,3 +354,32 @@ pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error>
         updated_at: row.updated_at,
     }))
 }
+
+/// An event in its organizer's list.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnEvent {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// draft, published, cancelled or completed.
+    pub status: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// The venue's zone ("UTC" without a venue).
+    pub time_zone: String,
+}
+
+/// The actor's events (every event for admins), soonest first, at most 500.
+pub async fn of_organizer(pool: &PgPool, actor: Actor) -> Result<Vec<OwnEvent>, sqlx::Error> {
+    sqlx::query_as!(
+        OwnEvent,
+        r#"SELECT e.id, e.title, e.status, e.starts_at, COALESCE(v.time_zone, 'UTC') AS "time_zone!"
+         FROM events e LEFT JOIN venues v ON v.id = e.venue_id
+         WHERE $1::uuid IS NULL OR e.organizer_id = $1
+         ORDER BY e.starts_at, e.id LIMIT 500"#,
+        actor.owner_filter(),
+    )
+    .fetch_all(pool)
+    .await
+}

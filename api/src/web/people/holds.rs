@@ -63,6 +63,14 @@ async fn render(web: &Web, id: Uuid, error: Option<&ApiError>) -> Result<Respons
     {
         shown.fields.insert("token".to_owned(), message);
     }
+    if let Some(shown) = shown.as_mut()
+        && shown.status == StatusCode::PAYMENT_REQUIRED
+    {
+        shown.fields.insert(
+            "token".to_owned(),
+            "This card was declined. Try another card.".to_owned(),
+        );
+    }
     let status = shown.as_ref().map_or(StatusCode::OK, |s| s.status);
     Ok(web.page_with(
         status,

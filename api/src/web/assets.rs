@@ -10,7 +10,7 @@ use poem::web::Path;
 use poem::{IntoResponse, Response, handler};
 use sha2::{Digest, Sha256};
 
-use super::web::Web;
+use super::page::Web;
 
 struct Asset {
     name: &'static str,

@@ -55,7 +55,7 @@ pub async fn guard<E: Endpoint>(next: E, mut request: Request) -> Result<Respons
     ) {
         return Ok(next.call(request).await?.into_response());
     }
-    let settings = super::web::state_of(&request).settings.clone();
+    let settings = super::page::state_of(&request).settings.clone();
     let binding = session::binding(request.cookie());
     let supplied = match request.header(HEADER) {
         Some(token) => Some(token.to_owned()),

@@ -8,7 +8,7 @@ use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use serde::Serialize;
 
-use super::web::{Web, state_of};
+use super::page::{Web, state_of};
 use crate::client_ip::ClientIp;
 use crate::problem::ApiError;
 

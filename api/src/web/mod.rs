@@ -15,10 +15,10 @@ mod form;
 mod headers;
 mod ops;
 mod organizer;
+mod page;
 mod people;
 mod session;
 mod templates;
-mod web;
 
 use poem::middleware::CookieJarManager;
 use poem::{EndpointExt, Route, get, post};

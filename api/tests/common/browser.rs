@@ -4,8 +4,8 @@
 //! screenshots under `target/browser-screenshots/<test>/`, and can list
 //! the console's errors (CSP violations among them) and run axe-core.
 
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@ use marquee_core::auth::Role;
 use marquee_core::ops::queues;
 use poem::{Request, Response, handler};
 
-use super::web::{Stop, Web};
+use super::page::{Stop, Web};
 
 /// `GET /ops`: every queue with its counts; htmx refreshes the table.
 #[handler]

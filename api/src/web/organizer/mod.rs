@@ -4,7 +4,7 @@ use marquee_core::auth::Role;
 use marquee_core::catalog::events;
 use poem::{Response, handler};
 
-use super::web::{Stop, Web};
+use super::page::{Stop, Web};
 
 /// `GET /organizer`: the organizer's events (every event for admins).
 #[handler]

@@ -10,8 +10,8 @@ use crate::actions::accounts;
 use crate::problem::ApiError;
 use crate::web::errors::Shown;
 use crate::web::form::Fields;
+use crate::web::page::{Web, see_other};
 use crate::web::session;
-use crate::web::web::{Web, see_other};
 
 #[derive(Debug, Deserialize)]
 pub struct Next {

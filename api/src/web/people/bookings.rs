@@ -15,7 +15,7 @@ use crate::actions::booking as actions;
 use crate::problem::ApiError;
 use crate::web::errors::Shown;
 use crate::web::form::Fields;
-use crate::web::web::{Stop, Web, see_other};
+use crate::web::page::{Stop, Web, see_other};
 
 /// Each event's headline by id.
 pub async fn headlines(

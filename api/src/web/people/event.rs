@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::problem::ApiError;
 use crate::web::errors::Shown;
 use crate::web::form::Fields;
-use crate::web::web::{Stop, Web};
+use crate::web::page::{Stop, Web};
 
 /// Price tiers get colours in order of price; past this many they repeat.
 const TIERS: usize = 6;

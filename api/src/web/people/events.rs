@@ -6,7 +6,7 @@ use poem::{Request, Response, handler};
 
 use crate::problem::ApiError;
 use crate::web::form::Fields;
-use crate::web::web::{Stop, Web};
+use crate::web::page::{Stop, Web};
 
 const PER_PAGE: i64 = 20;
 

@@ -13,7 +13,7 @@ use crate::actions::booking::{self as actions, Payment};
 use crate::problem::ApiError;
 use crate::web::errors::Shown;
 use crate::web::form::Fields;
-use crate::web::web::{Stop, Web, see_other};
+use crate::web::page::{Stop, Web, see_other};
 
 /// `POST /events/:id/holds`: `seat` (repeated) or `ticket_type_id` and
 /// `quantity`. Refused: the event page again, with the reason.

@@ -6,7 +6,7 @@ use poem::web::Path;
 use poem::{Response, handler};
 use uuid::Uuid;
 
-use crate::web::web::{Stop, Web};
+use crate::web::page::{Stop, Web};
 
 /// `GET /tickets`: the newest 100.
 #[handler]

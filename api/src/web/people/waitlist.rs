@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::actions::waitlist as actions;
 use crate::problem::ApiError;
 use crate::web::form::Fields;
-use crate::web::web::{Stop, Web, see_other};
+use crate::web::page::{Stop, Web, see_other};
 
 /// `POST /events/:id/waitlist`: `quantity`, and optionally a
 /// `ticket_type_id` or `section_id`.

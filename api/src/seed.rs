@@ -150,7 +150,14 @@ pub async fn run(pool: &PgPool, passwords: &Passwords) -> anyhow::Result<Seeded>
             vec![ga("Standing", 1500, 100)],
         ),
     ];
-    for fields in demo {
+    let tags: [&[&str]; 4] = [
+        &["classical", "orchestra"],
+        &["jazz", "late"],
+        &["festival", "outdoor"],
+        &["rock"],
+    ];
+    for (mut fields, tags) in demo.into_iter().zip(tags) {
+        fields.tags = tags.iter().map(|t| t.to_string()).collect();
         let fields = fields
             .check()
             .map_err(|p| anyhow::anyhow!("demo event: {p:?}"))?;
@@ -185,8 +192,10 @@ async fn venue(
                 .collect(),
         })
         .collect();
-    let layout = venues::check_sections(&layout).map_err(|p| anyhow::anyhow!("{p:?}"))?;
-    Ok(venues::create(pool, actor.user_id, name, Some("Demo Street 1"), &layout).await?)
+    // Demo venues sit in one zone, so pages show local times.
+    let new = venues::NewVenue::check(name, Some("Demo Street 1"), Some("Europe/Paris"), &layout)
+        .map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    Ok(venues::create(pool, actor.user_id, &new).await?)
 }
 
 /// A, B, ... Z, AA, AB, ...

@@ -41,9 +41,44 @@ pub fn decimal(minor: i64, code: &str) -> String {
     format!("{sign}{}.{:0width$}", abs / scale, abs % scale)
 }
 
+/// A price typed by a person ("25", "25.5", "25.50" for EUR; "1500" for
+/// JPY) in minor units: no sign, no more decimals than the currency has, at
+/// most 100,000,000 minor units (the most a ticket may cost).
+pub fn parse(text: &str, code: &str) -> Option<i32> {
+    let digits = minor_digits(code) as usize;
+    let (whole, fraction) = match text.trim().split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (text.trim(), ""),
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 9 || fraction.len() > digits {
+        return None;
+    }
+    if !all_digits(whole) || !all_digits(fraction) || (text.contains('.') && fraction.is_empty()) {
+        return None;
+    }
+    let scale = 10i64.pow(digits as u32);
+    let padded = format!("{fraction:0<digits$}");
+    let minor = whole.parse::<i64>().ok()? * scale + padded.parse::<i64>().unwrap_or(0);
+    (minor <= 100_000_000).then_some(minor as i32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_prices_become_minor_units_of_their_currency() {
+        assert_eq!(parse("25", "EUR"), Some(2500));
+        assert_eq!(parse(" 25.5 ", "EUR"), Some(2550));
+        assert_eq!(parse("0.05", "EUR"), Some(5));
+        assert_eq!(parse("1500", "JPY"), Some(1500));
+        assert_eq!(parse("1.234", "KWD"), Some(1234));
+        for bad in ["", "-5", "1.234", "1.", ".5", "1,50", "1e3", "abc", "1000001.00", "25 EUR"] {
+            assert_eq!(parse(bad, "EUR"), None, "{bad}");
+        }
+        assert_eq!(parse("15.5", "JPY"), None);
+    }
 
     #[test]
     fn amounts_use_each_currencys_minor_units() {

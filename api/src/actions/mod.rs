@@ -5,3 +5,5 @@
 pub mod accounts;
 pub mod booking;
 pub mod waitlist;
+pub mod catalog;
+pub mod door;

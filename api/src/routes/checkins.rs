@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use marquee_core::auth::Role;
 use marquee_core::auth::api_keys::Scope;
-use marquee_core::tickets::checkin::{self, CheckinError, Scan};
+use marquee_core::tickets::checkin::{self, Scan};
 use marquee_core::tickets::door;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -78,22 +78,11 @@ impl CheckinApi {
             device: device_of(&state, caller, body.device).await?,
             scanned_at: None,
         };
-        match checkin::check_in(&state.pool, id.0, &scan).await {
-            Ok(outcome) => {
-                let view = CheckinView::from(outcome);
-                if view.status == "ok" {
-                    state.live.changed(id.0);
-                    Ok(Admitted::Ok(Json(view)))
-                } else {
-                    Err(ApiError::Checkin(Box::new(view)).into())
-                }
-            }
-            Err(CheckinError::Malformed(why)) => Err(ApiError::Validation(vec![FieldError {
-                field: "code".to_owned(),
-                message: why.0.to_owned(),
-            }])
-            .into()),
-            Err(CheckinError::Database(error)) => Err(ApiError::from(error).into()),
+        let view = crate::actions::door::check_in(state.0, id.0, &scan).await?;
+        if view.status == "ok" {
+            Ok(Admitted::Ok(Json(view)))
+        } else {
+            Err(ApiError::Checkin(Box::new(view)).into())
         }
     }
 

@@ -12,6 +12,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 use uuid::Uuid;
 
+use crate::actions::catalog::{self, Transition};
 use crate::auth::{BearerAuth, MaybeAuth};
 use crate::cached_json::CachedJson;
 use crate::contract::{CONFLICT, FORBIDDEN, NOT_FOUND, Problems, UNPROCESSABLE_ENTITY};
@@ -55,11 +56,7 @@ impl EventsApi {
     ) -> Result<CreateResponse, Problems<{ FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY }>>
     {
         let actor = auth.0.require_organizer()?;
-        let fields = EventFields::from(body.0).check().map_err(ApiError::from)?;
-        let event = events::create(&state.pool, actor, fields)
-            .await
-            .map_err(ApiError::from)?;
-        state.catalog.invalidate().await;
+        let event = catalog::create_event(state.0, actor, EventFields::from(body.0)).await?;
         Ok(CreateResponse::Created(Json(event.into())))
     }
 
@@ -197,10 +194,7 @@ impl EventsApi {
     > {
         let actor = auth.0.require_organizer()?;
         let patch = EventPatch::from(body.0);
-        let event = events::update(&state.pool, actor, id.0, &patch)
-            .await
-            .map_err(ApiError::from)?;
-        state.catalog.invalidate().await;
+        let event = catalog::update_event(state.0, actor, id.0, &patch).await?;
         Ok(Json(event.into()))
     }
 
@@ -229,7 +223,7 @@ impl EventsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<Json<EventView>, Problems<TRANSITION>> {
-        transition(&state, &auth, id.0, Action::Publish).await
+        transition(&state, &auth, id.0, Transition::Publish).await
     }
 
     /// The event's cancellation policy (the default if none was set).
@@ -260,15 +254,8 @@ impl EventsApi {
         body: Json<PolicyBody>,
     ) -> Result<Json<PolicyBody>, Problems<{ FORBIDDEN | NOT_FOUND | UNPROCESSABLE_ENTITY }>> {
         let actor = auth.0.require_organizer()?;
-        events::get(&state.pool, actor, id.0)
-            .await
-            .map_err(ApiError::from)?;
-        let policy = marquee_core::booking::policy::Policy::try_from(body.0)?
-            .check()
-            .map_err(ApiError::from)?;
-        marquee_core::booking::policy::put(&state.pool, id.0, &policy)
-            .await
-            .map_err(ApiError::from)?;
+        let policy = marquee_core::booking::policy::Policy::try_from(body.0)?;
+        let policy = catalog::put_policy(state.0, actor, id.0, policy).await?;
         Ok(Json(policy.into()))
     }
 
@@ -308,7 +295,7 @@ impl EventsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<Json<EventView>, Problems<TRANSITION>> {
-        transition(&state, &auth, id.0, Action::Cancel).await
+        transition(&state, &auth, id.0, Transition::Cancel).await
     }
 
     /// published -> completed.
@@ -319,39 +306,20 @@ impl EventsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<Json<EventView>, Problems<TRANSITION>> {
-        transition(&state, &auth, id.0, Action::Complete).await
+        transition(&state, &auth, id.0, Transition::Complete).await
     }
 }
 
 /// What a status change can answer.
 const TRANSITION: u32 = FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE_ENTITY;
 
-enum Action {
-    Publish,
-    Cancel,
-    Complete,
-}
-
 async fn transition(
     state: &AppState,
     auth: &BearerAuth,
     id: Uuid,
-    action: Action,
+    to: Transition,
 ) -> Result<Json<EventView>, Problems<TRANSITION>> {
     let actor = auth.0.require_organizer()?;
-    let event = match action {
-        Action::Publish => events::publish(&state.pool, actor, id).await,
-        Action::Cancel => match events::cancel(&state.pool, actor, id).await {
-            Ok((event, job)) => {
-                state.producer.dispatch(&[job]).await;
-                Ok(event)
-            }
-            Err(error) => Err(error),
-        },
-        Action::Complete => events::complete(&state.pool, actor, id).await,
-    }
-    .map_err(ApiError::from)?;
-    state.catalog.invalidate().await;
-    state.live.changed(id);
+    let event = catalog::transition(state, actor, id, to).await?;
     Ok(Json(event.into()))
 }

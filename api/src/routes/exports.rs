@@ -2,7 +2,7 @@
 //! `/bookings.csv`. They stream page by page (see
 //! `marquee_core::insights::exports`), so memory stays flat.
 
-use marquee_core::insights::exports::{self, Export};
+use marquee_core::insights::exports::Export;
 use poem::Body;
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::auth::BearerAuth;
 use crate::contract::{FORBIDDEN, NOT_FOUND, Problems, SERVICE_UNAVAILABLE};
-use crate::problem::ApiError;
 use crate::routes::ApiTags;
 use crate::state::AppState;
 
@@ -71,22 +70,10 @@ async fn csv(
     what: Export,
 ) -> Result<Csv, Problems<{ FORBIDDEN | NOT_FOUND | SERVICE_UNAVAILABLE }>> {
     let actor = auth.0.require_organizer()?;
-    let (chunks, slot) = exports::export(&state.pool, actor, event, what)
-        .await
-        .map_err(|error| match error {
-            exports::ExportError::Catalog(e) => ApiError::from(e),
-            exports::ExportError::Busy => ApiError::Unavailable {
-                detail: error.to_string(),
-                retry_after: 5,
-            },
-        })?;
-    // The slot goes with the body: a stalled client keeps its place.
-    let stream = futures::stream::unfold((chunks, slot), |(mut chunks, slot)| async move {
-        chunks.recv().await.map(|chunk| (chunk, (chunks, slot)))
-    });
+    let (body, file_name) = crate::actions::catalog::export(state, actor, event, what).await?;
     Ok(Csv::Ok(
-        Binary(Body::from_bytes_stream(stream)),
-        format!("attachment; filename=\"{}\"", what.file_name(event)),
+        Binary(body),
+        format!("attachment; filename=\"{file_name}\""),
         "private, no-store".to_owned(),
     ))
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use marquee_core::live::{announcements, stream};
-use marquee_core::rate_limit::Rule;
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path, Query};
@@ -33,7 +32,6 @@ pub use views::*;
 
 /// Announcements one event may get per hour: each one reaches every
 /// client watching it.
-const ANNOUNCEMENTS_PER_HOUR: u32 = 60;
 
 /// Live endpoints.
 pub struct LiveApi;
@@ -192,23 +190,8 @@ impl LiveApi {
         Problems<{ FORBIDDEN | NOT_FOUND | UNPROCESSABLE_ENTITY | TOO_MANY_REQUESTS }>,
     > {
         let actor = auth.0.require_organizer()?;
-        announcements::check(&body.0.message).map_err(|p| ApiError::from(vec![p]))?;
-        // Ownership before the limit: someone else's requests must not
-        // use up this event's budget.
-        announcements::may_post(&state.pool, actor, id.0)
-            .await
-            .map_err(ApiError::from)?;
-        let rule = Rule {
-            limit: ANNOUNCEMENTS_PER_HOUR,
-            period_seconds: 3600,
-        };
-        state
-            .limit("announcements", &id.0.to_string(), rule)
-            .await?;
-        let stored = announcements::post(&state.pool, actor, id.0, &body.0.message)
-            .await
-            .map_err(ApiError::from)?;
-        let published = state.live.announce(stored).await;
+        let published =
+            crate::actions::catalog::announce(state.0, actor, id.0, &body.0.message).await?;
         Ok(Posted::Created(Json(published.into())))
     }
 

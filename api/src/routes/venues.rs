@@ -43,6 +43,10 @@ pub struct NewVenue {
     /// Up to 500 characters.
     #[oai(nullable)]
     pub address: Option<String>,
+    /// IANA time zone its events' times are shown in, such as
+    /// `Europe/Paris`; `UTC` when absent.
+    #[oai(nullable)]
+    pub time_zone: Option<String>,
     /// Up to 50 sections; may be empty (general admission only).
     #[oai(default)]
     pub sections: Vec<SectionBody>,
@@ -57,6 +61,9 @@ pub struct VenuePatch {
     /// New address; null clears it.
     #[oai(nullable)]
     pub address: MaybeUndefined<String>,
+    /// New IANA time zone.
+    #[oai(nullable)]
+    pub time_zone: Option<String>,
 }
 
 /// A new seat layout.
@@ -102,6 +109,8 @@ pub struct VenueView {
     /// Address.
     #[oai(nullable)]
     pub address: Option<String>,
+    /// IANA time zone its events' times are shown in.
+    pub time_zone: String,
     /// Sections.
     pub sections: Vec<SectionView>,
     /// Created at.
@@ -117,6 +126,7 @@ impl From<Venue> for VenueView {
             owner_id: v.owner_id,
             name: v.name,
             address: v.address,
+            time_zone: v.time_zone,
             sections: v
                 .sections
                 .into_iter()
@@ -203,25 +213,16 @@ impl VenuesApi {
         body: Json<NewVenue>,
     ) -> Result<CreateResponse, Problems<{ FORBIDDEN | UNPROCESSABLE_ENTITY }>> {
         let actor = auth.0.require_organizer()?;
-        let mut problems = Vec::new();
-        let details = venues::check_details(&body.name, body.address.as_deref())
-            .map_err(|p| problems.extend(p))
-            .ok();
-        let layout = venues::check_sections(&layout(&body.sections))
-            .map_err(|p| problems.extend(p))
-            .ok();
-        let (Some((name, address)), Some(layout)) = (details, layout) else {
-            return Err(ApiError::from(problems).into());
-        };
-        let venue = venues::create(
-            &state.pool,
-            actor.user_id,
-            &name,
-            address.as_deref(),
-            &layout,
+        let new = venues::NewVenue::check(
+            &body.name,
+            body.address.as_deref(),
+            body.time_zone.as_deref(),
+            &layout(&body.sections),
         )
-        .await
         .map_err(ApiError::from)?;
+        let venue = venues::create(&state.pool, actor.user_id, &new)
+            .await
+            .map_err(ApiError::from)?;
         Ok(CreateResponse::Created(Json(venue.into())))
     }
 
@@ -271,6 +272,7 @@ impl VenuesApi {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(a) => Some(Some(a.clone())),
             },
+            time_zone: body.time_zone.clone(),
         }
         .check()
         .map_err(ApiError::from)?;

@@ -42,6 +42,12 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         asset!("app.css", "app.css", "text/css; charset=utf-8"),
         asset!("app.js", "app.js", "text/javascript; charset=utf-8"),
         asset!("favicon.svg", "favicon.svg", "image/svg+xml"),
+        asset!("door.js", "door.js", "text/javascript; charset=utf-8"),
+        asset!(
+            "jsQR.js",
+            "vendor/jsqr/jsQR.js",
+            "text/javascript; charset=utf-8"
+        ),
         asset!(
             "htmx.min.js",
             "vendor/htmx/htmx.min.js",
@@ -73,6 +79,12 @@ const VENDORED: &[Vendored] = &[
         version: "2.0.11",
         licence: "0BSD",
         text: include_str!("../../assets/vendor/htmx/LICENSE"),
+    },
+    Vendored {
+        name: "jsQR",
+        version: "1.4.0",
+        licence: "Apache-2.0",
+        text: include_str!("../../assets/vendor/jsqr/LICENSE"),
     },
     Vendored {
         name: "htmx-ext-sse",

@@ -111,9 +111,15 @@ pub async fn pages<E: Endpoint>(next: E, request: Request) -> Result<Response> {
         .copied()
         .unwrap_or(ClientIp(None));
     let here = request.uri().path().to_owned();
+    // Browsers ask for HTML; a script or scraper that hits a path with no
+    // page gets the API's problem+json instead.
+    let wants_html = request
+        .header(poem::http::header::ACCEPT)
+        .is_some_and(|accept| accept.contains("text/html"));
     let error = match next.call(request).await {
         Ok(response) => return Ok(response.into_response()),
         Err(error) if error.is_from_response() => return Ok(error.into_response()),
+        Err(error) if !wants_html => return Ok(crate::problem::render(error).await),
         Err(error) => error,
     };
     let status = error.status();

@@ -9,6 +9,7 @@
 //! and HTML error pages.
 
 mod assets;
+mod chart;
 mod csrf;
 mod errors;
 mod form;
@@ -60,6 +61,36 @@ pub fn routes() -> impl poem::Endpoint {
         )
         .at("/sign-out", post(people::account::sign_out))
         .at("/organizer", get(organizer::home))
+        .at("/organizer/venues", post(organizer::venues::create))
+        .at("/organizer/venues/new", get(organizer::venues::new_form))
+        .at("/organizer/venues/preview", post(organizer::venues::preview))
+        .at("/organizer/events", post(organizer::events::create))
+        .at("/organizer/events/new", get(organizer::events::new_form))
+        .at(
+            "/organizer/events/:id",
+            get(organizer::events::manage).post(organizer::events::update),
+        )
+        .at(
+            "/organizer/events/:id/:action",
+            get(organizer::events::export).post(organizer::events::transition),
+        )
+        .at("/organizer/events/:id/policy", post(organizer::events::set_policy))
+        .at(
+            "/organizer/events/:id/announcements",
+            post(organizer::events::announce),
+        )
+        .at(
+            "/organizer/events/:id/dashboard",
+            get(organizer::dashboard::show),
+        )
+        .at(
+            "/organizer/events/:id/progress",
+            get(organizer::dashboard::progress_part),
+        )
+        .at(
+            "/organizer/events/:id/door",
+            get(organizer::door::show).post(organizer::door::scan),
+        )
         .at("/ops", get(ops::home))
         .at("/licenses", get(assets::licenses))
         .at("/assets/:file", get(assets::serve))

@@ -6,6 +6,7 @@
 mod common;
 
 mod cors;
+mod organizer;
 mod people;
 mod security;
 mod setup;

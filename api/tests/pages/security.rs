@@ -2,9 +2,12 @@
 //! roles, the session cookie's attributes, sign-out revoking, the CSP.
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{ACCEPT, CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
 
 use crate::common::{TestApp, count, register, with_role};
+
+/// What a browser's navigation asks for.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
 
 /// A cookie-keeping page client that does not follow redirects.
 pub struct Visitor<'a> {
@@ -50,6 +53,7 @@ impl<'a> Visitor<'a> {
             .client
             .get(self.app.url(path))
             .header(COOKIE, self.cookie_header())
+            .header(ACCEPT, BROWSER_ACCEPT)
             .send()
             .await
             .unwrap();
@@ -71,6 +75,7 @@ impl<'a> Visitor<'a> {
             .client
             .post(self.app.url(path))
             .header(COOKIE, self.cookie_header())
+            .header(ACCEPT, BROWSER_ACCEPT)
             .form(form)
             .send()
             .await

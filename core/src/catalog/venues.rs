@@ -100,6 +100,8 @@ pub struct Venue {
     pub name: String,
     /// Address.
     pub address: Option<String>,
+    /// IANA zone its events' times are shown in.
+    pub time_zone: String,
     /// Sections in order, with seats.
     pub sections: Vec<Section>,
     /// Created at.
@@ -162,13 +164,27 @@ pub fn check_details(
     }
 }
 
-/// A change of name and/or address (`Some(None)` clears the address).
+/// Checks an IANA time zone name ("Europe/Paris", "UTC").
+pub fn check_time_zone(problems: &mut Vec<Invalid>, field: &'static str, zone: &str) -> String {
+    let zone = zone.trim();
+    if zone.parse::<chrono_tz::Tz>().is_err() {
+        problems.push(Invalid::new(
+            field,
+            "must be an IANA time zone such as Europe/Paris or UTC",
+        ));
+    }
+    zone.to_owned()
+}
+
+/// A change of name, address and/or zone (`Some(None)` clears the address).
 #[derive(Debug, Clone, Default)]
 pub struct DetailsPatch {
     /// New name.
     pub name: Option<String>,
     /// New address.
     pub address: Option<Option<String>>,
+    /// New IANA time zone.
+    pub time_zone: Option<String>,
 }
 
 impl DetailsPatch {
@@ -181,30 +197,74 @@ impl DetailsPatch {
         let address = self
             .address
             .map(|a| a.map(|a| check_text(&mut problems, "address", &a, 500)));
+        let time_zone = self
+            .time_zone
+            .map(|z| check_time_zone(&mut problems, "time_zone", &z));
         if problems.is_empty() {
-            Ok(Self { name, address })
+            Ok(Self {
+                name,
+                address,
+                time_zone,
+            })
         } else {
             Err(problems)
         }
     }
 }
 
+/// A venue to create, checked.
+#[derive(Debug, Clone)]
+pub struct NewVenue {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: Option<String>,
+    /// IANA zone.
+    pub time_zone: String,
+    /// Layout.
+    pub sections: Vec<SectionInput>,
+}
+
+impl NewVenue {
+    /// Checks every part, collecting every problem.
+    pub fn check(
+        name: &str,
+        address: Option<&str>,
+        time_zone: Option<&str>,
+        sections: &[SectionInput],
+    ) -> Result<Self, Vec<Invalid>> {
+        let mut problems = Vec::new();
+        let details = check_details(name, address)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let time_zone = check_time_zone(&mut problems, "time_zone", time_zone.unwrap_or("UTC"));
+        let sections = check_sections(sections)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        match (details, sections) {
+            (Some((name, address)), Some(sections)) if problems.is_empty() => Ok(Self {
+                name,
+                address,
+                time_zone,
+                sections,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
 /// Creates a venue and generates its seats.
-pub async fn create(
-    pool: &PgPool,
-    owner: Uuid,
-    name: &str,
-    address: Option<&str>,
-    sections: &[SectionInput],
-) -> Result<Venue, CatalogError> {
+pub async fn create(pool: &PgPool, owner: Uuid, venue: &NewVenue) -> Result<Venue, CatalogError> {
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
+    let sections = &venue.sections;
     sqlx::query!(
-        "INSERT INTO venues (id, owner_id, name, address) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO venues (id, owner_id, name, address, time_zone) VALUES ($1, $2, $3, $4, $5)",
         id,
         owner,
-        name,
-        address,
+        venue.name,
+        venue.address,
+        venue.time_zone,
     )
     .execute(&mut *tx)
     .await?;
@@ -288,12 +348,13 @@ async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::E
         owner_id: Uuid,
         name: String,
         address: Option<String>,
+        time_zone: String,
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
     }
     let venue = sqlx::query_as!(
         Row,
-        "SELECT owner_id, name, address, created_at, updated_at FROM venues WHERE id = $1",
+        "SELECT owner_id, name, address, time_zone, created_at, updated_at FROM venues WHERE id = $1",
         id,
     )
     .fetch_optional(pool)
@@ -302,6 +363,7 @@ async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::E
         owner_id,
         name,
         address,
+        time_zone,
         created_at,
         updated_at,
     }) = venue
@@ -344,6 +406,7 @@ async fn get_unchecked(pool: &PgPool, id: Uuid) -> Result<Option<Venue>, sqlx::E
         owner_id,
         name,
         address,
+        time_zone,
         sections,
         created_at,
         updated_at,
@@ -360,12 +423,14 @@ pub async fn update_details(
     get(pool, actor, id).await?;
     sqlx::query!(
         "UPDATE venues SET name = COALESCE($2, name),
-                address = CASE WHEN $3 THEN $4 ELSE address END, updated_at = now()
+                address = CASE WHEN $3 THEN $4 ELSE address END,
+                time_zone = COALESCE($5, time_zone), updated_at = now()
          WHERE id = $1",
         id,
         patch.name,
         patch.address.is_some(),
         patch.address.clone().flatten(),
+        patch.time_zone,
     )
     .execute(pool)
     .await?;

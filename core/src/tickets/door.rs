@@ -114,7 +114,7 @@ pub async fn revocations(
 }
 
 /// Checked in against tickets that admit (valid or used), for one group.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckinCount {
     /// The section or ticket type; `None` for the whole event.
     pub group_id: Option<Uuid>,

@@ -23,9 +23,12 @@ function startCountdowns() {
   });
 }
 
-// Confirmation before a destructive form: `<form data-confirm="…">`.
+// Confirmation before a destructive form: `data-confirm="…"` on the form
+// or on the button that submits it.
 document.addEventListener("submit", function (event) {
-  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  var submitter = event.submitter;
+  var message = (submitter && submitter.getAttribute("data-confirm")) ||
+    (event.target.getAttribute && event.target.getAttribute("data-confirm"));
   if (message && !window.confirm(message)) { event.preventDefault(); }
 });
 

@@ -8,7 +8,13 @@ document.addEventListener("DOMContentLoaded", function () {
   var video = document.getElementById("scan-video");
   var form = document.getElementById("door-form");
   var input = document.getElementById("f-code");
-  if (!button || !video || !form || !window.jsQR) { return; }
+  if (!form || !input) { return; }
+  // After each answer the field is empty and ready for the next ticket.
+  form.addEventListener("htmx:afterRequest", function () {
+    input.value = "";
+    input.focus();
+  });
+  if (!button || !video || !window.jsQR) { return; }
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     button.disabled = true;
     button.textContent = "No camera available";

@@ -74,7 +74,18 @@ mod tests {
         assert_eq!(parse("0.05", "EUR"), Some(5));
         assert_eq!(parse("1500", "JPY"), Some(1500));
         assert_eq!(parse("1.234", "KWD"), Some(1234));
-        for bad in ["", "-5", "1.234", "1.", ".5", "1,50", "1e3", "abc", "1000001.00", "25 EUR"] {
+        for bad in [
+            "",
+            "-5",
+            "1.234",
+            "1.",
+            ".5",
+            "1,50",
+            "1e3",
+            "abc",
+            "1000001.00",
+            "25 EUR",
+        ] {
             assert_eq!(parse(bad, "EUR"), None, "{bad}");
         }
         assert_eq!(parse("15.5", "JPY"), None);

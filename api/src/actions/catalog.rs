@@ -3,9 +3,9 @@
 //! status changes publish a live update.
 
 use marquee_core::booking::policy::{self, Policy};
+use marquee_core::catalog::Actor;
 use marquee_core::catalog::events::{self, Event, EventFields, EventPatch};
 use marquee_core::catalog::venues::{self, NewVenue, Venue};
-use marquee_core::catalog::Actor;
 use marquee_core::insights::exports::{self, Export};
 use marquee_core::live::announcements::{self, Announcement};
 use marquee_core::rate_limit::Rule;
@@ -15,7 +15,11 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// Creates a venue (checked by `NewVenue::check`).
-pub async fn create_venue(state: &AppState, actor: Actor, venue: &NewVenue) -> Result<Venue, ApiError> {
+pub async fn create_venue(
+    state: &AppState,
+    actor: Actor,
+    venue: &NewVenue,
+) -> Result<Venue, ApiError> {
     Ok(venues::create(&state.pool, actor.user_id, venue).await?)
 }
 
@@ -107,7 +111,9 @@ pub async fn announce(
         limit: ANNOUNCEMENTS_PER_HOUR,
         period_seconds: 3600,
     };
-    state.limit("announcements", &event.to_string(), rule).await?;
+    state
+        .limit("announcements", &event.to_string(), rule)
+        .await?;
     let stored = announcements::post(&state.pool, actor, event, message).await?;
     Ok(state.live.announce(stored).await)
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod booking;
-pub mod waitlist;
 pub mod catalog;
 pub mod door;
+pub mod ops;
+pub mod waitlist;

@@ -11,7 +11,7 @@ mod exports;
 mod health;
 mod insights;
 mod live;
-mod ops;
+pub(crate) mod ops;
 mod otp;
 mod subscriptions;
 mod system;

@@ -40,6 +40,16 @@ fn nice(max: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
+/// A count on an axis: whole numbers plainly, fractions of a step with
+/// one decimal.
+pub fn count(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// An SVG chart of `points` titled `title`; `unit` formats the axis.
 pub fn svg(title: &str, points: &[Point], class: &str, unit: impl Fn(f64) -> String) -> String {
     let mut svg = String::new();
@@ -69,13 +79,14 @@ pub fn svg(title: &str, points: &[Point], class: &str, unit: impl Fn(f64) -> Str
     let n = points.len().max(1) as f64;
     let slot = plot_w / n;
     if points.len() <= 120 {
+        let width = (slot * 0.7).min(40.0);
         for (i, point) in points.iter().enumerate() {
-            let x = LEFT + slot * i as f64 + slot * 0.15;
+            let x = LEFT + slot * (i as f64 + 0.5) - width / 2.0;
             let _ = write!(
                 svg,
                 r#"<rect class="bar" x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}: {}</title></rect>"#,
                 y(point.value),
-                slot * 0.7,
+                width,
                 (TOP + plot_h - y(point.value)).max(0.0),
                 escape(&point.label),
                 escape(&unit(point.value))
@@ -115,8 +126,14 @@ mod tests {
     #[test]
     fn bars_scale_to_a_round_top_and_labels_are_escaped() {
         let points = vec![
-            Point { label: "1 Dec".into(), value: 3.0 },
-            Point { label: "<2 Dec>".into(), value: 7.0 },
+            Point {
+                label: "1 Dec".into(),
+                value: 3.0,
+            },
+            Point {
+                label: "<2 Dec>".into(),
+                value: 7.0,
+            },
         ];
         let svg = svg("Sales", &points, "sales", |v| format!("{v}"));
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 2);
@@ -131,7 +148,10 @@ mod tests {
     #[test]
     fn many_points_draw_a_line() {
         let points: Vec<Point> = (0..2880)
-            .map(|i| Point { label: format!("{i}"), value: f64::from(i % 7) })
+            .map(|i| Point {
+                label: format!("{i}"),
+                value: f64::from(i % 7),
+            })
             .collect();
         let svg = svg("Throughput", &points, "ops", |v| format!("{v}"));
         assert!(svg.contains("<polyline"));

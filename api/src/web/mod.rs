@@ -63,7 +63,10 @@ pub fn routes() -> impl poem::Endpoint {
         .at("/organizer", get(organizer::home))
         .at("/organizer/venues", post(organizer::venues::create))
         .at("/organizer/venues/new", get(organizer::venues::new_form))
-        .at("/organizer/venues/preview", post(organizer::venues::preview))
+        .at(
+            "/organizer/venues/preview",
+            post(organizer::venues::preview),
+        )
         .at("/organizer/events", post(organizer::events::create))
         .at("/organizer/events/new", get(organizer::events::new_form))
         .at(
@@ -74,7 +77,10 @@ pub fn routes() -> impl poem::Endpoint {
             "/organizer/events/:id/:action",
             get(organizer::events::export).post(organizer::events::transition),
         )
-        .at("/organizer/events/:id/policy", post(organizer::events::set_policy))
+        .at(
+            "/organizer/events/:id/policy",
+            post(organizer::events::set_policy),
+        )
         .at(
             "/organizer/events/:id/announcements",
             post(organizer::events::announce),
@@ -92,6 +98,13 @@ pub fn routes() -> impl poem::Endpoint {
             get(organizer::door::show).post(organizer::door::scan),
         )
         .at("/ops", get(ops::home))
+        .at("/ops/queues/:name/:action", post(ops::switch))
+        .at("/ops/jobs", get(ops::jobs::index))
+        .at("/ops/jobs/bulk", post(ops::jobs::bulk))
+        .at("/ops/jobs/:id", get(ops::jobs::show))
+        .at("/ops/jobs/:id/:action", post(ops::jobs::act))
+        .at("/ops/history", get(ops::history::show))
+        .at("/ops/audit", get(ops::audit))
         .at("/licenses", get(assets::licenses))
         .at("/assets/:file", get(assets::serve))
         .around(errors::pages)

@@ -51,6 +51,12 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "organizer/_verdict.html",
         "ops/home.html",
         "ops/_queues.html",
+        "ops/jobs.html",
+        "ops/job.html",
+        "ops/_job_row.html",
+        "ops/bulk_done.html",
+        "ops/audit.html",
+        "ops/history.html",
     );
     env.add_filter("money", money);
     env.add_filter("when", when);

@@ -314,7 +314,10 @@ impl Browser {
         // Chromium sometimes never answers the session's end; the drop
         // below kills it either way.
         let closing = self.client.clone().close();
-        if tokio::time::timeout(Duration::from_secs(5), closing).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), closing)
+            .await
+            .is_err()
+        {
             eprintln!("browser: the session did not close within 5 s; killing it");
         }
     }

@@ -13,8 +13,12 @@ pub async fn sign_in(browser: &Browser, email: &str, next: &str) {
     browser.goto(&format!("/sign-in?next={next}")).await;
     browser.fill("#f-email", email).await;
     browser.fill("#f-password", "correct horse").await;
-    browser.click("form[action='/sign-in'] button[type=submit]").await;
-    browser.wait_text("header nav", "Sign out", Duration::from_secs(10)).await;
+    browser
+        .click("form[action='/sign-in'] button[type=submit]")
+        .await;
+    browser
+        .wait_text("header nav", "Sign out", Duration::from_secs(10))
+        .await;
 }
 
 /// Sets a field the way a date picker would.
@@ -34,7 +38,9 @@ async fn an_organizer_builds_an_event_works_the_door_and_the_dashboard_follows_l
     let stage = Stage::new().await;
     let browser = Browser::open(&stage.app.base, "organizer").await;
     sign_in(&browser, "alice@example.com", "/organizer").await;
-    browser.wait_text("h1", "Your events", Duration::from_secs(5)).await;
+    browser
+        .wait_text("h1", "Your events", Duration::from_secs(5))
+        .await;
     let serious = browser.axe().await;
     assert!(serious.is_empty(), "organizer home: {serious:#?}");
     browser.shot("organizer-home").await;
@@ -43,8 +49,12 @@ async fn an_organizer_builds_an_event_works_the_door_and_the_dashboard_follows_l
     browser.click_link("New venue").await;
     browser.fill("#f-name", "Riverside Hall").await;
     browser.fill("#f-time_zone", "Europe/Paris").await;
-    browser.fill("#f-layout", "Stalls: A 4, B 4\nBalcony: C 3").await;
-    browser.wait_text("#preview", "11 seats", Duration::from_secs(5)).await;
+    browser
+        .fill("#f-layout", "Stalls: A 4, B 4\nBalcony: C 3")
+        .await;
+    browser
+        .wait_text("#preview", "11 seats", Duration::from_secs(5))
+        .await;
     assert_eq!(browser.all("#preview .seat").await.len(), 11);
     browser.shot("venue-preview").await;
     browser.click("#venue-form button[type=submit]").await;
@@ -62,12 +72,16 @@ async fn an_organizer_builds_an_event_works_the_door_and_the_dashboard_follows_l
     browser.fill("#f-ga_capacity_1", "50").await;
     browser.fill("#f-tags", "river, acoustic").await;
     browser.click("#event-form button[type=submit]").await;
-    browser.wait_text("#event-status", "Draft", Duration::from_secs(10)).await;
+    browser
+        .wait_text("#event-status", "Draft", Duration::from_secs(10))
+        .await;
     // Times show in the venue's zone.
     let when = browser.text(".when").await;
     assert!(when.contains("19:30 CE"), "{when}");
     browser.click("form[action$='/publish'] button").await;
-    browser.wait_text("#event-status", "Published", Duration::from_secs(10)).await;
+    browser
+        .wait_text("#event-status", "Published", Duration::from_secs(10))
+        .await;
     browser.shot("event-published").await;
     let event_id = browser
         .path()
@@ -92,18 +106,36 @@ async fn an_organizer_builds_an_event_works_the_door_and_the_dashboard_follows_l
 
     // The dashboard, in a second browser, watches the door.
     let dashboard = Browser::open(&stage.app.base, "organizer-dashboard").await;
-    sign_in(&dashboard, "alice@example.com", &format!("/organizer/events/{event_id}/dashboard")).await;
-    dashboard.wait_text("#checked-in-count", "0 of 2", Duration::from_secs(5)).await;
+    sign_in(
+        &dashboard,
+        "alice@example.com",
+        &format!("/organizer/events/{event_id}/dashboard"),
+    )
+    .await;
     dashboard
-        .wait_js("document.querySelector('[sse-connect]') !== null", Duration::from_secs(5))
+        .wait_text("#checked-in-count", "0 of 2", Duration::from_secs(5))
         .await;
-    dashboard.client.execute("window.neverReloaded = true;", vec![]).await.unwrap();
+    dashboard
+        .wait_js(
+            "document.querySelector('[sse-connect]') !== null",
+            Duration::from_secs(5),
+        )
+        .await;
+    dashboard
+        .client
+        .execute("window.neverReloaded = true;", vec![])
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    browser.goto(&format!("/organizer/events/{event_id}/door")).await;
+    browser
+        .goto(&format!("/organizer/events/{event_id}/door"))
+        .await;
     browser.fill("#f-code", &code).await;
     browser.click("#door-form button[type=submit]").await;
-    browser.wait_text("#verdict", "OK", Duration::from_secs(5)).await;
+    browser
+        .wait_text("#verdict", "OK", Duration::from_secs(5))
+        .await;
     browser.shot("door-ok").await;
     dashboard
         .wait_js(
@@ -116,8 +148,13 @@ async fn an_organizer_builds_an_event_works_the_door_and_the_dashboard_follows_l
 
     browser.fill("#f-code", &code).await;
     browser.click("#door-form button[type=submit]").await;
-    let verdict = browser.wait_text("#verdict", "Already used", Duration::from_secs(5)).await;
-    assert!(verdict.contains("Door page (Alice)") || verdict.contains("Door page"), "{verdict}");
+    let verdict = browser
+        .wait_text("#verdict", "Already used", Duration::from_secs(5))
+        .await;
+    assert!(
+        verdict.contains("Door page (Alice)") || verdict.contains("Door page"),
+        "{verdict}"
+    );
     browser.shot("door-already-used").await;
     eprintln!("axe on the door page");
     let serious = browser.axe().await;

@@ -505,3 +505,14 @@ pub async fn place(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Pla
     .fetch_optional(db)
     .await
 }
+
+/// The zone an event at `venue` shows its times in: the venue's, or UTC
+/// for an event without one.
+pub async fn time_zone_of(pool: &PgPool, venue: Option<Uuid>) -> Result<String, sqlx::Error> {
+    Ok(match venue {
+        Some(venue) => place(pool, venue)
+            .await?
+            .map_or_else(|| "UTC".to_owned(), |p| p.time_zone),
+        None => "UTC".to_owned(),
+    })
+}

@@ -1,6 +1,8 @@
 //! `/api/v1/ops/jobs*`: the ledger, read and acted on.
 
-use marquee_core::ops::{self, Action, SingleOutcome, audit};
+use marquee_core::ops::{self, Action};
+
+use crate::actions::ops::Selection;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
@@ -28,17 +30,6 @@ enum DiscardResponse {
     Discarded,
 }
 
-/// What a bulk selection names in the audit trail: the ids when few, else
-/// their count; or the filter.
-fn selection(ids: Option<&[Uuid]>, filter: Option<&ops::JobFilter>) -> serde_json::Value {
-    match (ids, filter) {
-        (Some(ids), _) if ids.len() <= 100 => serde_json::json!({ "ids": ids }),
-        (Some(ids), _) => serde_json::json!({ "ids": ids.len() }),
-        (None, Some(filter)) => serde_json::json!({ "filter": filter }),
-        (None, None) => serde_json::json!({}),
-    }
-}
-
 impl OpsJobsApi {
     async fn single(
         state: &AppState,
@@ -47,22 +38,8 @@ impl OpsJobsApi {
         action: Action,
     ) -> Result<Option<JobView>, ApiError> {
         let actor = access::writer(auth.caller())?;
-        let outcome = ops::actions::single(&state.pool, &state.producer, action, id).await?;
-        match outcome {
-            SingleOutcome::NotFound => Err(ApiError::NotFound("no such job".to_owned())),
-            SingleOutcome::Conflict(why) => Err(ApiError::Conflict(why)),
-            SingleOutcome::Changed(queue) => {
-                let job = ops::jobs::detail(&state.pool, id).await?;
-                let target = audit::Target {
-                    queue: Some(queue),
-                    job_id: Some(id),
-                    selection: serde_json::json!({}),
-                };
-                audit::record(&state.pool, &actor, action, &target, 1).await?;
-                tracing::info!(job.id = %id, action = action.as_str(), by = %actor.user_id, "job action");
-                Ok(job.map(|j| j.summary.into()))
-            }
-        }
+        let job = crate::actions::ops::on_job(state, &actor, id, action).await?;
+        Ok(job.map(Into::into))
     }
 
     async fn bulk(
@@ -95,36 +72,16 @@ impl OpsJobsApi {
             _ => {}
         }
         unprocessable(errors)?;
-        let ids = body.ids.as_ref().map(|ids| {
-            let mut ids = ids.clone();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        });
-        let outcome = match (&ids, &filter) {
-            (Some(ids), _) => {
-                let changed =
-                    ops::actions::apply(&state.pool, &state.producer, action, ids).await?;
-                ops::BulkOutcome {
-                    matched: ids.len() as i64,
-                    changed: changed.len() as i64,
-                    truncated: false,
-                }
+        let selection = match (body.ids, filter) {
+            (Some(mut ids), _) => {
+                ids.sort_unstable();
+                ids.dedup();
+                Selection::Ids(ids)
             }
-            (None, Some(filter)) => {
-                let max = state.settings.jobs.bulk_action_max;
-                ops::actions::bulk_by_filter(&state.pool, &state.producer, action, filter, max)
-                    .await?
-            }
+            (None, Some(filter)) => Selection::Filter(filter),
             (None, None) => unreachable!("refused above"),
         };
-        let target = audit::Target {
-            queue: filter.as_ref().and_then(|f| f.queue.clone()),
-            job_id: None,
-            selection: selection(ids.as_deref(), filter.as_ref()),
-        };
-        audit::record(&state.pool, &actor, action, &target, outcome.changed).await?;
-        tracing::info!(action = action.as_str(), matched = outcome.matched, changed = outcome.changed, by = %actor.user_id, "bulk job action");
+        let outcome = crate::actions::ops::on_jobs(state, &actor, &selection, action).await?;
         Ok(Json(BulkView {
             matched: outcome.matched,
             changed: outcome.changed,

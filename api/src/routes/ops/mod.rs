@@ -2,7 +2,7 @@
 //! admins and their `ops:` API keys.
 
 mod access;
-mod filter;
+pub(crate) mod filter;
 mod jobs;
 mod views;
 
@@ -39,29 +39,8 @@ impl OpsApi {
         action: Action,
     ) -> Result<Json<QueueView>, ApiError> {
         let actor = access::writer(auth.caller())?;
-        let queues = &state.settings.worker.queues;
-        let mut errors = Vec::new();
-        filter::known_queue(name, queues, &mut errors, "name");
-        unprocessable(errors)?;
-        let mut tx = state.pool.begin().await?;
-        let changed = match action {
-            Action::Pause => queues::pause(&mut tx, name, actor.user_id).await?,
-            _ => queues::resume(&mut tx, name).await?,
-        };
-        let target = audit::Target {
-            queue: Some(name.to_owned()),
-            job_id: None,
-            selection: serde_json::json!({}),
-        };
-        audit::record(&mut *tx, &actor, action, &target, i64::from(changed)).await?;
-        tx.commit().await?;
-        tracing::info!(queue = name, action = action.as_str(), by = %actor.user_id, changed, "queue switched");
-        let overview = queues::overview(&state.pool, &[name.to_owned()]).await?;
-        Ok(Json(
-            overview.into_iter().next().map(Into::into).ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("queue overview missing {name}"))
-            })?,
-        ))
+        let overview = crate::actions::ops::switch_queue(state, &actor, name, action).await?;
+        Ok(Json(overview.into()))
     }
 }
 

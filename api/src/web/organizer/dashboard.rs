@@ -8,7 +8,7 @@ use poem::{Response, handler};
 use uuid::Uuid;
 
 use super::organizer;
-use crate::web::chart::{Point, svg};
+use crate::web::chart::{Point, count, svg};
 use crate::web::page::{Stop, Web};
 
 async fn progress(web: &Web, id: Uuid) -> Result<minijinja::Value, Stop> {
@@ -25,13 +25,9 @@ pub async fn show(web: Web, Path(id): Path<Uuid>) -> Result<Response, Stop> {
     let event = marquee_core::catalog::events::get(&web.state.pool, actor, id)
         .await
         .map_err(|e| web.fail(e))?;
-    let zone = match event.fields.venue_id {
-        Some(venue) => marquee_core::catalog::venues::place(&web.state.pool, venue)
-            .await
-            .map_err(|e| web.fail(e))?
-            .map_or("UTC".to_owned(), |p| p.time_zone),
-        None => "UTC".to_owned(),
-    };
+    let zone = marquee_core::catalog::venues::time_zone_of(&web.state.pool, event.fields.venue_id)
+        .await
+        .map_err(|e| web.fail(e))?;
     let stats = event_stats(
         &web.state.pool,
         actor,
@@ -49,7 +45,7 @@ pub async fn show(web: Web, Path(id): Path<Uuid>) -> Result<Response, Stop> {
             value: d.tickets as f64,
         })
         .collect();
-    let chart = svg("Tickets sold per day", &points, "sales", |v| format!("{v:.0}"));
+    let chart = svg("Tickets sold per day", &points, "sales", count);
     let published = event.status == marquee_core::catalog::events::EventStatus::Published;
     Ok(web.page(
         "organizer/dashboard.html",

@@ -21,9 +21,14 @@ async fn event_for_door(web: &Web, id: Uuid) -> Result<minijinja::Value, Stop> {
     let event = marquee_core::catalog::events::get(&web.state.pool, actor, id)
         .await
         .map_err(|e| web.fail(e))?;
-    Ok(minijinja::Value::from_serialize(
-        crate::web::people::event::EventView::from(event),
-    ))
+    let time_zone =
+        marquee_core::catalog::venues::time_zone_of(&web.state.pool, event.fields.venue_id)
+            .await
+            .map_err(|e| web.fail(e))?;
+    Ok(minijinja::context! {
+        time_zone,
+        ..minijinja::Value::from_serialize(crate::web::people::event::EventView::from(event))
+    })
 }
 
 /// `GET /organizer/events/:id/door`

@@ -36,7 +36,10 @@ fn local_time(
         .ok()
         .and_then(|naive| zone.from_local_datetime(&naive).earliest());
     if parsed.is_none() {
-        problems.push(Invalid::new(field, "a date and time, like 2027-03-14T19:30"));
+        problems.push(Invalid::new(
+            field,
+            "a date and time, like 2027-03-14T19:30",
+        ));
     }
     parsed.map(|t| t.with_timezone(&Utc))
 }
@@ -92,11 +95,8 @@ fn read_fields(
             capacity,
         });
     }
-    let number = |name: &str, default: i32| {
-        fields
-            .text(name)
-            .map_or(Some(default), |t| t.parse().ok())
-    };
+    let number =
+        |name: &str, default: i32| fields.text(name).map_or(Some(default), |t| t.parse().ok());
     let (max_per_order, hold_minutes) = (number("max_per_order", 10), number("hold_minutes", 10));
     if max_per_order.is_none() {
         problems.push(Invalid::new("max_per_order", "a whole number"));
@@ -136,7 +136,11 @@ fn tags_of(fields: &Fields) -> Vec<String> {
         .collect()
 }
 
-async fn venue_of(web: &Web, actor: Actor, id: Option<Uuid>) -> Result<Option<venues::Venue>, Stop> {
+async fn venue_of(
+    web: &Web,
+    actor: Actor,
+    id: Option<Uuid>,
+) -> Result<Option<venues::Venue>, Stop> {
     match id {
         Some(id) => Ok(Some(
             venues::get(&web.state.pool, actor, id)
@@ -155,8 +159,15 @@ fn render_new(
     error: Option<&ApiError>,
 ) -> Response {
     let shown = error.map(Shown::from);
-    let status = shown.as_ref().map_or(poem::http::StatusCode::OK, |s| s.status);
-    let value = |name: &str| fields.and_then(|f| f.get(name)).unwrap_or_default().to_owned();
+    let status = shown
+        .as_ref()
+        .map_or(poem::http::StatusCode::OK, |s| s.status);
+    let value = |name: &str| {
+        fields
+            .and_then(|f| f.get(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
     let sections: Vec<_> = venue
         .map(|v| v.sections.as_slice())
         .unwrap_or_default()
@@ -175,7 +186,14 @@ fn render_new(
         })
         .collect();
     let form: std::collections::BTreeMap<&str, String> = [
-        "title", "description", "starts_at", "ends_at", "currency", "max_per_order", "hold_minutes", "tags",
+        "title",
+        "description",
+        "starts_at",
+        "ends_at",
+        "currency",
+        "max_per_order",
+        "hold_minutes",
+        "tags",
     ]
     .into_iter()
     .map(|k| (k, value(k)))
@@ -205,7 +223,12 @@ pub async fn new_form(web: Web, request: &Request) -> Result<Response, Stop> {
 #[handler]
 pub async fn create(web: Web, fields: Fields) -> Result<Response, Stop> {
     let actor = organizer(&web)?;
-    let venue = venue_of(&web, actor, super::venues::venue_id(fields.text("venue_id"))).await?;
+    let venue = venue_of(
+        &web,
+        actor,
+        super::venues::venue_id(fields.text("venue_id")),
+    )
+    .await?;
     let created = match read_fields(&fields, venue.as_ref()) {
         Ok(event) => catalog::create_event(&web.state, actor, event).await,
         Err(problems) => Err(ApiError::from(problems)),
@@ -216,7 +239,13 @@ pub async fn create(web: Web, fields: Fields) -> Result<Response, Stop> {
             let list = venues::list(&web.state.pool, actor)
                 .await
                 .map_err(|e| web.fail(e))?;
-            Ok(render_new(&web, venue.as_ref(), list, Some(&fields), Some(&error)))
+            Ok(render_new(
+                &web,
+                venue.as_ref(),
+                list,
+                Some(&fields),
+                Some(&error),
+            ))
         }
     }
 }
@@ -233,15 +262,13 @@ async fn render_manage(web: &Web, id: Uuid, error: Option<&ApiError>) -> Result<
     let (said, _) = announcements::list(&web.state.pool, Some(actor), id, 1, 20)
         .await
         .map_err(|e| web.fail(e))?;
-    let time_zone = match event.fields.venue_id {
-        Some(venue) => venues::place(&web.state.pool, venue)
-            .await
-            .map_err(|e| web.fail(e))?
-            .map_or("UTC".to_owned(), |p| p.time_zone),
-        None => "UTC".to_owned(),
-    };
+    let time_zone = venues::time_zone_of(&web.state.pool, event.fields.venue_id)
+        .await
+        .map_err(|e| web.fail(e))?;
     let shown = error.map(Shown::from);
-    let status = shown.as_ref().map_or(poem::http::StatusCode::OK, |s| s.status);
+    let status = shown
+        .as_ref()
+        .map_or(poem::http::StatusCode::OK, |s| s.status);
     let tiers: Vec<_> = policy.refund_tiers.iter().collect();
     Ok(web.page_with(
         status,
@@ -308,9 +335,10 @@ pub async fn set_policy(web: Web, Path(id): Path<Uuid>, fields: Fields) -> Resul
     let number = |name: &str| fields.text(name).and_then(|t| t.parse::<i32>().ok());
     let mut refund_tiers = Vec::new();
     for i in 1..=3 {
-        if let (Some(hours), Some(percent)) =
-            (number(&format!("tier_hours_{i}")), number(&format!("tier_percent_{i}")))
-        {
+        if let (Some(hours), Some(percent)) = (
+            number(&format!("tier_hours_{i}")),
+            number(&format!("tier_percent_{i}")),
+        ) {
             refund_tiers.push(RefundTier {
                 hours_before_start: hours,
                 refund_percent: percent,
@@ -382,7 +410,10 @@ pub async fn export(web: Web, Path((id, file)): Path<(Uuid, String)>) -> Result<
         .map_err(|e| web.fail(e))?;
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        )
         .header(header::CACHE_CONTROL, "private, no-store")
         .body(body))
 }

@@ -21,7 +21,11 @@ const EXAMPLE: &str = "Stalls: A 12, B 12, C 14\nBalcony: D 10, E 10";
 pub fn parse_layout(text: &str) -> Result<Vec<SectionInput>, Vec<Invalid>> {
     let mut sections = Vec::new();
     let mut problems = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let line_no = n + 1;
         let Some((name, rows)) = line.split_once(':') else {
             problems.push(Invalid::new(
@@ -79,8 +83,8 @@ fn zones() -> Vec<&'static str> {
 pub async fn preview(web: Web, fields: Fields) -> Result<Response, Stop> {
     organizer(&web)?;
     let layout = fields.get("layout").unwrap_or_default();
-    let checked = parse_layout(layout)
-        .and_then(|s| marquee_core::catalog::venues::check_sections(&s));
+    let checked =
+        parse_layout(layout).and_then(|s| marquee_core::catalog::venues::check_sections(&s));
     let (sections, problems) = match checked {
         Ok(sections) => (sections, Vec::new()),
         Err(problems) => (Vec::new(), problems),
@@ -126,7 +130,10 @@ pub async fn create(web: Web, fields: Fields) -> Result<Response, Stop> {
         Err(problems) => Err(ApiError::from(problems)),
     };
     match created {
-        Ok(venue) => Ok(see_other(&format!("/organizer/events/new?venue={}", venue.id))),
+        Ok(venue) => Ok(see_other(&format!(
+            "/organizer/events/new?venue={}",
+            venue.id
+        ))),
         Err(error) => {
             let shown = Shown::from(&error);
             Ok(web.page_with(

@@ -92,7 +92,8 @@ pub async fn put_policy(
     Ok(policy)
 }
 
-/// Announcements an event may get in an hour.
+/// Announcements one event may get per hour: each one reaches every
+/// client watching it.
 pub const ANNOUNCEMENTS_PER_HOUR: u32 = 60;
 
 /// Posts an announcement to everyone watching the event live: checked,

@@ -30,9 +30,6 @@ use crate::routes::ApiTags;
 use crate::state::AppState;
 pub use views::*;
 
-/// Announcements one event may get per hour: each one reaches every
-/// client watching it.
-
 /// Live endpoints.
 pub struct LiveApi;
 

@@ -122,16 +122,18 @@ async fn a_person_finds_an_event_by_tag_books_two_seats_and_cancels_with_the_ref
         let pdfs: Vec<_> = std::fs::read_dir(browser.downloads())
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        if let Some(path) = pdfs
+        // Chromium names the file `.pdf` once it is complete; read it then.
+        let complete = pdfs
             .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "pdf"))
-        {
-            break path.clone();
+            .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+            .find_map(|p| std::fs::read(p).ok().filter(|b| !b.is_empty()));
+        if let Some(bytes) = complete {
+            break bytes;
         }
         assert!(Instant::now() < deadline, "no PDF downloaded: {pdfs:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(std::fs::read(&downloaded).unwrap().starts_with(b"%PDF-"));
+    assert!(downloaded.starts_with(b"%PDF-"));
 
     // Cancel: the refund is shown before confirming (three days out, the
     // default policy gives half of 50.00 back), then on the booking.
@@ -219,5 +221,58 @@ async fn a_seat_booked_in_one_browser_turns_taken_in_another_within_a_second() {
     buyer.assert_no_csp_violations().await;
     watcher.close().await;
     buyer.close().await;
+    stage.stop().await;
+}
+
+#[tokio::test]
+async fn a_person_picks_and_holds_seats_with_the_keyboard_on_a_phone_sized_screen() {
+    let stage = Stage::new().await;
+    let browser = Browser::open(&stage.app.base, "phone").await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    sign_up(&browser, "Kim", "kim@example.com").await;
+    for path in [
+        "/events".to_owned(),
+        format!("/events/{}", stage.event_id()),
+    ] {
+        browser.goto(&path).await;
+        // Nothing sticks out sideways: the seat map scrolls inside itself.
+        browser
+            .wait_js(
+                "document.documentElement.scrollWidth <= window.innerWidth + 1",
+                Duration::from_secs(2),
+            )
+            .await;
+        let serious = browser.axe().await;
+        assert!(serious.is_empty(), "{path}: {serious:#?}");
+    }
+    browser.shot("event-on-a-phone").await;
+
+    // Space ticks a seat, Enter on the button holds it: no mouse.
+    let seat = browser.find("label[data-seat='C-2'] input").await;
+    browser
+        .client
+        .execute(
+            "arguments[0].focus();",
+            vec![serde_json::to_value(&seat).unwrap()],
+        )
+        .await
+        .unwrap();
+    seat.send_keys(" ").await.unwrap();
+    browser
+        .wait_js(
+            "document.querySelector(\"label[data-seat='C-2'] input\").checked",
+            Duration::from_secs(2),
+        )
+        .await;
+    let hold = browser.find("#seat-form button[type=submit]").await;
+    hold.send_keys(&fantoccini::key::Key::Enter.to_string())
+        .await
+        .unwrap();
+    browser.find("#countdown").await;
+    browser.shot("hold-on-a-phone").await;
+    let serious = browser.axe().await;
+    assert!(serious.is_empty(), "hold page: {serious:#?}");
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
     stage.stop().await;
 }

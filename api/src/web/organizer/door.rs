@@ -65,7 +65,11 @@ pub async fn scan(
         Err(error) => (None, Some(Shown::from(&error))),
     };
     let partial = request.header("hx-request").is_some();
-    Ok(web.page(
+    let status = error
+        .as_ref()
+        .map_or(poem::http::StatusCode::OK, |e| e.status);
+    Ok(web.page_with(
+        status,
         if partial {
             "organizer/_verdict.html"
         } else {

@@ -33,6 +33,7 @@ done
 cat <<MSG
 
   Marquee is running ($MARQUEE_ENV)
+    Pages       $url/  (organizers: /organizer, operators: /ops)
     API         $url/api/v1
     Swagger UI  $url/docs
     OpenAPI     $url/openapi.json

@@ -31,12 +31,15 @@ grep -q '"total":[1-9]' <<<"$events" || fail "no demo events to browse: $events"
 # run.sh prints its banner (with the demo logins) once everything is ready.
 for _ in $(seq 1 30); do grep -q "demo logins" "$log" && break; sleep 1; done
 grep -q "demo logins" "$log" || fail "just run did not print the demo logins"
+home=$(curl -fsS -H 'Accept: text/html' "$url/") || fail "/ (the pages)"
+grep -q "<title>Events" <<<"$home" || fail "/ does not show the events page"
+grep -q "Jazz in the Cellar" <<<"$home" || fail "/ does not list the demo events"
 docs=$(curl -fsS "$url/docs") || fail "/docs"
 grep -qi swagger <<<"$docs" || fail "/docs does not render Swagger UI"
 curl -fsS "$url/openapi.json" -o /tmp/marquee-openapi.json || fail "/openapi.json"
 if ! command -v python3 >/dev/null; then
   grep -q '"openapi":"3\.' /tmp/marquee-openapi.json || fail "/openapi.json is not OpenAPI 3"
-  echo "smoke: just run is up; /health/ready 200; /docs renders; openapi 3 (no python3 for a deeper check)"
+  echo "smoke: just run is up; /health/ready 200; / lists events; /docs renders; openapi 3 (no python3 for a deeper check)"
   exit 0
 fi
 python3 - <<'PY' || fail "/openapi.json is not valid OpenAPI 3"
@@ -52,4 +55,4 @@ except ImportError:
     how = "structural check (pip install openapi-spec-validator for the full one)"
 print(f"smoke: openapi.json is OpenAPI {spec['openapi']} ({how})")
 PY
-echo "smoke: just run is up (api, worker, scheduler); /health/ready 200; demo events listed; /docs renders"
+echo "smoke: just run is up (api, worker, scheduler); /health/ready 200; demo events listed, also on the home page; /docs renders"

@@ -6,6 +6,7 @@
 mod common;
 
 mod cors;
+mod flows;
 mod forms;
 mod operator;
 mod organizer;

@@ -166,13 +166,21 @@ pub async fn render(
         .map_or("UTC".to_owned(), |p| p.time_zone.clone());
     let shown = error.map(Shown::from);
     let status = shown.as_ref().map_or(StatusCode::OK, |s| s.status);
+    // Units anyone may hold now, by ticket type: none left offers the
+    // waitlist for that type instead.
+    let left: std::collections::BTreeMap<String, i64> = detail
+        .availability
+        .units_left
+        .iter()
+        .map(|u| (u.ticket_type_id.to_string(), u.available))
+        .collect();
     Ok(web.page_with(
         status,
         "events/show.html",
         minijinja::context! {
             event => EventView::from(detail.event),
             availability => detail.availability,
-            place, time_zone, sections, tiers, published, entry,
+            place, time_zone, sections, tiers, published, entry, left,
             error => shown,
         },
     ))

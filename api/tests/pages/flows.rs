@@ -12,40 +12,12 @@ use crate::common::waitlist::sold_out;
 use crate::common::{TestApp, call, count, event_on_sale, json_of, register, with_role};
 use crate::security::Visitor;
 
-async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Visitor<'a> {
-    let mut visitor = Visitor::new(app);
-    assert_eq!(
-        visitor.sign_in(email, "correct horse").await.status(),
-        StatusCode::SEE_OTHER
-    );
-    visitor
-}
-
-/// Posts `form` with the CSRF token of `page`; the status and the
-/// redirect (or the body).
-async fn post(
-    v: &mut Visitor<'_>,
-    page: &str,
-    action: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let token = v.token(page).await;
-    let mut form = form.to_vec();
-    form.push(("csrf_token", &token));
-    let response = v.post(action, &form).await;
-    let status = response.status();
-    match response.headers().get("location") {
-        Some(location) => (status, location.to_str().unwrap().to_owned()),
-        None => (status, response.text().await.unwrap()),
-    }
-}
-
 #[tokio::test]
 async fn a_person_joins_the_waitlist_sees_their_place_and_pays_for_the_offer() {
     let line = sold_out(1, 1).await;
     let app = &line.app;
     register(app, "wendy@example.com").await;
-    let mut wendy = signed_in(app, "wendy@example.com").await;
+    let mut wendy = Visitor::signed_in(app, "wendy@example.com").await;
     let page = format!("/events/{}", line.event);
     let html = wendy.get(&page).await.text().await.unwrap();
     assert!(
@@ -55,13 +27,13 @@ async fn a_person_joins_the_waitlist_sees_their_place_and_pays_for_the_offer() {
         )),
         "{html}"
     );
-    let (status, to) = post(
-        &mut wendy,
-        &page,
-        &format!("{page}/waitlist"),
-        &[("ticket_type_id", &line.ga), ("quantity", "1")],
-    )
-    .await;
+    let (status, to) = wendy
+        .submit(
+            &page,
+            &format!("{page}/waitlist"),
+            &[("ticket_type_id", &line.ga), ("quantity", "1")],
+        )
+        .await;
     assert_eq!(
         (status, to.as_str()),
         (StatusCode::SEE_OTHER, format!("{page}#waitlist").as_str())
@@ -83,13 +55,13 @@ async fn a_person_joins_the_waitlist_sees_their_place_and_pays_for_the_offer() {
         .expect("a link to the offer");
     let hold = format!("/holds/{}", rest.split('"').next().unwrap());
     let key = uuid::Uuid::new_v4().to_string();
-    let (status, booking) = post(
-        &mut wendy,
-        &hold,
-        &format!("{hold}/pay"),
-        &[("token", "tok_ok"), ("idempotency_key", &key)],
-    )
-    .await;
+    let (status, booking) = wendy
+        .submit(
+            &hold,
+            &format!("{hold}/pay"),
+            &[("token", "tok_ok"), ("idempotency_key", &key)],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{booking}");
     assert!(booking.starts_with("/bookings/"));
     assert_eq!(
@@ -109,39 +81,39 @@ async fn an_organizer_edits_sets_the_policy_announces_exports_and_cancels() {
     let (_, event) = event_on_sale(&app, 4, 10).await;
     let id = event["id"].as_str().unwrap().to_owned();
     let manage = format!("/organizer/events/{id}");
-    let mut alice = signed_in(&app, "alice@example.com").await;
+    let mut alice = Visitor::signed_in(&app, "alice@example.com").await;
 
-    let (status, _) = post(
-        &mut alice,
-        &manage,
-        &manage,
-        &[
-            ("title", "Renamed"),
-            ("description", "New words"),
-            ("max_per_order", "4"),
-            ("tags", "Folk, late"),
-        ],
-    )
-    .await;
+    let (status, _) = alice
+        .submit(
+            &manage,
+            &manage,
+            &[
+                ("title", "Renamed"),
+                ("description", "New words"),
+                ("max_per_order", "4"),
+                ("tags", "Folk, late"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let shown = json_of(app.get(&format!("/api/v1/events/{id}")).await, 200).await;
     assert_eq!(shown["title"], "Renamed");
     assert_eq!(shown["tags"], json!(["folk", "late"]));
 
-    let (status, _) = post(
-        &mut alice,
-        &manage,
-        &format!("{manage}/policy"),
-        &[
-            ("allow", "on"),
-            ("deadline_hours_before_start", "12"),
-            ("tier_hours_1", "72"),
-            ("tier_percent_1", "100"),
-            ("fee_type", "fixed"),
-            ("fee_amount", "1.50"),
-        ],
-    )
-    .await;
+    let (status, _) = alice
+        .submit(
+            &manage,
+            &format!("{manage}/policy"),
+            &[
+                ("allow", "on"),
+                ("deadline_hours_before_start", "12"),
+                ("tier_hours_1", "72"),
+                ("tier_percent_1", "100"),
+                ("fee_type", "fixed"),
+                ("fee_amount", "1.50"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let policy = marquee_core::booking::policy::get(&app.ctx.pool, id.parse().unwrap())
         .await
@@ -152,13 +124,13 @@ async fn an_organizer_edits_sets_the_policy_announces_exports_and_cancels() {
     );
     assert_eq!(policy.refund_tiers.len(), 1);
 
-    let (status, _) = post(
-        &mut alice,
-        &manage,
-        &format!("{manage}/announcements"),
-        &[("message", "Doors at 7")],
-    )
-    .await;
+    let (status, _) = alice
+        .submit(
+            &manage,
+            &format!("{manage}/announcements"),
+            &[("message", "Doors at 7")],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(
         alice
@@ -187,7 +159,9 @@ async fn an_organizer_edits_sets_the_policy_announces_exports_and_cancels() {
     let csv = csv.text().await.unwrap();
     assert!(csv.lines().next().unwrap().contains("ticket_id"), "{csv}");
 
-    let (status, _) = post(&mut alice, &manage, &format!("{manage}/cancel"), &[]).await;
+    let (status, _) = alice
+        .submit(&manage, &format!("{manage}/cancel"), &[])
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(
         count(
@@ -228,38 +202,38 @@ async fn an_operator_retries_ticked_dead_jobs_then_every_dead_job_matching() {
         assert!(Instant::now() < deadline, "the noops never died");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut ops = signed_in(&app, "ops@example.com").await;
+    let mut ops = Visitor::signed_in(&app, "ops@example.com").await;
     let page = "/ops/jobs?state=dead";
     let html = ops.get(page).await.text().await.unwrap();
     for id in &ids {
         assert!(html.contains(id.as_str()), "{id} listed");
     }
-    let (status, html) = post(
-        &mut ops,
-        page,
-        "/ops/jobs/bulk",
-        &[
-            ("action", "retry"),
-            ("id", &ids[0]),
-            ("id", &ids[1]),
-            ("id", &ids[1]),
-        ],
-    )
-    .await;
+    let (status, html) = ops
+        .submit(
+            page,
+            "/ops/jobs/bulk",
+            &[
+                ("action", "retry"),
+                ("id", &ids[0]),
+                ("id", &ids[1]),
+                ("id", &ids[1]),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("2 of 2 jobs changed"), "{html}");
-    let (status, html) = post(
-        &mut ops,
-        page,
-        "/ops/jobs/bulk",
-        &[
-            ("action", "retry"),
-            ("scope", "filter"),
-            ("state", "dead"),
-            ("kind", "noop"),
-        ],
-    )
-    .await;
+    let (status, html) = ops
+        .submit(
+            page,
+            "/ops/jobs/bulk",
+            &[
+                ("action", "retry"),
+                ("scope", "filter"),
+                ("state", "dead"),
+                ("kind", "noop"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("1 of 1 jobs changed"), "{html}");
     let deadline = Instant::now() + Duration::from_secs(20);

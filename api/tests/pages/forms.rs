@@ -3,37 +3,9 @@
 
 use marquee_core::auth::Role;
 use reqwest::StatusCode;
-use reqwest::header::LOCATION;
 
 use crate::common::{TestApp, count, event_on_sale, register, seat_ids, with_role};
 use crate::security::Visitor;
-
-/// Signs `email` (registered, password "correct horse") in.
-async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Visitor<'a> {
-    let mut visitor = Visitor::new(app);
-    let response = visitor.sign_in(email, "correct horse").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    visitor
-}
-
-/// Posts `form` with the CSRF token of the page at `page`.
-async fn post(
-    visitor: &mut Visitor<'_>,
-    page: &str,
-    action: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let token = visitor.token(page).await;
-    let mut form = form.to_vec();
-    form.push(("csrf_token", &token));
-    let response = visitor.post(action, &form).await;
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, location.unwrap_or(response.text().await.unwrap()))
-}
 
 #[tokio::test]
 async fn people_forms_refuse_bad_input_and_other_peoples_things() {
@@ -47,17 +19,17 @@ async fn people_forms_refuse_bad_input_and_other_peoples_things() {
     // Sign-up: each field's problem next to it, no account.
     let mut anon = Visitor::new(&app);
     let users = count(&app, "SELECT count(*) FROM users").await;
-    let (status, html) = post(
-        &mut anon,
-        "/sign-up",
-        "/sign-up",
-        &[
-            ("name", ""),
-            ("email", "not-an-email"),
-            ("password", "short"),
-        ],
-    )
-    .await;
+    let (status, html) = anon
+        .submit(
+            "/sign-up",
+            "/sign-up",
+            &[
+                ("name", ""),
+                ("email", "not-an-email"),
+                ("password", "short"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     for field in ["e-name", "e-email", "e-password"] {
         assert!(html.contains(&format!("id=\"{field}\"")), "{field}: {html}");
@@ -65,7 +37,7 @@ async fn people_forms_refuse_bad_input_and_other_peoples_things() {
     assert_eq!(count(&app, "SELECT count(*) FROM users").await, users);
 
     register(&app, "pat@example.com").await;
-    let mut pat = signed_in(&app, "pat@example.com").await;
+    let mut pat = Visitor::signed_in(&app, "pat@example.com").await;
     for (form, said) in [
         (vec![("seat", "not-a-seat")], "Pick seats from the map"),
         (vec![], "Give seats"),
@@ -81,14 +53,14 @@ async fn people_forms_refuse_bad_input_and_other_peoples_things() {
             "",
         ),
     ] {
-        let (status, html) = post(&mut pat, &page, &holds, &form).await;
+        let (status, html) = pat.submit(&page, &holds, &form).await;
         assert!(status.is_client_error(), "{form:?}: {status}");
         assert!(html.contains(said), "{form:?}: {said}");
     }
     assert_eq!(count(&app, "SELECT count(*) FROM holds").await, 0);
 
     // A hold, then bad payments: no booking.
-    let (status, hold) = post(&mut pat, &page, &holds, &[("seat", &seats[0])]).await;
+    let (status, hold) = pat.submit(&page, &holds, &[("seat", &seats[0])]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{hold}");
     let pay = format!("{hold}/pay");
     for (token, status, said) in [
@@ -99,16 +71,16 @@ async fn people_forms_refuse_bad_input_and_other_peoples_things() {
             "This card was declined",
         ),
     ] {
-        let (got, html) = post(
-            &mut pat,
-            &hold,
-            &pay,
-            &[
-                ("token", token),
-                ("idempotency_key", &uuid::Uuid::new_v4().to_string()),
-            ],
-        )
-        .await;
+        let (got, html) = pat
+            .submit(
+                &hold,
+                &pay,
+                &[
+                    ("token", token),
+                    ("idempotency_key", &uuid::Uuid::new_v4().to_string()),
+                ],
+            )
+            .await;
         assert_eq!(got, status, "{token}");
         assert!(
             html.contains("id=\"e-token\"") && html.contains(said),
@@ -119,25 +91,25 @@ async fn people_forms_refuse_bad_input_and_other_peoples_things() {
 
     // Someone else sees none of Pat's things.
     register(&app, "sam@example.com").await;
-    let mut sam = signed_in(&app, "sam@example.com").await;
+    let mut sam = Visitor::signed_in(&app, "sam@example.com").await;
     assert_eq!(sam.get(&hold).await.status(), StatusCode::NOT_FOUND);
     let key = uuid::Uuid::new_v4().to_string();
-    let (status, booking) = post(
-        &mut pat,
-        &hold,
-        &pay,
-        &[("token", "tok_ok"), ("idempotency_key", &key)],
-    )
-    .await;
+    let (status, booking) = pat
+        .submit(
+            &hold,
+            &pay,
+            &[("token", "tok_ok"), ("idempotency_key", &key)],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{booking}");
     // The same form sent twice books once.
-    let (status, again) = post(
-        &mut pat,
-        &hold,
-        &pay,
-        &[("token", "tok_ok"), ("idempotency_key", &key)],
-    )
-    .await;
+    let (status, again) = pat
+        .submit(
+            &hold,
+            &pay,
+            &[("token", "tok_ok"), ("idempotency_key", &key)],
+        )
+        .await;
     assert_eq!(
         (status, again.as_str()),
         (StatusCode::SEE_OTHER, booking.as_str())
@@ -155,28 +127,28 @@ async fn people_forms_refuse_bad_input_and_other_peoples_things() {
         );
     }
     let cancel = format!("{booking}/cancel");
-    let (status, _) = post(
-        &mut sam,
-        "/bookings",
-        &cancel,
-        &[("expected_refund", "2500")],
-    )
-    .await;
+    let (status, _) = sam
+        .submit("/bookings", &cancel, &[("expected_refund", "2500")])
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A refund other than the one shown is refused; nothing is cancelled.
-    let (status, html) = post(&mut pat, &cancel, &cancel, &[("expected_refund", "1")]).await;
+    let (status, html) = pat
+        .submit(&cancel, &cancel, &[("expected_refund", "1")])
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{html}");
     assert!(html.contains("review it again"), "{html}");
-    let (status, _) = post(&mut pat, &cancel, &cancel, &[("expected_refund", "lots")]).await;
+    let (status, _) = pat
+        .submit(&cancel, &cancel, &[("expected_refund", "lots")])
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, html) = post(
-        &mut pat,
-        &cancel,
-        &cancel,
-        &[("expected_refund", "2500"), ("reason", &"x".repeat(501))],
-    )
-    .await;
+    let (status, html) = pat
+        .submit(
+            &cancel,
+            &cancel,
+            &[("expected_refund", "2500"), ("reason", &"x".repeat(501))],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert_eq!(
         count(
@@ -195,7 +167,7 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
     let (_, alices) = event_on_sale(&app, 4, 10).await;
     let alices = alices["id"].as_str().unwrap().to_owned();
     with_role(&app, "olga@example.com", Role::Organizer).await;
-    let mut olga = signed_in(&app, "olga@example.com").await;
+    let mut olga = Visitor::signed_in(&app, "olga@example.com").await;
     let venues = count(&app, "SELECT count(*) FROM venues").await;
     for (form, said) in [
         (
@@ -231,13 +203,9 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
             "",
         ),
     ] {
-        let (status, html) = post(
-            &mut olga,
-            "/organizer/venues/new",
-            "/organizer/venues",
-            &form,
-        )
-        .await;
+        let (status, html) = olga
+            .submit("/organizer/venues/new", "/organizer/venues", &form)
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {html}");
         assert!(html.contains(said), "{form:?}: {said}");
     }
@@ -283,13 +251,9 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
             "whole number",
         ),
     ] {
-        let (status, html) = post(
-            &mut olga,
-            "/organizer/events/new",
-            "/organizer/events",
-            &form,
-        )
-        .await;
+        let (status, html) = olga
+            .submit("/organizer/events/new", "/organizer/events", &form)
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {html}");
         assert!(html.contains(said), "{form:?}: {said}");
     }
@@ -306,17 +270,17 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
     }
     let manage = format!("/organizer/events/{alices}");
     for action in ["cancel", "publish", "announcements", "policy", "door"] {
-        let (status, _) = post(
-            &mut olga,
-            "/organizer",
-            &format!("{manage}/{action}"),
-            &[
-                ("message", "hi"),
-                ("code", "X"),
-                ("deadline_hours_before_start", "1"),
-            ],
-        )
-        .await;
+        let (status, _) = olga
+            .submit(
+                "/organizer",
+                &format!("{manage}/{action}"),
+                &[
+                    ("message", "hi"),
+                    ("code", "X"),
+                    ("deadline_hours_before_start", "1"),
+                ],
+            )
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{action}");
     }
     assert_eq!(
@@ -333,32 +297,30 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
     );
 
     // Alice's own bad input.
-    let mut alice = signed_in(&app, "alice@example.com").await;
-    let (status, _) = post(
-        &mut alice,
-        &manage,
-        &format!("{manage}/announcements"),
-        &[("message", "   ")],
-    )
-    .await;
+    let mut alice = Visitor::signed_in(&app, "alice@example.com").await;
+    let (status, _) = alice
+        .submit(
+            &manage,
+            &format!("{manage}/announcements"),
+            &[("message", "   ")],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = post(
-        &mut alice,
-        &manage,
-        &format!("{manage}/policy"),
-        &[("deadline_hours_before_start", "soon")],
-    )
-    .await;
+    let (status, _) = alice
+        .submit(
+            &manage,
+            &format!("{manage}/policy"),
+            &[("deadline_hours_before_start", "soon")],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, html) = post(
-        &mut alice,
-        &manage,
-        &format!("{manage}/door"),
-        &[("code", "\u{0}")],
-    )
-    .await;
+    let (status, html) = alice
+        .submit(&manage, &format!("{manage}/door"), &[("code", "\u{0}")])
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
-    let (status, _) = post(&mut alice, &manage, &format!("{manage}/rename"), &[]).await;
+    let (status, _) = alice
+        .submit(&manage, &format!("{manage}/rename"), &[])
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         count(&app, "SELECT count(*) FROM event_announcements").await,
@@ -374,7 +336,7 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
 async fn operator_forms_refuse_bad_input_and_audit_nothing() {
     let app = TestApp::spawn().await;
     with_role(&app, "ops@example.com", Role::Admin).await;
-    let mut ops = signed_in(&app, "ops@example.com").await;
+    let mut ops = Visitor::signed_in(&app, "ops@example.com").await;
     let unknown = uuid::Uuid::new_v4().to_string();
     for (action, form, status) in [
         (
@@ -418,7 +380,7 @@ async fn operator_forms_refuse_bad_input_and_audit_nothing() {
             StatusCode::NOT_FOUND,
         ),
     ] {
-        let (got, html) = post(&mut ops, "/ops", &action, &form).await;
+        let (got, html) = ops.submit("/ops", &action, &form).await;
         assert_eq!(got, status, "{action} {form:?}: {html}");
     }
     assert_eq!(

@@ -84,6 +84,33 @@ impl<'a> Visitor<'a> {
         response
     }
 
+    /// A visitor signed in as `email` (registered with "correct horse").
+    pub async fn signed_in(app: &'a TestApp, email: &str) -> Self {
+        let mut visitor = Self::new(app);
+        let response = visitor.sign_in(email, "correct horse").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        visitor
+    }
+
+    /// Posts `form` to `action` with the CSRF token of the page at `page`:
+    /// the status, and the redirect's target or else the body.
+    pub async fn submit(
+        &mut self,
+        page: &str,
+        action: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let token = self.token(page).await;
+        let mut form = form.to_vec();
+        form.push(("csrf_token", &token));
+        let response = self.post(action, &form).await;
+        let status = response.status();
+        match response.headers().get(LOCATION) {
+            Some(location) => (status, location.to_str().unwrap().to_owned()),
+            None => (status, response.text().await.unwrap()),
+        }
+    }
+
     /// Signs in through the form.
     pub async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
         let token = self.token("/sign-in").await;

@@ -71,5 +71,8 @@ pub fn layer(settings: &Settings, api: impl Endpoint + 'static) -> BoxEndpoint<'
             }
         }
     })
+    // Every answer depends on the Origin asked with: a shared cache must
+    // keep them apart.
+    .with(poem::middleware::SetHeader::new().appending(header::VARY, "Origin"))
     .boxed()
 }

@@ -380,14 +380,14 @@ fn check_origin(origin: &str, listed: usize) -> Result<(), String> {
         .or_else(|| origin.strip_prefix("http://"))
         .ok_or_else(|| format!("`{origin}` must start with http:// or https://"))?;
     let host_ok = !rest.is_empty()
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        && rest.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | ':' | '[' | ']')
+        });
     if host_ok {
         Ok(())
     } else {
         Err(format!(
-            "`{origin}` must be scheme://host[:port], with no path or trailing slash"
+            "`{origin}` must be scheme://host[:port] in lower case, as browsers send it, with no path or trailing slash"
         ))
     }
 }

@@ -38,6 +38,10 @@ pub async fn release(state: &AppState, user: Uuid, hold: Uuid) -> Result<(), Api
     Ok(())
 }
 
+/// What `book` says when the same key's first request is still running.
+pub const STILL_RUNNING: &str =
+    "a request with this Idempotency-Key is still running; retry shortly";
+
 /// A checkout: the hold to pay for, with a card token.
 pub struct Payment<'a> {
     /// The caller's hold.
@@ -94,9 +98,7 @@ pub async fn book(
             ));
         }
         Begin::InProgress => {
-            return Err(ApiError::Conflict(
-                "a request with this Idempotency-Key is still running; retry shortly".to_owned(),
-            ));
+            return Err(ApiError::Conflict(STILL_RUNNING.to_owned()));
         }
     }
     let request = CheckoutRequest {

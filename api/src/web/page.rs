@@ -3,7 +3,7 @@
 
 use marquee_core::auth::{Role, SignedIn, signed_in};
 use marquee_core::catalog::Actor;
-use poem::http::{StatusCode, header};
+use poem::http::{Method, StatusCode, header};
 use poem::web::cookie::CookieJar;
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use serde::Serialize;
@@ -25,6 +25,8 @@ pub struct Web {
     pub jar: CookieJar,
     /// Path and query, to come back to after signing in.
     pub here: String,
+    /// Whether this request is a read (GET or HEAD).
+    pub reading: bool,
     /// The token for this page's forms.
     pub csrf: String,
 }
@@ -50,13 +52,15 @@ impl<'a> FromRequest<'a> for Web {
             .data::<ClientIp>()
             .copied()
             .unwrap_or(ClientIp(None));
-        Web::load(
+        let mut web = Web::load(
             state_of(request).clone(),
             request.cookie().clone(),
             ip,
             here,
         )
-        .await
+        .await?;
+        web.reading = matches!(*request.method(), Method::GET | Method::HEAD);
+        Ok(web)
     }
 }
 
@@ -102,14 +106,28 @@ impl Web {
             ip,
             jar,
             here,
+            reading: true,
             csrf,
         })
     }
 
-    /// The signed-in person, or a redirect to sign in and come back.
+    /// The signed-in person, or a redirect to sign in and come back: to
+    /// this page, or for a form (`/events/…/holds`) to the page it was on
+    /// (`/events/…`), since a form's address cannot be opened.
     pub fn person(&self) -> Result<&SignedIn, Stop> {
         self.me.as_ref().ok_or_else(|| {
-            let next: String = form_urlencoded::byte_serialize(self.here.as_bytes()).collect();
+            let back = match self.reading {
+                true => self.here.as_str(),
+                false => self
+                    .here
+                    .split('?')
+                    .next()
+                    .and_then(|path| path.rsplit_once('/'))
+                    .map(|(parent, _)| parent)
+                    .filter(|parent| !parent.is_empty())
+                    .unwrap_or("/"),
+            };
+            let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
             Stop::from_response(see_other(&format!("/sign-in?next={next}")))
         })
     }

@@ -70,6 +70,14 @@ async fn an_allowed_origin_gets_preflights_and_answers_without_credentials() {
     assert!(
         response
             .headers()
+            .get_all("vary")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Origin")),
+        "a shared cache must not mix answers for different origins"
+    );
+    assert!(
+        response
+            .headers()
             .get(ACCESS_CONTROL_ALLOW_CREDENTIALS)
             .is_none()
     );

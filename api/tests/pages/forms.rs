@@ -202,6 +202,14 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
             ],
             "",
         ),
+        (
+            vec![
+                ("name", "Hall"),
+                ("time_zone", "UTC"),
+                ("layout", "Stalls: A 1000"),
+            ],
+            "id=\"e-layout\"",
+        ),
     ] {
         let (status, html) = olga
             .submit("/organizer/venues/new", "/organizer/venues", &form)
@@ -315,6 +323,33 @@ async fn organizer_forms_refuse_bad_input_and_other_organizers_events() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, html) = alice
+        .submit(
+            &manage,
+            &format!("{manage}/policy"),
+            &[
+                ("deadline_hours_before_start", "12"),
+                ("tier_hours_1", "72"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("needs both its hours and its percentage"),
+        "{html}"
+    );
+    let (status, _) = alice
+        .submit(
+            &manage,
+            &manage,
+            &[("title", "Still"), ("max_per_order", "abc")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM events WHERE title = 'Still'").await,
+        0
+    );
+    let (status, html) = alice
         .submit(&manage, &format!("{manage}/door"), &[("code", "\u{0}")])
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
@@ -389,4 +424,125 @@ async fn operator_forms_refuse_bad_input_and_audit_nothing() {
     );
     assert_eq!(count(&app, "SELECT count(*) FROM ops_audit").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM queue_pauses").await, 0);
+}
+
+#[tokio::test]
+async fn a_big_hall_is_drawn_a_section_and_a_run_of_rows_at_a_time() {
+    let app = TestApp::spawn().await;
+    let alice = crate::common::organizer(&app, "alice@example.com").await;
+    let rows = |n: usize, seats: i32| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| serde_json::json!({"label": format!("R{i:02}"), "seats": seats}))
+            .collect()
+    };
+    let venue = serde_json::json!({"name": "Arena", "sections": [
+        {"name": "Floor", "rows": rows(40, 60)}, {"name": "Circle", "rows": rows(10, 10)}]});
+    let venue = crate::common::json_of(
+        crate::common::call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/venues",
+            Some(&alice),
+            Some(venue),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let body = serde_json::json!({"title": "Big Night", "currency": "EUR",
+        "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+        "venue_id": venue["id"],
+        "section_prices": [
+            {"section_id": venue["sections"][0]["id"], "price_cents": 5000},
+            {"section_id": venue["sections"][1]["id"], "price_cents": 3000}]});
+    let event = crate::common::json_of(
+        crate::common::call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/events",
+            Some(&alice),
+            Some(body),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = event["id"].as_str().unwrap();
+    crate::common::json_of(
+        crate::common::call(
+            &app,
+            reqwest::Method::POST,
+            &format!("/api/v1/events/{id}/publish"),
+            Some(&alice),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+
+    let mut visitor = Visitor::new(&app);
+    let page = visitor
+        .get(&format!("/events/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let drawn = page.matches("data-seat=").count();
+    assert!(
+        drawn > 0 && drawn <= 2_000,
+        "{drawn} seats drawn: {}",
+        &page[..page.len().min(3000)]
+    );
+    assert!(page.len() < 1_000_000, "{} bytes", page.len());
+    assert!(page.contains("aria-label=\"Sections\"") && page.contains("Circle · 100 of 100 free"));
+    assert!(page.contains("aria-label=\"Rows\"") && page.contains("Rows R00–"));
+    let circle = venue["sections"][1]["id"].as_str().unwrap();
+    let part = visitor
+        .get(&format!("/events/{id}/seats?section={circle}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(part.matches("data-seat=").count(), 100);
+    let floor = venue["sections"][0]["id"].as_str().unwrap();
+    let rest = visitor
+        .get(&format!("/events/{id}/seats?section={floor}&part=1"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        drawn + rest.matches("data-seat=").count(),
+        2_400,
+        "the two runs make the floor"
+    );
+
+    // The organizer's preview of a huge layout is counts, not seats.
+    let mut alice_pages = Visitor::signed_in(&app, "alice@example.com").await;
+    let layout = (0..50)
+        .map(|s| {
+            format!(
+                "S{s}: {}",
+                (0..100)
+                    .map(|r| format!("R{r} 100"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (status, preview) = alice_pages
+        .submit(
+            "/organizer/venues/new",
+            "/organizer/venues/preview",
+            &[("layout", &layout)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        preview.contains("500000 seats") && preview.len() < 20_000,
+        "{} bytes",
+        preview.len()
+    );
 }

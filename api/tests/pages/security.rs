@@ -113,7 +113,8 @@ impl<'a> Visitor<'a> {
 
     /// Signs in through the form.
     pub async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
-        let token = self.token("/sign-in").await;
+        // The sign-up page has a form whether or not someone is signed in.
+        let token = self.token("/sign-up").await;
         self.post(
             "/sign-in",
             &[
@@ -237,6 +238,74 @@ async fn signed_out_people_are_sent_to_sign_in_and_come_back() {
         )
         .await;
     assert_eq!(response.headers()[LOCATION], "/");
+    // Browsers drop tabs and newlines from URLs and read `\` as `/`.
+    for next in [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\\evil.example",
+        "/ /evil.example",
+    ] {
+        let mut eve = Visitor::new(&app);
+        let token = eve.token("/sign-in").await;
+        let response = eve
+            .post(
+                "/sign-in",
+                &[
+                    ("csrf_token", &token),
+                    ("email", "sam@example.com"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(response.headers()[LOCATION], "/", "{next:?}");
+        let again: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        let signed_in_already = eve.get(&format!("/sign-in?next={again}")).await;
+        assert_eq!(signed_in_already.headers()[LOCATION], "/", "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_form_sent_signed_out_comes_back_to_its_page_after_sign_in() {
+    let app = TestApp::spawn().await;
+    let (_, event) = crate::common::event_on_sale(&app, 4, 10).await;
+    let event = event["id"].as_str().unwrap();
+    let seats = crate::common::seat_ids(&app, event).await;
+    let mut visitor = Visitor::new(&app);
+    let token = visitor.token(&format!("/events/{event}")).await;
+    let response = visitor
+        .post(
+            &format!("/events/{event}/holds"),
+            &[("csrf_token", &token), ("seat", &seats[0])],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let next: String =
+        form_urlencoded::byte_serialize(format!("/events/{event}").as_bytes()).collect();
+    assert_eq!(
+        response.headers()[LOCATION],
+        format!("/sign-in?next={next}").as_str()
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM holds").await, 0);
+}
+
+#[tokio::test]
+async fn signing_in_over_a_session_revokes_the_one_before() {
+    let app = TestApp::spawn().await;
+    register(&app, "sam@example.com").await;
+    register(&app, "kim@example.com").await;
+    let mut shared = Visitor::new(&app);
+    shared.sign_in("sam@example.com", PASSWORD).await;
+    let sams = shared.cookies.clone();
+    shared.sign_in("kim@example.com", PASSWORD).await;
+    let mut after = Visitor::new(&app);
+    after.cookies = sams;
+    assert_eq!(
+        after.get("/bookings").await.status(),
+        StatusCode::SEE_OTHER,
+        "Sam's session is over"
+    );
+    assert_eq!(shared.get("/bookings").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -273,6 +273,26 @@ pub async fn seat_map(
     id: Uuid,
     viewer: Option<Actor>,
 ) -> Result<Vec<MapSeat>, CatalogError> {
+    seats_of(pool, id, viewer, None).await
+}
+
+/// The seat map of one section only: a page draws a big hall a section at
+/// a time.
+pub async fn section_map(
+    pool: &PgPool,
+    id: Uuid,
+    viewer: Option<Actor>,
+    section: Uuid,
+) -> Result<Vec<MapSeat>, CatalogError> {
+    seats_of(pool, id, viewer, Some(section)).await
+}
+
+async fn seats_of(
+    pool: &PgPool,
+    id: Uuid,
+    viewer: Option<Actor>,
+    section: Option<Uuid>,
+) -> Result<Vec<MapSeat>, CatalogError> {
     match load(pool, id).await? {
         Some(event) if visible(&event, viewer) => {}
         _ => return Err(CatalogError::NotFound("no such event")),
@@ -287,14 +307,49 @@ pub async fn seat_map(
          FROM event_seats es
          JOIN venue_sections c ON c.id = es.section_id
          JOIN venue_seats s ON s.id = es.seat_id
-         WHERE es.event_id = $1
+         WHERE es.event_id = $1 AND ($4::uuid IS NULL OR es.section_id = $4)
          ORDER BY c.position, s.row_label, s.number"#,
         id,
         back.everything,
         &back.sections,
+        section,
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// A section of an event's map, counted (for choosing one to draw).
+#[derive(Debug, Clone, Serialize)]
+pub struct MapSection {
+    /// Id.
+    pub section_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Seats in it.
+    pub seats: i64,
+    /// Of those, free to hold now (before any waitlist hold-back).
+    pub available: i64,
+    /// Its price.
+    pub price_cents: i32,
+}
+
+/// The event's sections in venue order, with their counts; one aggregate,
+/// however big the hall.
+pub async fn map_sections(pool: &PgPool, id: Uuid) -> Result<Vec<MapSection>, sqlx::Error> {
+    sqlx::query_as!(
+        MapSection,
+        r#"SELECT es.section_id, c.name, count(*) AS "seats!",
+                count(*) FILTER (WHERE es.status = 'available'
+                    OR (es.status = 'held' AND es.held_until <= now())) AS "available!",
+                min(es.price_cents) AS "price_cents!"
+         FROM event_seats es JOIN venue_sections c ON c.id = es.section_id
+         WHERE es.event_id = $1
+         GROUP BY es.section_id, c.name, c.position
+         ORDER BY c.position"#,
+        id,
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// What a list of bookings or tickets shows of each event.

@@ -123,6 +123,7 @@ fn cors_origins_must_be_bare_origins_or_a_lone_star() {
     for bad in [
         "[\"*\", \"https://app.example.com\"]",
         "[\"https://app.example.com/\"]",
+        "[\"https://APP.example.com\"]",
         "[\"https://app.example.com/path\"]",
         "[\"app.example.com\"]",
         "[\"ftp://app.example.com\"]",

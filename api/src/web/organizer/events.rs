@@ -32,14 +32,18 @@ fn local_time(
     zone: chrono_tz::Tz,
 ) -> Option<DateTime<Utc>> {
     let text = text?;
-    let parsed = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
-        .ok()
-        .and_then(|naive| zone.from_local_datetime(&naive).earliest());
-    if parsed.is_none() {
-        problems.push(Invalid::new(
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M").ok();
+    let parsed = naive.and_then(|naive| zone.from_local_datetime(&naive).earliest());
+    match (naive, parsed) {
+        (None, _) => problems.push(Invalid::new(
             field,
             "a date and time, like 2027-03-14T19:30",
-        ));
+        )),
+        (Some(_), None) => problems.push(Invalid::new(
+            field,
+            format!("this time does not exist in {zone} (the clocks skip it); pick another"),
+        )),
+        _ => {}
     }
     parsed.map(|t| t.with_timezone(&Utc))
 }
@@ -294,6 +298,14 @@ pub async fn manage(web: Web, Path(id): Path<Uuid>) -> Result<Response, Stop> {
 #[handler]
 pub async fn update(web: Web, Path(id): Path<Uuid>, fields: Fields) -> Result<Response, Stop> {
     let actor = organizer(&web)?;
+    let bad: Vec<Invalid> = ["max_per_order", "hold_minutes"]
+        .into_iter()
+        .filter(|name| fields.text(name).is_some_and(|t| t.parse::<i32>().is_err()))
+        .map(|name| Invalid::new(name, "a whole number"))
+        .collect();
+    if !bad.is_empty() {
+        return render_manage(&web, id, Some(&ApiError::from(bad))).await;
+    }
     let number = |name: &str| fields.text(name).and_then(|t| t.parse::<i32>().ok());
     let patch = EventPatch {
         title: fields.get("title").map(str::to_owned),
@@ -334,16 +346,26 @@ pub async fn set_policy(web: Web, Path(id): Path<Uuid>, fields: Fields) -> Resul
     let actor = organizer(&web)?;
     let number = |name: &str| fields.text(name).and_then(|t| t.parse::<i32>().ok());
     let mut refund_tiers = Vec::new();
+    let mut half_tiers = false;
     for i in 1..=3 {
-        if let (Some(hours), Some(percent)) = (
-            number(&format!("tier_hours_{i}")),
-            number(&format!("tier_percent_{i}")),
-        ) {
-            refund_tiers.push(RefundTier {
+        let (hours, percent) = (format!("tier_hours_{i}"), format!("tier_percent_{i}"));
+        match (number(&hours), number(&percent)) {
+            (Some(hours), Some(percent)) => refund_tiers.push(RefundTier {
                 hours_before_start: hours,
                 refund_percent: percent,
-            });
+            }),
+            _ if fields.text(&hours).is_some() || fields.text(&percent).is_some() => {
+                half_tiers = true;
+            }
+            _ => {}
         }
+    }
+    if half_tiers {
+        let error = ApiError::from(vec![Invalid::new(
+            "refund_tiers",
+            "each refund tier needs both its hours and its percentage, as whole numbers",
+        )]);
+        return render_manage(&web, id, Some(&error)).await;
     }
     let fee_type = match fields.get("fee_type") {
         Some("fixed") => FeeType::Fixed,

@@ -94,13 +94,19 @@ pub async fn preview(web: Web, fields: Fields) -> Result<Response, Stop> {
         .flat_map(|s| &s.rows)
         .map(|r| r.seats.max(0) as usize)
         .sum();
+    // A big hall is previewed as counts only: the preview runs on every
+    // keystroke and must stay small.
+    let drawn = seats <= crate::web::people::event::MAP_LIMIT;
     let sections: Vec<_> = sections
         .iter()
         .map(|s| {
             minijinja::context! {
                 name => s.name,
+                seats => s.rows.iter().map(|r| r.seats).sum::<i32>(),
                 rows => s.rows.iter().map(|r| minijinja::context! {
-                    label => r.label, seats => (1..=r.seats).collect::<Vec<_>>(),
+                    label => r.label,
+                    count => r.seats,
+                    seats => if drawn { (1..=r.seats).collect::<Vec<_>>() } else { Vec::new() },
                 }).collect::<Vec<_>>(),
             }
         })
@@ -108,7 +114,7 @@ pub async fn preview(web: Web, fields: Fields) -> Result<Response, Stop> {
     let problems: Vec<String> = problems.into_iter().map(|p| p.message).collect();
     Ok(web.page(
         "organizer/_venue_preview.html",
-        minijinja::context! { sections, seats, problems },
+        minijinja::context! { sections, seats, problems, drawn },
     ))
 }
 
@@ -135,7 +141,19 @@ pub async fn create(web: Web, fields: Fields) -> Result<Response, Stop> {
             venue.id
         ))),
         Err(error) => {
-            let shown = Shown::from(&error);
+            let mut shown = Shown::from(&error);
+            // The layout box stands for every section, row and seat field.
+            let nested: Vec<String> = shown
+                .fields
+                .keys()
+                .filter(|k| k.starts_with("sections"))
+                .cloned()
+                .collect();
+            for key in nested {
+                if let Some(message) = shown.fields.remove(&key) {
+                    shown.fields.entry("layout".to_owned()).or_insert(message);
+                }
+            }
             Ok(web.page_with(
                 shown.status,
                 "organizer/venue_new.html",

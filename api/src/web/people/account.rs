@@ -19,10 +19,18 @@ pub struct Next {
 }
 
 /// Where to go after signing in: a path on this site only, never another
-/// site (`//evil.example` is another site).
+/// site. `//evil.example` is another site, and so is `/\t/evil.example`:
+/// browsers drop tabs and newlines from URLs and read `\` as `/`, so no
+/// whitespace, control character or backslash is let through.
 fn local(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '\\') =>
+        {
             path
         }
         _ => "/",
@@ -55,7 +63,7 @@ pub async fn sign_in(web: Web, fields: Fields) -> Response {
     .await
     {
         Ok((_, refresh)) => {
-            session::start(&web.state.settings, &web.jar, refresh.token);
+            replace_session(&web, refresh.token).await;
             see_other(&next)
         }
         Err(error) => form_again(&web, "account/sign_in.html", &error, email, "", &next),
@@ -86,11 +94,22 @@ pub async fn sign_up(web: Web, fields: Fields) -> Response {
     .await
     {
         Ok((_, refresh)) => {
-            session::start(&web.state.settings, &web.jar, refresh.token);
+            replace_session(&web, refresh.token).await;
             see_other(&next)
         }
         Err(error) => form_again(&web, "account/sign_up.html", &error, email, name, &next),
     }
+}
+
+/// Starts the new session; one this browser had is revoked, so a shared
+/// computer keeps no live session of the person before.
+async fn replace_session(web: &Web, token: String) {
+    if let Some(old) = web.jar.get(session::SESSION)
+        && let Err(error) = accounts::sign_out(&web.state, old.value_str()).await
+    {
+        tracing::warn!(error = %error, "the replaced page session was not revoked");
+    }
+    session::start(&web.state.settings, &web.jar, token);
 }
 
 fn form_again(

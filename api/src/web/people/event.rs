@@ -84,9 +84,13 @@ struct Tier {
     price_cents: i32,
 }
 
-/// The map, grouped by section then row, with each seat's price tier.
-fn seat_map(seats: Vec<MapSeat>, selected: &BTreeSet<Uuid>) -> (Vec<SectionView>, Vec<Tier>) {
-    let prices: BTreeSet<i32> = seats.iter().map(|s| s.price_cents).collect();
+/// The map, grouped by section then row, with each seat's price tier
+/// (tiers by rank among all the event's `prices`).
+fn draw(
+    seats: Vec<MapSeat>,
+    prices: &BTreeSet<i32>,
+    selected: &BTreeSet<Uuid>,
+) -> (Vec<SectionView>, Vec<Tier>) {
     let tier_of = |price: i32| prices.iter().position(|p| *p == price).unwrap_or(0) % TIERS + 1;
     let tiers = prices
         .iter()
@@ -123,6 +127,123 @@ fn seat_map(seats: Vec<MapSeat>, selected: &BTreeSet<Uuid>) -> (Vec<SectionView>
     (sections, tiers)
 }
 
+/// Seats one page draws at most: a bigger hall is drawn a section at a
+/// time, and a huge section a run of rows at a time, so a page (and each
+/// live redraw of it) stays small however big the venue.
+pub const MAP_LIMIT: usize = 2_000;
+
+/// A section (or a run of its rows) to choose on a big hall's map.
+#[derive(Serialize)]
+struct Choice {
+    label: String,
+    query: String,
+    current: bool,
+}
+
+/// The part of the map one page draws, and the choices of the others.
+#[derive(Serialize)]
+struct MapPart {
+    sections: Vec<SectionView>,
+    tiers: Vec<Tier>,
+    sections_to_choose: Vec<Choice>,
+    rows_to_choose: Vec<Choice>,
+    /// The section drawn (of a big hall), for live redraws.
+    section: Option<Uuid>,
+    /// The run of its rows drawn.
+    part: usize,
+}
+
+/// The part of `event`'s map asked for in `query` (`section`, `part`).
+async fn map_part(
+    web: &Web,
+    event: Uuid,
+    query: &Fields,
+    selected: &BTreeSet<Uuid>,
+) -> Result<MapPart, Stop> {
+    let pool = &web.state.pool;
+    let summaries = browse::map_sections(pool, event)
+        .await
+        .map_err(|e| web.fail(e))?;
+    let prices: BTreeSet<i32> = summaries.iter().map(|s| s.price_cents).collect();
+    let total: i64 = summaries.iter().map(|s| s.seats).sum();
+    if total as usize <= MAP_LIMIT {
+        let seats = browse::seat_map(pool, event, web.actor())
+            .await
+            .map_err(|e| web.fail(ApiError::from(e)))?;
+        let (sections, tiers) = draw(seats, &prices, selected);
+        return Ok(MapPart {
+            sections,
+            tiers,
+            sections_to_choose: Vec::new(),
+            rows_to_choose: Vec::new(),
+            section: None,
+            part: 0,
+        });
+    }
+    let asked: Option<Uuid> = query.text("section").and_then(|s| s.parse().ok());
+    let Some(chosen) = summaries
+        .iter()
+        .find(|s| Some(s.section_id) == asked)
+        .or_else(|| summaries.iter().find(|s| s.available > 0))
+        .or(summaries.first())
+    else {
+        return Err(web.fail(ApiError::NotFound("no such event".to_owned())));
+    };
+    let seats = browse::section_map(pool, event, web.actor(), chosen.section_id)
+        .await
+        .map_err(|e| web.fail(ApiError::from(e)))?;
+    // Runs of whole rows, each within the limit (a row is at most 100).
+    let mut runs: Vec<Vec<MapSeat>> = vec![Vec::new()];
+    for seat in seats {
+        let run = runs.last_mut().expect("one run at least");
+        let new_row = run.last().is_some_and(|s| s.row != seat.row);
+        if new_row && run.len() + 100 > MAP_LIMIT {
+            runs.push(Vec::new());
+        }
+        runs.last_mut().expect("one run at least").push(seat);
+    }
+    let part = query
+        .text("part")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| *p < runs.len())
+        .unwrap_or(0);
+    let section = chosen.section_id;
+    let rows_to_choose = if runs.len() > 1 {
+        runs.iter()
+            .enumerate()
+            .map(|(n, run)| Choice {
+                label: format!(
+                    "Rows {}–{}",
+                    run.first().map(|s| s.row.as_str()).unwrap_or_default(),
+                    run.last().map(|s| s.row.as_str()).unwrap_or_default()
+                ),
+                query: format!("section={section}&part={n}"),
+                current: n == part,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let sections_to_choose = summaries
+        .iter()
+        .map(|s| Choice {
+            label: format!("{} · {} of {} free", s.name, s.available, s.seats),
+            query: format!("section={}", s.section_id),
+            current: s.section_id == section,
+        })
+        .collect();
+    let seats = runs.swap_remove(part);
+    let (sections, tiers) = draw(seats, &prices, selected);
+    Ok(MapPart {
+        sections,
+        tiers,
+        sections_to_choose,
+        rows_to_choose,
+        section: Some(section),
+        part,
+    })
+}
+
 fn selected_in(fields: &Fields) -> BTreeSet<Uuid> {
     fields.all("seat").filter_map(|s| s.parse().ok()).collect()
 }
@@ -137,6 +258,7 @@ async fn detail(web: &Web, id: Uuid) -> Result<EventDetail, Stop> {
 pub async fn render(
     web: &Web,
     id: Uuid,
+    query: &Fields,
     selected: &BTreeSet<Uuid>,
     error: Option<&ApiError>,
 ) -> Result<Response, Stop> {
@@ -148,10 +270,7 @@ pub async fn render(
             .map_err(|e| web.fail(ApiError::from(e)))?,
         None => None,
     };
-    let seats = browse::seat_map(pool, id, web.actor())
-        .await
-        .map_err(|e| web.fail(ApiError::from(e)))?;
-    let (sections, tiers) = seat_map(seats, selected);
+    let map = map_part(web, id, query, selected).await?;
     let entry = match &web.me {
         Some(me) => match waitlist::me(pool, me.user_id, id).await {
             Ok(entry) => Some(entry),
@@ -180,16 +299,17 @@ pub async fn render(
         minijinja::context! {
             event => EventView::from(detail.event),
             availability => detail.availability,
-            place, time_zone, sections, tiers, published, entry, left,
+            place, time_zone, map, published, entry, left,
             error => shown,
         },
     ))
 }
 
-/// `GET /events/:id`
+/// `GET /events/:id?section=&part=`
 #[handler]
-pub async fn show(web: Web, Path(id): Path<Uuid>) -> Result<Response, Stop> {
-    render(&web, id, &BTreeSet::new(), None).await
+pub async fn show(web: Web, Path(id): Path<Uuid>, request: &Request) -> Result<Response, Stop> {
+    let query = Fields::parse(request.uri().query().unwrap_or_default().as_bytes());
+    render(&web, id, &query, &BTreeSet::new(), None).await
 }
 
 /// `GET /events/:id/seats?seat=…`: the map alone, for live refreshes; the
@@ -200,18 +320,11 @@ pub async fn seats_part(
     Path(id): Path<Uuid>,
     request: &Request,
 ) -> Result<Response, Stop> {
-    let selected = selected_in(&Fields::parse(
-        request.uri().query().unwrap_or_default().as_bytes(),
-    ));
+    let query = Fields::parse(request.uri().query().unwrap_or_default().as_bytes());
+    let selected = selected_in(&query);
     let event = EventView::from(detail(&web, id).await?.event);
-    let seats = browse::seat_map(&web.state.pool, id, web.actor())
-        .await
-        .map_err(|e| web.fail(ApiError::from(e)))?;
-    let (sections, tiers) = seat_map(seats, &selected);
-    Ok(web.page(
-        "events/_seats.html",
-        minijinja::context! { event, sections, tiers },
-    ))
+    let map = map_part(&web, id, &query, &selected).await?;
+    Ok(web.page("events/_seats.html", minijinja::context! { event, map }))
 }
 
 /// `GET /events/:id/availability`: the figures alone, for live refreshes.

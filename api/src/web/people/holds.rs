@@ -43,7 +43,7 @@ pub async fn create(web: Web, Path(event): Path<Uuid>, fields: Fields) -> Result
     };
     match refused {
         Ok(hold) => Ok(see_other(&format!("/holds/{}", hold.id))),
-        Err(error) => super::event::render(&web, event, &seats, Some(&error)).await,
+        Err(error) => super::event::render(&web, event, &fields, &seats, Some(&error)).await,
     }
 }
 
@@ -100,7 +100,25 @@ pub async fn pay(web: Web, Path(id): Path<Uuid>, fields: Fields) -> Result<Respo
         method: "card",
         token: fields.get("token").map(str::trim).unwrap_or_default(),
     };
-    match actions::book(&web.state, me, fields.get("idempotency_key"), payment).await {
+    // A double click sends the form twice: the second waits for the first
+    // (up to 10 s) and shows the same booking, never a "still running".
+    let key = fields.get("idempotency_key");
+    let mut answer = actions::book(&web.state, me, key, payment).await;
+    for _ in 0..40 {
+        match &answer {
+            Err(ApiError::Conflict(why)) if why == actions::STILL_RUNNING => {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                let again = Payment {
+                    hold_id: id,
+                    method: "card",
+                    token: fields.get("token").map(str::trim).unwrap_or_default(),
+                };
+                answer = actions::book(&web.state, me, key, again).await;
+            }
+            _ => break,
+        }
+    }
+    match answer {
         Ok(booking) => Ok(see_other(&format!("/bookings/{}", booking.id))),
         Err(error) => render(&web, id, Some(&error)).await,
     }

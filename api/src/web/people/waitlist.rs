@@ -33,14 +33,31 @@ pub async fn join(web: Web, Path(event): Path<Uuid>, fields: Fields) -> Result<R
             };
             actions::join(&web.state, me, event, &request).await
         }
-        _ => Err(ApiError::from(vec![Invalid::new(
-            "quantity",
-            "must be a whole number",
-        )])),
+        (quantity, ticket_type, section) => {
+            let mut problems = Vec::new();
+            if !matches!(quantity, Some(Ok(_))) {
+                problems.push(Invalid::new("quantity", "must be a whole number"));
+            }
+            if matches!(ticket_type, Some(Err(_))) {
+                problems.push(Invalid::new(
+                    "ticket_type_id",
+                    "not one of this event's ticket types",
+                ));
+            }
+            if matches!(section, Some(Err(_))) {
+                problems.push(Invalid::new(
+                    "section_id",
+                    "not one of this venue's sections",
+                ));
+            }
+            Err(ApiError::from(problems))
+        }
     };
     match joined {
         Ok(_) => Ok(see_other(&format!("/events/{event}#waitlist"))),
-        Err(error) => super::event::render(&web, event, &Default::default(), Some(&error)).await,
+        Err(error) => {
+            super::event::render(&web, event, &fields, &Default::default(), Some(&error)).await
+        }
     }
 }
 

@@ -200,7 +200,15 @@ async fn listen(inner: Arc<Inner>) {
             Ok(pubsub) => {
                 if !std::mem::take(&mut first) {
                     // Redis may have lost the watch marks with its data.
-                    inner.mark_watched().await;
+                    // The shared connection may still be reconnecting while
+                    // this fresh one works: retry for a moment, or changes
+                    // right after the resync would be skipped as unwatched.
+                    for _ in 0..30 {
+                        if inner.mark_watched().await {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                     inner.resync_all();
                 }
                 inner.subscribed.send_replace(true);
@@ -247,20 +255,24 @@ async fn keep_watching(inner: std::sync::Weak<Inner>) {
 
 impl Inner {
     /// Marks every event with clients here as watched; forgets the others.
-    async fn mark_watched(&self) {
+    /// Whether every mark was written.
+    async fn mark_watched(&self) -> bool {
         let watched: Vec<Uuid> = {
             let mut events = self.events.lock().expect("not poisoned");
             events.retain(|_, sender| sender.receiver_count() > 0);
             events.keys().copied().collect()
         };
         let mut redis = self.redis.clone();
+        let mut all = true;
         for event in watched {
             let marked: redis::RedisResult<()> = redis
                 .set_ex(self.keys.watch(event), 1, WATCH_TTL.as_secs())
                 .await;
             if let Err(error) = marked {
                 tracing::warn!(%error, "could not mark a watched event");
+                all = false;
             }
         }
+        all
     }
 }

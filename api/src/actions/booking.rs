@@ -43,6 +43,7 @@ pub const STILL_RUNNING: &str =
     "a request with this Idempotency-Key is still running; retry shortly";
 
 /// A checkout: the hold to pay for, with a card token.
+#[derive(Debug, Clone, Copy)]
 pub struct Payment<'a> {
     /// The caller's hold.
     pub hold_id: Uuid,

@@ -75,28 +75,25 @@ fn money(cents: i64, currency: &str) -> String {
     marquee_core::money::format(cents, currency)
 }
 
-fn in_zone(at: &str, zone: Option<&str>) -> Result<String, minijinja::Error> {
-    let at = DateTime::parse_from_rfc3339(at)
-        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?
-        .with_timezone(&Utc);
+/// An RFC 3339 time from a template's context.
+fn instant(at: &str) -> Result<DateTime<Utc>, minijinja::Error> {
+    DateTime::parse_from_rfc3339(at)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
+}
+
+/// `{{ starts_at | when(time_zone) }}`: "Sat 12 Dec 2026, 19:30 CET".
+fn when(at: &str, zone: Option<&str>) -> Result<String, minijinja::Error> {
     let zone: chrono_tz::Tz = zone.and_then(|z| z.parse().ok()).unwrap_or(chrono_tz::UTC);
-    Ok(at
+    Ok(instant(at)?
         .with_timezone(&zone)
         .format("%a %-d %b %Y, %H:%M %Z")
         .to_string())
 }
 
-/// `{{ starts_at | when(time_zone) }}`: "Sat 12 Dec 2026, 19:30 CET".
-fn when(at: &str, zone: Option<&str>) -> Result<String, minijinja::Error> {
-    in_zone(at, zone)
-}
-
 /// `{{ at | day }}`: "12 Dec 2026" (UTC).
 fn day(at: &str) -> Result<String, minijinja::Error> {
-    let at = DateTime::parse_from_rfc3339(at).map_err(|e| {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
-    })?;
-    Ok(at.with_timezone(&Utc).format("%-d %b %Y").to_string())
+    Ok(instant(at)?.format("%-d %b %Y").to_string())
 }
 
 #[cfg(test)]

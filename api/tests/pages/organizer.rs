@@ -156,16 +156,12 @@ async fn an_organizer_builds_an_event_works_the_door_and_the_dashboard_follows_l
         "{verdict}"
     );
     browser.shot("door-already-used").await;
-    eprintln!("axe on the door page");
     let serious = browser.axe().await;
     assert!(serious.is_empty(), "door: {serious:#?}");
 
-    eprintln!("csp");
     browser.assert_no_csp_violations().await;
     dashboard.assert_no_csp_violations().await;
-    eprintln!("close");
     browser.close().await;
     dashboard.close().await;
-    eprintln!("stop");
     stage.stop().await;
 }

@@ -108,12 +108,7 @@ pub async fn pay(web: Web, Path(id): Path<Uuid>, fields: Fields) -> Result<Respo
         match &answer {
             Err(ApiError::Conflict(why)) if why == actions::STILL_RUNNING => {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                let again = Payment {
-                    hold_id: id,
-                    method: "card",
-                    token: fields.get("token").map(str::trim).unwrap_or_default(),
-                };
-                answer = actions::book(&web.state, me, key, again).await;
+                answer = actions::book(&web.state, me, key, payment).await;
             }
             _ => break,
         }

@@ -144,7 +144,7 @@ pub enum ApiError {
     },
     /// 500; logged in full, shown as a generic line.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 impl From<Vec<marquee_core::auth::Invalid>> for ApiError {
@@ -207,8 +207,33 @@ impl From<marquee_core::tickets::TicketError> for ApiError {
     }
 }
 
+impl From<anyhow::Error> for ApiError {
+    /// A database outage anywhere in the chain is a 503, not a 500.
+    fn from(error: anyhow::Error) -> Self {
+        if error
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+            .any(marquee_core::db::is_unavailable)
+        {
+            return database_unavailable(&error);
+        }
+        Self::Internal(error)
+    }
+}
+
+fn database_unavailable(error: &dyn std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %error, "database unavailable");
+    ApiError::Unavailable {
+        detail: "the database is unavailable; try again shortly".to_owned(),
+        retry_after: 5,
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if marquee_core::db::is_unavailable(&error) {
+            return database_unavailable(&error);
+        }
         // A deadlock or serialization failure that survived the callee's
         // retries: the request may pass again, so it is not a 500.
         if marquee_core::db::is_transient(&error) {

@@ -161,7 +161,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 23] = [
+        let checks: [(&str, bool, &str); 24] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -181,6 +181,11 @@ impl Settings {
                 "database.max_connections",
                 self.database.max_connections > 0,
                 "must be at least 1",
+            ),
+            (
+                "database.acquire_timeout_ms",
+                (100..=600_000).contains(&self.database.acquire_timeout_ms),
+                "must be 100 to 600000",
             ),
             (
                 "redis.key_prefix",

@@ -11,9 +11,14 @@ use crate::config::DatabaseSettings;
 /// The migrations in `migrations/`, embedded in every binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// Opens the pool; fails fast (5 s) when PostgreSQL does not answer.
+/// Opens the pool; fails within `acquire_timeout_ms` when PostgreSQL does
+/// not answer.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
-    connect_url(settings.url.expose_secret(), settings.max_connections).await
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect(settings.url.expose_secret())
+        .await
 }
 
 /// Opens a pool on an explicit URL.
@@ -33,7 +38,7 @@ pub fn connect_lazy(
 ) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_lazy(settings.url.expose_secret())
 }
 
@@ -58,6 +63,13 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// PostgreSQL's clock.
+pub async fn now(pool: &PgPool) -> Result<chrono::DateTime<chrono::Utc>, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(pool)
+        .await
+}
+
 /// A deadlock or serialization failure: PostgreSQL aborted the transaction
 /// and the same transaction may pass if run again.
 pub fn is_transient(error: &sqlx::Error) -> bool {
@@ -65,4 +77,23 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
         .as_database_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+/// PostgreSQL is out of reach (down, restarting, refusing connections, or
+/// every pooled connection busy past the acquire timeout): the request may
+/// pass later, so callers answer 503 rather than 500.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (08…), and the server shutting down or
+        // starting (57P01-57P03).
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
 }

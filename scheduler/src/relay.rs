@@ -3,15 +3,20 @@
 use std::time::Duration;
 
 use marquee_core::Settings;
-use marquee_core::jobs::{Producer, relay_once, repush_stale};
+use marquee_core::jobs::{LossWatch, Producer, relay_once, repush_lost, repush_stale};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 /// Rows pushed per pass at most; a backlog drains over consecutive passes.
 const RELAY_BATCH: i64 = 1_000;
 
+/// Batches of lost jobs pushed again per pass at most, so the other work of
+/// a pass still runs during the walk of a huge backlog.
+const LOST_BATCHES_PER_PASS: usize = 50;
+
 /// `marquee_relay_jobs_total{kind}`: jobs pushed, `undispatched` (the
-/// producer had not) or `stale` (Redis may have lost them).
+/// producer had not), `lost` (Redis lost its data) or `stale` (Redis may
+/// have lost them).
 fn relayed(kind: &'static str, jobs: usize) {
     metrics::counter!("marquee_relay_jobs_total", "kind" => kind).increment(jobs as u64);
 }
@@ -40,10 +45,38 @@ pub async fn run(
         + Duration::from_secs(settings.worker.job_timeout_seconds);
     let mut every = tokio::time::interval(Duration::from_millis(jobs.relay_interval_ms));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watch = LossWatch::new();
+    let mut noticed = false;
+    // When Redis was found empty and the id to go on from, until every job
+    // it held is pushed again.
+    let mut lost = None;
     loop {
         tokio::select! {
             _ = every.tick() => {}
             _ = stopped.changed() => return,
+        }
+        // A second loss while the first is being mended starts over.
+        if let Some(at) = noticed_loss(&pool, &producer, &settings, &mut watch, &mut noticed).await
+        {
+            lost = Some((at, None));
+        }
+        // The walk goes on over passes, a bounded stretch per pass.
+        for _ in 0..LOST_BATCHES_PER_PASS {
+            let Some((at, after)) = lost else { break };
+            match repush_lost(&pool, &producer, at, after, RELAY_BATCH).await {
+                Ok((n, next)) => {
+                    relayed("lost", n);
+                    lost = next.map(|next| (at, Some(next)));
+                }
+                Err(error) => {
+                    failed("lost");
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "pushing lost jobs again failed"
+                    );
+                    break;
+                }
+            }
         }
         loop {
             match relay_once(&pool, &producer, grace, RELAY_BATCH).await {
@@ -66,6 +99,39 @@ pub async fn run(
                 failed("stale");
                 tracing::warn!(error = format!("{error:#}"), "re-push pass failed");
             }
+        }
+    }
+}
+
+/// PostgreSQL's clock now, once this pass or an earlier one (`noticed`)
+/// found Redis had lost its data. A failed check (Redis or PostgreSQL away)
+/// is tried again next pass.
+async fn noticed_loss(
+    pool: &PgPool,
+    producer: &Producer,
+    settings: &Settings,
+    watch: &mut LossWatch,
+    noticed: &mut bool,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let mut redis = producer.redis();
+    match watch.lost(&mut redis, &settings.redis.key_prefix).await {
+        Ok(lost) => *noticed |= lost,
+        Err(error) => tracing::debug!(%error, "Redis loss check failed"),
+    }
+    if !*noticed {
+        return None;
+    }
+    match marquee_core::db::now(pool).await {
+        Ok(at) => {
+            *noticed = false;
+            tracing::warn!(
+                "Redis lost its data (or this is its first use): pushing every waiting job again"
+            );
+            Some(at)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Redis lost its data; PostgreSQL did not answer");
+            None
         }
     }
 }

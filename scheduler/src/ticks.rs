@@ -14,9 +14,14 @@ pub struct TickDeps {
     pub producer: Producer,
 }
 
+/// How long a tick keeps trying while PostgreSQL is out of reach: a short
+/// outage delays a tick instead of losing it.
+const TICK_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Enqueues `job` for the tick at `tick_timestamp` unless some replica
 /// already did: the dedupe key `cron:<schedule>:<timestamp>` is unique in
-/// the ledger. Returns whether this call enqueued it.
+/// the ledger. Returns whether this call enqueued it. While PostgreSQL is
+/// unavailable it tries again, for up to [`TICK_RETRY_FOR`].
 pub async fn enqueue_for_tick<J: Job>(
     pool: &PgPool,
     producer: &Producer,
@@ -28,14 +33,28 @@ pub async fn enqueue_for_tick<J: Job>(
         dedupe_key: Some(format!("cron:{schedule}:{tick_timestamp}")),
         ..JobOptions::default()
     };
-    let written = async {
-        let mut tx = pool.begin().await?;
-        let written = jobs::enqueue_with(&mut tx, job, options).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(written)
-    }
-    .await
-    .inspect_err(|_| tick_counted(schedule, "error"))?;
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(250);
+    let written = loop {
+        let attempt = async {
+            let mut tx = pool.begin().await?;
+            let written = jobs::enqueue_with(&mut tx, job, options.clone()).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(written)
+        }
+        .await;
+        match attempt {
+            Err(error)
+                if marquee_core::db::is_unavailable(&error)
+                    && started.elapsed() + pause < TICK_RETRY_FOR =>
+            {
+                tracing::warn!(schedule, %error, "tick waits for PostgreSQL");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            other => break other.inspect_err(|_| tick_counted(schedule, "error"))?,
+        }
+    };
     tick_counted(
         schedule,
         if written.is_some() {

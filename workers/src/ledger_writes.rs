@@ -15,10 +15,22 @@ use crate::batch::{Batcher, WriteRetry};
 /// Most ledger rows written by one statement.
 const LEDGER_BATCH: usize = 512;
 
+/// What a claim made of one delivery.
+#[derive(Debug, Clone)]
+pub(crate) enum Claim {
+    /// Run it.
+    Run(Claimed),
+    /// Finished, unknown, or a second delivery within one batch: skip it.
+    Skip,
+    /// A live worker runs it (a duplicate delivery): have it delivered
+    /// again later.
+    Busy,
+}
+
 /// The three writers of a worker process.
 pub(crate) struct LedgerWrites {
-    /// Claims by job id; `None` for a job that is finished or unknown.
-    pub claims: Batcher<Uuid, Option<Claimed>>,
+    /// Claims by job id.
+    pub claims: Batcher<Uuid, Claim>,
     /// Claims given back before their handler started.
     pub releases: Batcher<Release, ()>,
     /// Outcomes of attempts; `false` for one not recorded because its run
@@ -39,14 +51,20 @@ impl LedgerWrites {
         let claims = Batcher::spawn("claim", LEDGER_BATCH, retry, move |ids: Vec<Uuid>| {
             let (pool, worker) = (claim_pool.clone(), claimer.clone());
             async move {
-                let mut claimed = jobs::claim_batch(&pool, &ids, &worker, slot).await?;
+                let jobs::Claims { mut claimed, busy } =
+                    jobs::claim_batch(&pool, &ids, &worker, slot).await?;
                 // One reply per request; a duplicate delivery in the same
-                // batch gets None and is skipped.
+                // batch is skipped.
                 Ok(ids
                     .iter()
                     .map(|id| {
-                        let at = claimed.iter().position(|c| c.id == *id)?;
-                        Some(claimed.swap_remove(at))
+                        if let Some(at) = claimed.iter().position(|c| c.id == *id) {
+                            Claim::Run(claimed.swap_remove(at))
+                        } else if busy.contains(id) {
+                            Claim::Busy
+                        } else {
+                            Claim::Skip
+                        }
                     })
                     .collect())
             }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::batch::WriteRetry;
 use crate::email::Mailer;
-use crate::ledger_writes::LedgerWrites;
+use crate::ledger_writes::{Claim, LedgerWrites};
 use crate::permits::Permits;
 use crate::presence::InFlight;
 use crate::registry::{JobContext, Registry};
@@ -163,12 +163,19 @@ impl Runner {
 
     /// Claims a delivered job; `None` for one already finished or unknown
     /// (a duplicate delivery), which is skipped.
+    /// A job a live worker runs is an error, so apalis delivers it again
+    /// later: by then it is finished (and skipped) or its worker is gone.
     async fn claim(&self, id: Uuid) -> anyhow::Result<Option<Claimed>> {
-        let claimed = self.ledger.claims.call(id).await?;
-        if claimed.is_none() {
-            tracing::debug!(job.id = %id, "job already finished or unknown; duplicate delivery skipped");
+        match self.ledger.claims.call(id).await? {
+            Claim::Run(claimed) => Ok(Some(claimed)),
+            Claim::Skip => {
+                tracing::debug!(job.id = %id, "job already finished or unknown; duplicate delivery skipped");
+                Ok(None)
+            }
+            Claim::Busy => {
+                anyhow::bail!("another live worker runs this job; delivered again later")
+            }
         }
-        Ok(claimed)
     }
 
     /// Claims the job, then waits for a permit for at most

@@ -21,7 +21,8 @@ async fn a_claim_given_back_leaves_the_job_waiting_as_before() {
 
     release(&ctx, &first, "w1").await;
     let job = record(&ctx, id).await;
-    assert_eq!(job.status, JobStatus::Dispatched);
+    assert_eq!(job.status, JobStatus::Queued, "it waits for a push again");
+    assert_eq!(job.dispatched_at, None);
     assert_eq!(job.attempts, 0, "the attempt is uncounted");
 
     let next = claim(&ctx, id, "w1").await;
@@ -88,8 +89,8 @@ async fn a_retry_given_back_waits_as_a_retry_of_the_same_attempt() {
     let job = record(&ctx, id).await;
     assert_eq!((job.status, job.attempts), (JobStatus::Retrying, 1));
     assert!(
-        job.dispatched_at.is_some(),
-        "its task is in Redis: the relay waits before pushing it again"
+        job.dispatched_at.is_none(),
+        "it waits for the relay's push: a no-op while Redis holds its task, the way back if Redis lost it"
     );
     assert_eq!(claim(&ctx, id, "w1").await.attempts, 2);
 }
@@ -109,8 +110,8 @@ async fn a_lost_attempt_given_back_is_counted_once() {
     let job = record(&ctx, id).await;
     assert_eq!(
         (job.status, job.attempts),
-        (JobStatus::Dispatched, 1),
-        "it waits for the task that was delivered (attempt 1's), not a retry's"
+        (JobStatus::Queued, 1),
+        "it waits for the task of attempt 1 again, not a retry's"
     );
     assert_eq!(claim(&ctx, id, "w2").await.attempts, 2);
 
@@ -150,6 +151,7 @@ async fn cancels_racing_claims_never_cancel_a_running_job() {
                     for c in jobs::claim_batch(&pool, chunk, &worker, SLOT)
                         .await
                         .unwrap()
+                        .claimed
                     {
                         claimed.push(c.id);
                     }
@@ -225,4 +227,49 @@ async fn a_cancel_that_waited_for_a_claim_sees_its_run() {
     claim.commit().await.unwrap();
     assert!(cancel.await.unwrap().is_empty(), "nothing was cancelled");
     assert_eq!(record(&ctx, id).await.status, JobStatus::Running);
+}
+
+/// Redis lost its data while w1 ran the job, and the relay pushed it again:
+/// the second delivery must not take over a run whose worker is alive. It
+/// is busy (delivered again later) until w1 is gone or has finished.
+#[tokio::test]
+async fn a_duplicate_of_a_job_a_live_worker_runs_is_busy_not_taken_over() {
+    use marquee_core::ops::workers::{self, WorkerInfo};
+    use std::time::Duration;
+
+    let ctx = TestContext::new().await;
+    let id = noop_job(&ctx).await;
+    let info = WorkerInfo {
+        name: "w1".to_owned(),
+        host: "here".to_owned(),
+        pid: 1,
+        version: "test".to_owned(),
+        queues: vec!["system".to_owned()],
+        concurrency: 1,
+    };
+    workers::register(&ctx.pool, &info, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let first = claim(&ctx, id, "w1").await;
+
+    for worker in ["w2", "w1"] {
+        let again = jobs::claim_batch(&ctx.pool, &[id], worker, SLOT)
+            .await
+            .unwrap();
+        assert!(again.claimed.is_empty(), "{worker} must not take it over");
+        assert_eq!(again.busy, [id]);
+    }
+    let job = record(&ctx, id).await;
+    assert_eq!(
+        (job.status, job.attempts),
+        (JobStatus::Running, 1),
+        "still w1's attempt 1"
+    );
+    assert_eq!(job.attempt_log, serde_json::json!([]));
+
+    // w1 stops (or its registry row expires): its run was abandoned.
+    workers::stopped(&ctx.pool, "w1").await.unwrap();
+    let recovered = claim(&ctx, id, "w2").await;
+    assert_eq!(recovered.attempts, 2, "the lost attempt counts");
+    assert_ne!(recovered.claimed_at, first.claimed_at);
 }

@@ -69,7 +69,7 @@ async fn an_outcome_after_a_takeover_given_back_is_dropped() {
     release(&ctx, &recovered, "w2").await;
     assert!(!finish(&ctx, &stalled, "w1", JobStatus::Succeeded).await);
     let job = record(&ctx, id).await;
-    assert_eq!((job.status, job.attempts), (JobStatus::Dispatched, 1));
+    assert_eq!((job.status, job.attempts), (JobStatus::Queued, 1));
     assert_eq!(log(&ctx, id).await, [(1, "lost".to_owned())]);
     assert_eq!(claim(&ctx, id, "w2").await.attempts, 2);
 }

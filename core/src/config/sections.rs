@@ -64,6 +64,9 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a query waits for a connection before it fails: when
+    /// PostgreSQL is down, the API answers 503 after this, not later.
+    pub acquire_timeout_ms: u64,
     /// Apply migrations when the API starts.
     pub migrate_on_start: bool,
 }

@@ -36,11 +36,14 @@ pub struct Claimed {
 /// what makes a claim cheap: it is the one write of the job path that
 /// touches no ledger index. Jobs already finished (succeeded, dead or
 /// cancelled) are left alone and missing from the result: a duplicate
-/// delivery must not run them again. A job that already has a run was
-/// abandoned: its worker vanished mid-attempt or before the attempt started
-/// (a worker claims the jobs it holds ahead of their handlers), or a
-/// duplicate of its task was delivered after the worker waited longer than
-/// the relay's `running_after`; that attempt goes into its log as `lost`,
+/// delivery must not run them again. A job whose run belongs to a live
+/// worker (a fresh registry row, not stopped) is `busy`: a duplicate of its
+/// task arrived while it runs, which happens when the relay pushed again
+/// what Redis lost while workers still held it. It is delivered again later
+/// and finds the job finished, or its worker gone. A job whose run's worker
+/// is gone was abandoned: the worker vanished mid-attempt or before the
+/// attempt started (a worker claims the jobs it holds ahead of their
+/// handlers); that attempt goes into its log as `lost`,
 /// and into the history (under `slot`, see [`super::finish_batch`]) as
 /// processed and failed. So does the attempt of a row an older release
 /// marked `running`.
@@ -49,9 +52,9 @@ pub async fn claim_batch(
     ids: &[Uuid],
     worker: &str,
     slot: i16,
-) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as!(
-        Claimed,
+) -> Result<Claims, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        ClaimRow,
         r#"WITH locked AS (
             SELECT id, queue, kind, payload, status, attempts, max_attempts, request_id,
                    worker, started_at
@@ -68,6 +71,9 @@ pub async fn claim_batch(
             ON CONFLICT (job_id) DO UPDATE SET attempt = r.attempt + 1, worker = excluded.worker,
                 started_at = excluded.started_at, lost_attempt = r.attempt,
                 lost_worker = r.worker, lost_started_at = r.started_at
+            -- Taken over only from a worker that is gone (see above).
+            WHERE NOT EXISTS (SELECT 1 FROM workers w WHERE w.name = r.worker
+                                AND w.stopped_at IS NULL AND w.expires_at > now())
             RETURNING job_id, attempt, started_at, lost_attempt, lost_worker, lost_started_at
          ), lost AS (
             UPDATE jobs SET attempts = runs.lost_attempt, worker = runs.lost_worker,
@@ -99,15 +105,52 @@ pub async fn claim_batch(
                SET processed = d.processed + excluded.processed, failed = d.failed + excluded.failed
          )
          SELECT l.id AS "id!", l.queue AS "queue!", l.kind AS "kind!", l.payload AS "payload!",
-                runs.attempt AS "attempts!", l.max_attempts AS "max_attempts!", l.request_id,
-                runs.started_at AS "claimed_at!"
-         FROM locked l JOIN runs ON runs.job_id = l.id"#,
+                runs.attempt AS "attempts?", l.max_attempts AS "max_attempts!", l.request_id,
+                runs.started_at AS "claimed_at?"
+         FROM locked l LEFT JOIN runs ON runs.job_id = l.id"#,
         ids,
         worker,
         slot,
     )
     .fetch_all(pool)
-    .await
+    .await?;
+    let mut claims = Claims::default();
+    for row in rows {
+        match (row.attempts, row.claimed_at) {
+            (Some(attempts), Some(claimed_at)) => claims.claimed.push(Claimed {
+                id: row.id,
+                queue: row.queue,
+                kind: row.kind,
+                payload: row.payload,
+                attempts,
+                max_attempts: row.max_attempts,
+                request_id: row.request_id,
+                claimed_at,
+            }),
+            _ => claims.busy.push(row.id),
+        }
+    }
+    Ok(claims)
+}
+
+/// What [`claim_batch`] made of a batch.
+#[derive(Debug, Default)]
+pub struct Claims {
+    /// Jobs to run now.
+    pub claimed: Vec<Claimed>,
+    /// Jobs a live worker runs: deliver them again later.
+    pub busy: Vec<Uuid>,
+}
+
+struct ClaimRow {
+    id: Uuid,
+    queue: String,
+    kind: String,
+    payload: serde_json::Value,
+    attempts: Option<i32>,
+    max_attempts: i32,
+    request_id: Option<String>,
+    claimed_at: Option<DateTime<Utc>>,
 }
 
 /// A claim to give back (see [`release_batch`]).
@@ -130,10 +173,12 @@ impl From<&Claimed> for Release {
 
 /// Gives back claims whose handler never started (the worker's run ended,
 /// or the job waited too long for a permit): the run is deleted, so the
-/// attempt is uncounted, and the row waits for the very task that was
-/// delivered, which apalis-redis schedules again. It is recorded as
-/// dispatched, with `dispatched_at` renewed, so the relay gives apalis its
-/// full `redispatch_after_seconds` before pushing again. A claim that is no
+/// attempt is uncounted, and the row waits for a push again (`queued`, or
+/// `retrying` with no `dispatched_at`). apalis-redis schedules the task that
+/// was delivered again, and the relay pushes it after `jobs.relay_grace_ms`
+/// too, which is a no-op while Redis holds it; when Redis lost it (the
+/// usual reason a worker's run ends at once for every queue), that push is
+/// what brings the job back. A claim that is no
 /// longer the latest (claimed again since, even by this worker) is left
 /// alone. The ledger rows are locked before their runs are touched, as a
 /// claim does, so the two never wait for each other in a cycle.
@@ -152,8 +197,8 @@ pub async fn release_batch(
             WHERE r.job_id = v.id AND r.started_at = v.claimed_at AND r.worker = $3
             RETURNING r.job_id
          )
-         UPDATE jobs SET status = CASE WHEN status = 'queued' THEN 'dispatched' ELSE status END,
-                dispatched_at = now(), dispatches = GREATEST(dispatches, 1), updated_at = now()
+         UPDATE jobs SET status = CASE WHEN status = 'dispatched' THEN 'queued' ELSE status END,
+                dispatched_at = NULL, dispatches = GREATEST(dispatches, 1), updated_at = now()
          FROM released
          WHERE jobs.id = released.job_id AND jobs.status NOT IN ('succeeded', 'dead', 'cancelled')",
         &ids,

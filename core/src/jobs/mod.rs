@@ -10,6 +10,7 @@ mod ledger;
 mod noop;
 mod producer;
 mod prune;
+mod redis_loss;
 pub mod redis_queue;
 mod relay;
 mod retry;
@@ -19,7 +20,7 @@ mod totals;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-pub use claim::{Claimed, Release, claim_batch, release_batch};
+pub use claim::{Claimed, Claims, Release, claim_batch, release_batch};
 pub use enqueue::{
     DEFAULT_MAX_ATTEMPTS, Enqueued, JobOptions, enqueue, enqueue_many, enqueue_many_deduped,
     enqueue_with,
@@ -28,7 +29,8 @@ pub use ledger::{Finish, JobRecord, JobStatus, Recorded, find, finish_batch};
 pub use noop::Noop;
 pub use producer::{Producer, Push};
 pub use prune::{PruneBatch, PruneQueues, prune_finished};
-pub use relay::{relay_once, repush_stale};
+pub use redis_loss::{LossWatch, marker_key};
+pub use relay::{relay_once, repush_lost, repush_stale};
 pub use retry::{JobError, RetryPolicy};
 pub use totals::{QueueTotals, totals};
 

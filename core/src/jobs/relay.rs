@@ -167,6 +167,85 @@ pub async fn repush_stale(
     Ok(ids.len())
 }
 
+/// After Redis lost its data (see [`super::LossWatch`]): pushes again the
+/// next `limit` jobs, in id order after `after`, that were pushed before
+/// `lost_at` and that the ledger still waits for, paused queues' too (their
+/// tasks are gone as well). Returns how many it pushed and where the next
+/// call starts; `None` once every such job was walked.
+///
+/// Rows are locked in id order and waited for, never skipped: a row a
+/// worker's batch holds for a moment would otherwise stay lost until
+/// `redispatch_after_seconds`. Running jobs are left alone: their worker
+/// holds them (if it is gone, [`repush_stale`] finds them as ever). Jobs
+/// workers fetched before the loss and still hold unclaimed are pushed as
+/// well; the claim makes that second copy harmless (see
+/// [`super::claim_batch`]).
+pub async fn repush_lost(
+    pool: &PgPool,
+    producer: &Producer,
+    lost_at: DateTime<Utc>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> anyhow::Result<(usize, Option<Uuid>)> {
+    let mut tx = pool.begin().await?;
+    let mut rows = sqlx::query_as!(
+        Waiting,
+        r#"SELECT id, queue, status, attempts, run_at, false AS "running!" FROM jobs
+         WHERE status IN ('dispatched', 'retrying') AND dispatched_at < $1
+           AND ($2::uuid IS NULL OR id > $2)
+           AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
+         ORDER BY id
+         LIMIT $3
+         FOR UPDATE"#,
+        lost_at,
+        after,
+        limit,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let next = if rows.len() as i64 == limit {
+        rows.last().map(|row| row.id)
+    } else {
+        None
+    };
+    // A claim that took a row after the statement's snapshot is live; a
+    // row finished meanwhile waits no more.
+    let running = runs::with_runs(&mut tx, &ids(&rows), None).await?;
+    rows.retain(|row| !running.contains(&row.id));
+    let waiting = still_waiting(&mut tx, &ids(&rows)).await?;
+    rows.retain(|row| waiting.contains(&row.id));
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok((0, next));
+    }
+    let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
+    producer.push(&pushes).await?;
+    let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
+    sqlx::query!(
+        "UPDATE jobs SET dispatched_at = now(), dispatches = dispatches + 1 WHERE id = ANY($1)",
+        &ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(jobs = ids.len(), "relay pushed again jobs Redis lost");
+    Ok((ids.len(), next))
+}
+
+/// Which of `ids` (locked) are still dispatched or retrying, read by a
+/// statement after the lock: the locking one saw them as of its snapshot.
+async fn still_waiting(
+    tx: &mut sqlx::PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM jobs WHERE id = ANY($1) AND status IN ('dispatched', 'retrying')",
+        ids
+    )
+    .fetch_all(tx)
+    .await
+}
+
 fn ids(rows: &[Waiting]) -> Vec<Uuid> {
     rows.iter().map(|row| row.id).collect()
 }

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::config::{Environment, Settings, config_dir};
 use crate::db::MIGRATOR;
 
+mod private_postgres;
 mod private_redis;
+pub use private_postgres::PrivatePostgres;
 pub use private_redis::PrivateRedis;
 
 /// Any PostgreSQL advisory lock id only the harness uses.
@@ -35,19 +37,35 @@ pub struct TestContext {
 impl TestContext {
     /// Creates the database (from the template) and the settings.
     pub async fn new() -> Self {
+        Self::on_servers(None, None).await
+    }
+
+    /// Like [`Self::new`], on a PostgreSQL server (`postgres` URL) and a
+    /// Redis (`redis` URL) of the test's own, such as [`PrivatePostgres`]
+    /// and [`PrivateRedis`]; `None` takes the machine's.
+    pub async fn on_servers(postgres: Option<&str>, redis: Option<&str>) -> Self {
         crate::telemetry::init_test_tracing();
         let mut settings =
             Settings::load_from(&config_dir().expect("config dir"), Environment::Test)
                 .expect("test settings");
+        if let Some(url) = postgres {
+            settings.database.url = SecretString::from(url.to_owned());
+        }
+        if let Some(url) = redis {
+            settings.redis.url = SecretString::from(url.to_owned());
+        }
         let base = PgConnectOptions::from_str(settings.database.url.expose_secret())
             .expect("database.url")
             .disable_statement_logging();
         let admin = base.clone().database("postgres");
-        let template = TEMPLATE
-            .get_or_try_init(|| ensure_template(&admin))
-            .await
-            .expect("could not build the template database; is PostgreSQL running? (just services)")
-            .clone();
+        let template = match postgres {
+            None => TEMPLATE
+                .get_or_try_init(|| ensure_template(&admin))
+                .await
+                .cloned(),
+            Some(_) => ensure_template(&admin).await,
+        }
+        .expect("could not build the template database; is PostgreSQL running? (just services)");
         let db_name = format!("marquee_t_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::connect_with(&admin)
             .await
@@ -99,6 +117,11 @@ impl TestContext {
             (
                 "MARQUEE__REDIS__KEY_PREFIX",
                 self.settings.redis.key_prefix.clone(),
+            ),
+            // The file mail transport writes here, never into the source tree.
+            (
+                "MARQUEE__EMAIL__FILE_DIR",
+                self.settings.email.file_dir.display().to_string(),
             ),
         ]
     }

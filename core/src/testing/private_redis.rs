@@ -50,6 +50,14 @@ impl PrivateRedis {
         self.process.wait().ok();
     }
 
+    /// Starts it again on its port after [`Self::stop`]: empty, as a
+    /// restart without persistence leaves it.
+    pub fn start_again(&mut self) {
+        let fresh = Self::start_on(self.port);
+        let old = std::mem::replace(self, fresh);
+        drop(old);
+    }
+
     /// `redis-cli` output of `args`, trimmed.
     pub fn cli(&self, args: &[&str]) -> String {
         let output = Command::new("redis-cli")

@@ -20,7 +20,8 @@ pub async fn noop_job(ctx: &TestContext) -> Uuid {
 pub async fn claim(ctx: &TestContext, id: Uuid, worker: &str) -> Claimed {
     let mut claimed = jobs::claim_batch(&ctx.pool, &[id], worker, SLOT)
         .await
-        .unwrap();
+        .unwrap()
+        .claimed;
     assert_eq!(claimed.len(), 1, "{worker} claims the job");
     claimed.remove(0)
 }

@@ -1,0 +1,221 @@
+//! A whole installation as separate processes: the API, workers and a
+//! scheduler, over a test database and a private Redis.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use marquee_core::jobs::{self, Job, Producer};
+use marquee_core::testing::{PrivatePostgres, PrivateRedis, TestContext};
+
+use crate::common::process::ApiProcess;
+
+/// The API, workers and a scheduler on one test's database and a Redis of
+/// its own; every process is killed on drop.
+pub struct Stack {
+    pub redis: PrivateRedis,
+    pub api: ApiProcess,
+    pub workers: Vec<Child>,
+    pub scheduler: Child,
+    env: Vec<(String, String)>,
+    /// The jobs [`Self::enqueue`] wrote: what the counts count.
+    ids: Vec<uuid::Uuid>,
+    // Dropped after the processes: its database goes once they are gone.
+    pub ctx: TestContext,
+    /// The test's own PostgreSQL, when it is the one to fail.
+    pub postgres: Option<PrivatePostgres>,
+    _serial: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// One stack at a time: each loads both cores, and their timing claims
+/// (resumed within 5 s, answered within 2 s) are about faults, not about
+/// two stacks fighting for the machine.
+static SERIAL: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A binary built beside `marquee-api` (by `cargo test --workspace`).
+fn sibling(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_marquee-api")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (or `just test`)",
+        path.display()
+    );
+    path
+}
+
+impl Stack {
+    /// Starts it with `workers` worker processes (every queue) and `env`
+    /// (`MARQUEE__…` settings) for every process.
+    pub async fn start(workers: usize, env: &[(&str, &str)]) -> Self {
+        Self::start_on(None, workers, env).await
+    }
+
+    /// Like [`Self::start`], on `postgres` rather than the machine's.
+    pub async fn start_on(
+        postgres: Option<PrivatePostgres>,
+        workers: usize,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let serial = SERIAL.clone().lock_owned().await;
+        let redis = PrivateRedis::start();
+        let url = postgres.as_ref().map(PrivatePostgres::url);
+        let ctx = TestContext::on_servers(url.as_deref(), Some(&redis.url())).await;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let borrowed: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let api = ApiProcess::spawn(&ctx, &borrowed).await;
+        let mut stack = Self {
+            scheduler: spawn(&ctx, "marquee-scheduler", &[], &env),
+            workers: Vec::new(),
+            redis,
+            api,
+            env,
+            ids: Vec::new(),
+            ctx,
+            postgres,
+            _serial: serial,
+        };
+        for n in 0..workers {
+            stack.add_worker(&format!("w{n}"));
+        }
+        stack
+    }
+
+    /// Starts one more worker process named `name`.
+    pub fn add_worker(&mut self, name: &str) {
+        let queues = jobs::queues::ALL.join(",");
+        let args = ["--queues", queues.as_str(), "--name", name];
+        self.workers
+            .push(spawn(&self.ctx, "marquee-worker", &args, &self.env));
+    }
+
+    /// A producer on the stack's Redis.
+    pub fn producer(&self) -> Producer {
+        Producer::new(
+            self.ctx.pool.clone(),
+            self.ctx.redis(),
+            self.ctx.settings.redis.key_prefix.clone(),
+        )
+    }
+
+    /// Commits `jobs` in one transaction and pushes them, as the API does.
+    pub async fn enqueue<J: Job>(&mut self, jobs: &[J]) {
+        let mut tx = self.ctx.pool.begin().await.unwrap();
+        let written = jobs::enqueue_many(&mut tx, jobs).await.unwrap();
+        tx.commit().await.unwrap();
+        self.producer().dispatch(&written).await;
+        self.ids.extend(written.iter().map(|job| job.id));
+    }
+
+    /// Of the jobs enqueued here, those in `status`.
+    pub async fn jobs_in(&self, status: &str) -> i64 {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM jobs WHERE status = $1 AND id = ANY($2)"#,
+            status,
+            &self.ids
+        )
+        .fetch_one(&self.ctx.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Waits until `jobs_in("succeeded")` reaches `n`, at most `within`;
+    /// the time it took.
+    pub async fn until_succeeded(&self, n: i64, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let done = self.jobs_in("succeeded").await;
+            if done >= n {
+                return started.elapsed();
+            }
+            if started.elapsed() > within {
+                panic!(
+                    "{done} of {n} jobs succeeded within {within:?}; the rest: {:?}; Redis: {}",
+                    self.unfinished().await,
+                    self.redis_keys()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Jobs not succeeded, by status, whether they run, and when they were
+    /// last pushed and updated: what a stuck test shows.
+    pub async fn unfinished(&self) -> Vec<String> {
+        sqlx::query_scalar!(
+            r#"SELECT format('%s running=%s n=%s pushed=%s..%s updated=%s..%s dispatches=%s',
+                             status, r.job_id IS NOT NULL, count(*),
+                             min(dispatched_at), max(dispatched_at),
+                             min(updated_at), max(updated_at), max(dispatches)) AS "line!"
+               FROM jobs LEFT JOIN job_runs r ON r.job_id = jobs.id
+               WHERE status <> 'succeeded' AND id = ANY($1)
+               GROUP BY status, r.job_id IS NOT NULL"#,
+            &self.ids
+        )
+        .fetch_all(&self.ctx.pool)
+        .await
+        .unwrap()
+    }
+
+    /// The system queue's Redis keys and their sizes.
+    pub fn redis_keys(&self) -> String {
+        let pattern = format!("{}:queue:system*", self.ctx.settings.redis.key_prefix);
+        let keys = self.redis.cli(&["--scan", "--pattern", &pattern]);
+        keys.lines()
+            .map(|key| {
+                let kind = self.redis.cli(&["TYPE", key]);
+                let size = match kind.as_str() {
+                    "list" => self.redis.cli(&["LLEN", key]),
+                    "zset" => self.redis.cli(&["ZCARD", key]),
+                    "set" => self.redis.cli(&["SCARD", key]),
+                    "hash" => self.redis.cli(&["HLEN", key]),
+                    _ => String::new(),
+                };
+                format!("{key} {kind} {size}")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Succeeded jobs that ran more than once: more than one attempt, or an
+    /// attempt logged as lost or failed.
+    pub async fn ran_twice(&self) -> i64 {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM jobs
+               WHERE status = 'succeeded' AND (attempts <> 1 OR attempt_log <> '[]'::jsonb)
+                 AND id = ANY($1)"#,
+            &self.ids
+        )
+        .fetch_one(&self.ctx.pool)
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in self.workers.iter_mut().chain([&mut self.scheduler]) {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+fn spawn(ctx: &TestContext, binary: &str, args: &[&str], env: &[(String, String)]) -> Child {
+    let mut command = Command::new(sibling(binary));
+    command
+        .args(args)
+        .envs(ctx.process_env())
+        .env("MARQUEE__LOG__FILTER", "warn")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if std::env::var_os("TEST_LOG").is_none() {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {binary}: {e}"))
+}

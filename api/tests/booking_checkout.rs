@@ -349,3 +349,78 @@ async fn history_shows_own_bookings_and_a_booking_to_its_organizer_and_admins() 
     )
     .await;
 }
+
+/// A first request so slow that its claim on the key was taken over (after
+/// a minute, as if it had crashed) must not store its answer over the
+/// answer of the request that took over, nor free that request's claim.
+#[tokio::test]
+async fn a_slow_first_request_cannot_overwrite_the_claim_that_took_over_its_key() {
+    use marquee_core::idempotency::{self, Begin};
+
+    let app = TestApp::spawn().await;
+    let user = user_id(&register(&app, "slow@example.com").await);
+    let pool = &app.ctx.pool;
+    let (scope, key, hash) = ("bookings", "key-1", b"same request".as_slice());
+    let Begin::Fresh(slow) = idempotency::begin(pool, user, scope, key, hash)
+        .await
+        .unwrap()
+    else {
+        panic!("the first request claims the key");
+    };
+    assert_eq!(
+        idempotency::begin(pool, user, scope, key, hash)
+            .await
+            .unwrap(),
+        Begin::InProgress
+    );
+    // A minute later the slow request looks crashed: a retry takes over.
+    sqlx::query!(
+        "UPDATE idempotent_responses SET created_at = now() - interval '2 minutes' WHERE key = $1",
+        key
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let Begin::Fresh(retry) = idempotency::begin(pool, user, scope, key, hash)
+        .await
+        .unwrap()
+    else {
+        panic!("the retry takes the stale claim over");
+    };
+    assert_ne!(slow, retry);
+
+    // The slow one fails and gives up its key: the retry's claim stays.
+    idempotency::abandon(pool, user, scope, key, slow)
+        .await
+        .unwrap();
+    assert_eq!(
+        idempotency::begin(pool, user, scope, key, hash)
+            .await
+            .unwrap(),
+        Begin::InProgress,
+        "the retry still holds the key"
+    );
+    let answer = json!({"booking": "from the retry"});
+    assert!(
+        idempotency::finish(pool, user, scope, key, retry, 201, &answer)
+            .await
+            .unwrap()
+    );
+    // The slow one then succeeds after all: its answer is not stored.
+    let late = json!({"booking": "from the slow request"});
+    assert!(
+        !idempotency::finish(pool, user, scope, key, slow, 201, &late)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        idempotency::begin(pool, user, scope, key, hash)
+            .await
+            .unwrap(),
+        Begin::Replay {
+            status: 201,
+            body: answer
+        },
+        "a replay gets the retry's answer"
+    );
+}

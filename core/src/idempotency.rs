@@ -1,7 +1,10 @@
 //! `Idempotency-Key` for writes that cost money: the first request with a
 //! key runs; a replay with the same body gets the stored response; another
 //! body gets 409. Only successes are stored: after a failure the key is
-//! free, so the client can retry.
+//! free, so the client can retry. Each claim carries a token: a first
+//! request slow enough that its claim was taken over (after a minute, as if
+//! it had crashed) finds its token gone, so it can neither store its
+//! response over the newer request's nor free the newer claim.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -9,8 +12,8 @@ use uuid::Uuid;
 /// What to do with a request carrying a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Begin {
-    /// First use: run it, then `finish` or `abandon`.
-    Fresh,
+    /// First use: run it, then `finish` or `abandon` with this claim.
+    Fresh(Claim),
     /// Seen and answered: send this again.
     Replay {
         /// HTTP status.
@@ -23,6 +26,10 @@ pub enum Begin {
     /// The first request with this key is still running.
     InProgress,
 }
+
+/// One request's hold on a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim(Uuid);
 
 /// Claims `key` for this request (per user and scope). Keys older than a
 /// day are forgotten; a claim left unfinished for a minute (a crash) is
@@ -45,18 +52,20 @@ pub async fn begin(
     )
     .execute(pool)
     .await?;
+    let claim = Uuid::new_v4();
     let claimed = sqlx::query!(
-        "INSERT INTO idempotent_responses (user_id, scope, key, request_hash)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        "INSERT INTO idempotent_responses (user_id, scope, key, request_hash, claim)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         user,
         scope,
         key,
         request_hash,
+        claim,
     )
     .execute(pool)
     .await?;
     if claimed.rows_affected() == 1 {
-        return Ok(Begin::Fresh);
+        return Ok(Begin::Fresh(Claim(claim)));
     }
     let stored = sqlx::query!(
         "SELECT request_hash, status, body FROM idempotent_responses
@@ -82,36 +91,48 @@ pub async fn begin(
     })
 }
 
-/// Stores the response of a successful request.
+/// Stores the response of a successful request, if `claim` still holds the
+/// key; `false` when another request took it over meanwhile (its response,
+/// or its claim, stays).
 pub async fn finish(
     pool: &PgPool,
     user: Uuid,
     scope: &str,
     key: &str,
+    claim: Claim,
     status: u16,
     body: &serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE idempotent_responses SET status = $4, body = $5
-         WHERE user_id = $1 AND scope = $2 AND key = $3",
+) -> Result<bool, sqlx::Error> {
+    let stored = sqlx::query!(
+        "UPDATE idempotent_responses SET status = $5, body = $6
+         WHERE user_id = $1 AND scope = $2 AND key = $3 AND claim = $4 AND status IS NULL",
         user,
         scope,
         key,
+        claim.0,
         i32::from(status),
         body,
     )
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(stored.rows_affected() == 1)
 }
 
-/// Frees the key after a failed request.
-pub async fn abandon(pool: &PgPool, user: Uuid, scope: &str, key: &str) -> Result<(), sqlx::Error> {
+/// Frees the key after a failed request, if `claim` still holds it.
+pub async fn abandon(
+    pool: &PgPool,
+    user: Uuid,
+    scope: &str,
+    key: &str,
+    claim: Claim,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "DELETE FROM idempotent_responses WHERE user_id = $1 AND scope = $2 AND key = $3 AND status IS NULL",
+        "DELETE FROM idempotent_responses
+         WHERE user_id = $1 AND scope = $2 AND key = $3 AND claim = $4 AND status IS NULL",
         user,
         scope,
         key,
+        claim.0,
     )
     .execute(pool)
     .await?;

@@ -86,8 +86,8 @@ pub async fn book(
     }
     let hash = Sha256::digest(format!("{}|{}|{token}", payment.hold_id, payment.method).as_bytes())
         .to_vec();
-    match idempotency::begin(&state.pool, user, "bookings", key, &hash).await? {
-        Begin::Fresh => {}
+    let claim = match idempotency::begin(&state.pool, user, "bookings", key, &hash).await? {
+        Begin::Fresh(claim) => claim,
         Begin::Replay { body, .. } => {
             return BookingView::parse_from_json(Some(body)).map_err(|e| {
                 ApiError::Internal(anyhow::anyhow!("stored response: {}", e.message()))
@@ -101,7 +101,7 @@ pub async fn book(
         Begin::InProgress => {
             return Err(ApiError::Conflict(STILL_RUNNING.to_owned()));
         }
-    }
+    };
     let request = CheckoutRequest {
         hold_id: payment.hold_id,
         token: token.to_owned(),
@@ -112,11 +112,13 @@ pub async fn book(
             state.availability_changed(booking.event_id).await;
             let view = BookingView::from(booking);
             let stored = view.to_json().unwrap_or_default();
-            idempotency::finish(&state.pool, user, "bookings", key, 201, &stored).await?;
+            // Taken over meanwhile: the newer request's answer stays. The
+            // hold has one booking either way, so this one is the same.
+            idempotency::finish(&state.pool, user, "bookings", key, claim, 201, &stored).await?;
             Ok(view)
         }
         Err(error) => {
-            idempotency::abandon(&state.pool, user, "bookings", key).await?;
+            idempotency::abandon(&state.pool, user, "bookings", key, claim).await?;
             Err(error.into())
         }
     }

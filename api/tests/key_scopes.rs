@@ -38,6 +38,9 @@ const KEY_ROUTES: &[(&str, &str, &[&str])] = &[
         &["email:send", "otp", "subscriptions"],
     ),
     ("POST", "/api/v1/otp/verify", &["otp"]),
+    // The sender's suppression list (tests/suppressions.rs).
+    ("GET", "/api/v1/suppressions", &["email:send"]),
+    ("DELETE", "/api/v1/suppressions/{address}", &["email:send"]),
     ("POST", "/api/v1/subscription-contents", &["subscriptions"]),
     ("GET", "/api/v1/subscription-contents", &["subscriptions"]),
     (
@@ -137,6 +140,7 @@ impl Owned {
         for (i, part) in parts.iter().enumerate() {
             let filled = match *part {
                 "{content_type}" => "news",
+                "{address}" => "guest@example.com",
                 "{name}" => "system",
                 "{ticket_type_id}" => &self.ticket_type,
                 "{id}" => match parts[i - 1] {
@@ -424,6 +428,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/tags"),
     ("GET", "/api/v1/unsubscribe/{token}"),
     ("POST", "/api/v1/unsubscribe/{token}"),
+    ("POST", "/api/v1/unsubscribe/{token}/all"),
 ];
 
 /// Operations where signing in is optional: organizers see their drafts.
@@ -471,6 +476,7 @@ async fn every_operation_declares_its_security_and_keeps_it() {
             let url = path
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{content_type}", "news")
+                .replace("{address}", "guest@example.com")
                 .replace("{token}", "no-such-link");
             let mut request = app.client.request(
                 Method::from_bytes(method.as_bytes()).unwrap(),

@@ -337,21 +337,39 @@ async fn each_period_is_sent_once_and_the_unsubscribe_link_stops_further_issues(
     };
     assert_eq!((issues(&sink).len(), to_daily(&issues(&sink))), (3, 2));
 
-    let response = app.get(&format!("/api/v1/unsubscribe/{token}")).await;
-    assert_eq!(response.status(), 200);
+    // Opening the link (as a mail scanner does) asks and changes nothing.
+    let active = || count(&app, "SELECT count(*) FROM subscribers WHERE active");
+    let before = active().await;
+    for _ in 0..2 {
+        let response = app.get(&format!("/api/v1/unsubscribe/{token}")).await;
+        assert_eq!(response.status(), 200);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Stop receiving <b>news</b>?"), "{page}");
+        assert!(page.contains(&format!("action=\"/api/v1/unsubscribe/{token}\"")));
+    }
+    assert_eq!(active().await, before, "a GET unsubscribes nobody");
+    // The page's button POSTs.
+    let path = format!("/api/v1/unsubscribe/{token}");
+    for _ in 0..2 {
+        let response = app.client.post(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "a second click is fine");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("unsubscribed from <b>news</b>")
+        );
+    }
+    assert_eq!(active().await, before - 1);
     assert!(
-        response
+        app.get(&path)
+            .await
             .text()
             .await
             .unwrap()
-            .contains("unsubscribed from <b>news</b>")
-    );
-    assert_eq!(
-        app.get(&format!("/api/v1/unsubscribe/{token}"))
-            .await
-            .status(),
-        200,
-        "a second click is fine"
+            .contains("already unsubscribed"),
+        "the link then says so"
     );
     assert_eq!(
         app.get("/api/v1/unsubscribe/not-a-token").await.status(),
@@ -383,10 +401,16 @@ async fn each_period_is_sent_once_and_the_unsubscribe_link_stops_further_issues(
         .unwrap()
         .trim_matches(['<', '>']);
     let path = &link[link.find("/api/v1/unsubscribe/").unwrap()..];
-    let response = app.client.post(app.url(path)).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let active: i64 = count(&app, "SELECT count(*) FROM subscribers WHERE active").await;
-    assert_eq!(active, 0);
+    assert_eq!(active().await, 0);
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ pub mod rate_limit;
 pub mod redis;
 pub mod shutdown;
 pub mod subscriptions;
+pub mod suppressions;
 pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "testing")]

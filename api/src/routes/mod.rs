@@ -14,6 +14,7 @@ mod live;
 pub(crate) mod ops;
 mod otp;
 mod subscriptions;
+mod suppressions;
 mod system;
 mod tags;
 mod tasks;
@@ -71,7 +72,10 @@ fn service(settings: &marquee_core::Settings) -> OpenApiService<impl poem_openap
             codes::CodesApi,
             api_keys::ApiKeysApi,
             tasks::TasksApi,
-            subscriptions::SubscriptionsApi,
+            (
+                subscriptions::SubscriptionsApi,
+                suppressions::SuppressionsApi,
+            ),
             venues::VenuesApi,
             (
                 events::EventsApi,

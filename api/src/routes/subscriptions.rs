@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use marquee_core::auth::Invalid;
 use marquee_core::auth::api_keys::Scope;
 use marquee_core::subscriptions::{
-    Content, ContentInput, check_content_type, contents, unsubscribe_by_token,
+    Content, ContentInput, check_content_type, contents, unsubscribe_all_by_token,
+    unsubscribe_by_token, unsubscribe_link,
 };
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -87,7 +88,8 @@ enum DeleteResponse {
 
 #[derive(ApiResponse)]
 enum UnsubscribeResponse {
-    /// Unsubscribed (using the link again is fine).
+    /// On GET: a page asking to confirm, which changes nothing (mail
+    /// scanners follow links). On POST: unsubscribed (again is fine).
     #[oai(status = 200)]
     Done(Html<String>),
     /// No subscription has this link.
@@ -227,17 +229,42 @@ impl SubscriptionsApi {
     }
 
     /// The unsubscribe link of a newsletter (no sign-in: the token is the
-    /// credential).
+    /// credential). It shows a page asking to confirm and changes nothing,
+    /// so a mail scanner that opens every link unsubscribes nobody; the
+    /// page's buttons POST.
     #[oai(path = "/api/v1/unsubscribe/:token", method = "get")]
-    async fn unsubscribe_link(
+    async fn unsubscribe_page(
         &self,
         state: Data<&AppState>,
         token: Path<String>,
     ) -> Result<UnsubscribeResponse, Problems<NONE>> {
-        Ok(unsubscribe(&state, &token.0).await?)
+        let link = unsubscribe_link(&state.pool, &token.0)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(match link {
+            // The token passed `is_token` (base64url) and the name is a
+            // slug: neither needs escaping.
+            Some((name, true)) => UnsubscribeResponse::Done(page(
+                "Unsubscribe",
+                &format!(
+                    "<p>Stop receiving <b>{name}</b>?</p>\
+                     <form method=\"post\" action=\"/api/v1/unsubscribe/{token}\">\
+                     <button type=\"submit\">Unsubscribe from {name}</button></form>\
+                     <form method=\"post\" action=\"/api/v1/unsubscribe/{token}/all\">\
+                     <button type=\"submit\">Unsubscribe from all mail from this sender</button></form>",
+                    token = token.0
+                ),
+            )),
+            Some((name, false)) => UnsubscribeResponse::Done(page(
+                "Unsubscribed",
+                &format!("<p>You are already unsubscribed from <b>{name}</b>.</p>"),
+            )),
+            None => unknown_link(),
+        })
     }
 
-    /// RFC 8058 one-click unsubscribe, as mail clients send it.
+    /// Unsubscribes from this newsletter: the confirmation page's button,
+    /// and RFC 8058 one-click as mail clients send it.
     #[oai(path = "/api/v1/unsubscribe/:token", method = "post")]
     async fn unsubscribe_one_click(
         &self,
@@ -246,6 +273,46 @@ impl SubscriptionsApi {
     ) -> Result<UnsubscribeResponse, Problems<NONE>> {
         Ok(unsubscribe(&state, &token.0).await?)
     }
+
+    /// Unsubscribes the address from all mail of this newsletter's sender:
+    /// every newsletter, and tasks (the address joins the sender's
+    /// suppression list).
+    #[oai(path = "/api/v1/unsubscribe/:token/all", method = "post")]
+    async fn unsubscribe_from_all(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+    ) -> Result<UnsubscribeResponse, Problems<NONE>> {
+        let address = unsubscribe_all_by_token(&state.pool, &token.0)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(match address {
+            Some(_) => {
+                tracing::info!("unsubscribed from all mail by link");
+                UnsubscribeResponse::Done(page(
+                    "Unsubscribed",
+                    "<p>You are unsubscribed from all mail from this sender.</p>",
+                ))
+            }
+            None => unknown_link(),
+        })
+    }
+}
+
+/// A small page of its own (these links live outside the site's pages).
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{title}</title><h1>{title}</h1>{body}</html>"
+    ))
+}
+
+fn unknown_link() -> UnsubscribeResponse {
+    UnsubscribeResponse::Unknown(page(
+        "Unknown link",
+        "<p>This unsubscribe link is not valid.</p>",
+    ))
 }
 
 async fn unsubscribe(state: &AppState, token: &str) -> Result<UnsubscribeResponse, ApiError> {
@@ -255,16 +322,14 @@ async fn unsubscribe(state: &AppState, token: &str) -> Result<UnsubscribeRespons
     Ok(match content_type {
         Some(name) => {
             tracing::info!(content_type = %name, "unsubscribed by link");
-            UnsubscribeResponse::Done(Html(format!(
-                "<!doctype html><title>Unsubscribed</title>\
-                 <p>You are unsubscribed from <b>{}</b>. No further issues will be sent.</p>",
-                name // a slug: nothing to escape
-            )))
+            UnsubscribeResponse::Done(page(
+                "Unsubscribed",
+                // A slug: nothing to escape.
+                &format!(
+                    "<p>You are unsubscribed from <b>{name}</b>. No further issues will be sent.</p>"
+                ),
+            ))
         }
-        None => UnsubscribeResponse::Unknown(Html(
-            "<!doctype html><title>Unknown link</title>\
-             <p>This unsubscribe link is not valid.</p>"
-                .to_owned(),
-        )),
+        None => unknown_link(),
     })
 }

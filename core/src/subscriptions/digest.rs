@@ -67,6 +67,8 @@ impl Job for SendNewsletter {
 /// One subscriber's newsletter as it would be sent now.
 #[derive(Debug, Clone)]
 pub struct Newsletter {
+    /// The account whose newsletter it is.
+    pub owner_id: Uuid,
     /// The subscriber's address.
     pub address: String,
     /// False once unsubscribed.
@@ -89,7 +91,7 @@ pub async fn newsletter(
 ) -> Result<Option<Newsletter>, sqlx::Error> {
     sqlx::query_as!(
         Newsletter,
-        "SELECT s.address, s.active, s.token, c.subject, c.text_body, c.html_body
+        "SELECT s.owner_id, s.address, s.active, s.token, c.subject, c.text_body, c.html_body
          FROM subscribers s JOIN subscription_contents c USING (owner_id, content_type)
          WHERE s.id = $1",
         subscriber_id,

@@ -237,6 +237,68 @@ pub async fn unsubscribe_by_token(
     .await
 }
 
+/// What an unsubscribe link is for: its content type and whether it is
+/// still active; `None` for an unknown token. Reads only: a mail scanner
+/// that follows the link changes nothing.
+pub async fn unsubscribe_link(
+    pool: &sqlx::PgPool,
+    token: &str,
+) -> Result<Option<(String, bool)>, sqlx::Error> {
+    if !is_token(token) {
+        return Ok(None);
+    }
+    let row = sqlx::query!(
+        "SELECT content_type, active FROM subscribers WHERE token = $1",
+        token
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| (row.content_type, row.active)))
+}
+
+/// The link's "all mail from this sender": every subscription of the
+/// address to the owner's content ends, and the address joins the owner's
+/// suppression list, so no task mails it either. Returns the address, or
+/// `None` for an unknown token.
+pub async fn unsubscribe_all_by_token(
+    pool: &sqlx::PgPool,
+    token: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    if !is_token(token) {
+        return Ok(None);
+    }
+    let mut tx = pool.begin().await?;
+    let Some(row) = sqlx::query!(
+        "SELECT owner_id, address FROM subscribers WHERE token = $1",
+        token
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    sqlx::query!(
+        "UPDATE subscribers
+         SET active = false, updated_at = now(),
+             changed_seq = nextval(pg_get_serial_sequence('tasks', 'seq'))
+         WHERE owner_id = $1 AND address = $2 AND active",
+        row.owner_id,
+        row.address,
+    )
+    .execute(&mut *tx)
+    .await?;
+    crate::suppressions::add(
+        &mut *tx,
+        row.owner_id,
+        &row.address,
+        crate::suppressions::Reason::Unsubscribed,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(row.address))
+}
+
 /// Whether `token` could be an unsubscribe token (43 base64url characters),
 /// so junk never reaches the database.
 fn is_token(token: &str) -> bool {

@@ -132,19 +132,20 @@ pub struct NewTask<'a> {
     pub request_hash: &'a [u8],
 }
 
-/// The email a `message` task sends; `None` if there is no such task.
+/// The email a `message` task sends, and the account that sent it; `None`
+/// if there is no such task.
 pub async fn message(
     db: impl PgExecutor<'_>,
     task_id: Uuid,
-) -> Result<Option<MessagePayload>, sqlx::Error> {
-    let payload = sqlx::query_scalar!(
-        r#"SELECT payload AS "payload: sqlx::types::Json<MessagePayload>"
+) -> Result<Option<(Uuid, MessagePayload)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT owner_id, payload AS "payload: sqlx::types::Json<MessagePayload>"
          FROM tasks WHERE id = $1 AND type = 'message'"#,
         task_id,
     )
     .fetch_optional(db)
     .await?;
-    Ok(payload.map(|sqlx::types::Json(message)| message))
+    Ok(row.map(|row| (row.owner_id, row.payload.0)))
 }
 
 /// A task as its owner follows it: the row and its job's progress.

@@ -87,14 +87,19 @@ impl Mailer {
 
     /// Sends one message; the caller holds a [`Self::permit`]. SMTP 4xx and connection failures may pass later
     /// (retryable); a 5xx never will (permanent).
-    pub async fn send(&self, message: Message) -> Result<(), JobError> {
+    pub async fn send(&self, message: Message) -> Result<(), Refused> {
         match self {
             Self::Smtp { transport, .. } => {
                 transport.send(message).await.map(drop).map_err(|error| {
                     if error.is_permanent() {
-                        JobError::permanent(format!("SMTP refused the message: {error}"))
+                        Refused {
+                            recipient: refuses_recipient(&error),
+                            error: JobError::permanent(format!(
+                                "SMTP refused the message: {error}"
+                            )),
+                        }
                     } else {
-                        JobError::retryable(format!("SMTP send failed: {error}"))
+                        Refused::other(JobError::retryable(format!("SMTP send failed: {error}")))
                     }
                 })
             }
@@ -102,7 +107,48 @@ impl Mailer {
                 .send(message)
                 .await
                 .map(drop)
-                .map_err(JobError::retryable),
+                .map_err(|e| Refused::other(JobError::retryable(e))),
         }
+    }
+}
+
+/// A failed send.
+#[derive(Debug)]
+pub struct Refused {
+    /// What the job makes of it.
+    pub error: JobError,
+    /// The server refused the recipient for good: the address joins the
+    /// sender's suppression list.
+    pub recipient: bool,
+}
+
+impl Refused {
+    fn other(error: JobError) -> Self {
+        Self {
+            error,
+            recipient: false,
+        }
+    }
+}
+
+/// Whether a permanent SMTP error refuses the recipient rather than the
+/// message: an enhanced status (RFC 3463) of 5.1.x (bad address) or 5.2.1
+/// (mailbox disabled) when the server gives one, else a 550, 551 or 553.
+/// A 550 5.7.1 (refused as spam, say) is about the message: no suppression.
+fn refuses_recipient(error: &lettre::transport::smtp::Error) -> bool {
+    let text = error.to_string();
+    let enhanced = text.split_whitespace().find(|word| {
+        let parts: Vec<&str> = word.split('.').collect();
+        parts.len() == 3
+            && ["2", "4", "5"].contains(&parts[0])
+            && parts[1..]
+                .iter()
+                .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match enhanced {
+        Some(status) => status.starts_with("5.1.") || status == "5.2.1",
+        None => error
+            .status()
+            .is_some_and(|code| ["550", "551", "553"].contains(&code.to_string().as_str())),
     }
 }

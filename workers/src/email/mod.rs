@@ -8,10 +8,11 @@ use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue, MessageId};
 use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart};
 use marquee_core::jobs::JobError;
+use marquee_core::suppressions::{self, Reason};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use mailer::Mailer;
+pub use mailer::{Mailer, Refused};
 pub use templates::{Rendered, render};
 
 use crate::registry::JobContext;
@@ -51,6 +52,33 @@ pub async fn send_content_once(
         ctx,
         Outgoing {
             email_id: ctx.job_id,
+            owner: None,
+            to,
+            label,
+            content,
+            headers,
+            attachments: Vec::new(),
+        },
+    )
+    .await
+}
+
+/// Like [`send_content_once`] for mail an account sends (tasks,
+/// newsletters): it honours `owner`'s suppression list, and a recipient the
+/// server refuses for good joins that list.
+pub async fn send_owned_once(
+    ctx: &JobContext,
+    owner: Uuid,
+    to: &str,
+    label: &str,
+    content: Rendered,
+    headers: Headers<'_>,
+) -> Result<(), JobError> {
+    send_message_once(
+        ctx,
+        Outgoing {
+            email_id: ctx.job_id,
+            owner: Some(owner),
             to,
             label,
             content,
@@ -82,6 +110,9 @@ pub struct Outgoing<'a> {
     /// Derive it from what the email is about when a rerun of the job (a
     /// new job id) must not send it again.
     pub email_id: Uuid,
+    /// The account whose mail it is, when an account sends it: its
+    /// suppression list applies.
+    pub owner: Option<Uuid>,
     /// Recipient.
     pub to: &'a str,
     /// Names it in the `emails` table.
@@ -98,6 +129,7 @@ pub struct Outgoing<'a> {
 pub async fn send_message_once(ctx: &JobContext, email: Outgoing<'_>) -> Result<(), JobError> {
     let Outgoing {
         email_id,
+        owner,
         to,
         label: template,
         content,
@@ -113,6 +145,17 @@ pub async fn send_message_once(ctx: &JobContext, email: Outgoing<'_>) -> Result<
         .unwrap_or("marquee.local")
         .trim_end_matches('>');
     let message_id = format!("<{email_id}@{domain}>");
+    if let Some(owner) = owner {
+        let suppressed = suppressions::is_suppressed(&ctx.records, owner, to)
+            .await
+            .map_err(JobError::retryable)?;
+        if suppressed {
+            metrics::counter!("marquee_emails_suppressed_total").increment(1);
+            return Err(JobError::permanent(format!(
+                "suppressed: {to} is on the sender's suppression list"
+            )));
+        }
+    }
     // Only a message that really goes to the server now is marked `sending`.
     let _permit = ctx.mailer.permit().await;
     let before = mark_sending(ctx, email_id, to, template, &message_id).await?;
@@ -138,7 +181,19 @@ pub async fn send_message_once(ctx: &JobContext, email: Outgoing<'_>) -> Result<
         headers,
         attachments,
     )?;
-    let result = ctx.mailer.send(message).await;
+    let result = match ctx.mailer.send(message).await {
+        Ok(()) => Ok(()),
+        Err(refused) => {
+            if let (true, Some(owner)) = (refused.recipient, owner) {
+                let detail = refused.error.to_string();
+                suppressions::add(&ctx.records, owner, to, Reason::Bounced, Some(&detail))
+                    .await
+                    .map_err(JobError::retryable)?;
+                tracing::info!(email.id = %email_id, "recipient refused for good; suppressed");
+            }
+            Err(refused.error)
+        }
+    };
     record(ctx, email_id, &result).await?;
     result
 }

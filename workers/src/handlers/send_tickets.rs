@@ -73,6 +73,7 @@ pub async fn run(job: SendTickets, ctx: JobContext) -> Result<(), JobError> {
     send_message_once(
         &ctx,
         Outgoing {
+            owner: None,
             email_id,
             to: &mail.email,
             label: "tickets_issued",

@@ -261,6 +261,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raise AttributeError(name)
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client killed mid-request (the crash tests do it on purpose)
+        # leaves a broken pipe: not worth a traceback.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     p = argparse.ArgumentParser(description="Fake Resend email API for tests.")
     p.add_argument("port", type=int)
@@ -270,7 +281,7 @@ def main():
     a = p.parse_args()
     try:
         os.makedirs(a.dir, exist_ok=True)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+        server = Server(("127.0.0.1", a.port), Handler)
     except OSError as e:
         print(f"fake_resend: cannot start: {e}", flush=True)
         sys.exit(1)

@@ -161,7 +161,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 24] = [
+        let checks: [(&str, bool, &str); 28] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -226,6 +226,28 @@ impl Settings {
                 "booking.max_active_holds_per_event",
                 (1..=100).contains(&self.booking.max_active_holds_per_event),
                 "must be 1-100",
+            ),
+            (
+                "email.resend.api_key",
+                self.email.transport != EmailTransport::Resend
+                    || !self.email.resend.api_key.expose_secret().is_empty(),
+                "must be set when email.transport is \"resend\"",
+            ),
+            (
+                "email.resend.base_url",
+                self.email.resend.base_url.starts_with("https://")
+                    || self.email.resend.base_url.starts_with("http://"),
+                "must be an http(s) URL",
+            ),
+            (
+                "email.resend.max_in_flight",
+                (1..=1_000).contains(&self.email.resend.max_in_flight),
+                "must be 1 to 1000",
+            ),
+            (
+                "email.resend.timeout_seconds",
+                (1..=300).contains(&self.email.resend.timeout_seconds),
+                "must be 1 to 300",
             ),
             (
                 "email.smtp.max_connections",

@@ -145,3 +145,120 @@ impl Drop for SmtpSink {
         self.process.wait().ok();
     }
 }
+
+/// A local stand-in for Resend's HTTP API (`scripts/fake_resend.py`, a real
+/// process): honours Idempotency-Key as Resend documents it and stores each
+/// delivered email as a file.
+pub struct FakeResend {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    process: std::process::Child,
+    folder: tempfile::TempDir,
+}
+
+/// The fake's API key.
+pub const FAKE_RESEND_KEY: &str = "re_test_key";
+
+impl FakeResend {
+    /// Starts one on a free port; each send waits `delay_ms` before it is
+    /// delivered and answered (a window to crash in).
+    pub fn start(delay_ms: u64) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let folder = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fake_resend.py");
+        let process = std::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(folder.path())
+            .args([
+                "--api-key",
+                FAKE_RESEND_KEY,
+                "--delay-ms",
+                &delay_ms.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 on PATH");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "fake Resend did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            port,
+            process,
+            folder,
+        }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Points `settings` at it and consumes the email queues too.
+    pub fn configure(&self, settings: &mut marquee_core::Settings) {
+        settings.email.transport = marquee_core::config::EmailTransport::Resend;
+        settings.email.resend.base_url = self.url();
+        settings.email.resend.api_key = FAKE_RESEND_KEY.to_owned().into();
+        settings.worker.queues = marquee_core::jobs::queues::ALL.map(str::to_owned).to_vec();
+    }
+
+    /// The same, as `MARQUEE__…` variables for a child process.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("MARQUEE__EMAIL__TRANSPORT", "resend".to_owned()),
+            ("MARQUEE__EMAIL__RESEND__BASE_URL", self.url()),
+            (
+                "MARQUEE__EMAIL__RESEND__API_KEY",
+                FAKE_RESEND_KEY.to_owned(),
+            ),
+        ]
+    }
+
+    /// Every email delivered, in order: `{id, idempotency_key, received_at, body}`.
+    pub fn delivered(&self) -> Vec<serde_json::Value> {
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(self.folder.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Its counters: requests, delivered, replays, conflicts, failed, rejected.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/_stats", self.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Makes the next `n` sends fail with `status` (500, 503 or 429).
+    pub async fn fail_next(&self, n: u32, status: u16) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_control", self.url()))
+            .json(&serde_json::json!({"fail_next": n, "fail_status": status}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+}
+
+impl Drop for FakeResend {
+    fn drop(&mut self) {
+        self.process.kill().ok();
+        self.process.wait().ok();
+    }
+}

@@ -12,3 +12,4 @@ mod common;
 mod postgres_down;
 mod redis_loss;
 mod stack;
+mod worker_kill;

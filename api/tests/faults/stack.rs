@@ -87,10 +87,17 @@ impl Stack {
 
     /// Starts one more worker process named `name`.
     pub fn add_worker(&mut self, name: &str) {
+        self.add_worker_with(name, &[]);
+    }
+
+    /// Like [`Self::add_worker`], with settings of its own.
+    pub fn add_worker_with(&mut self, name: &str, env: &[(&str, &str)]) {
         let queues = jobs::queues::ALL.join(",");
         let args = ["--queues", queues.as_str(), "--name", name];
+        let mut all = self.env.clone();
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         self.workers
-            .push(spawn(&self.ctx, "marquee-worker", &args, &self.env));
+            .push(spawn(&self.ctx, "marquee-worker", &args, &all));
     }
 
     /// A producer on the stack's Redis.

@@ -119,6 +119,22 @@ pub struct EmailSettings {
     pub file_dir: PathBuf,
     /// The `smtp` transport.
     pub smtp: SmtpSettings,
+    /// The `resend` transport.
+    pub resend: ResendSettings,
+}
+
+/// `[email.resend]`: Resend's HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResendSettings {
+    /// `re_…`; secret.
+    pub api_key: SecretString,
+    /// `https://api.resend.com`, or a local stand-in in tests.
+    pub base_url: String,
+    /// Requests in flight at once per worker process.
+    pub max_in_flight: u32,
+    /// One request's time limit; past it the send is in doubt and retried
+    /// under the same Idempotency-Key.
+    pub timeout_seconds: u64,
 }
 
 /// `email.transport`
@@ -129,6 +145,8 @@ pub enum EmailTransport {
     Smtp,
     /// Write `.eml` files (development default).
     File,
+    /// Resend's HTTP API, with each email's id as the Idempotency-Key.
+    Resend,
 }
 
 /// `[email.smtp]`

@@ -1,16 +1,20 @@
-//! Outgoing mail through lettre: a pooled SMTP transport (none, STARTTLS or
-//! implicit TLS, on rustls) or `.eml` files for development.
+//! Outgoing mail: a pooled SMTP transport through lettre (none, STARTTLS or
+//! implicit TLS, on rustls), Resend's HTTP API, or `.eml` files for
+//! development.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use marquee_core::config::{EmailSettings, EmailTransport, SmtpTls};
 use marquee_core::jobs::JobError;
 use secrecy::ExposeSecret;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::message::{Envelope, to_mime};
+use super::resend::Resend;
 
 /// Where mail goes.
 #[derive(Clone)]
@@ -26,6 +30,13 @@ pub enum Mailer {
     },
     /// `.eml` files in a folder (the development default).
     File(AsyncFileTransport<Tokio1Executor>),
+    /// Resend's HTTP API, at most `permits` requests at a time.
+    Resend {
+        /// The client.
+        api: Resend,
+        /// Requests in flight.
+        permits: Arc<Semaphore>,
+    },
 }
 
 impl std::fmt::Debug for Mailer {
@@ -33,6 +44,7 @@ impl std::fmt::Debug for Mailer {
         f.write_str(match self {
             Self::Smtp { .. } => "Mailer::Smtp",
             Self::File(_) => "Mailer::File",
+            Self::Resend { .. } => "Mailer::Resend",
         })
     }
 }
@@ -41,6 +53,10 @@ impl Mailer {
     /// From `[email]`. Connects lazily, on the first send.
     pub fn from_settings(settings: &EmailSettings) -> anyhow::Result<Self> {
         match settings.transport {
+            EmailTransport::Resend => Ok(Self::Resend {
+                api: Resend::new(&settings.resend)?,
+                permits: Arc::new(Semaphore::new(settings.resend.max_in_flight as usize)),
+            }),
             EmailTransport::File => {
                 std::fs::create_dir_all(&settings.file_dir)?;
                 Ok(Self::File(AsyncFileTransport::new(&settings.file_dir)))
@@ -78,7 +94,7 @@ impl Mailer {
     /// [`Self::send`]. The file transport needs none.
     pub async fn permit(&self) -> Option<OwnedSemaphorePermit> {
         match self {
-            Self::Smtp { permits, .. } => {
+            Self::Smtp { permits, .. } | Self::Resend { permits, .. } => {
                 Some(permits.clone().acquire_owned().await.expect("never closed"))
             }
             Self::File(_) => None,
@@ -87,9 +103,11 @@ impl Mailer {
 
     /// Sends one message; the caller holds a [`Self::permit`]. SMTP 4xx and connection failures may pass later
     /// (retryable); a 5xx never will (permanent).
-    pub async fn send(&self, message: Message) -> Result<(), Refused> {
+    pub async fn send(&self, envelope: Envelope<'_>) -> Result<(), Refused> {
         match self {
+            Self::Resend { api, .. } => api.send(envelope).await,
             Self::Smtp { transport, .. } => {
+                let message = to_mime(envelope).map_err(Refused::other)?;
                 transport.send(message).await.map(drop).map_err(|error| {
                     if error.is_permanent() {
                         Refused {
@@ -104,7 +122,7 @@ impl Mailer {
                 })
             }
             Self::File(transport) => transport
-                .send(message)
+                .send(to_mime(envelope).map_err(Refused::other)?)
                 .await
                 .map(drop)
                 .map_err(|e| Refused::other(JobError::retryable(e))),
@@ -123,7 +141,7 @@ pub struct Refused {
 }
 
 impl Refused {
-    fn other(error: JobError) -> Self {
+    pub(super) fn other(error: JobError) -> Self {
         Self {
             error,
             recipient: false,

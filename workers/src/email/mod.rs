@@ -1,18 +1,17 @@
 //! Email delivery: templates, transports and the send-once record.
 
 mod mailer;
+mod message;
+mod resend;
 mod templates;
 
-use lettre::Message;
-use lettre::message::header::ContentType;
-use lettre::message::header::{HeaderName, HeaderValue, MessageId};
-use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart};
 use marquee_core::jobs::JobError;
 use marquee_core::suppressions::{self, Reason};
 use serde::Serialize;
 use uuid::Uuid;
 
 pub use mailer::{Mailer, Refused};
+pub use message::Envelope;
 pub use templates::{Rendered, render};
 
 use crate::registry::JobContext;
@@ -173,15 +172,16 @@ pub async fn send_message_once(ctx: &JobContext, email: Outgoing<'_>) -> Result<
         }
         _ => {}
     }
-    let message = build(
-        &ctx.settings.email.from,
+    let envelope = Envelope {
+        email_id,
+        from: &ctx.settings.email.from,
         to,
-        &message_id,
+        message_id: &message_id,
         content,
         headers,
         attachments,
-    )?;
-    let result = match ctx.mailer.send(message).await {
+    };
+    let result = match ctx.mailer.send(envelope).await {
         Ok(()) => Ok(()),
         Err(refused) => {
             if let (true, Some(owner)) = (refused.recipient, owner) {
@@ -211,68 +211,6 @@ async fn mark_sending(
     marquee_core::emails::mark_sending(&ctx.records, email_id, to, template, message_id)
         .await
         .map_err(JobError::retryable)
-}
-
-fn build(
-    from: &str,
-    to: &str,
-    message_id: &str,
-    email: Rendered,
-    headers: Headers<'_>,
-    attachments: Vec<Attachment>,
-) -> Result<Message, JobError> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|e| JobError::permanent(format!("email.from: {e}")))?;
-    let to: Mailbox = to
-        .parse()
-        .map_err(|e| JobError::permanent(format!("bad recipient {to}: {e}")))?;
-    let builder = headers.iter().fold(
-        Message::builder()
-            .from(from)
-            .to(to)
-            .subject(email.subject)
-            .header(MessageId::from(message_id.to_owned())),
-        |builder, (name, value)| {
-            builder.raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str(name),
-                value.clone(),
-            ))
-        },
-    );
-    let body = match (email.text.is_empty(), email.html.is_empty()) {
-        (false, true) => MultiPart::mixed().singlepart(SinglePart::plain(email.text)),
-        (true, false) => MultiPart::mixed().singlepart(SinglePart::html(email.html)),
-        _ => MultiPart::alternative_plain_html(email.text, email.html),
-    };
-    if attachments.is_empty() {
-        return builder.multipart(body).map_err(JobError::permanent);
-    }
-    // mixed( related( alternative(text, html), inline images… ), files… )
-    let (inline, files): (Vec<_>, Vec<_>) =
-        attachments.into_iter().partition(|a| a.inline_id.is_some());
-    let related =
-        inline
-            .into_iter()
-            .try_fold(MultiPart::related().multipart(body), |part, file| {
-                let cid = file.inline_id.clone().unwrap_or_default();
-                Ok::<_, JobError>(part.singlepart(attachment_part(file, Some(cid))?))
-            })?;
-    let mixed = files
-        .into_iter()
-        .try_fold(MultiPart::mixed().multipart(related), |part, file| {
-            Ok::<_, JobError>(part.singlepart(attachment_part(file, None)?))
-        })?;
-    builder.multipart(mixed).map_err(JobError::permanent)
-}
-
-fn attachment_part(file: Attachment, inline_id: Option<String>) -> Result<SinglePart, JobError> {
-    let content_type = ContentType::parse(file.content_type).map_err(JobError::permanent)?;
-    let part = match inline_id {
-        Some(cid) => LettreAttachment::new_inline(cid),
-        None => LettreAttachment::new(file.filename),
-    };
-    Ok(part.body(file.body, content_type))
 }
 
 async fn record(

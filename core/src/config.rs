@@ -161,7 +161,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 28] = [
+        let checks: [(&str, bool, &str); 29] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -248,6 +248,11 @@ impl Settings {
                 "email.resend.timeout_seconds",
                 (1..=300).contains(&self.email.resend.timeout_seconds),
                 "must be 1 to 300",
+            ),
+            (
+                "payments.reconcile_after_seconds",
+                self.payments.reconcile_after_seconds <= 604_800,
+                "must be at most 604800 (a week)",
             ),
             (
                 "email.smtp.max_connections",

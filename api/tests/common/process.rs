@@ -62,6 +62,12 @@ impl ApiProcess {
         self.child.id()
     }
 
+    /// SIGKILL: a crash, with no chance to clean up.
+    pub fn kill(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
     /// Sends SIGTERM; `wait` then gives its exit status.
     pub fn terminate(&self) {
         let _ = Command::new("kill")

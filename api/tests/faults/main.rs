@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod checkout_crash;
 mod postgres_down;
 mod redis_loss;
 mod stack;

@@ -13,6 +13,7 @@ pub mod holds;
 pub mod notices;
 pub mod payments;
 pub mod policy;
+pub mod reconcile;
 pub mod redrive;
 mod reference;
 

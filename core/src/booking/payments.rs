@@ -7,6 +7,8 @@
 //! | `tok_ok` | paid |
 //! | `tok_declined` (or any unknown token) | declined (402) |
 //! | `tok_error` | provider failure, retryable (503) |
+//! | `tok_slow` | paid, but the answer comes 10 s after the charge is made (crash tests kill the API in between) |
+//! | `tok_stall` | paid, after a 10 s pause before the charge is made (crash tests kill the API before it) |
 //!
 //! Refunds always succeed, unless an outage is switched on with
 //! [`FakeProvider::fail_next_refunds`]: the next N refund calls then fail as
@@ -52,6 +54,14 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         &'a self,
         request: &'a ChargeRequest,
     ) -> BoxFuture<'a, Result<String, PaymentError>>;
+
+    /// The successful charge made under `idempotency_key`, if any: what
+    /// reconciliation asks after a crash left a payment in doubt. `Ok` is
+    /// its charge id.
+    fn find_charge<'a>(
+        &'a self,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PaymentError>>;
 
     /// Pays `amount_cents` of `charge_id` back, once per idempotency key.
     /// `Ok` is the provider's refund id.
@@ -131,9 +141,22 @@ impl FakeProvider {
         .map_err(unavailable)
     }
 
+    async fn find_charge_now(&self, key: &str) -> Result<Option<String>, PaymentError> {
+        sqlx::query_scalar!(
+            "SELECT id FROM fake_provider_charges WHERE idempotency_key = $1 AND outcome = 'paid'",
+            key,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| PaymentError::Unavailable(e.to_string()))
+    }
+
     async fn charge_now(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
+        if request.token == "tok_stall" {
+            tokio::time::sleep(CRASH_WINDOW).await;
+        }
         let outcome = match request.token.as_str() {
-            "tok_ok" => "paid",
+            "tok_ok" | "tok_slow" | "tok_stall" => "paid",
             "tok_error" => {
                 return Err(PaymentError::Unavailable(
                     "the fake provider failed (tok_error)".to_owned(),
@@ -165,6 +188,9 @@ impl FakeProvider {
         .map_err(unavailable)?;
         let id = charge.id;
         if charge.outcome == "paid" {
+            if request.token == "tok_slow" {
+                tokio::time::sleep(CRASH_WINDOW).await;
+            }
             return Ok(id);
         }
         if outcome == "paid" {
@@ -195,6 +221,13 @@ impl PaymentProvider for FakeProvider {
         self.charge_now(request).boxed()
     }
 
+    fn find_charge<'a>(
+        &'a self,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PaymentError>> {
+        self.find_charge_now(idempotency_key).boxed()
+    }
+
     fn refund<'a>(
         &'a self,
         request: &'a RefundRequest,
@@ -202,3 +235,7 @@ impl PaymentProvider for FakeProvider {
         self.refund_now(request).boxed()
     }
 }
+
+/// How long `tok_slow` and `tok_stall` pause: room for a test to kill the
+/// process at that point of a checkout.
+const CRASH_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);

@@ -289,6 +289,10 @@ pub struct LiveSettings {
 pub struct PaymentSettings {
     /// Which provider takes the money.
     pub provider: PaymentProviderKind,
+    /// A payment still `pending` this long after checkout began (a crash
+    /// between the charge and the booking), whose hold has expired, is
+    /// settled against the provider by the refund sweep.
+    pub reconcile_after_seconds: u64,
 }
 
 /// `payments.provider`

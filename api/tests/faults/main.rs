@@ -12,5 +12,6 @@ mod common;
 mod checkout_crash;
 mod postgres_down;
 mod redis_loss;
+mod sigterm;
 mod stack;
 mod worker_kill;

@@ -13,7 +13,6 @@ use marquee_core::testing::PrivatePostgres;
 use crate::stack::Stack;
 
 const JOBS: i64 = 3_000;
-const OUTAGE: Duration = Duration::from_secs(10);
 
 /// What one client saw.
 #[derive(Debug, Default)]
@@ -26,6 +25,19 @@ struct Seen {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_down_for_10s_gives_fast_503s_and_loses_nothing() {
+    postgres_outage(Duration::from_secs(10), false).await;
+}
+
+/// Over a minute, so `just test-faults` runs it: PostgreSQL crashes (no
+/// checkpoint, WAL replayed on start) for longer than workers' registry
+/// rows live, so every worker looks gone when it returns.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "over a minute: just test-faults"]
+async fn postgres_crashed_for_45s_gives_fast_503s_and_loses_nothing() {
+    postgres_outage(Duration::from_secs(45), true).await;
+}
+
+async fn postgres_outage(outage: Duration, crash: bool) {
     let mut stack = Stack::start_on(
         Some(PrivatePostgres::start()),
         1,
@@ -59,7 +71,11 @@ async fn postgres_down_for_10s_gives_fast_503s_and_loses_nothing() {
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let postgres = stack.postgres.as_ref().unwrap();
-    postgres.stop();
+    if crash {
+        postgres.kill();
+    } else {
+        postgres.stop();
+    }
     let down_at = Instant::now();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ready = stack
@@ -79,7 +95,7 @@ async fn postgres_down_for_10s_gives_fast_503s_and_loses_nothing() {
         "readiness names PostgreSQL: {body}"
     );
     assert_eq!(body["checks"]["redis"], "ok");
-    tokio::time::sleep(OUTAGE.saturating_sub(down_at.elapsed())).await;
+    tokio::time::sleep(outage.saturating_sub(down_at.elapsed())).await;
     postgres.resume();
     let back = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -102,7 +118,7 @@ async fn postgres_down_for_10s_gives_fast_503s_and_loses_nothing() {
     let all = stack.until_succeeded(JOBS, Duration::from_secs(60)).await;
     let unavailable = seen.statuses.iter().filter(|s| **s == 503).count();
     println!(
-        "postgres down {OUTAGE:?}: {} requests, {unavailable} answered 503, slowest {:?}; \
+        "postgres down {outage:?} (crash: {crash}): {} requests, {unavailable} answered 503, slowest {:?}; \
          all jobs done {all:?} after",
         seen.statuses.len(),
         seen.slowest,

@@ -100,6 +100,20 @@ impl Stack {
             .push(spawn(&self.ctx, "marquee-worker", &args, &all));
     }
 
+    /// Enqueues `jobs` without pushing them, as if every producer had died
+    /// after its commit: only the relay brings them to Redis.
+    pub async fn enqueue_unpushed<J: Job>(&mut self, jobs: &[J]) {
+        let mut tx = self.ctx.pool.begin().await.unwrap();
+        let written = jobs::enqueue_many(&mut tx, jobs).await.unwrap();
+        tx.commit().await.unwrap();
+        self.ids.extend(written.iter().map(|job| job.id));
+    }
+
+    /// Starts a scheduler again (after the first one stopped).
+    pub fn restart_scheduler(&mut self) {
+        self.scheduler = spawn(&self.ctx, "marquee-scheduler", &[], &self.env);
+    }
+
     /// A producer on the stack's Redis.
     pub fn producer(&self) -> Producer {
         Producer::new(
@@ -188,6 +202,17 @@ impl Stack {
             .join("; ")
     }
 
+    /// Of the jobs enqueued here, those with a run (claimed or running).
+    pub async fn unfinished_running(&self) -> i64 {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM job_runs WHERE job_id = ANY($1)"#,
+            &self.ids
+        )
+        .fetch_one(&self.ctx.pool)
+        .await
+        .unwrap()
+    }
+
     /// Succeeded jobs that ran more than once: more than one attempt, or an
     /// attempt logged as lost or failed.
     pub async fn ran_twice(&self) -> i64 {
@@ -209,6 +234,27 @@ impl Drop for Stack {
             child.kill().ok();
             child.wait().ok();
         }
+    }
+}
+
+/// SIGTERM, as an orchestrator stops a process; then its exit status,
+/// waiting at most `within`.
+pub async fn terminate(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < within,
+            "still running {within:?} after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -10,6 +10,7 @@
 mod common;
 
 mod checkout_crash;
+mod mail;
 mod postgres_down;
 mod redis_loss;
 mod sigterm;

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use marquee_core::jobs::Noop;
 use marquee_core::testing::PrivatePostgres;
 
+use crate::mail::Mail;
 use crate::stack::Stack;
 
 const JOBS: i64 = 3_000;
+const EMAILS: usize = 500;
 
 /// What one client saw.
 #[derive(Debug, Default)]
@@ -38,12 +40,11 @@ async fn postgres_crashed_for_45s_gives_fast_503s_and_loses_nothing() {
 }
 
 async fn postgres_outage(outage: Duration, crash: bool) {
-    let mut stack = Stack::start_on(
-        Some(PrivatePostgres::start()),
-        1,
-        &[("MARQUEE__SCHEDULER__HEARTBEAT_CRON", "*/2 * * * * *")],
-    )
-    .await;
+    let mut mail = Mail::start();
+    let mut env = vec![("MARQUEE__SCHEDULER__HEARTBEAT_CRON", "*/2 * * * * *")];
+    env.extend(mail.env());
+    let mut stack = Stack::start_on(Some(PrivatePostgres::start()), 0, &env).await;
+    mail.add_worker(&mut stack, "w0");
     let token = signed_up(&stack).await;
     let jobs = vec![
         Noop {
@@ -56,6 +57,8 @@ async fn postgres_outage(outage: Duration, crash: bool) {
     stack
         .until_succeeded(JOBS / 10, Duration::from_secs(60))
         .await;
+    // Mail in flight when PostgreSQL goes: the sends' records wait for it.
+    let emails = mail.enqueue(&mut stack, EMAILS).await;
 
     // Clients keep calling through the outage.
     let stop = Arc::new(AtomicBool::new(false));
@@ -115,11 +118,15 @@ async fn postgres_outage(outage: Duration, crash: bool) {
         seen.bad_503s += one.bad_503s;
     }
 
-    let all = stack.until_succeeded(JOBS, Duration::from_secs(60)).await;
+    let all = stack
+        .until_succeeded(JOBS + EMAILS as i64, Duration::from_secs(60))
+        .await;
+    let (received, repeats, counted) = mail.delivered_at_least_once(&emails).await;
     let unavailable = seen.statuses.iter().filter(|s| **s == 503).count();
     println!(
         "postgres down {outage:?} (crash: {crash}): {} requests, {unavailable} answered 503, slowest {:?}; \
-         all jobs done {all:?} after",
+         all jobs done {all:?} after; {received} messages for {EMAILS} emails, {repeats} \
+         repeats, {counted} counted",
         seen.statuses.len(),
         seen.slowest,
     );

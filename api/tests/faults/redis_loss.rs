@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use marquee_core::jobs::Noop;
 use marquee_core::testing::PrivateRedis;
 
+use crate::mail::Mail;
 use crate::stack::Stack;
 
 const JOBS: i64 = 10_000;
+const EMAILS: usize = 1_000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_restarted_empty_mid_run_loses_no_job_and_runs_none_twice() {
@@ -32,7 +34,12 @@ async fn redis_wiped_mid_run_loses_no_job_and_runs_none_twice() {
 async fn lose_redis_mid_run(fault_name: &str, fault: impl FnOnce(&mut PrivateRedis)) {
     // The slow safety net stays at its default: only noticing the loss can
     // bring the jobs back within seconds.
-    let mut stack = Stack::start(2, &[("MARQUEE__JOBS__REDISPATCH_AFTER_SECONDS", "300")]).await;
+    let mut mail = Mail::start();
+    let mut env = vec![("MARQUEE__JOBS__REDISPATCH_AFTER_SECONDS", "300")];
+    env.extend(mail.env());
+    let mut stack = Stack::start(0, &env).await;
+    mail.add_worker(&mut stack, "w0");
+    mail.add_worker(&mut stack, "w1");
     let jobs = vec![
         Noop {
             sleep_ms: 40,
@@ -41,6 +48,7 @@ async fn lose_redis_mid_run(fault_name: &str, fault: impl FnOnce(&mut PrivateRed
         JOBS as usize
     ];
     stack.enqueue(&jobs).await;
+    let emails = mail.enqueue(&mut stack, EMAILS).await;
     stack
         .until_succeeded(JOBS / 5, Duration::from_secs(60))
         .await;
@@ -50,14 +58,18 @@ async fn lose_redis_mid_run(fault_name: &str, fault: impl FnOnce(&mut PrivateRed
     let resumed = stack
         .until_succeeded(at_fault + 100, Duration::from_secs(30))
         .await;
-    let all = stack.until_succeeded(JOBS, Duration::from_secs(90)).await;
+    let all = stack
+        .until_succeeded(JOBS + EMAILS as i64, Duration::from_secs(90))
+        .await;
+    let (received, repeats, counted) = mail.delivered_at_least_once(&emails).await;
     let api_ready = ready_within(&stack, Duration::from_secs(10)).await;
 
     println!(
-        "{fault_name}: {at_fault} of {JOBS} done at the fault; 100 more {resumed:?} after Redis \
-         returned, all {all:?} after; API ready after {api_ready:?}"
+        "{fault_name}: {at_fault} of {JOBS} jobs and {EMAILS} emails done at the fault; 100 more \
+         {resumed:?} after Redis returned, all {all:?} after; API ready after {api_ready:?}; \
+         {received} messages received, {repeats} repeats, {counted} counted"
     );
-    assert_eq!(stack.jobs_in("succeeded").await, JOBS);
+    assert_eq!(stack.jobs_in("succeeded").await, JOBS + EMAILS as i64);
     assert_eq!(stack.ran_twice().await, 0, "no job ran twice");
     assert!(
         resumed < Duration::from_secs(5),

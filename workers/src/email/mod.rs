@@ -222,9 +222,31 @@ async fn record(
         Ok(()) => ("sent", None),
         Err(error) => ("failed", Some(error.to_string())),
     };
-    marquee_core::emails::record_attempt(&ctx.records, email_id, status, error.as_deref())
-        .await
-        .map_err(JobError::retryable)?;
+    // The message went out (or was refused): failing the attempt now would
+    // send it again. So while PostgreSQL is out of reach, the record waits
+    // for it, up to RECORD_PATIENCE; a longer outage leaves a repeat, which
+    // the retry counts as interrupted.
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        let recorded =
+            marquee_core::emails::record_attempt(&ctx.records, email_id, status, error.as_deref())
+                .await;
+        match recorded {
+            Ok(_) => break,
+            Err(e)
+                if marquee_core::db::is_unavailable(&e)
+                    && started.elapsed() + pause < RECORD_PATIENCE =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            Err(e) => return Err(JobError::retryable(e)),
+        }
+    }
     metrics::counter!("marquee_emails_total", "outcome" => status).increment(1);
     Ok(())
 }
+
+/// How long a send's record waits for PostgreSQL before the attempt fails.
+const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);

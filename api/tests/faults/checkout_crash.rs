@@ -16,14 +16,14 @@ use serde_json::json;
 use crate::common::process::ApiProcess;
 use crate::common::*;
 
-struct Checkout {
-    app: TestApp,
-    buyer: String,
-    hold: String,
+pub struct Checkout {
+    pub app: TestApp,
+    pub buyer: String,
+    pub hold: String,
 }
 
 /// A buyer's hold on two seats of an event on sale.
-async fn held() -> Checkout {
+pub async fn held() -> Checkout {
     let app = TestApp::spawn().await;
     let (_organizer, event) = event_on_sale(&app, 4, 10).await;
     let event = event["id"].as_str().unwrap().to_owned();

@@ -9,32 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use marquee_core::jobs::Noop;
-use reqwest::Method;
 use serde_json::json;
 
+use crate::checkout_crash::{Checkout, held};
 use crate::common::process::ApiProcess;
 use crate::common::*;
 use crate::stack::{Stack, terminate};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_finishes_in_flight_requests_refuses_new_connections_and_exits_0() {
-    let app = TestApp::spawn().await;
-    let (_organizer, event) = event_on_sale(&app, 4, 10).await;
-    let event = event["id"].as_str().unwrap().to_owned();
-    let seats = seat_ids(&app, &event).await;
-    let buyer = access_token(&register(&app, "buyer@example.com").await).to_owned();
-    let hold = json_of(
-        call(
-            &app,
-            Method::POST,
-            &format!("/api/v1/events/{event}/holds"),
-            Some(&buyer),
-            Some(json!({"seats": [seats[0]]})),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let Checkout { app, buyer, hold } = held().await;
     let mut api = ApiProcess::spawn(
         &app.ctx,
         &[("MARQUEE__HTTP__SHUTDOWN_TIMEOUT_SECONDS", "20")],
@@ -48,7 +32,7 @@ async fn the_api_finishes_in_flight_requests_refuses_new_connections_and_exits_0
         .post(api.url("/api/v1/bookings"))
         .bearer_auth(&buyer)
         .header("Idempotency-Key", "slow-1")
-        .json(&json!({"hold_id": hold["id"], "payment": {"method": "card", "token": "tok_slow"}}))
+        .json(&json!({"hold_id": hold, "payment": {"method": "card", "token": "tok_slow"}}))
         .send();
     let checkout = tokio::spawn(checkout);
     let stop = Arc::new(AtomicBool::new(false));

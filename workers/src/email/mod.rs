@@ -35,13 +35,16 @@ pub async fn send_once(
     context: impl Serialize,
 ) -> Result<(), JobError> {
     let rendered = render(template, context).map_err(JobError::permanent)?;
-    send_content_once(ctx, to, template, rendered, &[]).await
+    send_content_once(ctx, None, to, template, rendered, &[]).await
 }
 
 /// Like [`send_once`] with content already made; `label` names it in the
-/// `emails` table.
+/// `emails` table. Mail an account sends (tasks, newsletters) names its
+/// `owner`: that account's suppression list applies, and a recipient the
+/// server refuses for good joins it.
 pub async fn send_content_once(
     ctx: &JobContext,
+    owner: Option<Uuid>,
     to: &str,
     label: &str,
     content: Rendered,
@@ -51,33 +54,7 @@ pub async fn send_content_once(
         ctx,
         Outgoing {
             email_id: ctx.job_id,
-            owner: None,
-            to,
-            label,
-            content,
-            headers,
-            attachments: Vec::new(),
-        },
-    )
-    .await
-}
-
-/// Like [`send_content_once`] for mail an account sends (tasks,
-/// newsletters): it honours `owner`'s suppression list, and a recipient the
-/// server refuses for good joins that list.
-pub async fn send_owned_once(
-    ctx: &JobContext,
-    owner: Uuid,
-    to: &str,
-    label: &str,
-    content: Rendered,
-    headers: Headers<'_>,
-) -> Result<(), JobError> {
-    send_message_once(
-        ctx,
-        Outgoing {
-            email_id: ctx.job_id,
-            owner: Some(owner),
+            owner,
             to,
             label,
             content,

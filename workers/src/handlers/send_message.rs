@@ -3,7 +3,7 @@
 use marquee_core::jobs::JobError;
 use marquee_core::tasks::{self, SendMessage};
 
-use crate::email::{Rendered, send_owned_once};
+use crate::email::{Rendered, send_content_once};
 use crate::registry::JobContext;
 
 /// Sends the task's email once.
@@ -19,5 +19,5 @@ pub async fn run(job: SendMessage, ctx: JobContext) -> Result<(), JobError> {
         text: message.text,
         html: message.html,
     };
-    send_owned_once(&ctx, owner, &message.to, "message", content, &[]).await
+    send_content_once(&ctx, Some(owner), &message.to, "message", content, &[]).await
 }

@@ -3,7 +3,7 @@
 use marquee_core::jobs::JobError;
 use marquee_core::subscriptions::{self, SendNewsletter};
 
-use crate::email::{Rendered, send_owned_once};
+use crate::email::{Rendered, send_content_once};
 use crate::registry::JobContext;
 
 /// Sends the content as it is now, unless the subscriber left meanwhile.
@@ -53,5 +53,5 @@ pub async fn run(job: SendNewsletter, ctx: JobContext) -> Result<(), JobError> {
             "List-Unsubscribe=One-Click".to_owned(),
         ),
     ];
-    send_owned_once(&ctx, owner_id, &to, "newsletter", content, &headers).await
+    send_content_once(&ctx, Some(owner_id), &to, "newsletter", content, &headers).await
 }

@@ -272,4 +272,16 @@ async fn a_duplicate_of_a_job_a_live_worker_runs_is_busy_not_taken_over() {
     let recovered = claim(&ctx, id, "w2").await;
     assert_eq!(recovered.attempts, 2, "the lost attempt counts");
     assert_ne!(recovered.claimed_at, first.claimed_at);
+
+    // w2 was killed and came back under the same name: the run of its
+    // earlier life is abandoned, not busy.
+    let w2 = WorkerInfo {
+        name: "w2".to_owned(),
+        ..info
+    };
+    workers::register(&ctx.pool, &w2, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let again = claim(&ctx, id, "w3").await;
+    assert_eq!(again.attempts, 3, "taken over from w2's earlier life");
 }

@@ -37,7 +37,8 @@ pub struct Claimed {
 /// touches no ledger index. Jobs already finished (succeeded, dead or
 /// cancelled) are left alone and missing from the result: a duplicate
 /// delivery must not run them again. A job whose run belongs to a live
-/// worker (a fresh registry row, not stopped) is `busy`: a duplicate of its
+/// worker (a fresh registry row, not stopped, registered before the run
+/// began) is `busy`: a duplicate of its
 /// task arrived while it runs, which happens when the relay pushed again
 /// what Redis lost while workers still held it. It is delivered again later
 /// and finds the job finished, or its worker gone. A job whose run's worker
@@ -71,9 +72,12 @@ pub async fn claim_batch(
             ON CONFLICT (job_id) DO UPDATE SET attempt = r.attempt + 1, worker = excluded.worker,
                 started_at = excluded.started_at, lost_attempt = r.attempt,
                 lost_worker = r.worker, lost_started_at = r.started_at
-            -- Taken over only from a worker that is gone (see above).
+            -- Taken over only from a worker that is gone (see above): not
+            -- live, or live again under the same name since the run began
+            -- (a restart that reused `--name`).
             WHERE NOT EXISTS (SELECT 1 FROM workers w WHERE w.name = r.worker
-                                AND w.stopped_at IS NULL AND w.expires_at > now())
+                                AND w.stopped_at IS NULL AND w.expires_at > now()
+                                AND w.started_at <= r.started_at)
             RETURNING job_id, attempt, started_at, lost_attempt, lost_worker, lost_started_at
          ), lost AS (
             UPDATE jobs SET attempts = runs.lost_attempt, worker = runs.lost_worker,

@@ -390,7 +390,7 @@ async fn a_slow_first_request_cannot_overwrite_the_claim_that_took_over_its_key(
     assert_ne!(slow, retry);
 
     // The slow one fails and gives up its key: the retry's claim stays.
-    idempotency::abandon(pool, user, scope, key, slow)
+    idempotency::abandon(pool, user, scope, key, &slow)
         .await
         .unwrap();
     assert_eq!(
@@ -402,14 +402,14 @@ async fn a_slow_first_request_cannot_overwrite_the_claim_that_took_over_its_key(
     );
     let answer = json!({"booking": "from the retry"});
     assert!(
-        idempotency::finish(pool, user, scope, key, retry, 201, &answer)
+        idempotency::finish(pool, user, scope, key, &retry, 201, &answer)
             .await
             .unwrap()
     );
     // The slow one then succeeds after all: its answer is not stored.
     let late = json!({"booking": "from the slow request"});
     assert!(
-        !idempotency::finish(pool, user, scope, key, slow, 201, &late)
+        !idempotency::finish(pool, user, scope, key, &slow, 201, &late)
             .await
             .unwrap()
     );
@@ -422,5 +422,62 @@ async fn a_slow_first_request_cannot_overwrite_the_claim_that_took_over_its_key(
             body: answer
         },
         "a replay gets the retry's answer"
+    );
+}
+
+/// The other order: the request that took the key over fails and frees it,
+/// then the slow first request succeeds. Its answer is stored, so a replay
+/// finds the booking it made rather than "already booked".
+#[tokio::test]
+async fn a_slow_first_request_stores_its_answer_when_the_takeover_failed() {
+    use marquee_core::idempotency::{self, Begin};
+
+    let app = TestApp::spawn().await;
+    let user = user_id(&register(&app, "slow@example.com").await);
+    let pool = &app.ctx.pool;
+    let (scope, key, hash) = ("bookings", "key-1", b"same request".as_slice());
+    let Begin::Fresh(slow) = idempotency::begin(pool, user, scope, key, hash)
+        .await
+        .unwrap()
+    else {
+        panic!("the first request claims the key");
+    };
+    sqlx::query!(
+        "UPDATE idempotent_responses SET created_at = now() - interval '2 minutes' WHERE key = $1",
+        key
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let Begin::Fresh(retry) = idempotency::begin(pool, user, scope, key, hash)
+        .await
+        .unwrap()
+    else {
+        panic!("the retry takes the stale claim over");
+    };
+    idempotency::abandon(pool, user, scope, key, &retry)
+        .await
+        .unwrap();
+    let answer = json!({"booking": "made by the slow request"});
+    assert!(
+        idempotency::finish(pool, user, scope, key, &slow, 201, &answer)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        idempotency::begin(pool, user, scope, key, hash)
+            .await
+            .unwrap(),
+        Begin::Replay {
+            status: 201,
+            body: answer
+        }
+    );
+    // Another body under the key is still refused.
+    assert_eq!(
+        idempotency::begin(pool, user, scope, key, b"other")
+            .await
+            .unwrap(),
+        Begin::Mismatch
     );
 }

@@ -230,14 +230,19 @@ impl Settings {
             (
                 "email.resend.api_key",
                 self.email.transport != EmailTransport::Resend
-                    || !self.email.resend.api_key.expose_secret().is_empty(),
-                "must be set when email.transport is \"resend\"",
+                    || is_token(self.email.resend.api_key.expose_secret()),
+                "must be set (visible ASCII, no spaces) when email.transport is \"resend\"",
             ),
             (
                 "email.resend.base_url",
-                self.email.resend.base_url.starts_with("https://")
-                    || self.email.resend.base_url.starts_with("http://"),
-                "must be an http(s) URL",
+                ["https://", "http://"].iter().any(|scheme| {
+                    self.email
+                        .resend
+                        .base_url
+                        .strip_prefix(scheme)
+                        .is_some_and(|rest| is_token(rest) && !rest.starts_with('/'))
+                }),
+                "must be an http(s) URL with a host",
             ),
             (
                 "email.resend.max_in_flight",
@@ -251,8 +256,8 @@ impl Settings {
             ),
             (
                 "payments.reconcile_after_seconds",
-                self.payments.reconcile_after_seconds <= 604_800,
-                "must be at most 604800 (a week)",
+                (120..=604_800).contains(&self.payments.reconcile_after_seconds),
+                "must be 120 (twice the longest a checkout may take to charge) to 604800",
             ),
             (
                 "email.smtp.max_connections",
@@ -422,4 +427,9 @@ fn check_origin(origin: &str, listed: usize) -> Result<(), String> {
             "`{origin}` must be scheme://host[:port] in lower case, as browsers send it, with no path or trailing slash"
         ))
     }
+}
+
+/// Non-empty visible ASCII: what may go into a header or a URL as is.
+fn is_token(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -3,8 +3,10 @@
 //! body gets 409. Only successes are stored: after a failure the key is
 //! free, so the client can retry. Each claim carries a token: a first
 //! request slow enough that its claim was taken over (after a minute, as if
-//! it had crashed) finds its token gone, so it can neither store its
-//! response over the newer request's nor free the newer claim.
+//! it had crashed) can neither store its response over an answer the newer
+//! request stored nor free the newer claim. It still stores its answer when
+//! none is stored yet (the newer request failed, or still runs), so a
+//! replay finds the booking that was made.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -28,8 +30,11 @@ pub enum Begin {
 }
 
 /// One request's hold on a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim(Uuid);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    token: Uuid,
+    request_hash: Vec<u8>,
+}
 
 /// Claims `key` for this request (per user and scope). Keys older than a
 /// day are forgotten; a claim left unfinished for a minute (a crash) is
@@ -65,7 +70,10 @@ pub async fn begin(
     .execute(pool)
     .await?;
     if claimed.rows_affected() == 1 {
-        return Ok(Begin::Fresh(Claim(claim)));
+        return Ok(Begin::Fresh(Claim {
+            token: claim,
+            request_hash: request_hash.to_vec(),
+        }));
     }
     let stored = sqlx::query!(
         "SELECT request_hash, status, body FROM idempotent_responses
@@ -91,25 +99,31 @@ pub async fn begin(
     })
 }
 
-/// Stores the response of a successful request, if `claim` still holds the
-/// key; `false` when another request took it over meanwhile (its response,
-/// or its claim, stays).
+/// Stores the response of a successful request unless the key already has
+/// an answer (stored by a request that took the key over) or now belongs
+/// to another request body; `false` when it was not stored. A claim taken
+/// over, or freed by the request that took it over and failed, is
+/// replaced.
 pub async fn finish(
     pool: &PgPool,
     user: Uuid,
     scope: &str,
     key: &str,
-    claim: Claim,
+    claim: &Claim,
     status: u16,
     body: &serde_json::Value,
 ) -> Result<bool, sqlx::Error> {
     let stored = sqlx::query!(
-        "UPDATE idempotent_responses SET status = $5, body = $6
-         WHERE user_id = $1 AND scope = $2 AND key = $3 AND claim = $4 AND status IS NULL",
+        "INSERT INTO idempotent_responses AS r (user_id, scope, key, request_hash, claim, status, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (user_id, scope, key) DO UPDATE
+             SET claim = excluded.claim, status = excluded.status, body = excluded.body
+             WHERE r.status IS NULL AND r.request_hash = excluded.request_hash",
         user,
         scope,
         key,
-        claim.0,
+        claim.request_hash,
+        claim.token,
         i32::from(status),
         body,
     )
@@ -124,7 +138,7 @@ pub async fn abandon(
     user: Uuid,
     scope: &str,
     key: &str,
-    claim: Claim,
+    claim: &Claim,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "DELETE FROM idempotent_responses
@@ -132,7 +146,7 @@ pub async fn abandon(
         user,
         scope,
         key,
-        claim.0,
+        claim.token,
     )
     .execute(pool)
     .await?;

@@ -2,6 +2,8 @@
 //! A permanent refusal of the recipient by the mail server, or an
 //! unsubscribe from all of the account's mail, adds one; the owner reviews
 //! and lifts them. Senders check before they touch the transport.
+//! Addresses are compared as mailboxes (SQL `mail_address`): a display
+//! name, case and surrounding space make no other address.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
@@ -29,7 +31,7 @@ impl Reason {
 /// One entry.
 #[derive(Debug, Clone)]
 pub struct Suppression {
-    /// The address, lower-cased.
+    /// The mailbox: lower-cased, without a display name.
     pub address: String,
     /// `bounced` or `unsubscribed`.
     pub reason: String,
@@ -37,11 +39,6 @@ pub struct Suppression {
     pub detail: Option<String>,
     /// Since when.
     pub created_at: DateTime<Utc>,
-}
-
-/// How addresses are compared: trimmed and lower-cased.
-pub fn normalise(address: &str) -> String {
-    address.trim().to_lowercase()
 }
 
 /// Suppresses `address` for `owner`; an existing entry is kept as it is.
@@ -53,10 +50,11 @@ pub async fn add(
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "INSERT INTO suppressions (owner_id, address, reason, detail) VALUES ($1, $2, $3, $4)
+        "INSERT INTO suppressions (owner_id, address, reason, detail)
+         VALUES ($1, mail_address($2), $3, $4)
          ON CONFLICT DO NOTHING",
         owner,
-        normalise(address),
+        address,
         reason.as_str(),
         detail,
     )
@@ -72,9 +70,10 @@ pub async fn is_suppressed(
     address: &str,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM suppressions WHERE owner_id = $1 AND address = $2) AS "found!""#,
+        r#"SELECT EXISTS (SELECT 1 FROM suppressions
+                          WHERE owner_id = $1 AND address = mail_address($2)) AS "found!""#,
         owner,
-        normalise(address),
+        address,
     )
     .fetch_one(db)
     .await
@@ -109,9 +108,9 @@ pub async fn list(
 /// Lifts `owner`'s entry for `address`; `false` if there was none.
 pub async fn lift(pool: &PgPool, owner: Uuid, address: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
-        "DELETE FROM suppressions WHERE owner_id = $1 AND address = $2",
+        "DELETE FROM suppressions WHERE owner_id = $1 AND address = mail_address($2)",
         owner,
-        normalise(address),
+        address,
     )
     .execute(pool)
     .await?;

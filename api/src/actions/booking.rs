@@ -112,13 +112,13 @@ pub async fn book(
             state.availability_changed(booking.event_id).await;
             let view = BookingView::from(booking);
             let stored = view.to_json().unwrap_or_default();
-            // Taken over meanwhile: the newer request's answer stays. The
-            // hold has one booking either way, so this one is the same.
-            idempotency::finish(&state.pool, user, "bookings", key, claim, 201, &stored).await?;
+            // Taken over meanwhile and answered by the newer request: its
+            // answer stays (the hold has one booking either way).
+            idempotency::finish(&state.pool, user, "bookings", key, &claim, 201, &stored).await?;
             Ok(view)
         }
         Err(error) => {
-            idempotency::abandon(&state.pool, user, "bookings", key, claim).await?;
+            idempotency::abandon(&state.pool, user, "bookings", key, &claim).await?;
             Err(error.into())
         }
     }

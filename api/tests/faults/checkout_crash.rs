@@ -226,3 +226,30 @@ async fn a_payment_whose_booking_committed_is_marked_paid_and_nothing_refunded()
         0
     );
 }
+
+/// The provider failed to answer (`tok_error`): it may have charged, so the
+/// payment stays `pending` (in doubt), not `failed`; reconciliation asks the
+/// provider and settles it.
+#[tokio::test]
+async fn a_provider_failure_leaves_the_payment_in_doubt_until_reconciled() {
+    let c = held().await;
+    let failed = c
+        .app
+        .client
+        .post(c.app.url("/api/v1/bookings"))
+        .bearer_auth(&c.buyer)
+        .header("Idempotency-Key", "checkout-1")
+        .json(&json!({"hold_id": c.hold, "payment": {"method": "card", "token": "tok_error"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 503);
+    assert_eq!(c.payment().await.0, "pending", "in doubt, not failed");
+    c.time_passes().await;
+    let pool = &c.app.ctx.pool;
+    let settled = reconcile_pending(pool, &FakeProvider::new(pool.clone()), Duration::ZERO, 100)
+        .await
+        .unwrap();
+    assert_eq!(settled.failed, 1);
+    assert_eq!(c.payment().await, ("failed".to_owned(), None));
+}

@@ -9,6 +9,11 @@ use super::{BookingError, new_reference};
 use crate::jobs::{self, Enqueued};
 use crate::tickets::IssueTickets;
 
+/// A checkout that has not charged within this long from its start does
+/// not charge at all; `payments.reconcile_after_seconds` is at least twice
+/// this.
+pub const CHARGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What to check out.
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
@@ -62,9 +67,16 @@ pub async fn confirm(
     )
     .execute(pool)
     .await?;
+    let began = std::time::Instant::now();
     let mut tx = pool.begin().await?;
+    // Live by the clock now, not at the transaction's start: this may have
+    // waited for the lock behind reconciliation, which settles only
+    // expired holds. A payment reconciliation refunded is final too.
     let hold = sqlx::query!(
-        r#"SELECT event_id, status, expires_at > now() AS "live!", total_cents, currency FROM holds
+        r#"SELECT event_id, status, expires_at > clock_timestamp() AS "live!", total_cents, currency,
+                  EXISTS (SELECT 1 FROM payments p WHERE p.hold_id = holds.id
+                          AND p.status = 'refunded') AS "refunded!"
+         FROM holds
          WHERE id = $1 AND user_id = $2 FOR UPDATE"#,
         request.hold_id,
         user,
@@ -75,7 +87,7 @@ pub async fn confirm(
         return Err(BookingError::NotFound("no such hold"));
     };
     let (event, total_cents, currency) = (hold.event_id, hold.total_cents, hold.currency);
-    match (hold.status.as_str(), hold.live) {
+    match (hold.status.as_str(), hold.live && !hold.refunded) {
         ("confirmed", _) => {
             return Err(BookingError::Conflict(
                 "this hold is already booked".to_owned(),
@@ -122,24 +134,32 @@ pub async fn confirm(
         amount_cents: i64::from(total_cents),
         currency: currency.clone(),
     };
+    // No charge once the checkout is older than CHARGE_DEADLINE (it waited
+    // on locks, or PostgreSQL): reconciliation, which starts only well
+    // after it, must never find "no charge" and then see one appear.
+    if began.elapsed() > CHARGE_DEADLINE {
+        return Err(BookingError::ProviderUnavailable(
+            "the checkout took too long; nothing was charged, try again".to_owned(),
+        ));
+    }
     let provider_ref = match provider.charge(&charge).await {
         Ok(reference) => reference,
-        Err(error) => {
+        Err(PaymentError::Declined(why)) => {
             tx.rollback().await?;
-            let (status, error) = match error {
-                PaymentError::Declined(why) => ("declined", BookingError::PaymentDeclined(why)),
-                PaymentError::Unavailable(why) => {
-                    ("failed", BookingError::ProviderUnavailable(why))
-                }
-            };
             sqlx::query!(
-                "UPDATE payments SET status = $2, updated_at = now() WHERE hold_id = $1 AND status = 'pending'",
+                "UPDATE payments SET status = 'declined', updated_at = now()
+                 WHERE hold_id = $1 AND status = 'pending'",
                 request.hold_id,
-                status,
             )
             .execute(pool)
             .await?;
-            return Err(error);
+            return Err(BookingError::PaymentDeclined(why));
+        }
+        // In doubt: the provider may have charged before failing. The
+        // payment stays `pending`: a retry gets the same charge back (same
+        // key), or reconciliation settles it.
+        Err(PaymentError::Unavailable(why)) => {
+            return Err(BookingError::ProviderUnavailable(why));
         }
     };
 

@@ -134,3 +134,36 @@ fn cors_origins_must_be_bare_origins_or_a_lone_star() {
         assert_eq!(err.key, "http.cors_allowed_origins", "{bad}: {err}");
     }
 }
+
+#[test]
+fn the_resend_transport_needs_a_clean_key_and_a_url_with_a_host() {
+    for (body, key) in [
+        ("[email]\ntransport = \"resend\"\n", "email.resend.api_key"),
+        (
+            "[email]\ntransport = \"resend\"\n[email.resend]\napi_key = \"re_x\\r\\nX-Evil: 1\"\n",
+            "email.resend.api_key",
+        ),
+        (
+            "[email]\ntransport = \"resend\"\n[email.resend]\napi_key = \"   \"\n",
+            "email.resend.api_key",
+        ),
+        (
+            "[email.resend]\napi_key = \"re_x\"\nbase_url = \"http://\"\n",
+            "email.resend.base_url",
+        ),
+        (
+            "[database]\nacquire_timeout_ms = 0\n",
+            "database.acquire_timeout_ms",
+        ),
+        (
+            "[payments]\nreconcile_after_seconds = 60\n",
+            "payments.reconcile_after_seconds",
+        ),
+    ] {
+        let dir = dir_with(body);
+        let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+        assert_eq!(err.key, key, "{body}");
+    }
+    let dir = dir_with("[email]\ntransport = \"resend\"\n[email.resend]\napi_key = \"re_123\"\n");
+    assert!(Settings::load_from(dir.path(), Environment::Development).is_ok());
+}

@@ -281,7 +281,7 @@ pub async fn unsubscribe_all_by_token(
         "UPDATE subscribers
          SET active = false, updated_at = now(),
              changed_seq = nextval(pg_get_serial_sequence('tasks', 'seq'))
-         WHERE owner_id = $1 AND address = $2 AND active",
+         WHERE owner_id = $1 AND mail_address(address) = mail_address($2) AND active",
         row.owner_id,
         row.address,
     )

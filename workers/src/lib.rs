@@ -144,13 +144,19 @@ pub async fn run(
     tracing::info!(worker.name = %name, "stopping: letting jobs in flight finish");
     let _ = stop.send(true);
     let grace = Duration::from_secs(worker.shutdown_timeout_seconds);
-    if tokio::time::timeout(grace, async {
-        while consumers.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!(worker.name = %name, "jobs still running after the shutdown timeout; they will be re-run elsewhere");
+    let drained = async { while consumers.join_next().await.is_some() {} };
+    tokio::select! {
+        () = drained => {}
+        () = handed_back(&runner) => {
+            // apalis-redis can wait out the whole grace for acknowledgements
+            // of a stopped worker: tasks it did not acknowledge come back
+            // to another worker, whose claim skips the finished jobs.
+            consumers.abort_all();
+            tracing::info!(worker.name = %name, "every job finished or went back; not waiting for apalis's acknowledgements");
+        }
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(worker.name = %name, "jobs still running after the shutdown timeout; they will be re-run elsewhere");
+        }
     }
     heartbeat.abort();
     if let Err(error) = marquee_core::ops::workers::stopped(&pool, &name).await {
@@ -158,6 +164,20 @@ pub async fn run(
     }
     tracing::info!(worker.name = %name, "worker stopped");
     Ok(())
+}
+
+/// Resolves once the runner has held no delivery for half a second: every
+/// job this process was handed has finished, or given its claim back, and
+/// recorded it in the ledger.
+async fn handed_back(runner: &Runner) {
+    let mut idle = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        idle = if runner.held() == 0 { idle + 1 } else { 0 };
+        if idle >= 5 {
+            return;
+        }
+    }
 }
 
 /// Keeps due retries flowing from the scheduled set to the active list in

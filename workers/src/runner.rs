@@ -41,6 +41,25 @@ pub struct Runner {
     payments: Arc<dyn marquee_core::booking::payments::PaymentProvider>,
     in_flight: Arc<InFlight>,
     live: marquee_core::live::Publisher,
+    /// Deliveries inside [`Runner::run`] now: claiming, waiting for a
+    /// permit, giving a claim back, running or writing an outcome.
+    held: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// Counts one delivery in [`Runner::held`] until dropped.
+struct Holding(Arc<std::sync::atomic::AtomicI64>);
+
+impl Holding {
+    fn new(held: &Arc<std::sync::atomic::AtomicI64>) -> Self {
+        held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(held.clone())
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// History counter slots (see `queue_minutes`); each process picks one.
@@ -65,12 +84,14 @@ impl Runner {
                     ))
                 }
             };
-        // One per SMTP permit and two spare: an email holding a permit never
+        // One per send permit and two spare: an email holding a permit never
         // waits for a connection that a job waiting for a permit holds.
-        let records = marquee_core::db::connect_lazy(
-            &settings.database,
-            settings.email.smtp.max_connections + 2,
-        )?;
+        let permits = settings
+            .email
+            .smtp
+            .max_connections
+            .max(settings.email.resend.max_in_flight);
+        let records = marquee_core::db::connect_lazy(&settings.database, permits + 2)?;
         let retry = WriteRetry {
             first: Duration::from_millis(settings.worker.ledger_retry_first_ms),
             max: Duration::from_millis(settings.worker.ledger_retry_max_ms),
@@ -95,7 +116,15 @@ impl Runner {
             records,
             payments,
             in_flight,
+            held: Arc::default(),
         }))
+    }
+
+    /// Deliveries this process is still handling (see [`Self::run`]): zero
+    /// once every job it was handed has run, or given its claim back, and
+    /// recorded that. What is left for apalis then is acknowledging.
+    pub fn held(&self) -> i64 {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs one delivery of a job. Ledger writes that fail are retried
@@ -125,6 +154,7 @@ impl Runner {
         permits: &Permits,
         ended: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        let _holding = Holding::new(&self.held);
         tokio::pin!(ended);
         if (&mut ended).now_or_never().is_some() {
             anyhow::bail!("the worker stopped before this job was claimed; handed back unclaimed");

@@ -113,8 +113,15 @@ async fn a_worker_finishes_or_hands_back_its_jobs_and_exits_0() {
     ];
     stack.enqueue(&jobs).await;
     stack.until_succeeded(300, Duration::from_secs(60)).await;
+    let termed = Instant::now();
     let status = terminate(&mut stack.workers[0], Duration::from_secs(15)).await;
+    let exited_in = termed.elapsed();
     assert!(status.success(), "exit status {status:?}");
+    // Jobs take 50 ms: nothing should keep it near its 10 s grace.
+    assert!(
+        exited_in < Duration::from_secs(5),
+        "exited after {exited_in:?}"
+    );
     let done_at_stop = stack.jobs_in("succeeded").await;
     assert!(
         stack.unfinished_running().await == 0,
@@ -123,7 +130,9 @@ async fn a_worker_finishes_or_hands_back_its_jobs_and_exits_0() {
 
     stack.add_worker("w1");
     stack.until_succeeded(3_000, Duration::from_secs(90)).await;
-    println!("worker SIGTERM: {done_at_stop} of 3000 done when it exited 0; the rest by the next");
+    println!(
+        "worker SIGTERM: exited 0 after {exited_in:?}; {done_at_stop} of 3000 done; the rest by the next"
+    );
     assert_eq!(
         stack.ran_twice().await,
         0,

@@ -30,7 +30,7 @@ test: services tools browser
 # Fault tests that take over a minute each (the rest run in `just test`):
 # real api/worker/scheduler processes over a private PostgreSQL and Redis.
 test-faults: services
-    SQLX_OFFLINE=true cargo build --workspace --bins --all-features
+    SQLX_OFFLINE=true cargo test --workspace --all-features --no-run
     SQLX_OFFLINE=true MARQUEE_ENV=test cargo test -p marquee-api --all-features --test faults -- --ignored --nocapture
 
 # Installs Debian's Chromium and ChromeDriver for the browser tests when missing.

@@ -280,8 +280,14 @@ async fn a_worker_killed_with_sigkill_shows_as_gone_within_its_heartbeat_window(
 async fn history_adds_up_to_what_two_workers_ran() {
     let app = TestApp::spawn().await;
     let admin = admin_token(&app).await;
-    let mut a = spawn_worker(&app.ctx, "left", "system", &[]);
-    let mut b = spawn_worker(&app.ctx, "right", "system", &[]);
+    // Each holds a few jobs at a time, so neither can drain all 300 no-ops
+    // before the other's first poll (under a loaded CI run one once did).
+    let small = [
+        ("MARQUEE__WORKER__CONCURRENCY", "2".to_owned()),
+        ("MARQUEE__WORKER__PIPELINE", "1".to_owned()),
+    ];
+    let mut a = spawn_worker(&app.ctx, "left", "system", &small);
+    let mut b = spawn_worker(&app.ctx, "right", "system", &small);
     wait_for("two live workers", Duration::from_secs(20), async || {
         workers(&app, &admin)
             .await

@@ -6,9 +6,8 @@ use marquee_core::Settings;
 use marquee_core::auth::{AccessTokens, Passwords};
 use marquee_core::jobs::Producer;
 use marquee_core::rate_limit::{Decision, RateLimiter, Rule};
+use marquee_core::redis::RedisConn;
 use metrics_exporter_prometheus::PrometheusHandle;
-use redis::aio::ConnectionManager;
-use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
 /// Shared application state; cheap to clone.
@@ -21,7 +20,7 @@ pub struct AppState {
     /// PostgreSQL, the source of truth.
     pub pool: PgPool,
     /// Redis, for queues and caches.
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// Pushes committed jobs.
     pub producer: Producer,
     /// Password hashing.
@@ -93,9 +92,8 @@ impl AppState {
             &settings.redis.key_prefix,
         );
         let hub = marquee_core::live::Hub::new(
-            settings.redis.url.expose_secret(),
+            &settings.redis,
             redis.clone(),
-            &settings.redis.key_prefix,
             settings.live.max_streams_per_ip,
         );
         Ok(Self {

@@ -435,18 +435,12 @@ async fn a_slow_client_is_dropped_without_delaying_the_others() {
     use futures::StreamExt;
     use marquee_core::live::{Hub, stream};
     use redis::AsyncCommands;
-    use secrecy::ExposeSecret;
 
     let app = TestApp::spawn().await;
     let (_, event) = event_on_sale(&app, 2, 1).await;
     let event: uuid::Uuid = event["id"].as_str().unwrap().parse().unwrap();
     let settings = &app.ctx.settings;
-    let hub = Hub::new(
-        settings.redis.url.expose_secret(),
-        app.ctx.redis(),
-        &settings.redis.key_prefix,
-        10,
-    );
+    let hub = Hub::new(&settings.redis, app.ctx.redis(), 10);
     let open = |ip: &str| {
         let slot = hub.slot(ip.to_owned()).unwrap();
         stream::open(&hub, &app.ctx.pool, event, None, slot)

@@ -415,7 +415,10 @@ async fn jobs_a_worker_fetched_but_had_not_started_go_back_to_the_queue_on_pause
     )
     .dispatch(&written)
     .await;
-    let active = format!("{}:queue:system:active", app.ctx.settings.redis.key_prefix);
+    let active = format!(
+        "{}:active",
+        marquee_core::redis::queue_namespace(&app.ctx.settings.redis.key_prefix, "system")
+    );
     let mut redis = app.ctx.redis();
     wait_for(
         "the worker fetched the batch",

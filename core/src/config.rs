@@ -128,6 +128,7 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("worker.queues")
+                    .with_list_parse_key("redis.urls")
                     .with_list_parse_key("http.trusted_proxies")
                     .with_list_parse_key("http.cors_allowed_origins"),
             )
@@ -189,8 +190,8 @@ impl Settings {
             ),
             (
                 "redis.key_prefix",
-                !self.redis.key_prefix.is_empty(),
-                "must not be empty",
+                !self.redis.key_prefix.is_empty() && !self.redis.key_prefix.contains(['{', '}']),
+                "must not be empty or hold braces (Marquee's keys use them as cluster hash tags)",
             ),
             (
                 "worker.queues",

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::redis::RedisConn;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use redis::aio::ConnectionManager;
 
 use crate::jobs::redis_queue;
 use crate::redis::queue_namespace;
@@ -191,7 +191,7 @@ pub const SAMPLE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Sets `marquee_queue_depth{queue, state}` for `queues` (ready = in the
 /// active list, scheduled = waiting for their time). Gives up after
 /// [`SAMPLE_TIMEOUT`], keeping the previous values.
-pub async fn sample_queue_depths(redis: &ConnectionManager, key_prefix: &str, queues: &[String]) {
+pub async fn sample_queue_depths(redis: &RedisConn, key_prefix: &str, queues: &[String]) {
     let sample = async {
         let mut redis = redis.clone();
         for queue in queues {

@@ -5,8 +5,8 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use crate::redis::RedisConn;
 use redis::Script;
-use redis::aio::ConnectionManager;
 use serde::Deserialize;
 
 /// `limit` requests per `period_seconds`.
@@ -98,7 +98,7 @@ return 1
 /// Checks and counts requests against rules.
 #[derive(Clone)]
 pub struct RateLimiter {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
 }
 
@@ -112,7 +112,7 @@ impl std::fmt::Debug for RateLimiter {
 
 impl RateLimiter {
     /// Buckets live under `<key_prefix>:rl:`.
-    pub fn new(redis: ConnectionManager, key_prefix: &str) -> Self {
+    pub fn new(redis: RedisConn, key_prefix: &str) -> Self {
         Self {
             redis,
             prefix: format!("{key_prefix}:rl"),

@@ -18,9 +18,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis_redis::ConnectionManager;
 use marquee_core::jobs::{Producer, redis_queue};
 use marquee_core::ops::WorkerInfo;
+use marquee_core::redis::RedisConn;
 use marquee_core::{Settings, db, redis::queue_namespace};
 use tokio::sync::watch;
 
@@ -182,11 +182,7 @@ async fn handed_back(runner: &Runner) {
 
 /// Keeps due retries flowing from the scheduled set to the active list in
 /// safe chunks (see `redis_queue`); runs for the life of the process.
-async fn promote_due_forever(
-    mut redis: ConnectionManager,
-    config: apalis_redis::Config,
-    every_ms: u64,
-) {
+async fn promote_due_forever(mut redis: RedisConn, config: apalis_redis::Config, every_ms: u64) {
     let mut every = tokio::time::interval(Duration::from_millis(every_ms.max(10)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -203,7 +199,7 @@ async fn promote_due_forever(
 fn metrics_endpoint(
     handle: metrics_exporter_prometheus::PrometheusHandle,
     pool: sqlx::PgPool,
-    redis: ConnectionManager,
+    redis: RedisConn,
     key_prefix: String,
     queues: Vec<String>,
 ) -> impl poem::Endpoint {

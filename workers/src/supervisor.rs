@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::*;
-use apalis_redis::{ConnectionManager, RedisStorage};
+use apalis_redis::RedisStorage;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use marquee_core::jobs::JobRef;
+use marquee_core::redis::RedisConn;
 use tokio::sync::watch;
 
 use crate::permits::{AHEAD, Permits};
@@ -50,7 +51,7 @@ pub struct QueueConsumer {
     /// The process's worker name; each run adds `:<queue>:<generation>`.
     pub process: String,
     /// Redis.
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// apalis-redis key layout and heartbeats.
     pub config: apalis_redis::Config,
     /// Handlers running at once.
@@ -119,7 +120,7 @@ impl QueueConsumer {
         generation: Generation,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> BoxFuture<'static, Result<(), WorkerError>> {
-        let backend = RedisStorage::<JobRef>::new(self.redis.clone())
+        let backend = RedisStorage::<JobRef, RedisConn>::new(self.redis.clone())
             .with_config(self.config.clone())
             .poll_with_interval(self.poll_interval);
         WorkerBuilder::new(name)

@@ -10,6 +10,8 @@
 mod common;
 
 mod checkout_crash;
+mod cluster;
+mod cluster_failover;
 mod mail;
 mod postgres_down;
 mod redis_loss;

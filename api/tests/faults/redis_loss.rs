@@ -53,7 +53,7 @@ async fn lose_redis_mid_run(fault_name: &str, fault: impl FnOnce(&mut PrivateRed
         .until_succeeded(JOBS / 5, Duration::from_secs(60))
         .await;
 
-    fault(&mut stack.redis);
+    fault(stack.redis());
     let at_fault = stack.jobs_in("succeeded").await;
     let resumed = stack
         .until_succeeded(at_fault + 100, Duration::from_secs(30))

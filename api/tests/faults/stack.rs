@@ -6,14 +6,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use marquee_core::jobs::{self, Job, Producer};
-use marquee_core::testing::{PrivatePostgres, PrivateRedis, TestContext};
+use marquee_core::testing::{PrivateCluster, PrivatePostgres, PrivateRedis, TestContext};
 
 use crate::common::process::ApiProcess;
 
 /// The API, workers and a scheduler on one test's database and a Redis of
 /// its own; every process is killed on drop.
 pub struct Stack {
-    pub redis: PrivateRedis,
+    /// Its Redis, unless it runs on a cluster.
+    redis: Option<PrivateRedis>,
+    /// Its Redis Cluster, if it runs on one.
+    pub cluster: Option<PrivateCluster>,
     pub api: ApiProcess,
     pub workers: Vec<Child>,
     pub scheduler: Child,
@@ -32,6 +35,11 @@ pub struct Stack {
 /// two stacks fighting for the machine.
 static SERIAL: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
     std::sync::LazyLock::new(Default::default);
+
+/// Waits for this test's turn among those that load the machine.
+pub async fn serial() -> tokio::sync::OwnedMutexGuard<()> {
+    SERIAL.clone().lock_owned().await
+}
 
 /// A binary built beside `marquee-api` (by `cargo test --workspace`). A
 /// test of this crate alone does not rebuild other crates' binaries, so
@@ -66,6 +74,10 @@ fn sibling(name: &str) -> PathBuf {
 fn newer_than(dir: &std::path::Path, time: std::time::SystemTime) -> Option<PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
+        // The test harness is not part of any binary.
+        if path.ends_with("core/src/testing") {
+            continue;
+        }
         if path.is_dir() {
             if let Some(found) = newer_than(&path, time) {
                 return Some(found);
@@ -98,6 +110,34 @@ impl Stack {
         let redis = PrivateRedis::start();
         let url = postgres.as_ref().map(PrivatePostgres::url);
         let ctx = TestContext::on_servers(url.as_deref(), Some(&redis.url())).await;
+        Self::start_with(ctx, Some(redis), None, postgres, workers, env, serial).await
+    }
+
+    /// Like [`Self::start`], on a Redis Cluster of `masters` masters with
+    /// `replicas` replicas each (`redis.mode = "cluster"`).
+    pub async fn start_on_cluster(
+        masters: usize,
+        replicas: usize,
+        workers: usize,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let serial = SERIAL.clone().lock_owned().await;
+        let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start(masters, replicas))
+            .await
+            .unwrap();
+        let ctx = TestContext::on_cluster(&cluster).await;
+        Self::start_with(ctx, None, Some(cluster), None, workers, env, serial).await
+    }
+
+    async fn start_with(
+        ctx: TestContext,
+        redis: Option<PrivateRedis>,
+        cluster: Option<PrivateCluster>,
+        postgres: Option<PrivatePostgres>,
+        workers: usize,
+        env: &[(&str, &str)],
+        serial: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Self {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -109,6 +149,7 @@ impl Stack {
             scheduler: spawn(&ctx, "marquee-scheduler", &[], &env),
             workers: Vec::new(),
             redis,
+            cluster,
             api,
             env,
             ids: Vec::new(),
@@ -120,6 +161,11 @@ impl Stack {
             stack.add_worker(&format!("w{n}"));
         }
         stack
+    }
+
+    /// Its own Redis (a standalone stack's).
+    pub fn redis(&mut self) -> &mut PrivateRedis {
+        self.redis.as_mut().expect("a stack on a standalone Redis")
     }
 
     /// Starts one more worker process named `name`.
@@ -228,16 +274,22 @@ impl Stack {
 
     /// The system queue's Redis keys and their sizes.
     pub fn redis_keys(&self) -> String {
-        let pattern = format!("{}:queue:system*", self.ctx.settings.redis.key_prefix);
-        let keys = self.redis.cli(&["--scan", "--pattern", &pattern]);
+        let queue =
+            marquee_core::redis::queue_namespace(&self.ctx.settings.redis.key_prefix, "system");
+        let cli = |args: &[&str]| match (&self.redis, &self.cluster) {
+            (Some(redis), _) => redis.cli(args),
+            (None, Some(cluster)) => cluster.cli(cluster.master_of(&queue), args),
+            (None, None) => unreachable!("a stack has a Redis"),
+        };
+        let keys = cli(&["--scan", "--pattern", &format!("{queue}*")]);
         keys.lines()
             .map(|key| {
-                let kind = self.redis.cli(&["TYPE", key]);
+                let kind = cli(&["TYPE", key]);
                 let size = match kind.as_str() {
-                    "list" => self.redis.cli(&["LLEN", key]),
-                    "zset" => self.redis.cli(&["ZCARD", key]),
-                    "set" => self.redis.cli(&["SCARD", key]),
-                    "hash" => self.redis.cli(&["HLEN", key]),
+                    "list" => cli(&["LLEN", key]),
+                    "zset" => cli(&["ZCARD", key]),
+                    "set" => cli(&["SCARD", key]),
+                    "hash" => cli(&["HLEN", key]),
                     _ => String::new(),
                 };
                 format!("{key} {kind} {size}")
@@ -305,7 +357,7 @@ pub async fn terminate(child: &mut Child, within: Duration) -> std::process::Exi
     }
 }
 
-fn spawn(ctx: &TestContext, binary: &str, args: &[&str], env: &[(String, String)]) -> Child {
+pub fn spawn(ctx: &TestContext, binary: &str, args: &[&str], env: &[(String, String)]) -> Child {
     let mut command = Command::new(sibling(binary));
     command
         .args(args)

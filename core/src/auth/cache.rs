@@ -2,8 +2,8 @@
 //! Redis cache of the user row, not trusted from the token, so a role change
 //! (which deletes the cache entry) shows on the very next request.
 
+use crate::redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ pub(super) fn key(prefix: &str, user_id: Uuid) -> String {
 /// fall back to PostgreSQL: the cache is never the source of truth.
 pub async fn current_role(
     pool: &PgPool,
-    redis: &ConnectionManager,
+    redis: &RedisConn,
     prefix: &str,
     user_id: Uuid,
 ) -> Result<Option<Role>, sqlx::Error> {
@@ -40,7 +40,7 @@ pub(super) fn parse(cached: Option<String>) -> Option<Role> {
 /// Reads the role from PostgreSQL and caches it (a cache miss).
 pub(super) async fn load(
     pool: &PgPool,
-    redis: &mut ConnectionManager,
+    redis: &mut RedisConn,
     prefix: &str,
     user_id: Uuid,
 ) -> Result<Option<Role>, sqlx::Error> {
@@ -58,7 +58,7 @@ pub(super) async fn load(
 }
 
 /// Forgets the cached role; call after changing a user's role or deleting them.
-pub async fn invalidate(redis: &ConnectionManager, prefix: &str, user_id: Uuid) {
+pub async fn invalidate(redis: &RedisConn, prefix: &str, user_id: Uuid) {
     let mut redis = redis.clone();
     if let Err(error) = redis.del::<_, ()>(key(prefix, user_id)).await {
         // The entry expires on its own within TTL_SECONDS.
@@ -69,7 +69,7 @@ pub async fn invalidate(redis: &ConnectionManager, prefix: &str, user_id: Uuid) 
 /// Sets a user's role and invalidates the cache. `None` if no such user.
 pub async fn set_role(
     pool: &PgPool,
-    redis: &ConnectionManager,
+    redis: &RedisConn,
     prefix: &str,
     user_id: Uuid,
     role: Role,

@@ -15,7 +15,7 @@
 //! cannot overwrite either mark. If a mark's write is lost (Redis away at
 //! that moment), a cached answer lives at most [`TTL_SECONDS`].
 
-use redis::aio::ConnectionManager;
+use crate::redis::RedisConn;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -76,7 +76,7 @@ impl From<Cached> for KeyOwner {
 /// it knows. Redis errors fall back to PostgreSQL.
 pub async fn authenticate(
     pool: &PgPool,
-    redis: &ConnectionManager,
+    redis: &RedisConn,
     prefix: &str,
     secret: &str,
 ) -> Result<Option<KeyOwner>, sqlx::Error> {
@@ -117,34 +117,25 @@ pub async fn authenticate(
 
 /// Marks keys (by hash) after the transaction that changed them committed:
 /// `revoked` refuses them, `reload` makes the next requests read PostgreSQL.
-async fn mark(redis: &ConnectionManager, prefix: &str, key_hashes: &[Vec<u8>], value: &str) {
+async fn mark(redis: &RedisConn, prefix: &str, key_hashes: &[Vec<u8>], value: &str) {
     if key_hashes.is_empty() {
         return;
     }
-    let mut pipe = redis::pipe();
-    for hash in key_hashes {
-        pipe.cmd("SET")
-            .arg(key(prefix, hash))
-            .arg(value)
-            .arg("EX")
-            .arg(TTL_SECONDS)
-            .ignore();
-    }
-    let mut redis = redis.clone();
-    if let Err(error) = pipe.query_async::<()>(&mut redis).await {
+    let keys = key_hashes.iter().map(|hash| key(prefix, hash));
+    if let Err(error) = crate::redis::set_each_ex(redis, keys, value, TTL_SECONDS).await {
         // Cached answers expire on their own within TTL_SECONDS.
         tracing::warn!(%error, keys = key_hashes.len(), value, "could not mark cached API keys");
     }
 }
 
 /// Call after a revocation committed: every replica refuses the key at once.
-pub async fn revoked(redis: &ConnectionManager, prefix: &str, key_hash: &[u8]) {
+pub async fn revoked(redis: &RedisConn, prefix: &str, key_hash: &[u8]) {
     mark(redis, prefix, &[key_hash.to_vec()], REVOKED).await;
 }
 
 /// Call after a user's role changed: their keys act with the new role from
 /// the next request on.
-pub async fn role_changed(pool: &PgPool, redis: &ConnectionManager, prefix: &str, user_id: Uuid) {
+pub async fn role_changed(pool: &PgPool, redis: &RedisConn, prefix: &str, user_id: Uuid) {
     match api_keys::live_hashes(pool, user_id).await {
         Ok(hashes) => mark(redis, prefix, &hashes, RELOAD).await,
         Err(error) => {

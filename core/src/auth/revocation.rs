@@ -16,7 +16,7 @@
 //! moment, or the process dies between commit and write) a cached `live` can
 //! last [`LIVE_TTL_SECONDS`], still far below the 15-minute token lifetime.
 
-use redis::aio::ConnectionManager;
+use crate::redis::RedisConn;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -42,7 +42,7 @@ fn key(prefix: &str, session_id: Uuid) -> String {
 /// answers are cached.
 pub async fn check_access(
     pool: &PgPool,
-    redis: &ConnectionManager,
+    redis: &RedisConn,
     prefix: &str,
     user_id: Uuid,
     session_id: Uuid,
@@ -87,17 +87,12 @@ pub async fn check_access(
 
 /// Marks sessions revoked for every replica. Call after the transaction that
 /// revoked them in PostgreSQL commits.
-pub async fn forget_sessions(redis: &ConnectionManager, prefix: &str, sessions: &[Uuid]) {
+pub async fn forget_sessions(redis: &RedisConn, prefix: &str, sessions: &[Uuid]) {
     if sessions.is_empty() {
         return;
     }
-    let mut redis = redis.clone();
-    let mut pipe = redis::pipe();
-    for session in sessions {
-        pipe.set_ex(key(prefix, *session), REVOKED, REVOKED_TTL_SECONDS)
-            .ignore();
-    }
-    if let Err(error) = pipe.query_async::<()>(&mut redis).await {
+    let keys = sessions.iter().map(|session| key(prefix, *session));
+    if let Err(error) = crate::redis::set_each_ex(redis, keys, REVOKED, REVOKED_TTL_SECONDS).await {
         // A cached `live` expires within LIVE_TTL_SECONDS; PostgreSQL then answers.
         tracing::warn!(%error, sessions = sessions.len(), "could not mark sessions revoked in Redis");
     }
@@ -140,7 +135,7 @@ pub async fn revoke_credentials(
 
 /// Refuses revoked sessions and API keys on every replica at once. Call
 /// after the revoking transaction commits.
-pub async fn forget(redis: &ConnectionManager, prefix: &str, revoked: &Revoked) {
+pub async fn forget(redis: &RedisConn, prefix: &str, revoked: &Revoked) {
     forget_sessions(redis, prefix, &revoked.sessions).await;
     for key_hash in &revoked.api_keys {
         super::key_cache::revoked(redis, prefix, key_hash).await;

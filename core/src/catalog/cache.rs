@@ -14,9 +14,9 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use crate::redis::RedisConn;
 use redis::AsyncCommands;
 use redis::Script;
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use sha2::{Digest, Sha256};
@@ -42,16 +42,19 @@ return {version, redis.call("GET", ARGV[1] .. ":" .. version .. ":" .. ARGV[2])}
 /// The catalog cache of one Marquee install.
 #[derive(Clone)]
 pub struct CatalogCache {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
 }
 
 impl CatalogCache {
-    /// Keys start with `<key_prefix>:catalog:`.
-    pub fn new(redis: ConnectionManager, key_prefix: &str) -> Self {
+    /// Keys start with `{<key_prefix>:catalog}:`. The hash tag keeps the
+    /// version and every entry in one slot on a Redis Cluster: the read
+    /// script builds the entry's key from the version it reads, so both
+    /// must live together (docs/SCALING.md: a hot slot, by design).
+    pub fn new(redis: RedisConn, key_prefix: &str) -> Self {
         Self {
             redis,
-            prefix: format!("{key_prefix}:catalog"),
+            prefix: format!("{{{key_prefix}:catalog}}"),
         }
     }
 

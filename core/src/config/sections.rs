@@ -74,13 +74,33 @@ pub struct DatabaseSettings {
 /// `[redis]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
-    /// Connection URL; may hold a password.
+    /// A single server, or a Redis Cluster.
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// Connection URL; may hold a password. In cluster mode, the seed node
+    /// when `urls` is empty.
     pub url: SecretString,
+    /// Cluster mode: seed nodes (any reachable one is enough; list several
+    /// so a node that is down does not stop a start).
+    #[serde(default)]
+    pub urls: Vec<SecretString>,
     /// Prefix of every key Marquee writes.
     pub key_prefix: String,
     /// Whether a push writes apalis-redis's per-task metadata hash.
     #[serde(default)]
     pub task_metadata: TaskMetadata,
+}
+
+/// `redis.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One Redis server (or a primary behind a failover proxy).
+    #[default]
+    Standalone,
+    /// Redis Cluster (7.0 or later): keys spread over its masters by hash
+    /// slot; live updates use sharded pub/sub.
+    Cluster,
 }
 
 /// `redis.task_metadata`: what a push writes besides the task.

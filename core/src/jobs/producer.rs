@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::redis::RedisConn;
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use crate::redis::queue_namespace;
 #[derive(Clone)]
 pub struct Producer {
     pool: PgPool,
-    redis: ConnectionManager,
+    redis: RedisConn,
     key_prefix: String,
     metadata: TaskMetadata,
 }
@@ -45,7 +45,7 @@ impl std::fmt::Debug for Producer {
 
 impl Producer {
     /// A producer writing under `key_prefix`.
-    pub fn new(pool: PgPool, redis: ConnectionManager, key_prefix: impl Into<String>) -> Self {
+    pub fn new(pool: PgPool, redis: RedisConn, key_prefix: impl Into<String>) -> Self {
         Self {
             pool,
             redis,
@@ -145,7 +145,7 @@ impl Producer {
     }
 
     /// The Redis connection.
-    pub fn redis(&self) -> ConnectionManager {
+    pub fn redis(&self) -> RedisConn {
         self.redis.clone()
     }
 

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::redis::RedisConn;
 use futures::StreamExt;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
-use super::{Keys, Update, WATCH_REFRESH, WATCH_TTL};
+use super::{Keys, Update, WATCH_REFRESH, WATCH_TTL, subscription};
+use crate::config::RedisSettings;
 
 /// Messages one client may fall behind by before it is dropped.
 const BACKLOG: usize = 64;
@@ -36,8 +37,8 @@ pub struct Hub {
 }
 
 pub(super) struct Inner {
-    redis_url: String,
-    pub(super) redis: ConnectionManager,
+    settings: RedisSettings,
+    pub(super) redis: RedisConn,
     pub(super) keys: Keys,
     max_per_ip: usize,
     events: Mutex<HashMap<Uuid, broadcast::Sender<Arc<Signal>>>>,
@@ -74,19 +75,15 @@ impl Drop for StreamSlot {
 }
 
 impl Hub {
-    /// A hub over `redis_url` (its own subscription connection) and `redis`
-    /// (commands), capping streams per client address at `max_per_ip`.
-    pub fn new(
-        redis_url: &str,
-        redis: ConnectionManager,
-        key_prefix: &str,
-        max_per_ip: usize,
-    ) -> Self {
+    /// A hub over the Redis of `settings` (its own subscription
+    /// connection) and `redis` (commands), capping streams per client
+    /// address at `max_per_ip`.
+    pub fn new(settings: &RedisSettings, redis: RedisConn, max_per_ip: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                redis_url: redis_url.to_owned(),
+                settings: settings.clone(),
                 redis,
-                keys: Keys::new(key_prefix),
+                keys: Keys::new(&settings.key_prefix),
                 max_per_ip,
                 events: Mutex::new(HashMap::new()),
                 per_ip: Mutex::new(HashMap::new()),
@@ -196,8 +193,8 @@ async fn listen(inner: Arc<Inner>) {
         if *closing.borrow() {
             return;
         }
-        match subscription(&inner).await {
-            Ok(pubsub) => {
+        match subscription::open(&inner.settings, inner.keys.channel()).await {
+            Ok(mut messages) => {
                 if !std::mem::take(&mut first) {
                     // Redis may have lost the watch marks with its data.
                     // The shared connection may still be reconnecting while
@@ -212,11 +209,10 @@ async fn listen(inner: Arc<Inner>) {
                     inner.resync_all();
                 }
                 inner.subscribed.send_replace(true);
-                let mut messages = pubsub.into_on_message();
                 loop {
                     tokio::select! {
                         message = messages.next() => match message {
-                            Some(message) => inner.dispatch(message.get_payload_bytes()),
+                            Some(payload) => inner.dispatch(&payload),
                             None => break,
                         },
                         _ = closing.changed() => return,
@@ -232,13 +228,6 @@ async fn listen(inner: Arc<Inner>) {
             _ = closing.changed() => return,
         }
     }
-}
-
-async fn subscription(inner: &Inner) -> redis::RedisResult<redis::aio::PubSub> {
-    let client = redis::Client::open(inner.redis_url.as_str())?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(inner.keys.channel()).await?;
-    Ok(pubsub)
 }
 
 /// Refreshes the watch marks of events with clients here and forgets the

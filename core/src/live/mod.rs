@@ -14,7 +14,9 @@
 //!   clock in microseconds, so numbers keep increasing across a wipe.
 //! - Messages go through one Redis pub/sub channel (`<prefix>:live`); each
 //!   API process subscribes once and fans out to its clients through a
-//!   bounded broadcast per event ([`Hub`]).
+//!   bounded broadcast per event ([`Hub`]). On Redis Cluster the channel is
+//!   sharded (`SPUBLISH`/`SSUBSCRIBE`): it lives on its slot's master, not
+//!   broadcast over the whole cluster bus.
 //! - Snapshots carry counts only, never who holds or bought what.
 //! - Events nobody watches are skipped: a process with clients on an event
 //!   keeps `<prefix>:live:watch:<event>` alive, and publishers check it.
@@ -24,12 +26,15 @@ mod hub;
 mod publisher;
 mod snapshot;
 pub mod stream;
+mod subscription;
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::redis::RedisConn;
 
 pub use announcements::Announcement;
 pub use hub::{Hub, StreamSlot, TooManyStreams};
@@ -86,11 +91,7 @@ return redis.call("INCR", KEYS[1])
 });
 
 /// The next number of `event`'s stream.
-async fn next_seq(
-    redis: &mut redis::aio::ConnectionManager,
-    keys: &Keys,
-    event: Uuid,
-) -> redis::RedisResult<i64> {
+async fn next_seq(redis: &mut RedisConn, keys: &Keys, event: Uuid) -> redis::RedisResult<i64> {
     // Microseconds stay below 2^53 (JavaScript's exact integers) until
     // the year 2255, and no event takes a million numbers a second.
     let start = chrono::Utc::now().timestamp_micros();
@@ -98,6 +99,20 @@ async fn next_seq(
         .key(keys.seq(event))
         .arg(start)
         .invoke_async(redis)
+        .await
+}
+
+/// Publishes `payload` to every process's subscription.
+async fn publish(redis: &mut RedisConn, channel: &str, payload: String) -> redis::RedisResult<i64> {
+    let command = if redis.is_cluster() {
+        "SPUBLISH"
+    } else {
+        "PUBLISH"
+    };
+    redis::cmd(command)
+        .arg(channel)
+        .arg(payload)
+        .query_async(redis)
         .await
 }
 

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -21,7 +21,7 @@ pub struct Publisher {
 
 struct Inner {
     pool: PgPool,
-    redis: ConnectionManager,
+    redis: RedisConn,
     keys: Keys,
     dirty: Mutex<HashSet<Uuid>>,
     wake: Notify,
@@ -38,7 +38,7 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// Publishes through `redis` under `key_prefix`.
-    pub fn new(pool: PgPool, redis: ConnectionManager, key_prefix: &str) -> Self {
+    pub fn new(pool: PgPool, redis: RedisConn, key_prefix: &str) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
@@ -93,7 +93,7 @@ impl Inner {
             return;
         };
         let mut redis = self.redis.clone();
-        let sent: redis::RedisResult<i64> = redis.publish(self.keys.channel(), payload).await;
+        let sent = super::publish(&mut redis, self.keys.channel(), payload).await;
         match sent {
             Ok(_) => metrics::counter!("marquee_live_published_total").increment(1),
             Err(error) => tracing::warn!(%error, "could not publish a live update"),

@@ -14,8 +14,10 @@ use uuid::Uuid;
 use crate::config::{Environment, Settings, config_dir};
 use crate::db::MIGRATOR;
 
+mod private_cluster;
 mod private_postgres;
 mod private_redis;
+pub use private_cluster::{PrivateCluster, redis_7_installed};
 pub use private_postgres::PrivatePostgres;
 pub use private_redis::PrivateRedis;
 
@@ -44,6 +46,28 @@ impl TestContext {
     /// Redis (`redis` URL) of the test's own, such as [`PrivatePostgres`]
     /// and [`PrivateRedis`]; `None` takes the machine's.
     pub async fn on_servers(postgres: Option<&str>, redis: Option<&str>) -> Self {
+        Self::with_redis(postgres, |settings| {
+            if let Some(url) = redis {
+                settings.url = SecretString::from(url.to_owned());
+            }
+        })
+        .await
+    }
+
+    /// Like [`Self::new`], with Redis on `cluster` (`redis.mode = "cluster"`).
+    pub async fn on_cluster(cluster: &PrivateCluster) -> Self {
+        Self::with_redis(None, |settings| {
+            settings.mode = crate::config::RedisMode::Cluster;
+            settings.urls = cluster.urls().into_iter().map(SecretString::from).collect();
+            settings.url = settings.urls[0].clone();
+        })
+        .await
+    }
+
+    async fn with_redis(
+        postgres: Option<&str>,
+        redis: impl FnOnce(&mut crate::config::RedisSettings),
+    ) -> Self {
         crate::telemetry::init_test_tracing();
         let mut settings =
             Settings::load_from(&config_dir().expect("config dir"), Environment::Test)
@@ -51,9 +75,7 @@ impl TestContext {
         if let Some(url) = postgres {
             settings.database.url = SecretString::from(url.to_owned());
         }
-        if let Some(url) = redis {
-            settings.redis.url = SecretString::from(url.to_owned());
-        }
+        redis(&mut settings.redis);
         let base = PgConnectOptions::from_str(settings.database.url.expose_secret())
             .expect("database.url")
             .disable_statement_logging();
@@ -103,7 +125,7 @@ impl TestContext {
     /// with the test settings on this test's database and Redis namespace.
     pub fn process_env(&self) -> Vec<(&'static str, String)> {
         let config = config_dir().expect("config dir");
-        vec![
+        let mut env = vec![
             ("MARQUEE_ENV", "test".to_owned()),
             ("MARQUEE_CONFIG_DIR", config.display().to_string()),
             (
@@ -115,6 +137,14 @@ impl TestContext {
                 self.settings.redis.url.expose_secret().to_owned(),
             ),
             (
+                "MARQUEE__REDIS__MODE",
+                match self.settings.redis.mode {
+                    crate::config::RedisMode::Standalone => "standalone",
+                    crate::config::RedisMode::Cluster => "cluster",
+                }
+                .to_owned(),
+            ),
+            (
                 "MARQUEE__REDIS__KEY_PREFIX",
                 self.settings.redis.key_prefix.clone(),
             ),
@@ -123,11 +153,17 @@ impl TestContext {
                 "MARQUEE__EMAIL__FILE_DIR",
                 self.settings.email.file_dir.display().to_string(),
             ),
-        ]
+        ];
+        let urls = &self.settings.redis.urls;
+        if !urls.is_empty() {
+            let urls: Vec<&str> = urls.iter().map(|url| url.expose_secret()).collect();
+            env.push(("MARQUEE__REDIS__URLS", urls.join(",")));
+        }
+        env
     }
 
     /// A Redis connection for this test.
-    pub fn redis(&self) -> redis::aio::ConnectionManager {
+    pub fn redis(&self) -> crate::redis::RedisConn {
         crate::redis::connect(&self.settings.redis).expect("redis url")
     }
 }
@@ -144,7 +180,7 @@ impl Drop for TestContext {
         }
         let db_name = self.db_name.clone();
         let admin = self.admin.clone();
-        let redis_url = self.settings.redis.url.expose_secret().to_owned();
+        let redis = self.settings.redis.clone();
         let prefix = self.settings.redis.key_prefix.clone();
         // Drop runs inside the test's runtime; clean up on a thread of our own.
         let cleanup = std::thread::spawn(move || {
@@ -157,7 +193,9 @@ impl Drop for TestContext {
                     let drop = format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#);
                     let _ = run_admin(&mut conn, drop).await;
                 }
-                let _ = delete_prefix(&redis_url, &prefix).await;
+                if let Ok(mut conn) = crate::redis::connect(&redis) {
+                    let _ = delete_keys(&mut conn, &prefix).await;
+                }
             });
         });
         let _ = cleanup.join();
@@ -188,19 +226,33 @@ fn proc_status_mib(pid: u32, field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Deletes every Redis key under `prefix`.
+/// Deletes every Redis key under `prefix` on the server at `url`.
 pub async fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await?;
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(keys)
-            .query_async::<()>(&mut conn)
-            .await?;
+    let mut conn = crate::redis::connect_url(url)?;
+    delete_keys(&mut conn, prefix).await
+}
+
+/// Deletes every key of install `prefix`: `<prefix>:*` and its queues'
+/// hash-tagged `{<prefix>:*}`; on a cluster, on every master.
+pub async fn delete_keys(
+    conn: &mut crate::redis::RedisConn,
+    prefix: &str,
+) -> redis::RedisResult<()> {
+    for pattern in [format!("{prefix}:*"), format!("{{{prefix}:*")] {
+        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(conn).await?;
+        // One DEL per key: on a cluster they live in many slots.
+        for chunk in keys.chunks(500) {
+            let deletes = chunk.iter().map(|key| {
+                let mut conn = conn.clone();
+                async move {
+                    redis::cmd("DEL")
+                        .arg(key)
+                        .query_async::<()>(&mut conn)
+                        .await
+                }
+            });
+            futures::future::try_join_all(deletes).await?;
+        }
     }
     Ok(())
 }

@@ -22,8 +22,10 @@ end
 -- Update the active workers sorted set
 redis.call("zadd", KEYS[1], now, worker_name)
 
--- Register as a queue if missing
-redis.call("zadd", "core:apalis:queues:list", 'GT', now, KEYS[1])
+-- Marquee patch: the queue is added to the global "core:apalis:queues:list"
+-- by register_worker.rs, outside this script. That key is not among KEYS,
+-- so on Redis Cluster it usually lives in another slot than the queue's
+-- keys and the script failed with "non local key" (or CROSSSLOT).
 
 -- Store or update worker metadata
 redis.call("hmset", worker_metadata_key, "backend_name", backend_name, "service", service)

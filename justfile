@@ -17,10 +17,12 @@ run: services
 # The database `just prepare` checks queries against (migrations/ only).
 sqlx_db := "postgres://postgres@127.0.0.1:5432/marquee_queries"
 
-# fmt, clippy -D warnings and every test (offline query data), then stale
-# `.sqlx/`, licences/bans/sources and the OpenAPI contract under schemathesis.
-test: services tools browser
+# fmt, the Kubernetes manifests, clippy -D warnings and every test (offline
+# query data, Redis Cluster tests included), then stale `.sqlx/`,
+# licences/bans/sources and the OpenAPI contract under schemathesis.
+test: services tools k8s-tools browser
     cargo fmt --all -- --check
+    just k8s-check
     SQLX_OFFLINE=true cargo clippy --workspace --all-targets --all-features -- -D warnings
     SQLX_OFFLINE=true MARQUEE_ENV=test cargo test --workspace --all-features
     just prepare-check
@@ -41,6 +43,14 @@ browser:
 tools:
     scripts/tools.sh
 
+# Installs kubectl, Node.js, kubernetes-validate and KEDA's schema (pinned) when missing.
+k8s-tools:
+    scripts/k8s-tools.sh
+
+# Renders deploy/k8s's overlays and validates every object (Kubernetes and KEDA schemas, Marquee's rules).
+k8s-check: k8s-tools
+    .tools/k8s/bin/python scripts/k8s_check.py
+
 # Regenerates `.sqlx/` (checked-query data for offline builds) after a query or migration changes.
 prepare: services tools _queries-db
     DATABASE_URL={{sqlx_db}} cargo sqlx prepare --workspace -- --all-targets --all-features
@@ -57,11 +67,12 @@ _queries-db:
 audit: tools
     cargo deny check advisories
 
-# Measures job throughput (lean and full task metadata), the email pipeline, cached catalog reads, a booking rush (burst and steady), tickets and check-ins, waitlist promotion, the operator API over a big ledger, organizer analytics over 100,000 bookings and live fan-out to 2,000 streams; see docs/BENCHMARKS.md.
+# Measures job throughput (lean and full task metadata), its scaling over 1, 2 and 4 workers and a Redis Cluster, the email pipeline, cached catalog reads, a booking rush (burst and steady), tickets and check-ins, waitlist promotion, the operator API over a big ledger, organizer analytics over 100,000 bookings and live fan-out to 2,000 streams; see docs/BENCHMARKS.md.
 bench: services
     cargo build --release -p marquee-worker -p marquee-api --bins
     cargo bench -p marquee-worker --bench noop_throughput
     MARQUEE__REDIS__TASK_METADATA=full cargo bench -p marquee-worker --bench noop_throughput
+    cargo bench -p marquee-worker --bench scaling
     cargo bench -p marquee-api --bench email_pipeline
     cargo bench -p marquee-api --bench catalog_reads
     cargo bench -p marquee-api --bench booking_rush

@@ -15,7 +15,6 @@
 //! index dropped) without a rebuild. BENCH_WORKER_THREADS sets the
 //! worker's tokio threads (`TOKIO_WORKER_THREADS`) and no other process's.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use marquee_core::config::{Environment, Settings, TaskMetadata, config_dir};
@@ -28,8 +27,12 @@ const CHUNK: usize = 1_000;
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/marquee.rs"]
+mod marquee;
 #[path = "support/peers.rs"]
 mod peers;
+
+use marquee::{WorkerProcess, fresh_database, spawn_worker, wait_all_done};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -206,14 +209,15 @@ async fn run(jobs_total: usize, concurrency: usize) -> anyhow::Result<Run> {
 
     let ((), enqueue) = phase(jobs_total, enqueue_all(&pool, &producer, jobs_total)).await?;
     let (worker, drain) = phase(jobs_total, async {
-        let worker = WorkerProcess(spawn_worker(&settings, concurrency));
+        let worker = WorkerProcess(spawn_worker(&settings, "system", concurrency));
         wait_all_done(&pool, jobs_total, Duration::from_secs(300)).await?;
         Ok(worker)
     })
     .await?;
     let ((), end_to_end) = phase(jobs_total, async {
         enqueue_all(&pool, &producer, jobs_total).await?;
-        wait_all_done(&pool, jobs_total * 2, Duration::from_secs(300)).await
+        wait_all_done(&pool, jobs_total * 2, Duration::from_secs(300)).await?;
+        Ok(())
     })
     .await?;
     if let Some(mib) = marquee_core::testing::peak_rss_mib(worker.0.id()) {
@@ -235,27 +239,6 @@ async fn run(jobs_total: usize, concurrency: usize) -> anyhow::Result<Run> {
     })
 }
 
-/// Dynamic SQL only because `CREATE DATABASE` takes no bind parameters.
-#[allow(clippy::disallowed_methods)]
-async fn fresh_database(settings: &Settings) -> anyhow::Result<PgPool> {
-    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
-    sqlx::query("DROP DATABASE IF EXISTS marquee_bench WITH (FORCE)")
-        .execute(&admin)
-        .await?;
-    sqlx::query("CREATE DATABASE marquee_bench")
-        .execute(&admin)
-        .await?;
-    let pool = marquee_core::db::connect_url(settings.database.url.expose_secret(), 8).await?;
-    marquee_core::db::migrate(&pool).await?;
-    // For pricing schema changes without a rebuild (e.g. an index dropped).
-    if let Ok(sql) = std::env::var("BENCH_AFTER_MIGRATE_SQL") {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await?;
-    }
-    Ok(pool)
-}
-
 async fn enqueue_all(pool: &PgPool, producer: &Producer, total: usize) -> anyhow::Result<()> {
     let batch = vec![Noop::default(); CHUNK];
     for start in (0..total).step_by(CHUNK) {
@@ -266,92 +249,4 @@ async fn enqueue_all(pool: &PgPool, producer: &Producer, total: usize) -> anyhow
         producer.dispatch(&written).await;
     }
     Ok(())
-}
-
-/// Waits until every enqueued job has finished. Reads the per-minute
-/// history counters, which the worker adds to in the statement that records
-/// each outcome: a handful of rows. Polling the ledger itself cost the
-/// system under test: a `count(*)` every 20 ms scanned the whole table, and
-/// even an `EXISTS` over the open-jobs index took ~3 ms a probe once the
-/// index had filled with dead entries, a sixth of a core at 50 probes/s.
-/// The ledger is counted once at the end, to check.
-async fn wait_all_done(pool: &PgPool, expected: usize, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let succeeded: i64 = sqlx::query_scalar!(
-            r#"SELECT COALESCE(sum(processed - failed), 0)::bigint AS "n!" FROM queue_minutes"#
-        )
-        .fetch_one(pool)
-        .await?;
-        if succeeded as usize >= expected {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{succeeded} of {expected} jobs succeeded after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let done: i64 =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM jobs WHERE status = 'succeeded'"#)
-            .fetch_one(pool)
-            .await?;
-    anyhow::ensure!(
-        done as usize == expected,
-        "{done} succeeded in the ledger, expected {expected}"
-    );
-    Ok(())
-}
-
-fn spawn_worker(settings: &Settings, concurrency: usize) -> Child {
-    // Next to this bench's executable (`<target>/release/deps/…`), so a
-    // CARGO_TARGET_DIR outside the workspace works too.
-    let bin = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("marquee-worker")))
-        .expect("the bench runs from <target>/release/deps");
-    let mut command = Command::new(bin);
-    if let Ok(threads) = std::env::var("BENCH_WORKER_THREADS") {
-        command.env("TOKIO_WORKER_THREADS", threads);
-    }
-    command
-        .args([
-            "--queues",
-            "system",
-            "--concurrency",
-            &concurrency.to_string(),
-        ])
-        .env("MARQUEE_ENV", "test")
-        .env(
-            "MARQUEE__DATABASE__URL",
-            settings.database.url.expose_secret(),
-        )
-        .env("MARQUEE__DATABASE__MAX_CONNECTIONS", "8")
-        .env(
-            "MARQUEE__WORKER__FETCH_BATCH",
-            std::env::var("BENCH_FETCH_BATCH")
-                .unwrap_or_else(|_| (concurrency / 2).clamp(50, 500).to_string()),
-        )
-        .env("MARQUEE__REDIS__KEY_PREFIX", &settings.redis.key_prefix)
-        .env("MARQUEE__LOG__FILTER", "warn")
-        .env(
-            "MARQUEE_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../config"),
-        )
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("target/release/marquee-worker: run `just bench`, which builds it")
-}
-
-/// Stops the worker (SIGTERM, then wait) however the bench ends, so a
-/// failed run never leaves a worker behind.
-struct WorkerProcess(Child);
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
 }

@@ -122,6 +122,14 @@ pub async fn run(
             // refuses to rerun finished jobs.
             .lock_tasks(false)
             .emit_events(false);
+        // Which Redis list holds the queue's ready tasks: what an
+        // autoscaler watches (deploy/k8s, KEDA), read off a live worker.
+        metrics::gauge!(
+            "marquee_worker_queue_info",
+            "queue" => queue.clone(),
+            "ready_list" => config.active_jobs_list(),
+        )
+        .set(1.0);
         tokio::spawn(promote_due_forever(
             redis.clone(),
             config.clone(),

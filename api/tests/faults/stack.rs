@@ -55,9 +55,13 @@ fn sibling(name: &str) -> PathBuf {
             )
         });
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let crate_dir = name
-        .trim_start_matches("marquee-")
-        .replace("worker", "workers");
+    // Only sources that go into the binary: not tests, benches or the
+    // test harness.
+    let crate_dir = format!(
+        "{}/src",
+        name.trim_start_matches("marquee-")
+            .replace("worker", "workers")
+    );
     for dir in ["core/src", crate_dir.as_str(), "migrations"] {
         if let Some(newer) = newer_than(&root.join(dir), built) {
             panic!(

@@ -61,16 +61,25 @@ pub fn per_job(
     after: &BTreeMap<String, u64>,
     jobs: usize,
 ) -> String {
-    let used: BTreeMap<&str, f64> = after
+    let used = per_job_by_name(before, after, jobs);
+    format_per_job(&used.iter().map(|(name, us)| (name.as_str(), *us)).collect())
+}
+
+/// Like [`per_job`], as figures.
+pub fn per_job_by_name(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    jobs: usize,
+) -> BTreeMap<String, f64> {
+    after
         .iter()
         .map(|(name, ticks)| {
             let spent = ticks.saturating_sub(before.get(name).copied().unwrap_or(0));
             let micros = spent as f64 / TICKS_PER_SECOND * 1e6 / jobs as f64;
-            (name.as_str(), micros)
+            (name.clone(), micros)
         })
         .filter(|(_, micros)| *micros >= 1.0)
-        .collect();
-    format_per_job(&used)
+        .collect()
 }
 
 /// `a 1 + b 2 = 3`, in [`WATCHED`] order.

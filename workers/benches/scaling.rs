@@ -5,7 +5,7 @@
 //! masters. Also measures what one job costs Redis and PostgreSQL, the
 //! inputs of the capacity model in docs/SCALING.md.
 //!
-//! BENCH_JOBS (default 30000) and BENCH_CONCURRENCY (per worker, default
+//! BENCH_JOBS (default 100000) and BENCH_CONCURRENCY (per worker, default
 //! 50) tune it.
 
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ fn env_or(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let jobs = env_or("BENCH_JOBS", 30_000);
+    let jobs = env_or("BENCH_JOBS", 100_000);
     let concurrency = env_or("BENCH_CONCURRENCY", 50);
     println!(
         "scaling: {jobs} no-op jobs over 3 queues, drained by N worker processes \
@@ -67,9 +67,24 @@ async fn main() -> anyhow::Result<()> {
     }
     for run in &costs {
         println!(
-            "per job, {} worker(s) on {}: Redis CPU {:.1} µs, PostgreSQL {:.2} transactions and {:.0} µs CPU, worker {:.0} µs CPU",
-            run.workers, run.redis, run.redis_us, run.pg_tx, run.pg_us, run.worker_us
+            "per job, {} worker(s) on {}: enqueue: Redis CPU {:.1} µs, PostgreSQL CPU {:.0} µs; \
+             run: Redis CPU {:.1} µs, PostgreSQL {:.3} transactions and {:.0} µs CPU, worker {:.0} µs CPU",
+            run.workers,
+            run.redis,
+            run.enqueue_redis_us,
+            run.enqueue_pg_us,
+            run.redis_us,
+            run.pg_tx,
+            run.pg_us,
+            run.worker_us
         );
+    }
+    match pgbench() {
+        Some((tps, us)) => println!(
+            "pgbench (TPC-B-like, scale 10, 8 clients, 15 s) on the same PostgreSQL: {tps:.0} TPS, \
+             {us:.0} µs of PostgreSQL CPU a transaction"
+        ),
+        None => println!("(pgbench not found: no PostgreSQL calibration)"),
     }
     println!(
         "drain: the backlog is enqueued with no worker running; then N workers start and the clock runs until the ledger has every job succeeded"
@@ -115,6 +130,8 @@ fn spread(settings: &Settings, cluster: Option<&PrivateCluster>) -> Vec<&'static
 }
 
 struct Drained {
+    enqueue_redis_us: f64,
+    enqueue_pg_us: f64,
     redis: &'static str,
     workers: usize,
     rate: f64,
@@ -150,7 +167,9 @@ async fn drain(
         settings.redis.key_prefix.clone(),
     );
     let queues = spread(settings, cluster);
+    let before = cpu::snapshot();
     enqueue(&pool, &producer, &queues, jobs).await?;
+    let enqueued = cpu::per_job_by_name(&before, &cpu::snapshot(), jobs);
 
     let transactions = committed(&pool).await?;
     let before = cpu::snapshot();
@@ -171,6 +190,8 @@ async fn drain(
     delete_keys(&mut redis, &settings.redis.key_prefix).await?;
     let of = |name: &str| used.get(name).copied().unwrap_or(0.0);
     Ok(Drained {
+        enqueue_redis_us: enqueued.get("redis-server").copied().unwrap_or(0.0),
+        enqueue_pg_us: enqueued.get("postgres").copied().unwrap_or(0.0),
         redis: if cluster.is_some() {
             "cluster"
         } else {
@@ -184,6 +205,53 @@ async fn drain(
         worker_us: of("marquee-worker"),
         pg_tx,
     })
+}
+
+/// pgbench's TPC-B-like run against a scratch database: its TPS and the
+/// PostgreSQL CPU per transaction, to express a job's cost in the unit
+/// people size PostgreSQL by.
+fn pgbench() -> Option<(f64, f64)> {
+    let init = |args: &[&str]| {
+        std::process::Command::new("pgbench")
+            .args(["-h", "127.0.0.1", "-U", "postgres"])
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let psql = |sql: &str| {
+        std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc", sql])
+            .output()
+            .ok()
+    };
+    psql("DROP DATABASE IF EXISTS marquee_pgbench");
+    psql("CREATE DATABASE marquee_pgbench")?;
+    init(&["-i", "-q", "-s", "10", "marquee_pgbench"])?;
+    let pgbench = std::process::Command::new("pgbench")
+        .args(["-h", "127.0.0.1", "-U", "postgres"])
+        .args(["-c", "8", "-j", "2", "-T", "15", "-n", "marquee_pgbench"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    // CPU is read while pgbench's backends live: an exited process takes
+    // its CPU time out of /proc.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = cpu::snapshot();
+    std::thread::sleep(Duration::from_secs(10));
+    let after = cpu::snapshot();
+    let output = pgbench.wait_with_output().ok()?;
+    psql("DROP DATABASE IF EXISTS marquee_pgbench");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let tps: f64 = text
+        .lines()
+        .find(|l| l.starts_with("tps ="))?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()?;
+    let used = cpu::per_job_by_name(&before, &after, (tps * 10.0) as usize);
+    Some((tps, used.get("postgres").copied().unwrap_or(0.0)))
 }
 
 /// Transactions committed in the bench database so far.

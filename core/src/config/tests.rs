@@ -61,6 +61,31 @@ fn task_metadata_defaults_to_lean_and_takes_full() {
 }
 
 #[test]
+fn redis_is_standalone_by_default_and_takes_a_cluster_seed_list() {
+    let settings = Settings::load_from(&repo_config_dir(), Environment::Development).unwrap();
+    assert_eq!(settings.redis.mode, RedisMode::Standalone);
+    assert!(settings.redis.urls.is_empty());
+    let dir = dir_with(
+        "[redis]\nmode = \"cluster\"\nurls = [\"redis://10.0.0.1:6379\", \"redis://10.0.0.2:6379\"]\n",
+    );
+    let settings = Settings::load_from(dir.path(), Environment::Development).unwrap();
+    assert_eq!(settings.redis.mode, RedisMode::Cluster);
+    let seeds = crate::redis::cluster_seeds(&settings.redis);
+    assert_eq!(seeds, ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]);
+    let dir = dir_with("[redis]\nmode = \"sentinel\"\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "redis.mode", "{err}");
+}
+
+#[test]
+fn a_key_prefix_with_braces_is_refused() {
+    // Braces would end up inside the queues' hash tags.
+    let dir = dir_with("[redis]\nkey_prefix = \"app{1}\"\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "redis.key_prefix", "{err}");
+}
+
+#[test]
 fn a_value_out_of_range_names_its_key() {
     let dir = dir_with("[worker]\nconcurrency = 0\n");
     let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();

@@ -426,6 +426,11 @@ pub async fn rerun_as_if_the_commit_was_lost(app: &TestApp, kind: &str, table: &
 
 /// An admin created directly (no request, no Redis); returns an access token.
 pub async fn admin_token(app: &TestApp) -> String {
+    admin_token_in(&app.ctx).await
+}
+
+/// Like [`admin_token`], for the API processes running on `ctx`.
+pub async fn admin_token_in(ctx: &marquee_core::testing::TestContext) -> String {
     let id = uuid::Uuid::now_v7();
     sqlx::query!(
         "INSERT INTO users (id, email, name, password_hash, role)
@@ -433,10 +438,10 @@ pub async fn admin_token(app: &TestApp) -> String {
         id,
         format!("admin-{id}@example.com"),
     )
-    .execute(&app.ctx.pool)
+    .execute(&ctx.pool)
     .await
     .unwrap();
-    marquee_core::auth::AccessTokens::new(&app.ctx.settings.jwt).issue(
+    marquee_core::auth::AccessTokens::new(&ctx.settings.jwt).issue(
         id,
         marquee_core::auth::Role::Admin,
         uuid::Uuid::now_v7(),

@@ -132,25 +132,6 @@ async fn jobs_run_retry_die_and_survive_a_master_losing_its_data_on_a_cluster() 
     stack.cluster.as_ref().unwrap().assert_healthy();
 }
 
-/// An admin's access token for the stack's API.
-async fn admin(ctx: &TestContext) -> String {
-    let id = uuid::Uuid::now_v7();
-    sqlx::query!(
-        "INSERT INTO users (id, email, name, password_hash, role)
-         VALUES ($1, $2, 'Admin', 'unusable', 'admin')",
-        id,
-        format!("admin-{id}@example.com"),
-    )
-    .execute(&ctx.pool)
-    .await
-    .unwrap();
-    marquee_core::auth::AccessTokens::new(&ctx.settings.jwt).issue(
-        id,
-        marquee_core::auth::Role::Admin,
-        uuid::Uuid::now_v7(),
-    )
-}
-
 async fn ops(api: &ApiProcess, token: &str, path: &str) -> serde_json::Value {
     let response = api
         .client
@@ -170,7 +151,7 @@ async fn a_paused_queue_holds_its_jobs_on_a_cluster_until_resumed() {
     }
     let mut stack = Stack::start_on_cluster(3, 0, 1, &[]).await;
     stack.cluster.as_ref().unwrap().assert_healthy();
-    let token = admin(&stack.ctx).await;
+    let token = admin_token_in(&stack.ctx).await;
     let paused = ops(&stack.api, &token, "/api/v1/ops/queues/system/pause").await;
     assert_eq!(paused["paused"], true);
     // Workers read pauses every worker.pause_poll_ms.
@@ -218,7 +199,11 @@ struct Replicas {
     _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
-async fn replicas() -> Replicas {
+/// `None` (with a note) without Redis 7.
+async fn replicas() -> Option<Replicas> {
+    if !cluster_available() {
+        return None;
+    }
     let turn = serial().await;
     let cluster = tokio::task::spawn_blocking(|| PrivateCluster::start(3, 0))
         .await
@@ -226,12 +211,12 @@ async fn replicas() -> Replicas {
     cluster.assert_healthy();
     let app = TestApp::spawn_with(TestContext::on_cluster(&cluster).await).await;
     let other = ApiProcess::spawn(&app.ctx, &[]).await;
-    Replicas {
+    Some(Replicas {
         app,
         other,
         cluster,
         _turn: turn,
-    }
+    })
 }
 
 async fn login(client: &reqwest::Client, url: &str, email: &str, password: &str) -> u16 {
@@ -247,15 +232,15 @@ async fn login(client: &reqwest::Client, url: &str, email: &str, password: &str)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_api_processes_share_rate_limits_on_a_cluster() {
-    if !cluster_available() {
-        return;
-    }
-    let Replicas {
+    let Some(Replicas {
         app,
         other,
         cluster,
         ..
-    } = replicas().await;
+    }) = replicas().await
+    else {
+        return;
+    };
     register(&app, "ada@example.com").await;
     let here = app.url("/api/v1/auth/login");
     let there = other.url("/api/v1/auth/login");
@@ -291,15 +276,15 @@ async fn two_api_processes_share_rate_limits_on_a_cluster() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_catalog_cache_serves_and_invalidates_across_processes_on_a_cluster() {
-    if !cluster_available() {
-        return;
-    }
-    let Replicas {
+    let Some(Replicas {
         app,
         other,
         cluster,
         ..
-    } = replicas().await;
+    }) = replicas().await
+    else {
+        return;
+    };
     let (organizer, event) = event_on_sale(&app, 4, 2).await;
     let id = event["id"].as_str().unwrap().to_owned();
     let read = |path: String| {
@@ -336,15 +321,15 @@ async fn the_catalog_cache_serves_and_invalidates_across_processes_on_a_cluster(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn live_updates_fan_out_across_processes_on_a_cluster() {
-    if !cluster_available() {
-        return;
-    }
-    let Replicas {
+    let Some(Replicas {
         app,
         other,
         cluster,
         ..
-    } = replicas().await;
+    }) = replicas().await
+    else {
+        return;
+    };
     let (_, event) = event_on_sale(&app, 10, 5).await;
     let event = event["id"].as_str().unwrap().to_owned();
     let seats = seat_ids(&app, &event).await;

@@ -226,6 +226,12 @@ impl Stack {
         ids
     }
 
+    /// Counts `ids` among the jobs enqueued here (enqueued elsewhere, say by
+    /// a task running beside the test).
+    pub fn track(&mut self, ids: &[uuid::Uuid]) {
+        self.ids.extend(ids);
+    }
+
     /// Of the jobs enqueued here, those in `status`.
     pub async fn jobs_in(&self, status: &str) -> i64 {
         sqlx::query_scalar!(

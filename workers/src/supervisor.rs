@@ -122,7 +122,7 @@ impl QueueConsumer {
     ) -> BoxFuture<'static, Result<(), WorkerError>> {
         let backend = RedisStorage::<JobRef, RedisConn>::new(self.redis.clone())
             .with_config(self.config.clone())
-            .poll_with_interval(self.poll_interval);
+            .poll_with_strategy(crate::poll::Ticking::every(self.poll_interval));
         WorkerBuilder::new(name)
             .backend(backend)
             .concurrency(held(self.concurrency, self.pipeline))

@@ -27,6 +27,8 @@ impl PrivateRedis {
         let process = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            // DEBUG SLEEP stalls it, for tests of a slow Redis.
+            .args(["--enable-debug-command", "local"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server on PATH (just services installs it)");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use marquee_core::Settings;
-use marquee_core::jobs::{LossWatch, Producer, relay_once, repush_lost, repush_stale};
+use marquee_core::jobs::{LossWatch, Producer, Relayed, relay_once, repush_lost, repush_stale};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -78,11 +78,16 @@ pub async fn run(
                 }
             }
         }
+        // Queues found unreachable this pass (on a cluster, their master
+        // is down): skipped for the rest of it, so the others go on.
+        let mut unreachable = Vec::new();
         loop {
-            match relay_once(&pool, &producer, grace, RELAY_BATCH).await {
-                Ok(n) => {
-                    relayed("undispatched", n);
-                    if (n as i64) < RELAY_BATCH {
+            match relay_once(&pool, &producer, grace, RELAY_BATCH, &unreachable).await {
+                Ok(step) => {
+                    relayed("undispatched", step.pushed);
+                    let more = step.taken as i64 == RELAY_BATCH || !step.unreachable.is_empty();
+                    skip_unreachable("undispatched", step, &mut unreachable);
+                    if !more {
                         break;
                     }
                 }
@@ -93,13 +98,39 @@ pub async fn run(
                 }
             }
         }
-        match repush_stale(&pool, &producer, stale_after, running_after, RELAY_BATCH).await {
-            Ok(n) => relayed("stale", n),
+        match repush_stale(
+            &pool,
+            &producer,
+            stale_after,
+            running_after,
+            RELAY_BATCH,
+            &unreachable,
+        )
+        .await
+        {
+            Ok(step) => {
+                relayed("stale", step.pushed);
+                skip_unreachable("stale", step, &mut unreachable);
+            }
             Err(error) => {
                 failed("stale");
                 tracing::warn!(error = format!("{error:#}"), "re-push pass failed");
             }
         }
+    }
+}
+
+/// Counts and logs the queues a relay step could not push to, and adds
+/// them to the pass's `unreachable` list.
+fn skip_unreachable(kind: &'static str, step: Relayed, unreachable: &mut Vec<String>) {
+    for (queue, error) in step.unreachable {
+        failed(kind);
+        tracing::warn!(
+            queue,
+            error = format!("{error:#}"),
+            "cannot push to this queue; the others go on"
+        );
+        unreachable.push(queue);
     }
 }
 
@@ -113,10 +144,12 @@ async fn noticed_loss(
     watch: &mut LossWatch,
     noticed: &mut bool,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    let mut redis = producer.redis();
-    match watch.lost(&mut redis, &settings.redis.key_prefix).await {
+    match watch
+        .lost(&producer.redis(), &settings.redis.key_prefix)
+        .await
+    {
         Ok(lost) => *noticed |= lost,
-        Err(error) => tracing::debug!(%error, "Redis loss check failed"),
+        Err(error) => tracing::warn!(%error, "Redis loss check failed for some queue"),
     }
     if !*noticed {
         return None;

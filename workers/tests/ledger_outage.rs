@@ -126,9 +126,11 @@ async fn a_task_apalis_parked_dead_is_requeued_by_the_relay_and_runs_once() {
         Duration::from_secs(60),
         Duration::from_secs(60),
         100,
+        &[],
     )
     .await
-    .unwrap();
+    .unwrap()
+    .pushed;
     assert_eq!(repushed, 1);
     let dead: bool = redis::cmd("SISMEMBER")
         .arg(config.dead_jobs_set())

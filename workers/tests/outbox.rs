@@ -66,13 +66,15 @@ async fn job_committed_while_redis_is_unreachable_is_relayed_and_runs_once() {
     assert_eq!(stuck.status, JobStatus::Queued);
     assert!(stuck.dispatched_at.is_none());
 
-    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 100)
+    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 100, &[])
         .await
-        .unwrap();
+        .unwrap()
+        .pushed;
     assert_eq!(relayed, 1);
-    let again = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 100)
+    let again = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 100, &[])
         .await
-        .unwrap();
+        .unwrap()
+        .pushed;
     assert_eq!(again, 0, "a dispatched row is not pushed again");
 
     let (registry, runs) = counting_registry();
@@ -91,9 +93,16 @@ async fn relay_leaves_fresh_rows_to_the_producer() {
     let mut tx = ctx.pool.begin().await.unwrap();
     jobs::enqueue(&mut tx, &Noop::default()).await.unwrap();
     tx.commit().await.unwrap();
-    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::from_secs(60), 100)
-        .await
-        .unwrap();
+    let relayed = jobs::relay_once(
+        &ctx.pool,
+        &producer(&ctx),
+        Duration::from_secs(60),
+        100,
+        &[],
+    )
+    .await
+    .unwrap()
+    .pushed;
     assert_eq!(
         relayed, 0,
         "rows younger than the grace period belong to their producer"
@@ -145,9 +154,10 @@ async fn a_pushed_job_is_recorded_by_its_claim_and_a_late_relay_push_runs_nothin
     );
     // The rows then wait past the relay's grace (a backlog): the relay pushes
     // them again, which Redis ignores for tasks it holds, and marks them.
-    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 1_000)
+    let relayed = jobs::relay_once(&ctx.pool, &producer(&ctx), Duration::ZERO, 1_000, &[])
         .await
-        .unwrap();
+        .unwrap()
+        .pushed;
     assert_eq!(relayed, 200);
     let redis_tasks: usize = redis::cmd("LLEN")
         .arg(producer(&ctx).queue_config("system").active_jobs_list())

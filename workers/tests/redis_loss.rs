@@ -43,9 +43,11 @@ async fn a_job_redis_lost_is_pushed_again_and_runs_once() {
         Duration::from_secs(60),
         Duration::from_secs(60),
         100,
+        &[],
     )
     .await
-    .unwrap();
+    .unwrap()
+    .pushed;
     assert_eq!(repushed, 1);
     let again = jobs::repush_stale(
         &ctx.pool,
@@ -53,9 +55,11 @@ async fn a_job_redis_lost_is_pushed_again_and_runs_once() {
         Duration::from_secs(60),
         Duration::from_secs(60),
         100,
+        &[],
     )
     .await
-    .unwrap();
+    .unwrap()
+    .pushed;
     assert_eq!(again, 0, "re-pushed at most once per period");
 
     let (registry, runs) = counting_registry();
@@ -78,9 +82,11 @@ async fn re_pushing_a_task_redis_still_has_does_not_run_it_twice() {
         Duration::from_secs(60),
         Duration::from_secs(60),
         100,
+        &[],
     )
     .await
-    .unwrap();
+    .unwrap()
+    .pushed;
     assert_eq!(repushed, 1);
 
     let (registry, runs) = counting_registry();

@@ -418,9 +418,11 @@ pub async fn rerun_as_if_the_commit_was_lost(app: &TestApp, kind: &str, table: &
         app.ctx.redis(),
         app.ctx.settings.redis.key_prefix.clone(),
     );
-    let pushed = marquee_core::jobs::relay_once(pool, &producer, std::time::Duration::ZERO, 10)
-        .await
-        .unwrap();
+    let pushed =
+        marquee_core::jobs::relay_once(pool, &producer, std::time::Duration::ZERO, 10, &[])
+            .await
+            .unwrap()
+            .pushed;
     assert_eq!(pushed, 1);
 }
 

@@ -27,10 +27,10 @@ pub use enqueue::{
 };
 pub use ledger::{Finish, JobRecord, JobStatus, Recorded, find, finish_batch};
 pub use noop::Noop;
-pub use producer::{Producer, Push};
+pub use producer::{Producer, Push, Pushed};
 pub use prune::{PruneBatch, PruneQueues, prune_finished};
 pub use redis_loss::{LossWatch, marker_key};
-pub use relay::{relay_once, repush_lost, repush_stale};
+pub use relay::{Relayed, relay_once, repush_lost, repush_stale};
 pub use retry::{JobError, RetryPolicy};
 pub use totals::{QueueTotals, totals};
 

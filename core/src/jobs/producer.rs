@@ -12,6 +12,13 @@ use super::{Enqueued, JobRef};
 use crate::config::TaskMetadata;
 use crate::redis::queue_namespace;
 
+/// How long one queue's push may take. Longer than a cluster failover
+/// (about 4 s with a 2 s node timeout), so pushes ride one out; shorter than
+/// the client's whole retry budget, so a master that is down costs a request
+/// or a relay pass a bounded wait. A push that timed out is pushed again by
+/// the relay, which is harmless if it did land.
+const PUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Pushes jobs to their Redis queues (through apalis-redis's own push
 /// script, so workers see ordinary apalis tasks).
 #[derive(Clone)]
@@ -112,34 +119,72 @@ impl Producer {
     }
 
     async fn push_with(&self, pushes: &[Push], finished: Finished) -> anyhow::Result<()> {
-        let mut by_queue: BTreeMap<&str, Vec<QueuedTask>> = BTreeMap::new();
+        match self
+            .push_each_queue(pushes, finished)
+            .await
+            .failed
+            .into_iter()
+            .next()
+        {
+            Some((queue, error)) => Err(error.context(format!("pushing to queue {queue}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Pushes tasks to Redis, one script call per queue, going on past a
+    /// queue that fails: on a Redis Cluster each queue lives on one master,
+    /// and one master down must not hold up the others. A task apalis
+    /// finished is queued again (the relay's case).
+    pub async fn push_queues(&self, pushes: &[Push]) -> Pushed {
+        self.push_each_queue(pushes, Finished::Requeue).await
+    }
+
+    async fn push_each_queue(&self, pushes: &[Push], finished: Finished) -> Pushed {
+        let mut by_queue: BTreeMap<&str, Vec<&Push>> = BTreeMap::new();
         for push in pushes {
-            // Redis schedules in whole seconds: round up, so a backoff is
-            // never cut short.
-            let run_at = push.run_at.map_or(0, |at| {
-                (at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)).max(0) as u64
-            });
-            by_queue
-                .entry(push.queue.as_str())
-                .or_default()
-                .push(QueuedTask {
+            by_queue.entry(push.queue.as_str()).or_default().push(push);
+        }
+        let mut done = Pushed::default();
+        let mut conn = self.redis.clone();
+        for (queue, pushes) in by_queue {
+            let push = self.push_queue(&mut conn, queue, &pushes, finished);
+            match tokio::time::timeout(PUSH_TIMEOUT, push).await {
+                Ok(Ok(())) => done.pushed.extend(pushes.iter().map(|p| p.job_id)),
+                Ok(Err(error)) => done.failed.push((queue.to_owned(), error)),
+                Err(_) => done.failed.push((
+                    queue.to_owned(),
+                    anyhow::anyhow!("Redis did not answer in time"),
+                )),
+            }
+        }
+        done
+    }
+
+    async fn push_queue(
+        &self,
+        conn: &mut RedisConn,
+        queue: &str,
+        pushes: &[&Push],
+        finished: Finished,
+    ) -> anyhow::Result<()> {
+        let tasks = pushes
+            .iter()
+            .map(|push| {
+                // Redis schedules in whole seconds: round up, so a backoff
+                // is never cut short.
+                let run_at = push.run_at.map_or(0, |at| {
+                    (at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)).max(0) as u64
+                });
+                Ok(QueuedTask {
                     task_id: push.task_id.to_string(),
                     data: serde_json::to_vec(&JobRef { id: push.job_id })?,
                     run_at,
-                });
-        }
-        let mut conn = self.redis.clone();
-        for (queue, tasks) in by_queue {
-            for chunk in tasks.chunks(redis_queue::PROMOTE_CHUNK) {
-                redis_queue::push(
-                    &mut conn,
-                    &self.queue_config(queue),
-                    chunk,
-                    finished,
-                    self.metadata,
-                )
-                .await?;
-            }
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let config = self.queue_config(queue);
+        for chunk in tasks.chunks(redis_queue::PROMOTE_CHUNK) {
+            redis_queue::push(conn, &config, chunk, finished, self.metadata).await?;
         }
         Ok(())
     }
@@ -153,6 +198,15 @@ impl Producer {
     pub fn queue_config(&self, queue: &str) -> apalis_redis::Config {
         apalis_redis::Config::default().queue(queue_namespace(&self.key_prefix, queue))
     }
+}
+
+/// What [`Producer::push_queues`] did.
+#[derive(Debug, Default)]
+pub struct Pushed {
+    /// Jobs whose task is in Redis now.
+    pub pushed: Vec<Uuid>,
+    /// Queues whose push failed, with why; their jobs were not pushed.
+    pub failed: Vec<(String, anyhow::Error)>,
 }
 
 /// Records a successful push on rows still waiting for one. Rows a worker

@@ -39,8 +39,7 @@ fn script() -> &'static Script {
 pub struct LossWatch {
     /// The marker each queue had at the last check.
     seen: std::collections::HashMap<&'static str, String>,
-    /// A loss seen by a check that then failed on another queue: reported
-    /// by the next check that completes, since its marker is fresh now.
+    /// A loss seen but not reported yet.
     pending: bool,
 }
 
@@ -50,27 +49,53 @@ impl LossWatch {
         Self::default()
     }
 
-    /// Reads (or writes) every queue's marker. `true` when Redis lost some
-    /// of its data since the last check, or when this first check had to
-    /// write a marker: Redis may then have lost data while this process was
-    /// not looking (or it is a new installation, where pushing again costs
-    /// nothing).
-    pub async fn lost<C: ConnectionLike>(
+    /// Reads (or writes) every queue's marker, all at once, each within
+    /// [`CHECK_TIMEOUT`]. `true` when Redis lost some of its data since the
+    /// last check, or when this first check had to write a marker: Redis
+    /// may then have lost data while this process was not looking (or it is
+    /// a new installation, where pushing again costs nothing). A queue whose
+    /// marker cannot be read (its master down) does not hide the others'
+    /// losses; the first such error is returned when none was lost.
+    pub async fn lost<C: ConnectionLike + Clone>(
         &mut self,
-        conn: &mut C,
+        conn: &C,
         key_prefix: &str,
     ) -> redis::RedisResult<bool> {
-        for queue in super::queues::ALL {
-            let fresh = uuid::Uuid::new_v4().simple().to_string();
-            let current: String = script()
-                .key(marker_key(key_prefix, queue))
-                .arg(&fresh)
-                .invoke_async(conn)
-                .await?;
-            self.pending |=
-                current == fresh || self.seen.get(queue).is_some_and(|seen| *seen != current);
-            self.seen.insert(queue, current);
+        let checks = super::queues::ALL.map(|queue| {
+            let mut conn = conn.clone();
+            let key = marker_key(key_prefix, queue);
+            async move {
+                let fresh = uuid::Uuid::new_v4().simple().to_string();
+                let mut invocation = script().key(key);
+                let read = invocation.arg(&fresh).invoke_async::<String>(&mut conn);
+                let current = match tokio::time::timeout(CHECK_TIMEOUT, read).await {
+                    Ok(read) => read,
+                    Err(_) => Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "the loss marker did not answer in time",
+                    ))),
+                };
+                (queue, fresh, current)
+            }
+        });
+        let mut failure = None;
+        for (queue, fresh, current) in futures::future::join_all(checks).await {
+            match current {
+                Ok(current) => {
+                    self.pending |= current == fresh
+                        || self.seen.get(queue).is_some_and(|seen| *seen != current);
+                    self.seen.insert(queue, current);
+                }
+                Err(error) => failure = failure.or(Some(error)),
+            }
         }
-        Ok(std::mem::take(&mut self.pending))
+        match failure {
+            Some(error) if !self.pending => Err(error),
+            _ => Ok(std::mem::take(&mut self.pending)),
+        }
     }
 }
+
+/// How long one marker check may take: a master that is down must not hold
+/// up the relay's pass for the client's whole retry budget.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -42,17 +42,33 @@ impl From<Waiting> for Push {
     }
 }
 
-/// One pass: takes up to `limit` rows left undispatched for longer than
-/// `grace` and not running (a claim does not mark a row dispatched; a run
-/// whose worker vanished is [`repush_stale`]'s), pushes them and marks them, all under row locks taken with SKIP
-/// LOCKED, so several relays (scheduler replicas) never push the same row in
-/// one pass. Returns how many rows it pushed.
+/// What one relay step did.
+#[derive(Debug, Default)]
+pub struct Relayed {
+    /// Rows it took (pushed or not).
+    pub taken: usize,
+    /// Rows it pushed and marked.
+    pub pushed: usize,
+    /// Queues whose push failed (on a cluster, their master is down), with
+    /// why: their rows stay as they were, for a later pass.
+    pub unreachable: Vec<(String, anyhow::Error)>,
+}
+
+/// One step: takes up to `limit` rows left undispatched for longer than
+/// `grace`, not running (a claim does not mark a row dispatched; a run
+/// whose worker vanished is [`repush_stale`]'s) and not on a queue in
+/// `skip`, pushes them and marks those pushed, all under row locks taken
+/// with SKIP LOCKED, so several relays (scheduler replicas) never push the
+/// same row in one pass. A queue that cannot be pushed to is reported, and
+/// the caller skips it for the rest of its pass, so one unreachable master
+/// holds up only its own queues.
 pub async fn relay_once(
     pool: &PgPool,
     producer: &Producer,
     grace: Duration,
     limit: i64,
-) -> anyhow::Result<usize> {
+    skip: &[String],
+) -> anyhow::Result<Relayed> {
     let mut tx = pool.begin().await?;
     let mut rows = sqlx::query_as!(
         Waiting,
@@ -60,28 +76,39 @@ pub async fn relay_once(
          WHERE dispatched_at IS NULL AND status IN ('queued', 'retrying')
            AND updated_at < now() - make_interval(secs => $1)
            AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
+           AND NOT (queue = ANY($3))
          ORDER BY updated_at
          LIMIT $2
          FOR UPDATE SKIP LOCKED"#,
         grace.as_secs_f64(),
         limit,
+        skip,
     )
     .fetch_all(&mut *tx)
     .await?;
+    let taken = rows.len();
     // Rows that got a run after the statement that locked them took its
     // snapshot (see [`super::runs`]) are running: not this pass's.
     let running = runs::with_runs(&mut tx, &ids(&rows), None).await?;
     rows.retain(|row| !running.contains(&row.id));
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Relayed {
+            taken,
+            ..Relayed::default()
+        });
     }
     let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
-    producer.push(&pushes).await?;
-    let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
-    mark_dispatched(&mut *tx, &ids).await?;
+    let done = producer.push_queues(&pushes).await;
+    mark_dispatched(&mut *tx, &done.pushed).await?;
     tx.commit().await?;
-    tracing::info!(jobs = ids.len(), "relay pushed undispatched jobs");
-    Ok(ids.len())
+    if !done.pushed.is_empty() {
+        tracing::info!(jobs = done.pushed.len(), "relay pushed undispatched jobs");
+    }
+    Ok(Relayed {
+        taken,
+        pushed: done.pushed.len(),
+        unreachable: done.failed,
+    })
 }
 
 /// Re-pushes jobs Redis may have lost (a restart without persistence, an
@@ -94,14 +121,17 @@ pub async fn relay_once(
 /// `redis_queue`), so a job the ledger still waits for always runs again.
 /// Each row is re-pushed at most once per `stale_after` (`running_after`
 /// while running). Paused queues are left alone: their jobs wait in Redis
-/// on purpose, and are looked at again once the queue resumes.
+/// on purpose, and are looked at again once the queue resumes. So are the
+/// queues in `skip` (unreachable this pass), and a queue whose push fails
+/// is reported as in [`relay_once`].
 pub async fn repush_stale(
     pool: &PgPool,
     producer: &Producer,
     stale_after: Duration,
     running_after: Duration,
     limit: i64,
-) -> anyhow::Result<usize> {
+    skip: &[String],
+) -> anyhow::Result<Relayed> {
     let mut tx = pool.begin().await?;
     // Not running: the in-flight index; rows an older release marked
     // `running` count as running.
@@ -114,12 +144,14 @@ pub async fn repush_stale(
                     ELSE GREATEST(run_at, dispatched_at) < now() - make_interval(secs => $1) END
            AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
            AND queue NOT IN (SELECT queue FROM queue_pauses)
+           AND NOT (queue = ANY($4))
          ORDER BY dispatched_at NULLS FIRST
          LIMIT $3
          FOR UPDATE SKIP LOCKED"#,
         stale_after.as_secs_f64(),
         running_after.as_secs_f64(),
         limit,
+        skip,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -134,11 +166,13 @@ pub async fn repush_stale(
                AND r.started_at < now() - make_interval(secs => $1)
                AND GREATEST(r.started_at, j.dispatched_at) < now() - make_interval(secs => $1)
                AND j.queue NOT IN (SELECT queue FROM queue_pauses)
+               AND NOT (j.queue = ANY($3))
              ORDER BY r.started_at
              LIMIT $2
              FOR UPDATE OF j SKIP LOCKED"#,
         running_after.as_secs_f64(),
         limit,
+        skip,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -148,23 +182,30 @@ pub async fn repush_stale(
     let still = runs::with_runs(&mut tx, &ids(&stale), Some(running_after)).await?;
     stale.retain(|row| still.contains(&row.id));
     rows.extend(stale);
+    let taken = rows.len();
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Relayed::default());
     }
     let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
-    producer.push(&pushes).await?;
-    let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
+    let done = producer.push_queues(&pushes).await;
+    let ids = &done.pushed;
     sqlx::query!(
         "UPDATE jobs SET dispatched_at = now(),
                 status = CASE WHEN status = 'queued' THEN 'dispatched' ELSE status END
          WHERE id = ANY($1)",
-        &ids
+        ids
     )
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    tracing::info!(jobs = ids.len(), "relay re-pushed jobs Redis may have lost");
-    Ok(ids.len())
+    if !ids.is_empty() {
+        tracing::info!(jobs = ids.len(), "relay re-pushed jobs Redis may have lost");
+    }
+    Ok(Relayed {
+        taken,
+        pushed: ids.len(),
+        unreachable: done.failed,
+    })
 }
 
 /// After Redis lost its data (see [`super::LossWatch`]): pushes again the
@@ -219,16 +260,21 @@ pub async fn repush_lost(
         return Ok((0, next));
     }
     let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
-    producer.push(&pushes).await?;
-    let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
+    let done = producer.push_queues(&pushes).await;
+    let ids = &done.pushed;
     sqlx::query!(
         "UPDATE jobs SET dispatched_at = now(), dispatches = dispatches + 1 WHERE id = ANY($1)",
-        &ids
+        ids
     )
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     tracing::info!(jobs = ids.len(), "relay pushed again jobs Redis lost");
+    // The walk stays where it was while a queue is unreachable: the rows
+    // pushed now are past `lost_at` and drop out of it.
+    if let Some((queue, error)) = done.failed.into_iter().next() {
+        return Err(error.context(format!("pushing to queue {queue}")));
+    }
     Ok((ids.len(), next))
 }
 

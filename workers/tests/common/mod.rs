@@ -49,7 +49,7 @@ pub async fn enqueue_committed<J: Job>(
             Instant::now() < deadline,
             "the relay never marked the row: {row:?}"
         );
-        jobs::relay_once(&ctx.pool, &producer(ctx), Duration::ZERO, 100)
+        jobs::relay_once(&ctx.pool, &producer(ctx), Duration::ZERO, 100, &[])
             .await
             .unwrap();
     }

@@ -126,6 +126,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         marquee_core::db::ensure_database(&settings.database).await?;
     }
     let state = AppState::connect(settings).await?;
+    marquee_core::redis::check_mode(&state.redis).await?;
     if state.settings.database.migrate_on_start {
         marquee_core::db::migrate(&state.pool).await?;
     }

@@ -102,6 +102,11 @@ pub struct Settings {
     pub environment: Option<Environment>,
 }
 
+/// Whether the redis crate accepts `url`.
+fn redis_url_parses(url: &str) -> bool {
+    redis::IntoConnectionInfo::into_connection_info(url).is_ok()
+}
+
 fn default_env() -> Option<Environment> {
     None
 }
@@ -150,7 +155,9 @@ impl Settings {
     /// Checks values that parse but make no sense.
     fn validate(&self, env: Environment) -> Result<(), ConfigError> {
         let secret = self.jwt.secret.expose_secret();
-        if env == Environment::Production && (secret.is_empty() || secret == DEV_JWT_SECRET) {
+        // The shipped secret, or a placeholder from an example (deploy/k8s).
+        let placeholder = secret == DEV_JWT_SECRET || secret.to_lowercase().contains("change-me");
+        if env == Environment::Production && (secret.is_empty() || placeholder) {
             return Err(ConfigError::invalid(
                 "jwt.secret",
                 "production needs a secret of its own: set MARQUEE__JWT__SECRET",
@@ -162,7 +169,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 29] = [
+        let checks: [(&str, bool, &str); 31] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -192,6 +199,21 @@ impl Settings {
                 "redis.key_prefix",
                 !self.redis.key_prefix.is_empty() && !self.redis.key_prefix.contains(['{', '}']),
                 "must not be empty or hold braces (Marquee's keys use them as cluster hash tags)",
+            ),
+            (
+                "redis.url",
+                redis_url_parses(self.redis.url.expose_secret()),
+                "must be a redis:// (or rediss://) URL",
+            ),
+            (
+                "redis.urls",
+                self.redis
+                    .urls
+                    .iter()
+                    .map(|url| url.expose_secret().trim())
+                    .filter(|url| !url.is_empty())
+                    .all(redis_url_parses),
+                "each must be a redis:// (or rediss://) URL, comma-separated in MARQUEE__REDIS__URLS",
             ),
             (
                 "worker.queues",

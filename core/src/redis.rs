@@ -88,14 +88,17 @@ pub fn connect(settings: &RedisSettings) -> redis::RedisResult<RedisConn> {
 
 /// The cluster's seed nodes: `redis.urls`, or `redis.url` alone.
 pub fn cluster_seeds(settings: &RedisSettings) -> Vec<String> {
-    if settings.urls.is_empty() {
+    // `MARQUEE__REDIS__URLS=` (empty) or a trailing comma give empty entries.
+    let seeds: Vec<String> = settings
+        .urls
+        .iter()
+        .map(|url| url.expose_secret().trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .collect();
+    if seeds.is_empty() {
         vec![settings.url.expose_secret().to_owned()]
     } else {
-        settings
-            .urls
-            .iter()
-            .map(|url| url.expose_secret().to_owned())
-            .collect()
+        seeds
     }
 }
 
@@ -127,23 +130,73 @@ pub fn connect_url(url: &str) -> redis::RedisResult<RedisConn> {
     ConnectionManager::new_lazy_with_config(client, config).map(RedisConn::Single)
 }
 
-/// PING with a deadline, for readiness checks. On a cluster it asks one
-/// node: one master failing over must not make every replica of the API
-/// unready at once (the commands that need that master wait it out).
+/// What readiness says when `redis.mode` is `standalone` and the server is
+/// a cluster node: most keys would answer `MOVED`.
+const STANDALONE_ON_A_CLUSTER: &str = "redis.mode is \"standalone\" but redis.url is a Redis Cluster \
+     node: set redis.mode = \"cluster\" (and redis.urls)";
+/// And when `redis.mode` is `cluster` and the server is not a cluster node.
+const CLUSTER_ON_A_SINGLE_SERVER: &str = "redis.mode is \"cluster\" but the server at redis.urls \
+     (or redis.url) has cluster support disabled: set redis.mode = \"standalone\"";
+
+/// Checks Redis answers, with a deadline, for readiness; and that it is
+/// what `redis.mode` says, since the other kind answers every keyed
+/// command with an error. On a cluster it asks one node: one master failing
+/// over must not make every replica of the API unready at once (the
+/// commands that need that master wait it out).
 pub async fn ping(conn: &mut RedisConn) -> Result<(), String> {
     let ping = async {
         match conn {
-            RedisConn::Single(conn) => redis::cmd("PING").query_async::<()>(conn).await,
+            RedisConn::Single(conn) => {
+                let info: String = redis::cmd("INFO")
+                    .arg("cluster")
+                    .query_async(conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if info.contains("cluster_enabled:1") {
+                    return Err(STANDALONE_ON_A_CLUSTER.to_owned());
+                }
+                Ok(())
+            }
             RedisConn::Cluster(conn) => {
                 let any = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
-                conn.route_command(redis::cmd("PING"), any).await.map(drop)
+                let mut info = redis::cmd("INFO");
+                info.arg("cluster");
+                let info = match conn.route_command(info, any).await {
+                    Ok(reply) => {
+                        redis::from_redis_value::<String>(reply).map_err(|e| e.to_string())?
+                    }
+                    Err(e) if e.to_string().contains("cluster support disabled") => {
+                        return Err(CLUSTER_ON_A_SINGLE_SERVER.to_owned());
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
+                // The client reaches a single server's seed too, and only
+                // its keyed commands fail.
+                if info.contains("cluster_enabled:0") {
+                    return Err(CLUSTER_ON_A_SINGLE_SERVER.to_owned());
+                }
+                Ok(())
             }
         }
     };
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(answer) => answer,
         Err(_) => Err("timed out".to_owned()),
+    }
+}
+
+/// At start: refuses to run when Redis is not what `redis.mode` says. A
+/// Redis that does not answer is only logged: it may come up later.
+pub async fn check_mode(conn: &RedisConn) -> anyhow::Result<()> {
+    match ping(&mut conn.clone()).await {
+        Err(e) if e == STANDALONE_ON_A_CLUSTER || e == CLUSTER_ON_A_SINGLE_SERVER => {
+            Err(anyhow::anyhow!(e))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Redis does not answer yet; going on");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 

@@ -25,6 +25,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect(&settings.database).await?;
     let redis = marquee_core::redis::connect(&settings.redis)?;
+    marquee_core::redis::check_mode(&redis).await?;
     let producer = Producer::new(pool.clone(), redis, settings.redis.key_prefix.clone())
         .with_task_metadata(settings.redis.task_metadata);
     let metrics = marquee_core::metrics::install();

@@ -6,6 +6,7 @@ pub mod email;
 pub mod handlers;
 mod ledger_writes;
 mod permits;
+mod poll;
 mod presence;
 mod registry;
 mod runner;
@@ -56,6 +57,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect(&settings.database).await?;
     let redis = marquee_core::redis::connect(&settings.redis)?;
+    marquee_core::redis::check_mode(&redis).await?;
     let producer = Producer::new(
         pool.clone(),
         redis.clone(),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use marquee_core::jobs::{Noop, queues};
+use marquee_core::jobs::{self, Noop, queues};
 use marquee_core::redis::queue_namespace;
 use marquee_core::testing::{PrivateCluster, TestContext, redis_7_installed};
 use serde_json::json;
@@ -130,6 +130,100 @@ async fn jobs_run_retry_die_and_survive_a_master_losing_its_data_on_a_cluster() 
         "dead at once"
     );
     stack.cluster.as_ref().unwrap().assert_healthy();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_that_is_down_holds_up_only_its_own_queues() {
+    if !cluster_available() {
+        return;
+    }
+    let mut stack = Stack::start_on_cluster(3, 0, 1, &[]).await;
+    let prefix = stack.ctx.settings.redis.key_prefix.clone();
+    let cluster = stack.cluster.as_ref().unwrap();
+    cluster.assert_healthy();
+    let system = queue_master(cluster, &prefix, queues::SYSTEM);
+    let down = queues::ALL
+        .into_iter()
+        .find(|queue| queue_master(cluster, &prefix, queue) != system)
+        .unwrap();
+    let victim = queue_master(cluster, &prefix, down);
+    stack.cluster.as_mut().unwrap().kill(victim);
+
+    // Rows no producer pushed, the relay's to push: first some for the
+    // queue whose master is down, then some for the system queue.
+    let mut tx = stack.ctx.pool.begin().await.unwrap();
+    let stuck: Vec<uuid::Uuid> = jobs::enqueue_many(&mut tx, &vec![Noop::default(); 20])
+        .await
+        .unwrap()
+        .iter()
+        .map(|job| job.id)
+        .collect();
+    sqlx::query!(
+        "UPDATE jobs SET queue = $1 WHERE id = ANY($2)",
+        down,
+        &stuck
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    stack.track(&stuck);
+    stack.enqueue_unpushed(&vec![Noop::default(); 50]).await;
+    let pushed = stack.until_succeeded(50, Duration::from_secs(60)).await;
+    println!(
+        "cluster: master of {down} down; the system queue's 50 jobs ran {pushed:?} after enqueue"
+    );
+    assert_eq!(
+        stack.jobs_in("queued").await,
+        20,
+        "the down queue's jobs wait"
+    );
+
+    // The master comes back (empty): its jobs go too.
+    let cluster = stack.cluster.as_mut().unwrap();
+    cluster.restart(victim);
+    cluster.wait_ok(Duration::from_secs(30));
+    stack.until_succeeded(70, Duration::from_secs(60)).await;
+    stack.cluster.as_ref().unwrap().assert_healthy();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wrong_redis_mode_is_refused_with_a_message_that_names_it() {
+    if !cluster_available() {
+        return;
+    }
+    let _turn = serial().await;
+    let cluster = tokio::task::spawn_blocking(|| PrivateCluster::start(3, 0))
+        .await
+        .unwrap();
+    let single = marquee_core::testing::PrivateRedis::start();
+    let ctx = TestContext::new().await;
+
+    // Standalone settings on a cluster node, and cluster settings on a
+    // single server: both refused at start, naming redis.mode.
+    let mut standalone = ctx.settings.redis.clone();
+    standalone.url = cluster.urls()[0].clone().into();
+    let mut clustered = ctx.settings.redis.clone();
+    clustered.mode = marquee_core::config::RedisMode::Cluster;
+    clustered.urls = vec![single.url().into()];
+    for settings in [&standalone, &clustered] {
+        let conn = marquee_core::redis::connect(settings).unwrap();
+        let refused = marquee_core::redis::check_mode(&conn).await.unwrap_err();
+        assert!(refused.to_string().contains("redis.mode"), "{refused}");
+    }
+    let worker = std::process::Command::new(
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_marquee-api"))
+            .with_file_name("marquee-worker"),
+    )
+    .args(["--queues", "system"])
+    .envs(ctx.process_env())
+    .env("MARQUEE__REDIS__MODE", "cluster")
+    .env("MARQUEE__REDIS__URLS", single.url())
+    .output()
+    .unwrap();
+    assert!(!worker.status.success());
+    let said = String::from_utf8_lossy(&worker.stderr);
+    assert!(said.contains("redis.mode"), "{said}");
 }
 
 async fn ops(api: &ApiProcess, token: &str, path: &str) -> serde_json::Value {

@@ -28,6 +28,13 @@ fn production_refuses_the_default_jwt_secret() {
 }
 
 #[test]
+fn production_refuses_a_placeholder_secret() {
+    let dir = dir_with("[jwt]\nsecret = \"change-me-to-32-or-more-random-characters\"\n");
+    let err = Settings::load_from(dir.path(), Environment::Production).unwrap_err();
+    assert_eq!(err.key, "jwt.secret");
+}
+
+#[test]
 fn production_accepts_a_real_secret() {
     let dir = dir_with("[jwt]\nsecret = \"0123456789abcdef0123456789abcdef-prod\"\n");
     let settings = Settings::load_from(dir.path(), Environment::Production).unwrap();
@@ -75,6 +82,24 @@ fn redis_is_standalone_by_default_and_takes_a_cluster_seed_list() {
     let dir = dir_with("[redis]\nmode = \"sentinel\"\n");
     let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
     assert_eq!(err.key, "redis.mode", "{err}");
+}
+
+#[test]
+fn a_redis_url_that_does_not_parse_names_its_key() {
+    let dir =
+        dir_with("[redis]\nmode = \"cluster\"\nurls = [\"redis://10.0.0.1:6379\", \"notaurl\"]\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "redis.urls", "{err}");
+    let dir = dir_with("[redis]\nurl = \"http://example.com\"\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "redis.url", "{err}");
+    // An empty entry (`MARQUEE__REDIS__URLS=`) means no seeds: redis.url.
+    let dir = dir_with("[redis]\nmode = \"cluster\"\nurls = [\"\"]\n");
+    let settings = Settings::load_from(dir.path(), Environment::Development).unwrap();
+    assert_eq!(
+        crate::redis::cluster_seeds(&settings.redis),
+        ["redis://127.0.0.1:6379"]
+    );
 }
 
 #[test]

@@ -55,7 +55,9 @@ async fn sharded(settings: &RedisSettings, channel: &str) -> redis::RedisResult<
                 // A disconnection, or the server dropping the subscription
                 // because the slot moved: the library would resubscribe,
                 // but messages sent meanwhile are lost, so the caller must
-                // know.
+                // know. The library reports any node's disconnection, not
+                // only the channel's: a needless resync then, which costs
+                // each client one snapshot.
                 _ => return None,
             }
         }

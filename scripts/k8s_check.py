@@ -71,6 +71,10 @@ def config_value(objects, key, default):
     return default
 
 
+def scaled_targets(scaled):
+    return {s["spec"]["scaleTargetRef"]["name"] for s in scaled.values()}
+
+
 def queues_of(container):
     args = container.get("args", [])
     if "--queues" in args:
@@ -110,6 +114,10 @@ def check_marquee(objects, checks):
     mode = config_value(objects, "MARQUEE__REDIS__MODE", "standalone")
     trigger = "redis-cluster" if mode == "cluster" else "redis"
 
+    checks.expect(not of_kind(objects, "Secret"), "no Secret in the manifests: applying them would reset the real ones")
+    for obj in objects:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] in scaled_targets(scaled):
+            checks.expect("replicas" not in obj["spec"], f"{obj['metadata']['name']}: no replicas (KEDA owns them)")
     api = deployments.get("marquee-api")
     checks.expect(api is not None, "an API Deployment")
     if api:

@@ -35,6 +35,10 @@ fn describe() {
         Unit::Count,
         "Jobs this worker process is running now, by queue."
     );
+    describe_gauge!(
+        "marquee_worker_queue_info",
+        "Always 1: the Redis list holding each consumed queue's ready jobs (ready_list), the key an autoscaler watches."
+    );
     describe_counter!(
         "marquee_http_requests_shed_total",
         Unit::Count,

@@ -169,7 +169,7 @@ impl Settings {
                 "must be at least 32 characters",
             ));
         }
-        let checks: [(&str, bool, &str); 31] = [
+        let checks: [(&str, bool, &str); 32] = [
             (
                 "http.public_url",
                 self.http.public_url.starts_with("http"),
@@ -203,7 +203,7 @@ impl Settings {
             (
                 "redis.url",
                 redis_url_parses(self.redis.url.expose_secret()),
-                "must be a redis:// (or rediss://) URL",
+                "must be a redis:// URL (this build has no TLS for Redis: rediss:// is refused)",
             ),
             (
                 "redis.urls",
@@ -213,7 +213,7 @@ impl Settings {
                     .map(|url| url.expose_secret().trim())
                     .filter(|url| !url.is_empty())
                     .all(redis_url_parses),
-                "each must be a redis:// (or rediss://) URL, comma-separated in MARQUEE__REDIS__URLS",
+                "each must be a redis:// URL (no rediss://), comma-separated in MARQUEE__REDIS__URLS",
             ),
             (
                 "worker.queues",
@@ -229,6 +229,11 @@ impl Settings {
                 "worker.pipeline",
                 (1..=10_000).contains(&self.worker.pipeline),
                 "must be 1-10000",
+            ),
+            (
+                "worker.poll_interval_ms",
+                (1..=60_000).contains(&self.worker.poll_interval_ms),
+                "must be 1-60000",
             ),
             (
                 "worker.fetch_batch",

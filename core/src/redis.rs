@@ -130,73 +130,93 @@ pub fn connect_url(url: &str) -> redis::RedisResult<RedisConn> {
     ConnectionManager::new_lazy_with_config(client, config).map(RedisConn::Single)
 }
 
-/// What readiness says when `redis.mode` is `standalone` and the server is
-/// a cluster node: most keys would answer `MOVED`.
-const STANDALONE_ON_A_CLUSTER: &str = "redis.mode is \"standalone\" but redis.url is a Redis Cluster \
-     node: set redis.mode = \"cluster\" (and redis.urls)";
-/// And when `redis.mode` is `cluster` and the server is not a cluster node.
-const CLUSTER_ON_A_SINGLE_SERVER: &str = "redis.mode is \"cluster\" but the server at redis.urls \
-     (or redis.url) has cluster support disabled: set redis.mode = \"standalone\"";
-
-/// Checks Redis answers, with a deadline, for readiness; and that it is
-/// what `redis.mode` says, since the other kind answers every keyed
-/// command with an error. On a cluster it asks one node: one master failing
-/// over must not make every replica of the API unready at once (the
-/// commands that need that master wait it out).
+/// PING with a deadline, for readiness checks. On a cluster it asks one
+/// node: one master failing over must not make every replica of the API
+/// unready at once (the commands that need that master wait it out).
 pub async fn ping(conn: &mut RedisConn) -> Result<(), String> {
     let ping = async {
         match conn {
-            RedisConn::Single(conn) => {
-                let info: String = redis::cmd("INFO")
-                    .arg("cluster")
-                    .query_async(conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if info.contains("cluster_enabled:1") {
-                    return Err(STANDALONE_ON_A_CLUSTER.to_owned());
-                }
-                Ok(())
-            }
+            RedisConn::Single(conn) => redis::cmd("PING").query_async::<()>(conn).await,
             RedisConn::Cluster(conn) => {
                 let any = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
-                let mut info = redis::cmd("INFO");
-                info.arg("cluster");
-                let info = match conn.route_command(info, any).await {
-                    Ok(reply) => {
-                        redis::from_redis_value::<String>(reply).map_err(|e| e.to_string())?
-                    }
-                    Err(e) if e.to_string().contains("cluster support disabled") => {
-                        return Err(CLUSTER_ON_A_SINGLE_SERVER.to_owned());
-                    }
-                    Err(e) => return Err(e.to_string()),
-                };
-                // The client reaches a single server's seed too, and only
-                // its keyed commands fail.
-                if info.contains("cluster_enabled:0") {
-                    return Err(CLUSTER_ON_A_SINGLE_SERVER.to_owned());
-                }
-                Ok(())
+                conn.route_command(redis::cmd("PING"), any).await.map(drop)
             }
         }
     };
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(answer) => answer,
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     }
 }
 
-/// At start: refuses to run when Redis is not what `redis.mode` says. A
-/// Redis that does not answer is only logged: it may come up later.
+/// At start: refuses to run when Redis is plainly not what `redis.mode`
+/// says, since the other kind answers keyed commands with errors (`MOVED`,
+/// or "cluster support disabled") that callers such as the rate limiter
+/// would take for an outage. Asked with `CLUSTER INFO`; a Redis that does
+/// not answer, or does not allow the command (an ACL, a proxy), is only
+/// logged, and a one-shard cluster (no `MOVED` ever) is allowed in
+/// standalone mode.
 pub async fn check_mode(conn: &RedisConn) -> anyhow::Result<()> {
-    match ping(&mut conn.clone()).await {
-        Err(e) if e == STANDALONE_ON_A_CLUSTER || e == CLUSTER_ON_A_SINGLE_SERVER => {
-            Err(anyhow::anyhow!(e))
+    let mut conn = conn.clone();
+    let asked = async {
+        match &mut conn {
+            RedisConn::Single(conn) => {
+                redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async::<String>(conn)
+                    .await
+            }
+            RedisConn::Cluster(conn) => {
+                let any = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+                let mut info = redis::cmd("CLUSTER");
+                info.arg("INFO");
+                match conn.route_command(info, any).await {
+                    Ok(reply) => redis::from_redis_value::<String>(reply).map_err(|e| {
+                        redis::RedisError::from((
+                            redis::ErrorKind::Parse,
+                            "CLUSTER INFO",
+                            e.to_string(),
+                        ))
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "Redis does not answer yet; going on");
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(2), asked).await;
+    let cluster = matches!(conn, RedisConn::Cluster(_));
+    match answer {
+        Ok(Ok(info)) => {
+            let size = info
+                .lines()
+                .find_map(|line| line.strip_prefix("cluster_size:"))
+                .and_then(|n| n.trim().parse::<u32>().ok())
+                .unwrap_or(0);
+            if !cluster && size > 1 {
+                anyhow::bail!(
+                    "redis.mode is \"standalone\" but redis.url is a node of a Redis Cluster with \
+                     {size} masters: set redis.mode = \"cluster\" (and redis.urls)"
+                );
+            }
             Ok(())
         }
-        Ok(()) => Ok(()),
+        Ok(Err(e)) if cluster && e.to_string().contains("cluster support disabled") => {
+            anyhow::bail!(
+                "redis.mode is \"cluster\" but the server at redis.urls (or redis.url) has \
+                 cluster support disabled: set redis.mode = \"standalone\""
+            )
+        }
+        // A single server says "cluster support disabled": as it should.
+        Ok(Err(e)) if !cluster && e.to_string().contains("cluster support disabled") => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not check that Redis matches redis.mode; going on");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("Redis did not answer at start; going on");
+            Ok(())
+        }
     }
 }
 

@@ -60,12 +60,16 @@ pub async fn run(
         {
             lost = Some((at, None));
         }
+        // Queues found unreachable this pass (on a cluster, their master
+        // is down): skipped for the rest of it, so the others go on.
+        let mut unreachable = Vec::new();
         // The walk goes on over passes, a bounded stretch per pass.
         for _ in 0..LOST_BATCHES_PER_PASS {
             let Some((at, after)) = lost else { break };
-            match repush_lost(&pool, &producer, at, after, RELAY_BATCH).await {
-                Ok((n, next)) => {
-                    relayed("lost", n);
+            match repush_lost(&pool, &producer, at, after, RELAY_BATCH, &unreachable).await {
+                Ok((step, next)) => {
+                    relayed("lost", step.pushed);
+                    skip_unreachable("lost", step, &mut unreachable);
                     lost = next.map(|next| (at, Some(next)));
                 }
                 Err(error) => {
@@ -78,9 +82,6 @@ pub async fn run(
                 }
             }
         }
-        // Queues found unreachable this pass (on a cluster, their master
-        // is down): skipped for the rest of it, so the others go on.
-        let mut unreachable = Vec::new();
         loop {
             match relay_once(&pool, &producer, grace, RELAY_BATCH, &unreachable).await {
                 Ok(step) => {

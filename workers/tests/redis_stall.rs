@@ -14,7 +14,7 @@ use marquee_core::testing::{PrivateRedis, TestContext};
 async fn idle_workers_take_jobs_again_after_redis_stalls_for_longer_than_a_heartbeat() {
     let redis = PrivateRedis::start();
     let ctx = TestContext::on_servers(None, Some(&redis.url())).await;
-    let mut worker = spawn_worker_with(&ctx, "idle", "system,email,otp", &[]);
+    let _worker = Killed(spawn_worker_with(&ctx, "idle", "system,email,otp", &[]));
     let first = enqueue_committed(&ctx, &Noop::default(), JobOptions::default()).await;
     wait_for(
         &ctx,
@@ -36,7 +36,15 @@ async fn idle_workers_take_jobs_again_after_redis_stalls_for_longer_than_a_heart
         job.status == JobStatus::Succeeded
     })
     .await;
-    worker.kill().ok();
-    worker.wait().ok();
     assert_eq!(done.attempts, 1);
+}
+
+/// Kills the worker however the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
 }

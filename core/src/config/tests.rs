@@ -103,6 +103,14 @@ fn a_redis_url_that_does_not_parse_names_its_key() {
 }
 
 #[test]
+fn a_zero_poll_interval_is_refused() {
+    // Idle workers would ask Redis for work about every millisecond.
+    let dir = dir_with("[worker]\npoll_interval_ms = 0\n");
+    let err = Settings::load_from(dir.path(), Environment::Development).unwrap_err();
+    assert_eq!(err.key, "worker.poll_interval_ms", "{err}");
+}
+
+#[test]
 fn a_key_prefix_with_braces_is_refused() {
     // Braces would end up inside the queues' hash tags.
     let dir = dir_with("[redis]\nkey_prefix = \"app{1}\"\n");

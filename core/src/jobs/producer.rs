@@ -94,22 +94,24 @@ impl Producer {
         }
     }
 
-    /// Pushes to Redis, then marks the rows dispatched.
+    /// Pushes to Redis, then marks the rows dispatched: those pushed, even
+    /// when another queue's push failed (that failure is returned).
     pub async fn push_and_mark(&self, pushes: &[Push]) -> anyhow::Result<()> {
-        self.push(pushes).await?;
-        let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
-        mark_dispatched(&self.pool, &ids).await?;
-        Ok(())
+        let done = self.push_each_queue(pushes, Finished::Requeue).await;
+        self.mark_what_was_pushed(done).await
     }
 
     /// Pushes an operator's "retry now": like [`Self::push_and_mark`], but a
     /// task apalis already finished stays finished (it ran while the retry
     /// was on its way; requeueing it would run the job once more).
     pub async fn push_now_and_mark(&self, pushes: &[Push]) -> anyhow::Result<()> {
-        self.push_with(pushes, Finished::Leave).await?;
-        let ids: Vec<Uuid> = pushes.iter().map(|p| p.job_id).collect();
-        mark_dispatched(&self.pool, &ids).await?;
-        Ok(())
+        let done = self.push_each_queue(pushes, Finished::Leave).await;
+        self.mark_what_was_pushed(done).await
+    }
+
+    async fn mark_what_was_pushed(&self, done: Pushed) -> anyhow::Result<()> {
+        mark_dispatched(&self.pool, &done.pushed).await?;
+        done.into_result()
     }
 
     /// Pushes tasks to Redis, one script call per queue. A task apalis
@@ -119,16 +121,7 @@ impl Producer {
     }
 
     async fn push_with(&self, pushes: &[Push], finished: Finished) -> anyhow::Result<()> {
-        match self
-            .push_each_queue(pushes, finished)
-            .await
-            .failed
-            .into_iter()
-            .next()
-        {
-            Some((queue, error)) => Err(error.context(format!("pushing to queue {queue}"))),
-            None => Ok(()),
-        }
+        self.push_each_queue(pushes, finished).await.into_result()
     }
 
     /// Pushes tasks to Redis, one script call per queue, going on past a
@@ -144,17 +137,22 @@ impl Producer {
         for push in pushes {
             by_queue.entry(push.queue.as_str()).or_default().push(push);
         }
-        let mut done = Pushed::default();
-        let mut conn = self.redis.clone();
-        for (queue, pushes) in by_queue {
+        // All queues at once: a master that is down costs one timeout, not
+        // one per queue it holds.
+        let each = by_queue.into_iter().map(|(queue, pushes)| async move {
+            let mut conn = self.redis.clone();
             let push = self.push_queue(&mut conn, queue, &pushes, finished);
-            match tokio::time::timeout(PUSH_TIMEOUT, push).await {
-                Ok(Ok(())) => done.pushed.extend(pushes.iter().map(|p| p.job_id)),
-                Ok(Err(error)) => done.failed.push((queue.to_owned(), error)),
-                Err(_) => done.failed.push((
-                    queue.to_owned(),
-                    anyhow::anyhow!("Redis did not answer in time"),
-                )),
+            let result = match tokio::time::timeout(PUSH_TIMEOUT, push).await {
+                Ok(result) => result,
+                Err(_) => Err(anyhow::anyhow!("Redis did not answer in time")),
+            };
+            (queue, pushes, result)
+        });
+        let mut done = Pushed::default();
+        for (queue, pushes, result) in futures::future::join_all(each).await {
+            match result {
+                Ok(()) => done.pushed.extend(pushes.iter().map(|p| p.job_id)),
+                Err(error) => done.failed.push((queue.to_owned(), error)),
             }
         }
         done
@@ -207,6 +205,16 @@ pub struct Pushed {
     pub pushed: Vec<Uuid>,
     /// Queues whose push failed, with why; their jobs were not pushed.
     pub failed: Vec<(String, anyhow::Error)>,
+}
+
+impl Pushed {
+    /// `Err` naming the first queue that failed, if any did.
+    fn into_result(self) -> anyhow::Result<()> {
+        match self.failed.into_iter().next() {
+            Some((queue, error)) => Err(error.context(format!("pushing to queue {queue}"))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Records a successful push on rows still waiting for one. Rows a worker

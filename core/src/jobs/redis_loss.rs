@@ -41,6 +41,10 @@ pub struct LossWatch {
     seen: std::collections::HashMap<&'static str, String>,
     /// A loss seen but not reported yet.
     pending: bool,
+    /// Values a check offered and never heard back about (it failed or
+    /// timed out): if one is read later, that check found the marker
+    /// missing, and Redis had lost its data.
+    offered: std::collections::HashMap<&'static str, Vec<String>>,
 }
 
 impl LossWatch {
@@ -80,13 +84,19 @@ impl LossWatch {
         });
         let mut failure = None;
         for (queue, fresh, current) in futures::future::join_all(checks).await {
+            let offered = self.offered.entry(queue).or_default();
             match current {
                 Ok(current) => {
                     self.pending |= current == fresh
+                        || offered.contains(&current)
                         || self.seen.get(queue).is_some_and(|seen| *seen != current);
+                    offered.clear();
                     self.seen.insert(queue, current);
                 }
-                Err(error) => failure = failure.or(Some(error)),
+                Err(error) => {
+                    offered.push(fresh);
+                    failure = failure.or(Some(error));
+                }
             }
         }
         match failure {

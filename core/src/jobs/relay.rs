@@ -221,13 +221,18 @@ pub async fn repush_stale(
 /// workers fetched before the loss and still hold unclaimed are pushed as
 /// well; the claim makes that second copy harmless (see
 /// [`super::claim_batch`]).
+///
+/// Queues in `skip` (unreachable this pass), and those whose push fails
+/// now, are walked past: the walk goes on for the others, and
+/// [`repush_stale`] brings those back once their master answers.
 pub async fn repush_lost(
     pool: &PgPool,
     producer: &Producer,
     lost_at: DateTime<Utc>,
     after: Option<Uuid>,
     limit: i64,
-) -> anyhow::Result<(usize, Option<Uuid>)> {
+    skip: &[String],
+) -> anyhow::Result<(Relayed, Option<Uuid>)> {
     let mut tx = pool.begin().await?;
     let mut rows = sqlx::query_as!(
         Waiting,
@@ -235,15 +240,18 @@ pub async fn repush_lost(
          WHERE status IN ('dispatched', 'retrying') AND dispatched_at < $1
            AND ($2::uuid IS NULL OR id > $2)
            AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id)
+           AND NOT (queue = ANY($4))
          ORDER BY id
          LIMIT $3
          FOR UPDATE"#,
         lost_at,
         after,
         limit,
+        skip,
     )
     .fetch_all(&mut *tx)
     .await?;
+    let taken = rows.len();
     let next = if rows.len() as i64 == limit {
         rows.last().map(|row| row.id)
     } else {
@@ -257,7 +265,13 @@ pub async fn repush_lost(
     rows.retain(|row| waiting.contains(&row.id));
     if rows.is_empty() {
         tx.commit().await?;
-        return Ok((0, next));
+        return Ok((
+            Relayed {
+                taken,
+                ..Relayed::default()
+            },
+            next,
+        ));
     }
     let pushes: Vec<Push> = rows.into_iter().map(Push::from).collect();
     let done = producer.push_queues(&pushes).await;
@@ -270,12 +284,15 @@ pub async fn repush_lost(
     .await?;
     tx.commit().await?;
     tracing::info!(jobs = ids.len(), "relay pushed again jobs Redis lost");
-    // The walk stays where it was while a queue is unreachable: the rows
-    // pushed now are past `lost_at` and drop out of it.
-    if let Some((queue, error)) = done.failed.into_iter().next() {
-        return Err(error.context(format!("pushing to queue {queue}")));
-    }
-    Ok((ids.len(), next))
+    let pushed = ids.len();
+    Ok((
+        Relayed {
+            taken,
+            pushed,
+            unreachable: done.failed,
+        },
+        next,
+    ))
 }
 
 /// Which of `ids` (locked) are still dispatched or retrying, read by a

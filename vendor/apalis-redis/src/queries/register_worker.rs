@@ -34,16 +34,20 @@ where
         .await?;
     // Marquee patch: a command of its own (routed to the list's slot on a
     // cluster) instead of a write inside the script, which may only touch
-    // the queue's slot. The list is only read by `list_queues` and
-    // `list_all_workers`, so a registration that wrote the worker but not
-    // the list (a crash between the two) just hides the queue from them
-    // until the worker's next start.
-    redis::cmd("ZADD")
+    // the queue's slot. Best effort: the list only feeds `list_queues` and
+    // `list_all_workers`, and on a cluster it lives on some other master,
+    // whose outage must not stop every queue's workers from registering. A
+    // registration whose list write failed hides the queue from those
+    // listings until the worker's next start.
+    let listed: Result<(), _> = redis::cmd("ZADD")
         .arg(QUEUES_LIST)
         .arg("GT")
         .arg(now)
         .arg(config.workers_set())
-        .query_async::<()>(conn)
-        .await?;
+        .query_async(conn)
+        .await;
+    if let Err(error) = listed {
+        tracing::warn!(%error, "could not list the queue in {QUEUES_LIST}");
+    }
     Ok(())
 }
